@@ -1,0 +1,105 @@
+"""Knobs' overhead over a bare Optuna loop, and the speed-up of 2 workers over 1.
+
+    python bench/overhead.py [--trials 30] [--model hist_gb] [--data PATH --target COL]
+
+Both sides run the same model, search space, sampler (random, seeded), folds, preprocessing and
+trial count, each pinned to one thread per process; the bare loop is Optuna's ``study.optimize``
+in memory calling scikit-learn's ``cross_val_score``. Knobs' time runs from ``Search.start`` to
+the last worker's exit: process start-up, imports, storage writes, claims, everything but the
+one-off data preparation and the final refit (neither has a counterpart in the bare loop).
+Targets (issue 2): Knobs / bare <= 1.05; 2 workers vs 1 >= 1.8x on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def bare_optuna(plan, replay, seed: int) -> float:
+    """The loop a user would write by hand: optimize(cross_val_score(pipeline)).
+
+    It replays the very configurations Knobs evaluated (``replay``: Knobs' trials), so both sides
+    fit the same models and only the machinery around the fits differs.
+    """
+    import optuna
+    from sklearn.model_selection import cross_val_score
+    from threadpoolctl import threadpool_limits
+
+    from knobs.search import BASELINE_ATTR, build_pipeline
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    problem = plan.problem()
+    (spec,) = problem.models.values()
+    scorer = problem.metric.scorer
+
+    def objective(trial):
+        if trial.user_attrs.get("baseline"):
+            params = {}
+        else:
+            params = {p.name: p.suggest(trial, spec.key(p.name)) for p in spec.params}
+        pipe = build_pipeline(problem, spec, params, seed=plan.config.seed, n_jobs=1)
+        return cross_val_score(pipe, problem.X, problem.y, cv=problem.folds, scoring=scorer).mean()
+
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed)
+    )
+    for t in replay:
+        params = {k: v for k, v in t.params.items() if k != "model"}
+        study.enqueue_trial(params, user_attrs={"baseline": bool(t.user_attrs.get(BASELINE_ATTR))})
+    with threadpool_limits(1):
+        started = time.perf_counter()
+        study.optimize(objective, n_trials=len(replay))
+        return time.perf_counter() - started
+
+
+def knobs_search(data, target: str, model: str, n_trials: int, workers: int, seed: int):
+    from knobs.api import Search
+    from knobs.config import SearchConfig
+
+    cfg = SearchConfig(
+        target=target, models=(model,), strategy="random", n_trials=n_trials, cv=5, seed=seed
+    )
+    search = Search.create(data, cfg)
+    started = time.perf_counter()
+    search.start(workers=workers, threads=1)
+    search.wait(poll_s=0.05)
+    elapsed = time.perf_counter() - started
+    done = search.status().done
+    assert done == n_trials, f"expected {n_trials} trials, got {done}"
+    return elapsed, search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--model", default="hist_gb")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--target", default="churn")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault("KNOBS_HOME", tempfile.mkdtemp(prefix="knobs-bench-"))
+
+    from knobs.data import sample_path
+
+    data = args.data or str(sample_path("churn"))
+    print(f"data {Path(data).name}, model {args.model}, {args.trials} trials, 5 folds, random")
+
+    one, search = knobs_search(data, args.target, args.model, args.trials, 1, args.seed)
+    bare = bare_optuna(search.plan, search.trials(), args.seed)
+    two, _ = knobs_search(data, args.target, args.model, args.trials, 2, args.seed)
+
+    print(f"bare Optuna + cross_val_score, 1 process : {bare:7.2f} s")
+    print(f"Knobs, 1 worker                          : {one:7.2f} s  ({one / bare:.3f}x bare)")
+    print(f"Knobs, 2 workers                         : {two:7.2f} s  ({one / two:.2f}x faster than 1)")
+    print(f"per trial: bare {bare / args.trials * 1000:.0f} ms, Knobs {one / args.trials * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

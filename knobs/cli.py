@@ -1,0 +1,213 @@
+"""The ``knobs`` command: a thin layer over ``knobs.api``.
+
+Exit codes: 0 success, 2 bad input or usage (one clear message, no traceback), 1 internal error.
+Progress goes to stderr, results to stdout (and ``--json``), so the output pipes cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from knobs.config import SAMPLERS, STRATEGIES, TASKS
+from knobs.errors import KnobsError
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _fmt_v(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+class Progress:
+    """One line per change on stderr: trials done, best so far vs baseline, ETA."""
+
+    def __init__(self, stream: Any = sys.stderr) -> None:
+        self.stream = stream
+
+    def __call__(self, st: Any) -> None:
+        budget = "?" if st.budget is None else str(st.budget)
+        self.stream.write(
+            f"[{st.done}/{budget}] best {_fmt_v(st.best_value)} "
+            f"(defaults {_fmt_v(st.baseline_value)}) | {st.running} running, "
+            f"{st.failed} failed | {_fmt_s(st.elapsed_s)} elapsed, ETA {_fmt_s(st.eta_s)}\n"
+        )
+        self.stream.flush()
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="CSV file to learn from")
+    p.add_argument("--target", required=True, help="column to predict")
+    p.add_argument("--task", choices=TASKS, help="override the task inferred from the target")
+    p.add_argument(
+        "--models", default="xgboost",
+        help="comma-separated short names (xgboost, random_forest, extra_trees, hist_gb, "
+        "logistic/linear, elastic_net, knn, svm, mlp) or `all` (default: xgboost)",
+    )  # fmt: skip
+    p.add_argument("--strategy", choices=STRATEGIES, default="bayes")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Bayesian sampler")
+    p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
+    p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")
+    p.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--metric", default=None, help="e.g. roc_auc, accuracy, f1, log_loss, r2, rmse")
+    p.add_argument("--test-size", type=float, default=0.2, help="held-out share (default 0.2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    p.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+    p.add_argument("--storage", default=None, help="Optuna storage URL or journal file path")
+    p.add_argument("--json", dest="json_path", default=None, help="write the report here")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="knobs", description="Tune scikit-learn and XGBoost models on a CSV table."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tune = sub.add_parser("tune", help="run (or resume) a search")
+    _add_search_options(tune)
+    tune.add_argument("--study", default=None, help="study name (default: generated)")
+    tune.add_argument("--resume", action="store_true", help="continue the study named by --study")
+    tune.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    ls = sub.add_parser("studies", help="list the studies in the storage")
+    ls.add_argument("--storage", default=None)
+    ls.add_argument("--json", dest="json_path", default=None)
+
+    stop = sub.add_parser("stop", help="stop a running search")
+    stop.add_argument("study")
+    stop.add_argument("--storage", default=None)
+
+    models = sub.add_parser("models", help="list the models and their search spaces")
+    models.add_argument("--task", choices=TASKS, default=None)
+    return parser
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from knobs.api import tune
+
+    if args.resume and not args.study:
+        raise _usage("--resume needs --study NAME (the study to continue).")
+    data = None if args.resume and args.data == "-" else args.data
+    if data is not None and not args.resume and not os.path.exists(data):
+        raise _usage(f"No such file: {data}")
+    result = tune(
+        data if not args.resume else None,
+        args.target,
+        task=args.task,
+        models=args.models,
+        strategy=args.strategy,
+        sampler=args.sampler,
+        n_trials=args.trials,
+        timeout=args.timeout,
+        cv=args.cv,
+        metric=args.metric,
+        test_size=args.test_size,
+        seed=args.seed,
+        workers=args.workers,
+        exclude=[c for c in args.exclude.split(",") if c.strip()],
+        study=args.study,
+        resume=args.resume,
+        storage=args.storage,
+        progress=None if args.quiet else Progress(),
+    )
+    report = result.to_dict()
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2, default=str)
+    for notice in report["notices"]:
+        print(f"note: {notice}", file=sys.stderr)
+    print(
+        f"study {report['study']}: best {report['metric']} {_fmt_v(report['best_score'])} "
+        f"({report['best_model']}, trial {report['best_trial']}), defaults "
+        f"{_fmt_v(report['baseline_score'])}, test {_fmt_v(report['test_score'])}, "
+        f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
+    )
+    print(f"best params: {json.dumps(report['best_params'], default=str)}")
+    return 0 if report["best_score"] is not None else 1
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    from knobs.api import studies
+
+    rows = studies(args.storage)
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as f:
+            json.dump(rows, f, indent=2, default=str)
+    if not rows:
+        print("no studies yet: run `knobs tune DATA --target COL`")
+        return 0
+    for r in rows:
+        state = "running" if r["running"] else ""
+        print(
+            f"{r['study']:<40} {r['strategy'] or '':<7} {r['metric'] or '':<10} "
+            f"best {_fmt_v(r['best_value']):<8} {r['n_trials']:>4} trials  {state}"
+        )
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from knobs.api import Search
+
+    n = Search.open(args.study, args.storage).stop()
+    print(f"stopped {args.study} ({n} worker(s) signalled)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from knobs.models import REGISTRY
+
+    for spec in REGISTRY.values():
+        if args.task and args.task not in spec.tasks:
+            continue
+        print(f"{spec.name} ({spec.label}; grid {spec.grid_size()} points)")
+        for p in spec.params:
+            grid = f" grid {list(p.grid)}" if p.grid else ""
+            print(f"    {p.name:<20} {p.kind:<11} {p.describe_range()}{grid}")
+    return 0
+
+
+class _UsageError(KnobsError):
+    pass
+
+
+def _usage(message: str) -> _UsageError:
+    return _UsageError(message)
+
+
+COMMANDS = {"tune": cmd_tune, "studies": cmd_studies, "stop": cmd_stop, "models": cmd_models}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KnobsError as exc:
+        print(f"knobs: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("knobs: interrupted; the search was stopped (resume it with --resume)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in Knobs: short message, trace only on request
+        print(f"knobs: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("KNOBS_DEBUG"):
+            traceback.print_exc()
+        else:
+            print("(set KNOBS_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""Background searches: worker processes that share one study through its storage.
+
+A search never runs in its caller's thread. ``launch`` starts ``python -m knobs.worker``
+processes in their own session, so they outlive a closed browser tab, a restarted Streamlit
+server or a CLI killed with ^C (which asks them to stop first). Everything they learn goes into
+the study storage as it happens; callers only read it.
+
+Budget accounting is exact across workers and resumes: a worker counts and claims its next trial
+under one host-wide lock (``storage.claim_lock``). A trial counts toward the budget once claimed,
+unless it was interrupted (its worker was killed, or the user pressed stop): interrupted trials
+are failed with a reason and their parameters are queued again, so no grid point and no budget is
+lost to a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from knobs.plan import PLAN_ATTR, StudyPlan
+from knobs.search import BASELINE_ATTR, FAIL_REASON_ATTR
+from knobs.storage import claim_lock, load_study, storage_url, study_dir
+
+WORKER_ATTR = "knobs.worker"
+INTERRUPTED_ATTR = "knobs.interrupted"
+RETRY_OF_ATTR = "knobs.retry_of"
+BUDGET_ATTR = "knobs.budget"
+STOP_ATTR = "knobs.stop"
+RUN_ATTR = "knobs.run"
+
+
+def read_plan(study: optuna.Study) -> StudyPlan:
+    from knobs.errors import StudyError
+
+    data = study.user_attrs.get(PLAN_ATTR)
+    if data is None:
+        raise StudyError(
+            f"Study `{study.study_name}` was not created by Knobs (it has no plan); "
+            "open it with optuna-dashboard instead."
+        )
+    return StudyPlan.from_attr(data)
+
+
+# --- worker identity and liveness ---------------------------------------------------------
+
+
+def _proc_start_ticks(pid: int) -> int | None:
+    """Process start time in clock ticks, so a recycled pid is not taken for our worker."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def worker_identity() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _proc_start_ticks(pid)}
+
+
+def worker_alive(identity: dict[str, Any] | None) -> bool | None:
+    """True/False for a worker on this host; None when it runs elsewhere (cannot tell)."""
+    if not identity:
+        return False
+    if identity.get("host") != socket.gethostname():
+        return None
+    pid = int(identity.get("pid", -1))
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = _proc_start_ticks(pid)
+    if start is None:
+        return _is_zombie_free(pid)
+    if identity.get("start") is not None and start != identity["start"]:
+        return False
+    return _is_zombie_free(pid)
+
+
+def _is_zombie_free(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+# --- budget ----------------------------------------------------------------------------
+
+
+def counts_toward_budget(t: FrozenTrial) -> bool:
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    return t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED_ATTR)
+
+
+def sweep_interrupted(study: optuna.Study, trials: Iterable[FrozenTrial] | None = None) -> int:
+    """Fail RUNNING trials whose worker is gone, and queue every interrupted trial once more.
+
+    Call it holding ``claim_lock``: a RUNNING trial without a worker record can then only come
+    from a worker that died between creating the trial and recording itself.
+    Returns how many trials were failed here.
+    """
+    failed = 0
+    trials = list(trials if trials is not None else study.get_trials(deepcopy=False))
+    storage = study._storage
+    for t in trials:
+        if t.state == TrialState.RUNNING and worker_alive(t.user_attrs.get(WORKER_ATTR)) is False:
+            storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
+            storage.set_trial_user_attr(
+                t._trial_id, FAIL_REASON_ATTR, "Its worker process died; the trial is retried."
+            )
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            failed += 1
+    if failed:
+        trials = study.get_trials(deepcopy=False)
+    # A finished trial cannot be annotated, so "already retried" is read off the retries.
+    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials}
+    for t in trials:
+        if t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR):
+            if t.number in retried:
+                continue
+            attrs = {RETRY_OF_ATTR: t.number}
+            if t.user_attrs.get(BASELINE_ATTR):
+                attrs[BASELINE_ATTR] = True
+            study.enqueue_trial(dict(t.params), user_attrs=attrs, skip_if_exists=False)
+    return failed
+
+
+# --- launching and stopping ------------------------------------------------------------
+
+
+def launch(
+    study_name: str,
+    storage: str | None,
+    workers: int,
+    *,
+    timeout: float | None = None,
+    threads: int | None = None,
+) -> list[subprocess.Popen]:
+    """Start ``workers`` detached worker processes on this host; return their handles.
+
+    Each worker's models get ``threads`` threads (default: the cores shared out among workers),
+    and BLAS/OpenMP pools are capped to match, so workers do not oversubscribe the cores.
+    """
+    from knobs.config import default_workers
+
+    url = storage_url(storage)
+    study = load_study(study_name, url)
+    run = int(study.user_attrs.get(RUN_ATTR, 0)) + 1
+    study.set_user_attr(RUN_ATTR, run)
+    study.set_user_attr(STOP_ATTR, None)
+    deadline = time.time() + timeout if timeout else None
+    n_jobs = threads or max(1, default_workers() // workers)
+    logs = study_dir(study_name)
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(n_jobs)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    procs = []
+    for index in range(workers):
+        cmd = [
+            sys.executable, "-m", "knobs.worker",
+            "--study", study_name, "--storage", url,
+            "--index", str(index), "--run", str(run), "--n-jobs", str(n_jobs),
+        ]  # fmt: skip
+        if deadline is not None:
+            cmd += ["--deadline", repr(deadline)]
+        log = open(logs / f"worker-{run}-{index}.log", "ab")
+        procs.append(
+            subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=env, close_fds=True,
+            )  # fmt: skip
+        )
+        log.close()
+    _record_pids(study_name, [p.pid for p in procs])
+    return procs
+
+
+def _pids_file(study_name: str) -> Path:
+    return study_dir(study_name) / "workers.txt"
+
+
+def _record_pids(study_name: str, pids: list[int]) -> None:
+    host = socket.gethostname()
+    lines = [f"{host} {pid} {_proc_start_ticks(pid) or 0}" for pid in pids]
+    with open(_pids_file(study_name), "a") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def live_workers(study_name: str) -> list[int]:
+    """Pids of this study's worker processes still running on this host."""
+    path = _pids_file(study_name)
+    if not path.exists():
+        return []
+    alive = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        ident = {"host": parts[0], "pid": int(parts[1]), "start": int(parts[2]) or None}
+        if worker_alive(ident):
+            alive.append(ident["pid"])
+    return alive
+
+
+def request_stop(study_name: str, storage: str | None = None, *, grace_s: float = 5.0) -> int:
+    """Stop a search for real: flag it in the storage, then signal this host's workers.
+
+    The flag stops workers anywhere at their next claim; SIGTERM interrupts the trial a local
+    worker is in (it is failed as interrupted and retried on resume); SIGKILL follows after
+    ``grace_s`` for a worker stuck in native code. Returns the number of workers signalled.
+    """
+    study = load_study(study_name, storage)
+    study.set_user_attr(STOP_ATTR, time.time())
+    pids = live_workers(study_name)
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and live_workers(study_name):
+        time.sleep(0.1)
+    for pid in live_workers(study_name):
+        _signal(pid, signal.SIGKILL)
+    return len(pids)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def reap(procs: Iterable[subprocess.Popen]) -> None:
+    """Collect exited children so they do not linger as zombies."""
+    for p in procs:
+        p.poll()
+
+
+def prepare_resume(study: optuna.Study) -> int:
+    """Fail what a killed run left RUNNING and queue it again; clear a stop request."""
+    with claim_lock(study.study_name):
+        failed = sweep_interrupted(study)
+    study.set_user_attr(STOP_ATTR, None)
+    return failed
+

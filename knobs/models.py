@@ -1,0 +1,417 @@
+"""The model registry: every estimator Knobs can tune, and its search space, declared once.
+
+Each :class:`ModelSpec` holds the constructor and the space beside each other (FLAML's idea), so the
+CLI, the dashboard's space editor, the grid size and the baseline trial all read the same data.
+Parameter names in a study are prefixed with the model's short name (``xgboost.max_depth``) because
+one study may search several families at once and Optuna keys parameters by name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import optuna
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import ElasticNet, LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.svm import SVC, SVR
+
+from knobs.errors import ConfigError
+
+Task = Literal["binary", "multiclass", "regression"]
+ParamKind = Literal["int", "float", "categorical"]
+CLASSIFICATION: frozenset[str] = frozenset({"binary", "multiclass"})
+REGRESSION: frozenset[str] = frozenset({"regression"})
+ALL_TASKS: frozenset[str] = CLASSIFICATION | REGRESSION
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable hyperparameter: its range for samplers and its values for the grid.
+
+    ``grid`` may be empty: the parameter then keeps the estimator's default under grid search,
+    which keeps grids small enough to finish (the size is printed before a grid search starts).
+    """
+
+    name: str
+    kind: ParamKind
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+    grid: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind == "categorical":
+            if not self.choices:
+                raise ConfigError(f"Parameter `{self.name}` is categorical but has no choices.")
+            bad = [v for v in self.grid if v not in self.choices]
+        else:
+            if self.low is None or self.high is None or not self.low <= self.high:
+                raise ConfigError(
+                    f"Parameter `{self.name}`: `low <= high` must hold, but got "
+                    f"(low={self.low}, high={self.high})."
+                )
+            if self.log and self.low <= 0:
+                raise ConfigError(
+                    f"Parameter `{self.name}` is on a log scale, so `low` must be > 0, "
+                    f"but got low={self.low}."
+                )
+            bad = [v for v in self.grid if not self.low <= v <= self.high]
+        if bad:
+            raise ConfigError(
+                f"Parameter `{self.name}`: grid values {bad} lie outside its range "
+                f"{self.describe_range()}; widen the range or change the grid."
+            )
+
+    def describe_range(self) -> str:
+        if self.kind == "categorical":
+            return "{" + ", ".join(map(str, self.choices)) + "}"
+        scale = ", log" if self.log else ""
+        return f"[{self.low:g}, {self.high:g}{scale}]"
+
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        if self.kind == "int":
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high), log=self.log)
+        if self.kind == "float":
+            return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)
+        return optuna.distributions.CategoricalDistribution(self.choices)
+
+    def suggest(self, trial: optuna.Trial, key: str) -> Any:
+        if self.kind == "int":
+            return trial.suggest_int(key, int(self.low), int(self.high), log=self.log)
+        if self.kind == "float":
+            return trial.suggest_float(key, self.low, self.high, log=self.log)
+        return trial.suggest_categorical(key, self.choices)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "choices": list(self.choices),
+            "grid": list(self.grid),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Param:
+        return cls(
+            name=data["name"],
+            kind=data["kind"],
+            low=data.get("low"),
+            high=data.get("high"),
+            log=bool(data.get("log", False)),
+            choices=tuple(data.get("choices") or ()),
+            grid=tuple(data.get("grid") or ()),
+        )
+
+
+Builder = Callable[[str, dict[str, Any], int, int], BaseEstimator]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model family: how to build it for a task, and what to tune.
+
+    ``build(task, params, seed, n_jobs)`` returns an unfitted estimator; ``params`` holds only the
+    tuned values (unprefixed), everything else stays at the library default, so an empty dict is
+    the "defaults" baseline.
+    """
+
+    name: str
+    label: str
+    tasks: frozenset[str]
+    build: Builder
+    params: tuple[Param, ...]
+    scale: bool = False
+    max_rows: int | None = None
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+
+    def key(self, param: str) -> str:
+        """The Optuna parameter name of one of this model's parameters."""
+        return f"{self.name}.{param}"
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The grid GridSampler walks for this model alone (the ``model`` choice included)."""
+        grid: dict[str, list[Any]] = {"model": [self.name]}
+        for p in self.params:
+            if p.grid:
+                grid[self.key(p.name)] = list(p.grid)
+        return grid
+
+    def grid_size(self) -> int:
+        return math.prod(len(v) for v in self.grid().values())
+
+    def with_params(self, params: Iterable[Param]) -> ModelSpec:
+        """The same model with some parameters replaced (the dashboard's space editor)."""
+        by_name = {p.name: p for p in params}
+        unknown = set(by_name) - {p.name for p in self.params}
+        if unknown:
+            raise ConfigError(
+                f"Model `{self.name}` has no parameter(s) {sorted(unknown)}; "
+                f"it has {[p.name for p in self.params]}."
+            )
+        return replace(self, params=tuple(by_name.get(p.name, p) for p in self.params))
+
+    def estimator(
+        self, task: str, params: Mapping[str, Any], seed: int = 0, n_jobs: int = 1
+    ) -> BaseEstimator:
+        return self.build(task, dict(params), seed, n_jobs)
+
+
+# --- builders -------------------------------------------------------------------------------
+# Module-level functions, not lambdas: specs must be importable by name in worker processes.
+
+
+def _is_clf(task: str) -> bool:
+    return task in CLASSIFICATION
+
+
+def _logistic(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    return LogisticRegression(max_iter=2000, random_state=seed, **p)
+
+
+def _ridge(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    return Ridge(random_state=seed, **p)
+
+
+def _elastic_net(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    return ElasticNet(max_iter=5000, random_state=seed, **p)
+
+
+def _random_forest(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    cls = RandomForestClassifier if _is_clf(task) else RandomForestRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, **p)
+
+
+def _extra_trees(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    cls = ExtraTreesClassifier if _is_clf(task) else ExtraTreesRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, **p)
+
+
+def _hist_gb(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    cls = HistGradientBoostingClassifier if _is_clf(task) else HistGradientBoostingRegressor
+    return cls(random_state=seed, **p)
+
+
+def _knn(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    cls = KNeighborsClassifier if _is_clf(task) else KNeighborsRegressor
+    return cls(n_jobs=n_jobs, **p)
+
+
+def _svm(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    if _is_clf(task):
+        # probability=True costs an internal 5-fold CV; decision_function serves ROC AUC and
+        # accuracy, so probabilities are only switched on when a metric needs them.
+        return SVC(random_state=seed, **p)
+    return SVR(**p)
+
+
+def _mlp(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    p = dict(p)
+    layers = int(p.pop("n_layers", 1))
+    width = p.pop("width", None)
+    if width is not None:
+        p["hidden_layer_sizes"] = (int(width),) * layers
+    cls = MLPClassifier if _is_clf(task) else MLPRegressor
+    return cls(random_state=seed, max_iter=400, early_stopping=True, **p)
+
+
+def _xgboost(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    from xgboost import XGBClassifier, XGBRegressor  # heavy import, only when used
+
+    cls = XGBClassifier if _is_clf(task) else XGBRegressor
+    return cls(random_state=seed, n_jobs=n_jobs, tree_method="hist", verbosity=0, **p)
+
+
+def _forest_params() -> tuple[Param, ...]:
+    return (
+        Param("n_estimators", "int", 50, 500, log=True, grid=(100, 300)),
+        Param("max_depth", "int", 2, 40, log=True, grid=(8, 16, 32)),
+        Param("min_samples_leaf", "int", 1, 32, log=True, grid=(1, 4)),
+        Param("max_features", "float", 0.05, 1.0, grid=(0.3, 0.7)),
+    )
+
+
+_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="logistic",
+        label="Logistic regression",
+        tasks=CLASSIFICATION,
+        build=_logistic,
+        scale=True,
+        aliases=("linear",),
+        params=(
+            Param("C", "float", 1e-3, 1e3, log=True, grid=(0.01, 0.1, 1.0, 10.0, 100.0)),
+            Param("class_weight", "categorical", choices=(None, "balanced"), grid=(None, "balanced")),
+        ),
+    ),
+    ModelSpec(
+        name="linear",
+        label="Ridge regression",
+        tasks=REGRESSION,
+        build=_ridge,
+        scale=True,
+        aliases=("logistic", "ridge"),
+        params=(Param("alpha", "float", 1e-3, 1e3, log=True, grid=(0.01, 0.1, 1.0, 10.0, 100.0)),),
+    ),
+    ModelSpec(
+        name="elastic_net",
+        label="Elastic net",
+        tasks=REGRESSION,
+        build=_elastic_net,
+        scale=True,
+        params=(
+            Param("alpha", "float", 1e-4, 10.0, log=True, grid=(0.001, 0.01, 0.1, 1.0)),
+            Param("l1_ratio", "float", 0.05, 1.0, grid=(0.1, 0.5, 0.9)),
+        ),
+    ),
+    ModelSpec(
+        name="random_forest",
+        label="Random forest",
+        tasks=ALL_TASKS,
+        build=_random_forest,
+        params=_forest_params(),
+    ),
+    ModelSpec(
+        name="extra_trees",
+        label="Extra trees",
+        tasks=ALL_TASKS,
+        build=_extra_trees,
+        params=_forest_params(),
+    ),
+    ModelSpec(
+        name="hist_gb",
+        label="Histogram gradient boosting",
+        tasks=ALL_TASKS,
+        build=_hist_gb,
+        params=(
+            Param("learning_rate", "float", 0.01, 0.5, log=True, grid=(0.03, 0.1, 0.3)),
+            Param("max_leaf_nodes", "int", 4, 128, log=True, grid=(15, 31, 63)),
+            Param("min_samples_leaf", "int", 2, 200, log=True, grid=(10, 40)),
+            Param("l2_regularization", "float", 1e-6, 10.0, log=True, grid=(1e-6, 1.0)),
+            Param("max_iter", "int", 50, 500, log=True),
+        ),
+    ),
+    ModelSpec(
+        name="knn",
+        label="k-nearest neighbours",
+        tasks=ALL_TASKS,
+        build=_knn,
+        scale=True,
+        params=(
+            Param("n_neighbors", "int", 1, 100, log=True, grid=(3, 7, 15, 31)),
+            Param("weights", "categorical", choices=("uniform", "distance"), grid=("uniform", "distance")),
+            Param("p", "categorical", choices=(1, 2), grid=(1, 2)),
+        ),
+    ),
+    ModelSpec(
+        name="svm",
+        label="Support vector machine",
+        tasks=ALL_TASKS,
+        build=_svm,
+        scale=True,
+        max_rows=20_000,
+        notes="Kernel SVMs scale quadratically with rows: refused above 20,000 training rows.",
+        params=(
+            Param("C", "float", 1e-2, 1e3, log=True, grid=(0.1, 1.0, 10.0, 100.0)),
+            Param("gamma", "float", 1e-4, 1.0, log=True, grid=(1e-3, 1e-2, 1e-1)),
+        ),
+    ),
+    ModelSpec(
+        name="mlp",
+        label="Multi-layer perceptron",
+        tasks=ALL_TASKS,
+        build=_mlp,
+        scale=True,
+        params=(
+            Param("n_layers", "int", 1, 3, grid=(1, 2)),
+            Param("width", "int", 16, 256, log=True, grid=(32, 128)),
+            Param("alpha", "float", 1e-6, 1e-1, log=True, grid=(1e-4, 1e-2)),
+            Param("learning_rate_init", "float", 1e-4, 1e-2, log=True),
+        ),
+    ),
+    ModelSpec(
+        name="xgboost",
+        label="XGBoost",
+        tasks=ALL_TASKS,
+        build=_xgboost,
+        params=(
+            Param("n_estimators", "int", 50, 1000, log=True, grid=(100, 300)),
+            Param("max_depth", "int", 2, 12, grid=(3, 6, 9)),
+            Param("learning_rate", "float", 0.01, 0.3, log=True, grid=(0.05, 0.1, 0.3)),
+            Param("subsample", "float", 0.5, 1.0, grid=(0.8, 1.0)),
+            Param("colsample_bytree", "float", 0.5, 1.0, grid=(0.8, 1.0)),
+            Param("min_child_weight", "float", 0.5, 20.0, log=True),
+            Param("reg_lambda", "float", 1e-3, 10.0, log=True),
+        ),
+    ),
+)
+
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
+
+#: What ``--models all`` means, per task: every family, linear first (cheap, a good sanity check).
+DEFAULT_FAMILY = "xgboost"
+
+
+def model_names(task: str | None = None) -> list[str]:
+    """Short names of the models that can learn ``task`` (all models when None)."""
+    return [s.name for s in _SPECS if task is None or task in s.tasks]
+
+
+def get_model(name: str, task: str | None = None) -> ModelSpec:
+    """Look a model up by short name or alias, for a task.
+
+    ``logistic`` and ``linear`` are the same idea for two tasks, so each resolves to the other
+    when asked for the wrong task instead of failing.
+    """
+    key = name.strip().lower().replace("-", "_")
+    candidates = [s for s in _SPECS if key == s.name or key in s.aliases]
+    if task is not None:
+        fitting = [s for s in candidates if task in s.tasks]
+        exact = [s for s in fitting if s.name == key]
+        if exact or fitting:
+            return (exact or fitting)[0]
+        if candidates:
+            raise ConfigError(
+                f"Model `{name}` cannot learn a {task} task; choose from {model_names(task)}."
+            )
+    elif candidates:
+        exact = [s for s in candidates if s.name == key]
+        return (exact or candidates)[0]
+    raise ConfigError(
+        f"Unknown model `{name}`. Known models: {', '.join(model_names(task))} (or `all`)."
+    )
+
+
+def resolve_models(names: str | Sequence[str] | None, task: str) -> tuple[ModelSpec, ...]:
+    """Turn ``"all"``, ``"xgboost,random_forest"`` or a list into specs for ``task``, in order."""
+    if names is None:
+        names = [DEFAULT_FAMILY]
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("No model chosen: pass at least one model name, or `all`.")
+    if any(n.strip().lower() == "all" for n in names):
+        return tuple(REGISTRY[n] for n in model_names(task))
+    specs: list[ModelSpec] = []
+    for n in names:
+        spec = get_model(n, task)
+        if spec not in specs:
+            specs.append(spec)
+    return tuple(specs)

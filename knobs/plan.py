@@ -1,0 +1,194 @@
+"""A study's plan: the data split, folds, models and metric, written into the study once.
+
+Workers, the dashboard and a later ``--resume`` all rebuild the same problem from it, so nothing
+about a search lives only in the memory of the process that started it. The train and test
+splits are saved beside the study as Parquet (typed, compact, no pickle).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from knobs.config import SearchConfig
+from knobs.data import ColumnProfile, Dataset
+from knobs.metrics import Metric, get_metric
+from knobs.models import ModelSpec, resolve_models
+from knobs.search import Problem
+
+PLAN_ATTR = "knobs.plan"
+TARGET_COLUMN = "__knobs_target__"
+_VERSIONED = ("knobs", "optuna", "scikit-learn", "xgboost-cpu", "xgboost", "pandas", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What a study searches, as plain JSON-able data (stored as a study user attribute)."""
+
+    config: SearchConfig
+    task: str
+    metric: str
+    direction: str
+    models: tuple[str, ...]
+    target: str
+    classes: tuple[str, ...]
+    columns: tuple[ColumnProfile, ...]
+    notices: tuple[str, ...]
+    n_dropped_target: int
+    fingerprint: str
+    folds: int
+    n_train: int
+    n_test: int
+    data_dir: str
+    source: str
+    versions: Mapping[str, str] = field(default_factory=dict)
+    created: str = ""
+
+    # --- derived -------------------------------------------------------------------------
+    def metric_obj(self) -> Metric:
+        return get_metric(self.metric, self.task)
+
+    def specs(self) -> dict[str, ModelSpec]:
+        """The models with the user's space overrides applied."""
+        specs = resolve_models(list(self.models), self.task)
+        return {s.name: s.with_params(self.config.space.get(s.name, ())) for s in specs}
+
+    def grid_size(self) -> int:
+        return sum(s.grid_size() for s in self.specs().values())
+
+    def schema(self) -> dict[str, str]:
+        """User's column name -> kind, for the columns the models use."""
+        return {c.name: c.kind for c in self.columns if c.used}
+
+    def budget(self) -> int | None:
+        """Trials to evaluate: baselines included; a grid is never walked twice."""
+        n = self.config.n_trials
+        if self.config.strategy == "grid":
+            full = self.grid_size() + len(self.models)
+            return full if n is None else min(n, full)
+        return n
+
+    # --- persistence ---------------------------------------------------------------------
+    def to_attr(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["config"] = self.config.to_dict()
+        data["columns"] = [asdict(c) for c in self.columns]
+        return data
+
+    @classmethod
+    def from_attr(cls, data: Mapping[str, Any]) -> StudyPlan:
+        data = dict(data)
+        columns = tuple(
+            ColumnProfile(**{**c, "flags": tuple(c.get("flags", ()))}) for c in data.pop("columns")
+        )
+        return cls(
+            config=SearchConfig.from_dict(data.pop("config")),
+            columns=columns,
+            models=tuple(data.pop("models")),
+            classes=tuple(data.pop("classes")),
+            notices=tuple(data.pop("notices")),
+            **data,
+        )
+
+    def load_split(self, part: str = "train") -> tuple[pd.DataFrame, pd.Series]:
+        frame = pd.read_parquet(Path(self.data_dir) / f"{part}.parquet")
+        y = frame.pop(TARGET_COLUMN)
+        return frame, y
+
+    def problem(self, *, report_folds: bool = False) -> Problem:
+        X, y = self.load_split("train")
+        return Problem(
+            X=X,
+            y=y,
+            task=self.task,
+            metric=self.metric_obj(),
+            models=self.specs(),
+            columns=self.columns,
+            folds=make_folds(y, self.task, self.folds, self.config.seed),
+            report_folds=report_folds,
+        )
+
+
+def make_folds(
+    y: pd.Series, task: str, k: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The same folds in every worker and every resume: seeded, and stratified for classes."""
+    splitter = (
+        KFold(k, shuffle=True, random_state=seed)
+        if task == "regression"
+        else StratifiedKFold(k, shuffle=True, random_state=seed)
+    )
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
+def save_split(directory: Path, train: Dataset, test: Dataset) -> None:
+    for part, ds in (("train", train), ("test", test)):
+        frame = ds.X.copy()
+        frame[TARGET_COLUMN] = ds.y.to_numpy()
+        frame.to_parquet(directory / f"{part}.parquet", index=False)
+
+
+def build_plan(
+    dataset: Dataset,
+    config: SearchConfig,
+    *,
+    data_dir: Path,
+    source: str,
+    folds: int,
+    notices: tuple[str, ...],
+    n_train: int,
+    n_test: int,
+) -> StudyPlan:
+    specs = resolve_models(list(config.models), dataset.task)
+    metric = get_metric(config.metric, dataset.task)
+    for name in config.space:
+        if name not in {s.name for s in specs}:
+            raise_unknown_space(name, [s.name for s in specs])
+    return StudyPlan(
+        config=config,
+        task=dataset.task,
+        metric=metric.name,
+        direction=metric.direction,
+        models=tuple(s.name for s in specs),
+        target=dataset.target,
+        classes=tuple(dataset.classes),
+        columns=tuple(dataset.columns),
+        notices=tuple(dataset.notices) + notices,
+        n_dropped_target=dataset.n_dropped_target,
+        fingerprint=dataset.fingerprint,
+        folds=folds,
+        n_train=n_train,
+        n_test=n_test,
+        data_dir=str(data_dir),
+        source=source,
+        versions=library_versions(),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    )
+
+
+def raise_unknown_space(name: str, models: list[str]) -> None:
+    from knobs.errors import ConfigError
+
+    raise ConfigError(
+        f"A search-space override names model `{name}`, which this search does not use "
+        f"(models: {models})."
+    )

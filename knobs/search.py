@@ -1,0 +1,153 @@
+"""One search code path: a strategy is an Optuna sampler, the objective is cross-validation.
+
+Grid, random and Bayesian search differ only in the sampler handed to the same study; the
+objective below never knows which one is driving it (Optuna's own design, copied on purpose).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.pipeline import Pipeline
+
+from knobs.data import build_preprocessor
+from knobs.errors import ConfigError
+from knobs.metrics import Metric
+from knobs.models import ModelSpec
+
+BASELINE_ATTR = "knobs.baseline"
+FAIL_REASON_ATTR = "knobs.fail_reason"
+
+
+class TrialFailed(Exception):
+    """The trial cannot produce a score; its message is shown to the user as the reason."""
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """GridSampler for the ask-and-tell loop our workers run.
+
+    Its ``after_trial`` calls ``study.stop()`` once the grid is exhausted, which Optuna only
+    allows inside ``study.optimize``; our workers stop on the budget instead, which a grid search
+    caps at the grid size.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001 - Optuna's hook
+        return None
+
+
+def make_sampler(
+    strategy: str,
+    sampler: str = "tpe",
+    *,
+    seed: int | None = None,
+    parallel: bool = False,
+    grid: Mapping[str, list[Any]] | None = None,
+) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler behind a strategy name.
+
+    ``parallel`` switches TPE's constant liar on: with several workers, running trials count as
+    "probably bad" so two workers do not pile onto the same region.
+    """
+    if strategy == "grid":
+        if grid is None:
+            raise ConfigError("A grid search needs the grid to walk.")
+        # GridSampler shuffles its points with the seed: every worker must share one seed, or
+        # the same grid id means a different point in each worker.
+        return AskTellGridSampler(dict(grid), seed=seed)
+    if strategy == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if strategy == "bayes":
+        if sampler == "gp":
+            try:
+                import torch  # noqa: F401 - GPSampler needs it
+            except ImportError as exc:  # pragma: no cover - torch is in requirements.txt
+                raise ConfigError(
+                    "The GP sampler needs PyTorch: `pip install torch` (CPU build), or use "
+                    "`--sampler tpe`."
+                ) from exc
+            return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=parallel
+        )
+    raise ConfigError(f"Unknown strategy {strategy!r}; use grid, random or bayes.")
+
+
+@dataclass
+class Problem:
+    """Everything a worker needs to score a trial, loaded once per process."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    task: str
+    metric: Metric
+    models: Mapping[str, ModelSpec]
+    columns: tuple[Any, ...]
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    report_folds: bool = False
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+
+def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str, Any]]:
+    """Sample a model and its parameters; a baseline trial keeps every library default."""
+    name = trial.suggest_categorical("model", problem.model_names)
+    spec = problem.models[name]
+    if trial.user_attrs.get(BASELINE_ATTR):
+        return spec, {}
+    return spec, {p.name: p.suggest(trial, spec.key(p.name)) for p in spec.params}
+
+
+def build_pipeline(
+    problem: Problem, spec: ModelSpec, params: Mapping[str, Any], *, seed: int, n_jobs: int = 1
+) -> Pipeline:
+    estimator = spec.estimator(problem.task, params, seed=seed, n_jobs=n_jobs)
+    if problem.metric.needs_proba and not hasattr(estimator, "predict_proba"):
+        # SVC: calibrated probabilities cost extra fits, so only when the metric scores them.
+        estimator = CalibratedClassifierCV(estimator, ensemble=False)
+    return Pipeline(
+        [("prep", build_preprocessor(problem.columns, scale=spec.scale)), ("model", estimator)]
+    )
+
+
+def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 1) -> float:
+    """Cross-validated score of the trial's pipeline, the preprocessing refitted in every fold.
+
+    Raises ``TrialFailed`` (a reason for the user) and ``optuna.TrialPruned``; anything else the
+    model raises propagates and the caller records it as the failure reason.
+    """
+    spec, params = suggest(trial, problem)
+    n_rows = len(problem.X)
+    if spec.max_rows is not None and n_rows > spec.max_rows:
+        raise TrialFailed(
+            f"{spec.label} is limited to {spec.max_rows:,} training rows and this table has "
+            f"{n_rows:,}; pick another model or sample the table."
+        )
+    pipeline = build_pipeline(problem, spec, params, seed=seed, n_jobs=n_jobs)
+    scores: list[float] = []
+    started = time.perf_counter()
+    for k, (train_idx, valid_idx) in enumerate(problem.folds):
+        fitted = clone(pipeline).fit(problem.X.iloc[train_idx], problem.y.iloc[train_idx])
+        scores.append(problem.metric.score(fitted, problem.X.iloc[valid_idx], problem.y.iloc[valid_idx]))
+        if problem.report_folds:
+            trial.report(float(np.mean(scores)), k)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {k + 1} of {len(problem.folds)}")
+    value = float(np.mean(scores))
+    if not math.isfinite(value):
+        raise TrialFailed(f"The score is not a number ({value}); fold scores: {scores}.")
+    trial.set_user_attr(
+        "knobs.cv",
+        {"fold_scores": scores, "std": float(np.std(scores)), "fit_s": time.perf_counter() - started},
+    )
+    return value

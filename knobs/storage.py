@@ -1,0 +1,181 @@
+"""Where studies live: an embedded journal file under ``KNOBS_HOME`` by default, any Optuna URL else.
+
+Why a journal file and not SQLite: several worker processes append trials while the dashboard
+reads, and SQLite's single-writer lock has crashed exactly that setup (Optuna's FAQ advises
+against it). Optuna's ``JournalFileBackend`` appends one JSON line per operation under a file
+lock, which many processes on one host can share.
+
+One weakness remains in it: a writer killed in the middle of an append leaves a line without its
+newline, and the next append glues onto it, which makes the whole log unreadable. We close that
+hole: before each append, under the same lock, a torn tail is cut back to the last full line (it
+was never acknowledged to anyone, since its writer died before the append returned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
+
+from knobs.errors import ConfigError
+
+JOURNAL_NAME = "knobs.journal"
+
+
+def knobs_home() -> Path:
+    """The folder that holds studies, their data splits and worker logs (``$KNOBS_HOME``)."""
+    home = Path(os.environ.get("KNOBS_HOME") or "~/.knobs").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def default_storage_url() -> str:
+    return str(knobs_home() / JOURNAL_NAME)
+
+
+def study_dir(study_name: str) -> Path:
+    """A study's own folder: its data split, worker logs and claim lock."""
+    path = knobs_home() / "studies" / study_name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class FlockLock(BaseJournalFileLock):
+    """A kernel file lock: released by the OS when its holder dies, so a killed worker never
+    leaves the others waiting out Optuna's 30 s stale-lock grace period. Local disks only (as is
+    the default storage); shared file systems across hosts should use a database URL instead."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+class RepairingJournalFileBackend(JournalFileBackend):
+    """``JournalFileBackend`` that survives a writer killed mid-append (see the module doc)."""
+
+    def __init__(self, file_path: str) -> None:
+        super().__init__(file_path, lock_obj=FlockLock(file_path))
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        payload = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
+        with get_lock_file(self._lock):
+            with open(self._file_path, "r+b") as f:
+                _cut_torn_tail(f)
+                f.seek(0, os.SEEK_END)
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def _cut_torn_tail(f: Any) -> None:
+    """Truncate an unterminated last line, left by a writer that died mid-append."""
+    size = f.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    f.seek(size - 1)
+    if f.read(1) == b"\n":
+        return
+    # Walk back to the previous newline, a block at a time.
+    pos = size
+    while pos > 0:
+        step = min(65536, pos)
+        f.seek(pos - step)
+        block = f.read(step)
+        idx = block.rfind(b"\n")
+        if idx >= 0:
+            f.truncate(pos - step + idx + 1)
+            return
+        pos -= step
+    f.truncate(0)
+
+
+def is_journal_path(url: str) -> bool:
+    return "://" not in url
+
+
+@lru_cache(maxsize=16)
+def _open(url: str) -> BaseStorage:
+    if is_journal_path(url):
+        path = Path(url).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(RepairingJournalFileBackend(str(path)))
+    if url.startswith(("postgresql", "mysql")):
+        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    if url.startswith("sqlite"):
+        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    raise ConfigError(
+        f"Storage `{url}` is neither a journal file path nor an Optuna database URL "
+        "(sqlite:///file.db, postgresql://user@host/db, mysql://...)."
+    )
+
+
+def open_storage(url: str | None = None) -> BaseStorage:
+    """The storage at ``url`` (default: the journal under ``KNOBS_HOME``), one object per process.
+
+    Reusing one object matters for journals: each object replays the log once, then reads only
+    what was appended since.
+    """
+    resolved = storage_url(url)
+    try:
+        return _open(resolved)
+    except ConfigError:
+        raise
+    except Exception as exc:  # sqlalchemy/driver errors: say which storage, keep the cause
+        raise ConfigError(f"Cannot open storage `{resolved}`: {exc}") from exc
+
+
+def storage_url(url: str | None) -> str:
+    if url is None or not str(url).strip():
+        return default_storage_url()
+    url = str(url)
+    return str(Path(url).expanduser().resolve()) if is_journal_path(url) else url
+
+
+@contextlib.contextmanager
+def claim_lock(study_name: str) -> Iterator[None]:
+    """An exclusive lock that workers on this host hold while they count and claim a trial.
+
+    Counting the budget and creating the next trial must be one atomic step, or two workers seeing
+    "29 of 30 done" both start a 30th. The journal's own lock only covers single appends.
+    """
+    path = study_dir(study_name) / "claim.lock"
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def load_study(study_name: str, url: str | None = None, sampler: Any = None) -> optuna.Study:
+    from knobs.errors import StudyError
+
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+    except KeyError as exc:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        hint = f" Studies there: {', '.join(names[-10:])}." if names else " It holds no study yet."
+        raise StudyError(f"No study named `{study_name}` in `{storage_url(url)}`.{hint}") from exc

@@ -1,0 +1,208 @@
+"""The worker process: claim a trial, score it, tell the storage; repeat until the budget is met.
+
+Run as ``python -m knobs.worker --study NAME --storage URL --index I --run R`` (``jobs.launch``
+does it). A trial that raises, returns NaN or runs out of memory fails alone with its reason; the
+worker goes on. SIGTERM interrupts the trial in progress (recorded as interrupted, retried on
+resume) and ends the worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from knobs.jobs import (
+    BUDGET_ATTR,
+    INTERRUPTED_ATTR,
+    STOP_ATTR,
+    WORKER_ATTR,
+    counts_toward_budget,
+    read_plan,
+    sweep_interrupted,
+    worker_identity,
+)
+from knobs.plan import StudyPlan
+from knobs.search import FAIL_REASON_ATTR, Problem, TrialFailed, evaluate, make_sampler
+from knobs.storage import claim_lock, load_study
+
+log = logging.getLogger("knobs.worker")
+
+
+class Interrupted(BaseException):
+    """Raised inside a trial by SIGTERM. A BaseException, so models' ``except Exception`` blocks
+    cannot swallow it."""
+
+
+class _Signals:
+    """Turns SIGTERM into ``Interrupted`` only while a trial computes; elsewhere (storage writes)
+    it just sets a flag, so an append to the journal is never cut in half by us."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.in_trial = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.stop = True
+        if self.in_trial:
+            self.in_trial = False
+            raise Interrupted()
+
+
+class GridPicker:
+    """Grid search over several models: one GridSampler per model, walked one model at a time.
+
+    Optuna's GridSampler tags each trial with its search space, so per-model grids can share one
+    study without seeing each other's points as visited.
+    """
+
+    def __init__(self, plan: StudyPlan, seed: int) -> None:
+        self.samplers = [
+            (spec.grid_size(), make_sampler("grid", grid=spec.grid(), seed=seed))
+            for spec in plan.specs().values()
+        ]
+
+    def next_sampler(self, trials: list[optuna.trial.FrozenTrial]) -> optuna.samplers.BaseSampler | None:
+        for size, sampler in self.samplers:
+            taken = {
+                t.system_attrs["grid_id"]
+                for t in trials
+                if "grid_id" in t.system_attrs
+                and t.state != TrialState.WAITING
+                and sampler._same_search_space(t.system_attrs["search_space"])
+            }
+            if len(taken) < size:
+                return sampler
+        return None
+
+
+def claim(
+    study: optuna.Study,
+    plan: StudyPlan,
+    *,
+    deadline: float | None,
+    grid: GridPicker | None,
+) -> optuna.Trial | None:
+    """The next trial for this worker, or None when the search is over (budget, time, stop)."""
+    with claim_lock(study.study_name):
+        attrs = study.user_attrs
+        if attrs.get(STOP_ATTR) or (deadline is not None and time.time() >= deadline):
+            return None
+        if sweep_interrupted(study):
+            log.warning("failed trials whose worker died; they are queued again")
+        trials = study.get_trials(deepcopy=False)
+        budget = attrs.get(BUDGET_ATTR, plan.budget())
+        if budget is not None and sum(map(counts_toward_budget, trials)) >= budget:
+            return None
+        if grid is not None and not any(t.state == TrialState.WAITING for t in trials):
+            sampler = grid.next_sampler(trials)
+            if sampler is None:
+                return None
+            study.sampler = sampler
+        trial = study.ask()
+        trial.set_user_attr(WORKER_ATTR, worker_identity())
+        return trial
+
+
+def run_trial(
+    study: optuna.Study, trial: optuna.Trial, problem: Problem, sig: _Signals, *, seed: int, n_jobs: int
+) -> None:
+    reason: str | None = None
+    try:
+        if sig.stop:
+            raise Interrupted()
+        sig.in_trial = True
+        value = evaluate(trial, problem, seed=seed, n_jobs=n_jobs)
+        sig.in_trial = False
+        study.tell(trial, value)
+        return
+    except optuna.TrialPruned:
+        sig.in_trial = False
+        study.tell(trial, state=TrialState.PRUNED)
+        return
+    except Interrupted:
+        sig.in_trial = False
+        trial.set_user_attr(INTERRUPTED_ATTR, True)
+        reason = "Stopped before it finished; it is retried when the search resumes."
+    except TrialFailed as exc:
+        sig.in_trial = False
+        reason = str(exc)
+    except MemoryError:
+        sig.in_trial = False
+        reason = "Ran out of memory; try fewer rows, a smaller model or fewer workers."
+    except Exception as exc:  # any model error fails this trial only
+        sig.in_trial = False
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
+        log.debug("trial %d failed:\n%s", trial.number, traceback.format_exc())
+    trial.set_user_attr(FAIL_REASON_ATTR, reason)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def work(
+    study_name: str,
+    storage: str,
+    *,
+    index: int = 0,
+    run: int = 1,
+    n_jobs: int = 1,
+    deadline: float | None = None,
+) -> int:
+    """Evaluate trials until the search is over; returns how many this worker evaluated."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n_jobs)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sig = _Signals()
+    sig.install()
+    study = load_study(study_name, storage)
+    plan = read_plan(study)
+    # Random and Bayesian samplers get a seed distinct per worker and per resume (or they would
+    # propose the same points again); grid samplers share the study's seed (see make_sampler).
+    seed = plan.config.seed + 7919 * run + index
+    grid = GridPicker(plan, plan.config.seed) if plan.config.strategy == "grid" else None
+    if grid is None:
+        study.sampler = make_sampler(
+            plan.config.strategy, plan.config.sampler, seed=seed, parallel=True
+        )
+    problem = plan.problem()
+    done = 0
+    while not sig.stop:
+        trial = claim(study, plan, deadline=deadline, grid=grid)
+        if trial is None:
+            break
+        run_trial(study, trial, problem, sig, seed=plan.config.seed, n_jobs=n_jobs)
+        done += 1
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m knobs.worker")
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--run", type=int, default=1)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--deadline", type=float, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    n = work(
+        args.study, args.storage, index=args.index, run=args.run,
+        n_jobs=args.n_jobs, deadline=args.deadline,
+    )  # fmt: skip
+    log.info("worker %d evaluated %d trials", args.index, n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The `knobs` command as a user runs it: exit codes, messages, the JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import make_table
+
+
+def knobs_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "knobs.cli", *args],
+        capture_output=True, text=True, timeout=300, cwd=cwd, env=dict(os.environ),
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def csv_path(tmp_path):
+    path = tmp_path / "people.csv"
+    make_table("binary", n=200).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_tune_writes_the_report_and_resume_continues(csv_path, tmp_path):
+    report = tmp_path / "r.json"
+    run = knobs_cli(
+        "tune", str(csv_path), "--target", "label", "--models", "logistic", "--strategy", "random",
+        "--trials", "5", "--cv", "3", "--workers", "2", "--study", "cli-study", "--json", str(report),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    data = json.loads(report.read_text())
+    assert data["study"] == "cli-study" and data["n_trials"] == 5 and data["task"] == "binary"
+    assert data["metric"] == "roc_auc" and data["direction"] == "maximize"
+    assert data["trials"][0]["number"] == 0 and data["best_score"] >= data["baseline_score"]
+    assert "[5/5]" in run.stderr and "best" in run.stdout
+
+    more = knobs_cli("tune", str(csv_path), "--target", "label", "--study", "cli-study",
+                     "--resume", "--trials", "8", "--json", str(report))  # fmt: skip
+    assert more.returncode == 0, more.stderr
+    assert json.loads(report.read_text())["n_trials"] == 8
+
+    listing = knobs_cli("studies")
+    assert listing.returncode == 0 and "cli-study" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tune", "missing.csv", "--target", "y"], "No such file"),
+        (["tune", "{csv}", "--target", "nope"], "nope"),
+        (["tune", "{csv}", "--target", "label", "--metric", "r2"], "does not fit a binary task"),
+        (["tune", "{csv}", "--target", "label", "--models", "catboost"], "Unknown model"),
+        (["tune", "{csv}", "--target", "label", "--cv", "1"], "folds"),
+        (["tune", "{csv}", "--target", "label", "--resume"], "--resume needs --study"),
+        (["tune", "{csv}", "--target", "label", "--study", "ghost", "--resume"], "No study named"),
+        (["tune", "{empty}", "--target", "label"], ""),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_message(args, message, csv_path, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    args = [a.format(csv=csv_path, empty=empty) for a in args]
+    run = knobs_cli(*args)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.startswith("knobs: error: ")
+    assert message in run.stderr
+
+
+def test_usage_errors_exit_2():
+    run = knobs_cli("tune")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+def test_models_lists_spaces():
+    run = knobs_cli("models", "--task", "regression")
+    assert run.returncode == 0
+    assert "xgboost" in run.stdout and "logistic" not in run.stdout.split()

@@ -1,0 +1,198 @@
+"""Searches in real worker processes: exact budgets, crashes, stops and resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+import knobs
+from knobs.api import Search
+from knobs.config import SearchConfig
+from knobs.jobs import INTERRUPTED_ATTR, RETRY_OF_ATTR, WORKER_ATTR
+from knobs.models import Param
+from tests.conftest import make_table
+
+pytestmark = pytest.mark.slow
+
+# Forests with many trees make trials slow enough (~0.5 s) to be killed mid-flight.
+SLOW_FOREST = {
+    "random_forest": (
+        Param("n_estimators", "int", 150, 200),
+        Param("max_depth", "int", 4, 8),
+    )
+}
+
+
+def _wait_for(predicate, timeout=60.0, poll=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(poll)
+    raise AssertionError("condition not met in time")
+
+
+def test_tune_returns_best_baseline_test_score_and_a_fitted_pipeline(binary_table):
+    result = knobs.tune(
+        binary_table, target="label", models="logistic", strategy="random",
+        n_trials=6, cv=3, workers=2, seed=3,
+    )  # fmt: skip
+    assert result.n_trials == 6
+    assert (result.trials.state == "COMPLETE").sum() == 6
+    first = result.trials.sort_values("number").iloc[0]
+    assert first.baseline and first.params == {}
+    assert result.baseline_score == pytest.approx(first.value)
+    assert result.best_score >= result.baseline_score
+    assert 0.5 < result.test_score <= 1.0
+    pred = result.best_pipeline.predict(result.plan.load_split("test")[0])
+    assert set(pred) <= {0, 1}
+    report = result.to_dict()
+    for key in (
+        "study", "strategy", "models", "task", "metric", "direction", "best_score",
+        "best_params", "best_model", "baseline_score", "test_score", "n_trials", "wall_s", "trials",
+    ):  # fmt: skip
+        assert key in report
+    assert set(report["trials"][0]) >= {"number", "state", "value", "params", "model", "duration_s"}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "sampler"), [("grid", "tpe"), ("random", "tpe"), ("bayes", "tpe"), ("bayes", "gp")]
+)
+def test_every_strategy_runs_to_its_budget(strategy, sampler, regression_table):
+    result = knobs.tune(
+        regression_table, target="label", models="linear", strategy=strategy, sampler=sampler,
+        n_trials=7, cv=3, workers=1,
+    )  # fmt: skip
+    assert result.plan.task == "regression"
+    # Ridge's grid has 5 points; with its defaults trial a grid search is capped at 6.
+    assert result.n_trials == (6 if strategy == "grid" else 7)
+    assert result.best_score > 0.5
+
+
+def test_grid_over_two_models_visits_every_point_once(multiclass_table):
+    space = {
+        "knn": (Param("n_neighbors", "int", 1, 30, grid=(3, 9)),
+                Param("weights", "categorical", choices=("uniform", "distance"), grid=("uniform",)),
+                Param("p", "categorical", choices=(1, 2), grid=(2,))),
+        "logistic": (Param("C", "float", 0.01, 10, log=True, grid=(0.1, 1.0, 5.0)),
+                     Param("class_weight", "categorical", choices=(None, "balanced"), grid=(None,))),
+    }  # fmt: skip
+    result = knobs.tune(
+        multiclass_table, target="label", models="knn,logistic", strategy="grid",
+        n_trials=100, cv=3, workers=2, space=space,
+    )  # fmt: skip
+    # 2 baselines + 2 knn points + 3 logistic points: the grid caps the budget.
+    assert result.n_trials == 7
+    tuned = result.trials[~result.trials.baseline]
+    points = {(r.model, tuple(sorted(r.params.items()))) for r in tuned.itertuples()}
+    assert len(points) == 5
+
+
+def test_three_workers_times_ten_trials_is_exactly_thirty(binary_table):
+    cfg = SearchConfig(target="label", models=("logistic",), strategy="random", n_trials=30, cv=2)
+    search = Search.create(binary_table, cfg)
+    search.start(workers=3)
+    search.wait()
+    trials = search.trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 30
+    assert len(trials) == 30
+    pids = {t.user_attrs[WORKER_ATTR]["pid"] for t in trials}
+    assert len(pids) == 3, "all three workers took trials"
+
+
+def test_a_failing_trial_fails_alone_with_its_reason(binary_table):
+    # More neighbours than rows in a fold: scikit-learn raises in every tuned trial.
+    space = {"knn": (Param("n_neighbors", "int", 400, 500),
+                     Param("weights", "categorical", choices=("distance",)))}  # fmt: skip
+    result = knobs.tune(
+        binary_table, target="label", models="knn", strategy="random", n_trials=4, cv=2,
+        workers=1, space=space,
+    )  # fmt: skip
+    assert result.n_trials == 4
+    failed = result.trials[result.trials.state == "FAIL"]
+    assert len(failed) == 3
+    assert all("n_neighbors" in r for r in failed.fail_reason)
+    assert result.trials.iloc[0].state == "COMPLETE"  # the defaults baseline still scored
+
+
+def test_sigkill_a_worker_then_resume_loses_nothing_and_meets_the_budget_exactly():
+    table = make_table("binary", n=600)
+    cfg = SearchConfig(target="label", models=("random_forest",), strategy="random",
+                       n_trials=14, cv=3, space=SLOW_FOREST)  # fmt: skip
+    search = Search.create(table, cfg)
+    search.start(workers=2)
+
+    # Kill one worker in the middle of a trial: the other reaps its trial and goes on.
+    def running():
+        return [t for t in search.trials()
+                if t.state == TrialState.RUNNING and WORKER_ATTR in t.user_attrs]  # fmt: skip
+
+    _wait_for(lambda: running())
+    os.kill(running()[0].user_attrs[WORKER_ATTR]["pid"], signal.SIGKILL)
+    _wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in search.trials()) >= 3)
+    # Then kill the whole run in the middle of a trial.
+    from knobs.jobs import live_workers
+
+    _wait_for(lambda: running())
+    for pid in live_workers(search.name):
+        os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: not search.is_running())
+    before = {t.number: t.value for t in search.trials() if t.state == TrialState.COMPLETE}
+
+    resumed = knobs.tune(study=search.name, resume=True, workers=2)
+    after = {t.number: t for t in search.trials()}
+    for number, value in before.items():  # no completed trial lost or changed
+        assert after[number].state == TrialState.COMPLETE and after[number].value == value
+    complete = [t for t in after.values() if t.state == TrialState.COMPLETE]
+    assert len(complete) == 14 == resumed.n_trials
+    orphans = [t for t in after.values() if t.user_attrs.get(INTERRUPTED_ATTR)]
+    assert len(orphans) >= 2
+    assert all(t.state == TrialState.FAIL for t in orphans)
+    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in after.values()}
+    assert {t.number for t in orphans} <= retried, "every orphaned trial was retried"
+    assert not any(t.state == TrialState.RUNNING for t in after.values())
+
+
+def test_stop_ends_the_workers_and_resume_finishes_the_budget():
+    table = make_table("binary", n=600)
+    cfg = SearchConfig(target="label", models=("random_forest",), strategy="random",
+                       n_trials=40, cv=3, space=SLOW_FOREST)  # fmt: skip
+    search = Search.create(table, cfg)
+    search.start(workers=2)
+    _wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in search.trials()) >= 2)
+    t0 = time.monotonic()
+    search.stop()
+    assert not search.is_running()
+    assert time.monotonic() - t0 < 6
+    status = search.status()
+    assert status.state == "stopped"
+    assert status.done < 40
+    assert not any(t.state == TrialState.RUNNING for t in search.trials())
+    search.start(workers=2, n_trials=12)
+    search.wait()
+    assert search.status().state == "finished"
+    assert search.status().done == 12
+
+
+def test_resume_refuses_a_different_table(binary_table, regression_table):
+    result = knobs.tune(
+        binary_table, target="label", models="logistic", n_trials=2, cv=2, workers=1
+    )
+    other = make_table("binary", n=200, seed=9)
+    with pytest.raises(knobs.StudyError, match="fingerprint"):
+        knobs.tune(other, target="label", study=result.study, resume=True)
+
+
+def test_studies_lists_what_was_run(binary_table):
+    result = knobs.tune(
+        binary_table, target="label", models="logistic", n_trials=2, cv=2, workers=1
+    )
+    rows = knobs.studies()
+    assert [r["study"] for r in rows] == [result.study]
+    assert rows[0]["strategy"] == "bayes" and rows[0]["best_value"] == pytest.approx(
+        result.best_score
+    )

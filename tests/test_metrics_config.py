@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+
+from knobs.config import SearchConfig
+from knobs.errors import ConfigError
+from knobs.metrics import get_metric
+from knobs.models import Param
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "scorer", "direction"),
+    [
+        (None, "binary", "roc_auc", "maximize"),
+        (None, "multiclass", "accuracy", "maximize"),
+        (None, "regression", "r2", "maximize"),
+        ("rmse", "regression", "neg_root_mean_squared_error", "minimize"),
+        ("log_loss", "binary", "neg_log_loss", "minimize"),
+        ("roc_auc", "multiclass", "roc_auc_ovr", "maximize"),
+        ("balanced_accuracy", "binary", "balanced_accuracy", "maximize"),
+        ("MAE", "regression", "neg_mean_absolute_error", "minimize"),
+    ],
+)
+def test_metrics_map_to_scorers(name, task, scorer, direction):
+    m = get_metric(name, task)
+    assert (m.scorer, m.direction) == (scorer, direction)
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "match"),
+    [("r2", "binary", "does not fit a binary task"), ("auprc", "binary", "Unknown metric")],
+)
+def test_bad_metrics_name_the_choices(name, task, match):
+    with pytest.raises(ConfigError, match=match):
+        get_metric(name, task)
+
+
+def test_rmse_is_reported_positive():
+    import numpy as np
+    from sklearn.dummy import DummyRegressor
+
+    X = np.zeros((4, 1))
+    y = np.array([0.0, 2.0, 0.0, 2.0])
+    est = DummyRegressor().fit(X, y)
+    assert get_metric("rmse", "regression").score(est, X, y) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"strategy": "annealing"}, "strategy"),
+        ({"sampler": "cmaes"}, "sampler"),
+        ({"n_trials": 0}, "n_trials"),
+        ({"n_trials": None}, "budget"),
+        ({"cv": 1}, "folds"),
+        ({"test_size": 0.9}, "test_size"),
+        ({"workers": 0}, "workers"),
+        ({"timeout": -1}, "timeout"),
+        ({"task": "ranking"}, "task"),
+    ],
+)
+def test_bad_config_fails_before_any_work(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        SearchConfig(target="y", **kwargs)
+
+
+def test_config_roundtrips_through_json_dict():
+    import json
+
+    cfg = SearchConfig(
+        target="y",
+        models=("xgboost", "knn"),
+        space={"knn": (Param("n_neighbors", "int", 1, 9, grid=(3, 5)),)},
+    )
+    again = SearchConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg

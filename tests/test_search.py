@@ -1,0 +1,129 @@
+"""The objective on tiny real tables, for every registered model and every task."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from knobs.data import prepare
+from knobs.metrics import get_metric
+from knobs.models import REGISTRY
+from knobs.plan import make_folds
+from knobs.search import BASELINE_ATTR, Problem, TrialFailed, evaluate, make_sampler
+from tests.conftest import make_table
+
+
+def _problem(task: str, model: str, metric: str | None = None, n: int = 120) -> Problem:
+    ds = prepare(make_table(task, n=n), "label")
+    assert ds.task == task
+    return Problem(
+        X=ds.X,
+        y=ds.y,
+        task=task,
+        metric=get_metric(metric, task),
+        models={model: REGISTRY[model]},
+        columns=ds.columns,
+        folds=make_folds(ds.y, task, 3, seed=0),
+    )
+
+
+CASES = [
+    (m, t)
+    for m in sorted(REGISTRY)
+    for t in ("binary", "multiclass", "regression")
+    if t in REGISTRY[m].tasks
+]
+
+
+@pytest.mark.parametrize(("model", "task"), CASES)
+def test_every_model_scores_defaults_and_a_sampled_trial(model, task):
+    problem = _problem(task, model)
+    study = optuna.create_study(
+        direction=problem.metric.direction, sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    study.enqueue_trial({"model": model}, user_attrs={BASELINE_ATTR: True})
+    for _ in range(2):
+        trial = study.ask()
+        value = evaluate(trial, problem, seed=0)
+        assert math.isfinite(value)
+        study.tell(trial, value)
+    baseline, sampled = study.trials
+    assert baseline.params == {"model": model}
+    assert len(sampled.params) == 1 + len(REGISTRY[model].params)
+    assert len(sampled.user_attrs["knobs.cv"]["fold_scores"]) == 3
+
+
+def test_svm_is_calibrated_only_when_the_metric_needs_probabilities():
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from knobs.search import build_pipeline
+
+    auc = _problem("binary", "svm")
+    ll = _problem("binary", "svm", metric="log_loss")
+    spec = REGISTRY["svm"]
+    assert not isinstance(build_pipeline(auc, spec, {}, seed=0)[-1], CalibratedClassifierCV)
+    calibrated = build_pipeline(ll, spec, {}, seed=0).fit(ll.X, ll.y)
+    assert isinstance(calibrated[-1], CalibratedClassifierCV)
+    assert calibrated.predict_proba(ll.X).shape == (len(ll.X), 2)
+
+
+def test_size_guard_fails_the_trial_with_a_reason():
+    problem = _problem("binary", "svm")
+    guarded = REGISTRY["svm"].__class__(**{**REGISTRY["svm"].__dict__, "max_rows": 10})
+    problem.models = {"svm": guarded}
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(TrialFailed, match="limited to 10 training rows"):
+        evaluate(study.ask(), problem, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "sampler", "cls"),
+    [
+        ("random", "tpe", optuna.samplers.RandomSampler),
+        ("bayes", "tpe", optuna.samplers.TPESampler),
+        ("bayes", "gp", optuna.samplers.GPSampler),
+    ],
+)
+def test_strategies_are_optuna_samplers(strategy, sampler, cls):
+    assert isinstance(make_sampler(strategy, sampler, seed=0), cls)
+
+
+def test_grid_strategy_walks_the_declared_grid():
+    grid = REGISTRY["knn"].grid()
+    sampler = make_sampler("grid", grid=grid, seed=0)
+    assert isinstance(sampler, optuna.samplers.GridSampler)
+    with pytest.raises(Exception, match="grid"):
+        make_sampler("grid")
+
+
+def test_nan_scores_and_model_errors_fail_the_trial_with_a_reason():
+    from dataclasses import replace
+
+    from knobs.worker import _Signals, run_trial
+
+    class NanMetric(type(get_metric(None, "binary"))):
+        def score(self, estimator, X, y):
+            return float("nan")
+
+    problem = _problem("binary", "logistic")
+    nan_problem = replace(problem, metric=NanMetric(**get_metric(None, "binary").__dict__))
+    study = optuna.create_study(direction="maximize")
+    run_trial(study, study.ask(), nan_problem, _Signals(), seed=0, n_jobs=1)
+    bad = replace(problem, models={"knn": REGISTRY["knn"]})
+    study.enqueue_trial(
+        {"model": "knn", "knn.n_neighbors": 10_000, "knn.weights": "uniform", "knn.p": 2}
+    )
+    run_trial(study, study.ask(), bad, _Signals(), seed=0, n_jobs=1)
+    run_trial(study, study.ask(), problem, _Signals(), seed=0, n_jobs=1)
+    nan_trial, error_trial, ok = study.trials
+    assert (
+        nan_trial.state.name == "FAIL"
+        and "not a number" in nan_trial.user_attrs["knobs.fail_reason"]
+    )
+    assert (
+        error_trial.state.name == "FAIL"
+        and "ValueError" in error_trial.user_attrs["knobs.fail_reason"]
+    )
+    assert ok.state.name == "COMPLETE"
