@@ -97,8 +97,12 @@ def main() -> None:
 
     print(f"bare Optuna + cross_val_score, 1 process : {bare:7.2f} s")
     print(f"Knobs, 1 worker                          : {one:7.2f} s  ({one / bare:.3f}x bare)")
-    print(f"Knobs, 2 workers                         : {two:7.2f} s  ({one / two:.2f}x faster than 1)")
-    print(f"per trial: bare {bare / args.trials * 1000:.0f} ms, Knobs {one / args.trials * 1000:.0f} ms")
+    print(
+        f"Knobs, 2 workers                         : {two:7.2f} s  ({one / two:.2f}x faster than 1)"
+    )
+    print(
+        f"per trial: bare {bare / args.trials * 1000:.0f} ms, Knobs {one / args.trials * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

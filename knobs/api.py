@@ -5,6 +5,7 @@ The CLI and the dashboard are thin layers over these two; whatever a page can do
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
@@ -142,6 +143,7 @@ class Search:
         self._study = load_study(name, self.storage)
         self.plan = jobs.read_plan(self._study)
         self._procs: list[Any] = []
+        self.workers = 0
 
     # --- creation ------------------------------------------------------------------------
     @classmethod
@@ -159,7 +161,11 @@ class Search:
         if isinstance(data, Dataset):
             dataset = data
         else:
-            table = data if isinstance(data, (RawTable, pd.DataFrame)) else read_table(data, name=source)
+            table = (
+                data
+                if isinstance(data, (RawTable, pd.DataFrame))
+                else read_table(data, name=source)
+            )
             dataset = prepare(table, config.target, task=config.task, exclude=config.exclude)
         train, test = train_test(dataset, config.test_size, config.seed)
         folds, fold_notice = choose_folds(train.y, dataset.task, config.cv)
@@ -211,7 +217,11 @@ class Search:
             if n_trials < 1:
                 raise ConfigError(f"`n_trials` must be >= 1, but got {n_trials}.")
             cap = self.plan.budget() if self.plan.config.strategy == "grid" else None
-            budget = n_trials if cap is None else min(n_trials, self.plan.grid_size() + len(self.plan.models))
+            budget = (
+                n_trials
+                if cap is None
+                else min(n_trials, self.plan.grid_size() + len(self.plan.models))
+            )
             self._study.set_user_attr(jobs.BUDGET_ATTR, budget)
         elif timeout is not None and self.plan.config.n_trials is None:
             self._study.set_user_attr(jobs.BUDGET_ATTR, None)
@@ -220,6 +230,7 @@ class Search:
         remaining = self.remaining()
         if remaining is not None:
             n = max(1, min(n, remaining))
+        self.workers = n
         self._procs = jobs.launch(self.name, self.storage, n, timeout=timeout, threads=threads)
 
     def wait(
@@ -346,7 +357,9 @@ class Search:
             best_trial=best.number if best else None,
             baseline_score=base.value if base else None,
             test_score=test,
-            n_trials=sum(1 for t in trials if t.state.is_finished() and jobs.counts_toward_budget(t)),
+            n_trials=sum(
+                1 for t in trials if t.state.is_finished() and jobs.counts_toward_budget(t)
+            ),
             wall_s=wall_s,
             trials=results.trials_frame(trials),
             best_pipeline=pipeline,
@@ -381,6 +394,7 @@ def tune(
     resume: bool = False,
     storage: str | None = None,
     progress: Callable[[SearchStatus], None] | None = None,
+    on_start: Callable[[Search], None] | None = None,
     refit: bool = True,
 ) -> TuneResult:
     """Tune models on a table and return the best one, refitted on the training split.
@@ -419,6 +433,8 @@ def tune(
         )
         search = Search.create(data, config, name=study, storage=storage)
         search.start(workers=workers, timeout=timeout)
+    if on_start is not None:
+        on_start(search)
     search.wait(progress)
     return search.result(refit=refit, wall_s=time.perf_counter() - started)
 
@@ -456,6 +472,5 @@ def studies(storage: str | None = None) -> list[dict[str, Any]]:
                 "running": bool(jobs.live_workers(s.study_name)) if plan_attr else False,
             }
         )
-    rows.sort(key=lambda r: r["created"] or pd.Timestamp.min.to_pydatetime(), reverse=True)
+    rows.sort(key=lambda r: r["created"] or datetime.datetime.min, reverse=True)
     return rows
-

@@ -49,7 +49,7 @@ class Progress:
 
 def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="CSV file to learn from")
-    p.add_argument("--target", required=True, help="column to predict")
+    p.add_argument("--target", default=None, help="column to predict (required unless --resume)")
     p.add_argument("--task", choices=TASKS, help="override the task inferred from the target")
     p.add_argument(
         "--models", default="xgboost",
@@ -100,11 +100,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if args.resume and not args.study:
         raise _usage("--resume needs --study NAME (the study to continue).")
-    data = None if args.resume and args.data == "-" else args.data
-    if data is not None and not args.resume and not os.path.exists(data):
-        raise _usage(f"No such file: {data}")
+    if not args.resume and not args.target:
+        raise _usage("--target is required: the name of the column to predict.")
+    data = args.data
+    if not os.path.exists(data):
+        if not args.resume:
+            raise _usage(f"No such file: {data}")
+        data = None  # resuming needs no table: the study keeps its own split
     result = tune(
-        data if not args.resume else None,
+        data,
         args.target,
         task=args.task,
         models=args.models,
@@ -122,13 +126,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         resume=args.resume,
         storage=args.storage,
         progress=None if args.quiet else Progress(),
+        on_start=None if args.quiet else _announce,
     )
     report = result.to_dict()
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2, default=str)
-    for notice in report["notices"]:
-        print(f"note: {notice}", file=sys.stderr)
     print(
         f"study {report['study']}: best {report['metric']} {_fmt_v(report['best_score'])} "
         f"({report['best_model']}, trial {report['best_trial']}), defaults "
@@ -137,6 +140,30 @@ def cmd_tune(args: argparse.Namespace) -> int:
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
     return 0 if report["best_score"] is not None else 1
+
+
+def _announce(search: Any) -> None:
+    """Say what is about to run, before the first trial: the task, the budget, the grid size."""
+    plan = search.plan
+    cfg = plan.config
+    strategy = f"bayes ({cfg.sampler.upper()})" if cfg.strategy == "bayes" else cfg.strategy
+    budget = search.budget()
+    line = (
+        f"study {search.name}: {plan.task} task, target `{plan.target}`, {plan.n_train} training / "
+        f"{plan.n_test} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
+        f"models {', '.join(plan.models)}, {strategy}, "
+        f"budget {'unbounded' if budget is None else f'{budget} trials'}"
+        f"{f', timeout {cfg.timeout:g} s' if cfg.timeout else ''}, {search.workers} worker(s)"
+    )
+    print(line, file=sys.stderr)
+    if cfg.strategy == "grid":
+        print(
+            f"grid: {plan.grid_size()} points + {len(plan.models)} defaults trial(s); "
+            f"running {budget} of them",
+            file=sys.stderr,
+        )
+    for notice in plan.notices:
+        print(f"note: {notice}", file=sys.stderr)
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -192,13 +219,18 @@ COMMANDS = {"tune": cmd_tune, "studies": cmd_studies, "stop": cmd_stop, "models"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return COMMANDS[args.command](args)
     except KnobsError as exc:
         print(f"knobs: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("knobs: interrupted; the search was stopped (resume it with --resume)", file=sys.stderr)
+        print(
+            "knobs: interrupted; the search was stopped (resume it with --resume)", file=sys.stderr
+        )
         return 130
     except Exception as exc:  # a bug in Knobs: short message, trace only on request
         print(f"knobs: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -67,7 +67,9 @@ class SearchConfig:
                 f"`strategy` must be one of {list(STRATEGIES)}, but got {self.strategy!r}."
             )
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"`sampler` must be one of {list(SAMPLERS)}, but got {self.sampler!r}.")
+            raise ConfigError(
+                f"`sampler` must be one of {list(SAMPLERS)}, but got {self.sampler!r}."
+            )
         if self.n_trials is None and self.timeout is None:
             raise ConfigError("Give a budget: a number of trials, a timeout in seconds, or both.")
         if self.n_trials is not None and self.n_trials < 1:
@@ -101,7 +103,9 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:
         data = dict(data)
-        space = {m: tuple(Param.from_dict(p) for p in ps) for m, ps in data.pop("space", {}).items()}
+        space = {
+            m: tuple(Param.from_dict(p) for p in ps) for m, ps in data.pop("space", {}).items()
+        }
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known}, space=space)
 

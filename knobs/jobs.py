@@ -185,8 +185,13 @@ def launch(
         log = open(logs / f"worker-{run}-{index}.log", "ab")
         procs.append(
             subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=env, close_fds=True,
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
             )  # fmt: skip
         )
         log.close()
@@ -260,4 +265,3 @@ def prepare_resume(study: optuna.Study) -> int:
         failed = sweep_interrupted(study)
     study.set_user_attr(STOP_ATTR, None)
     return failed
-

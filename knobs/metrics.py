@@ -88,7 +88,5 @@ def get_metric(name: str | None, task: str) -> Metric:
     if metric is None:
         raise ConfigError(f"Unknown metric `{name}`. For a {task} task use one of: {allowed}.")
     if task not in metric.tasks:
-        raise ConfigError(
-            f"Metric `{name}` does not fit a {task} task; use one of: {allowed}."
-        )
+        raise ConfigError(f"Metric `{name}` does not fit a {task} task; use one of: {allowed}.")
     return metric

@@ -258,7 +258,9 @@ _SPECS: tuple[ModelSpec, ...] = (
         aliases=("linear",),
         params=(
             Param("C", "float", 1e-3, 1e3, log=True, grid=(0.01, 0.1, 1.0, 10.0, 100.0)),
-            Param("class_weight", "categorical", choices=(None, "balanced"), grid=(None, "balanced")),
+            Param(
+                "class_weight", "categorical", choices=(None, "balanced"), grid=(None, "balanced")
+            ),
         ),
     ),
     ModelSpec(
@@ -316,7 +318,12 @@ _SPECS: tuple[ModelSpec, ...] = (
         scale=True,
         params=(
             Param("n_neighbors", "int", 1, 100, log=True, grid=(3, 7, 15, 31)),
-            Param("weights", "categorical", choices=("uniform", "distance"), grid=("uniform", "distance")),
+            Param(
+                "weights",
+                "categorical",
+                choices=("uniform", "distance"),
+                grid=("uniform", "distance"),
+            ),
             Param("p", "categorical", choices=(1, 2), grid=(1, 2)),
         ),
     ),

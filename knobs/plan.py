@@ -128,9 +128,7 @@ class StudyPlan:
         )
 
 
-def make_folds(
-    y: pd.Series, task: str, k: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_folds(y: pd.Series, task: str, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The same folds in every worker and every resume: seeded, and stratified for classes."""
     splitter = (
         KFold(k, shuffle=True, random_state=seed)

@@ -28,7 +28,7 @@ def model_params(trial: FrozenTrial) -> tuple[str | None, dict[str, Any]]:
     """The trial's model and its parameters without the ``model.`` prefix."""
     model = trial.params.get("model")
     prefix = f"{model}."
-    params = {k[len(prefix):]: v for k, v in trial.params.items() if k.startswith(prefix)}
+    params = {k[len(prefix) :]: v for k, v in trial.params.items() if k.startswith(prefix)}
     return model, params
 
 

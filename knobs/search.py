@@ -138,7 +138,9 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
     started = time.perf_counter()
     for k, (train_idx, valid_idx) in enumerate(problem.folds):
         fitted = clone(pipeline).fit(problem.X.iloc[train_idx], problem.y.iloc[train_idx])
-        scores.append(problem.metric.score(fitted, problem.X.iloc[valid_idx], problem.y.iloc[valid_idx]))
+        scores.append(
+            problem.metric.score(fitted, problem.X.iloc[valid_idx], problem.y.iloc[valid_idx])
+        )
         if problem.report_folds:
             trial.report(float(np.mean(scores)), k)
             if trial.should_prune():
@@ -148,6 +150,10 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         raise TrialFailed(f"The score is not a number ({value}); fold scores: {scores}.")
     trial.set_user_attr(
         "knobs.cv",
-        {"fold_scores": scores, "std": float(np.std(scores)), "fit_s": time.perf_counter() - started},
+        {
+            "fold_scores": scores,
+            "std": float(np.std(scores)),
+            "fit_s": time.perf_counter() - started,
+        },
     )
     return value

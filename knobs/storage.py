@@ -79,7 +79,9 @@ class RepairingJournalFileBackend(JournalFileBackend):
         super().__init__(file_path, lock_obj=FlockLock(file_path))
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        payload = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
+        payload = (
+            "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        ).encode()
         with get_lock_file(self._lock):
             with open(self._file_path, "r+b") as f:
                 _cut_torn_tail(f)

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from typing import Any
 
 import optuna
@@ -73,7 +74,9 @@ class GridPicker:
             for spec in plan.specs().values()
         ]
 
-    def next_sampler(self, trials: list[optuna.trial.FrozenTrial]) -> optuna.samplers.BaseSampler | None:
+    def next_sampler(
+        self, trials: list[optuna.trial.FrozenTrial]
+    ) -> optuna.samplers.BaseSampler | None:
         for size, sampler in self.samplers:
             taken = {
                 t.system_attrs["grid_id"]
@@ -116,7 +119,13 @@ def claim(
 
 
 def run_trial(
-    study: optuna.Study, trial: optuna.Trial, problem: Problem, sig: _Signals, *, seed: int, n_jobs: int
+    study: optuna.Study,
+    trial: optuna.Trial,
+    problem: Problem,
+    sig: _Signals,
+    *,
+    seed: int,
+    n_jobs: int,
 ) -> None:
     reason: str | None = None
     try:
@@ -163,6 +172,7 @@ def work(
 
     threadpool_limits(limits=n_jobs)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     sig = _Signals()
     sig.install()
     study = load_study(study_name, storage)

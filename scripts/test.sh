@@ -14,6 +14,10 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# A throwaway PostgreSQL server for the `--storage postgresql://...` tests (stopped on exit).
+# shellcheck source=scripts/postgres.sh
+source scripts/postgres.sh
+
 # Tests make their own KNOBS_HOME; this keeps anything else they start away from ~/.knobs.
 KNOBS_HOME="$(mktemp -d)"
 export KNOBS_HOME
