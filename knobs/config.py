@@ -36,6 +36,11 @@ class SearchConfig:
     ``space`` overrides parameters of the registry's spaces: ``{"xgboost": (Param(...), ...)}``.
     ``n_trials`` is the budget of evaluated trials (the baseline trials included); ``None`` means
     "until ``timeout``", and a grid search is capped at its grid size.
+    ``seed`` fixes the test split, the folds and the samplers; ``sampler_seed`` (default: ``seed``)
+    varies only the samplers, so several searches can share one split and one set of folds (the
+    strategy race runs each strategy with several sampler seeds).
+    ``keep_oof`` keeps every trial's out-of-fold predictions beside the study, for ensembles;
+    ``None`` means "when they are small" (see ``knobs.search.OOF_MAX_VALUES``).
     """
 
     target: str
@@ -49,7 +54,9 @@ class SearchConfig:
     metric: str | None = None
     test_size: float = 0.2
     seed: int = 0
+    sampler_seed: int | None = None
     workers: int | None = None
+    keep_oof: bool | None = None
     exclude: tuple[str, ...] = ()
     space: Mapping[str, tuple[Param, ...]] = field(default_factory=dict)
 

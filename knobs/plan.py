@@ -23,7 +23,7 @@ from knobs.config import SearchConfig
 from knobs.data import ColumnProfile, Dataset
 from knobs.metrics import Metric, get_metric
 from knobs.models import ModelSpec, resolve_models
-from knobs.search import Problem
+from knobs.search import OOF_MAX_VALUES, Problem
 
 PLAN_ATTR = "knobs.plan"
 TARGET_COLUMN = "__knobs_target__"
@@ -114,6 +114,16 @@ class StudyPlan:
         y = frame.pop(TARGET_COLUMN)
         return frame, y
 
+    def keeps_oof(self) -> bool:
+        """Out-of-fold predictions are kept when asked, or by default when they are small."""
+        if self.config.keep_oof is not None:
+            return self.config.keep_oof
+        outputs = max(1, len(self.classes)) if self.task == "multiclass" else 2 if self.classes else 1
+        return self.n_train * outputs <= OOF_MAX_VALUES
+
+    def oof_dir(self) -> Path:
+        return Path(self.data_dir) / "oof"
+
     def problem(self, *, report_folds: bool = False) -> Problem:
         X, y = self.load_split("train")
         return Problem(
@@ -125,6 +135,7 @@ class StudyPlan:
             columns=self.columns,
             folds=make_folds(y, self.task, self.folds, self.config.seed),
             report_folds=report_folds,
+            oof_dir=self.oof_dir() if self.keeps_oof() else None,
         )
 
 

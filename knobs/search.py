@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,10 @@ from knobs.models import ModelSpec
 
 BASELINE_ATTR = "knobs.baseline"
 FAIL_REASON_ATTR = "knobs.fail_reason"
+OOF_ATTR = "knobs.oof"
+#: Out-of-fold predictions are kept per trial when they hold at most this many values
+#: (rows x outputs; 1M float32 values = 4 MB a trial), unless the search says otherwise.
+OOF_MAX_VALUES = 1_000_000
 
 
 class TrialFailed(Exception):
@@ -93,6 +98,7 @@ class Problem:
     columns: tuple[Any, ...]
     folds: list[tuple[np.ndarray, np.ndarray]]
     report_folds: bool = False
+    oof_dir: Path | None = None
 
     @property
     def model_names(self) -> list[str]:
@@ -135,12 +141,18 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         )
     pipeline = build_pipeline(problem, spec, params, seed=seed, n_jobs=n_jobs)
     scores: list[float] = []
+    oof: np.ndarray | None = None
+    oof_kind = ""
     started = time.perf_counter()
     for k, (train_idx, valid_idx) in enumerate(problem.folds):
+        X_valid = problem.X.iloc[valid_idx]
         fitted = clone(pipeline).fit(problem.X.iloc[train_idx], problem.y.iloc[train_idx])
-        scores.append(
-            problem.metric.score(fitted, problem.X.iloc[valid_idx], problem.y.iloc[valid_idx])
-        )
+        scores.append(problem.metric.score(fitted, X_valid, problem.y.iloc[valid_idx]))
+        if problem.oof_dir is not None:
+            oof_kind, pred = oof_predictions(fitted, X_valid, problem.task)
+            if oof is None:
+                oof = np.full((n_rows, *pred.shape[1:]), np.nan, dtype=np.float32)
+            oof[valid_idx] = pred
         if problem.report_folds:
             trial.report(float(np.mean(scores)), k)
             if trial.should_prune():
@@ -148,6 +160,11 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
     value = float(np.mean(scores))
     if not math.isfinite(value):
         raise TrialFailed(f"The score is not a number ({value}); fold scores: {scores}.")
+    if oof is not None and problem.oof_dir is not None:
+        problem.oof_dir.mkdir(parents=True, exist_ok=True)
+        path = problem.oof_dir / f"trial-{trial.number}.npy"
+        np.save(path, oof, allow_pickle=False)
+        trial.set_user_attr(OOF_ATTR, {"file": path.name, "kind": oof_kind, "shape": oof.shape})
     trial.set_user_attr(
         "knobs.cv",
         {
@@ -157,3 +174,12 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         },
     )
     return value
+
+
+def oof_predictions(fitted: Pipeline, X: pd.DataFrame, task: str) -> tuple[str, np.ndarray]:
+    """What ensembles need from a fold: class probabilities, else decision values, else values."""
+    if task == "regression":
+        return "value", np.asarray(fitted.predict(X), dtype=np.float32)
+    if hasattr(fitted, "predict_proba"):
+        return "proba", np.asarray(fitted.predict_proba(X), dtype=np.float32)
+    return "decision", np.asarray(fitted.decision_function(X), dtype=np.float32)

@@ -179,8 +179,9 @@ def work(
     plan = read_plan(study)
     # Random and Bayesian samplers get a seed distinct per worker and per resume (or they would
     # propose the same points again); grid samplers share the study's seed (see make_sampler).
-    seed = plan.config.seed + 7919 * run + index
-    grid = GridPicker(plan, plan.config.seed) if plan.config.strategy == "grid" else None
+    base = plan.config.seed if plan.config.sampler_seed is None else plan.config.sampler_seed
+    seed = base + 7919 * run + index
+    grid = GridPicker(plan, base) if plan.config.strategy == "grid" else None
     if grid is None:
         study.sampler = make_sampler(
             plan.config.strategy, plan.config.sampler, seed=seed, parallel=True

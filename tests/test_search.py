@@ -127,3 +127,25 @@ def test_nan_scores_and_model_errors_fail_the_trial_with_a_reason():
         and "ValueError" in error_trial.user_attrs["knobs.fail_reason"]
     )
     assert ok.state.name == "COMPLETE"
+
+
+@pytest.mark.parametrize(("task", "model", "kind", "width"), [
+    ("binary", "logistic", "proba", 2),
+    ("multiclass", "random_forest", "proba", 3),
+    ("regression", "linear", "value", None),
+    ("binary", "svm", "decision", None),
+])  # fmt: skip
+def test_out_of_fold_predictions_cover_every_row_once(tmp_path, task, model, kind, width):
+    from dataclasses import replace
+
+    import numpy as np
+
+    problem = replace(_problem(task, model), oof_dir=tmp_path / "oof")
+    study = optuna.create_study(direction=problem.metric.direction)
+    trial = study.ask()
+    evaluate(trial, problem, seed=0)
+    meta = trial.user_attrs["knobs.oof"]
+    assert meta["kind"] == kind
+    oof = np.load(tmp_path / "oof" / meta["file"], allow_pickle=False)
+    expected = (len(problem.y),) if width is None else (len(problem.y), width)
+    assert oof.shape == expected and not np.isnan(oof).any()

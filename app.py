@@ -1,0 +1,17 @@
+"""Knobs dashboard: ``streamlit run app.py``. This file only navigates; pages live in ``pages/``."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="Knobs: tune tabular models", page_icon="🎛️", layout="wide")
+st.navigation(
+    [
+        st.Page("pages/data.py", title="1. Data", icon=":material/table_chart:", default=True),
+        st.Page("pages/search.py", title="2. Search", icon=":material/tune:", url_path="search"),
+        st.Page(
+            "pages/live.py", title="3. Live view", icon=":material/monitoring:", url_path="live"
+        ),
+        st.Page("pages/studies.py", title="Studies", icon=":material/history:", url_path="studies"),
+    ]
+).run()

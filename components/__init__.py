@@ -1,0 +1,4 @@
+"""Reusable Streamlit pieces shared by the pages: state, errors, forms, charts and tables.
+
+Only this package and ``pages/`` import Streamlit; everything they show comes from ``knobs``.
+"""

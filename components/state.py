@@ -1,0 +1,295 @@
+"""Every ``st.session_state`` key, spelled once, behind typed accessors.
+
+Why a module: widget keys vanish from the session state when their widget stops rendering (on
+another page), so what pages share (the table, the target, the chosen study) lives under its own
+non-widget keys here. Session state is per browser tab, which is also what keeps one user's
+upload away from everyone else's: uploads are never put in a global cache.
+
+Memory: the uploaded bytes stay for the session; the parsed table and the prepared dataset are
+derived from them on demand and dropped (:func:`release_frames`) once a search holds the data in
+its own storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from knobs.api import Search
+from knobs.data import ColumnProfile, Dataset, RawTable, prepare, profile_table, read_table
+from knobs.models import Param
+
+# Shared, non-widget keys.
+_DATA = "knobs.data"
+_TABLE = "knobs.table"
+_PROFILE = "knobs.profile"
+_DATASET = "knobs.dataset"
+_TARGET = "knobs.target"
+_TASK = "knobs.task"
+_EXCLUDE = "knobs.exclude"
+_STUDY = "knobs.study"
+_SEARCHES = "knobs.searches"
+_SEEN_UPLOAD = "knobs.seen_upload"
+_SPACE = "knobs.space"
+_PROBE = "knobs.probe"
+_ANALYSIS = "knobs.analysis"
+_CONFIRM_DELETE = "knobs.confirm_delete"
+_LAST_STATE = "knobs.last_state"
+_SAMPLE_OFFERED = "knobs.sample_offered"
+
+# Widget keys (tests address widgets by these).
+W_UPLOAD = "data.upload"
+W_SAMPLE = "data.sample"
+W_TARGET = "data.target"
+W_TASK = "data.task"
+W_EXCLUDE = "data.exclude"
+W_TO_SEARCH = "data.to_search"
+W_MODELS = "search.models"
+W_STRATEGY = "search.strategy"
+W_TRIALS = "search.trials"
+W_MINUTES = "search.minutes"
+W_FOLDS = "search.folds"
+W_METRIC = "search.metric"
+W_SEED = "search.seed"
+W_WORKERS = "search.workers"
+W_TEST_SIZE = "search.test_size"
+W_SPACE_PREFIX = "search.space."
+W_SPACE_RESET_PREFIX = "search.space_reset."
+W_START = "search.start"
+W_STOP = "live.stop"
+W_RESUME = "live.resume"
+W_ANALYSIS_MODEL = "live.analysis_model"
+W_TRIALS_TABLE = "live.trials_table"
+W_STUDIES_TABLE = "studies.table"
+W_STUDY_PICK = "studies.pick"
+W_OPEN = "studies.open"
+W_STUDY_RESUME = "studies.resume"
+W_STUDY_STOP = "studies.stop"
+W_DELETE = "studies.delete"
+W_DELETE_YES = "studies.delete_yes"
+W_DELETE_NO = "studies.delete_no"
+
+QUERY_STUDY = "study"
+
+
+@dataclass(frozen=True, eq=False)
+class DataChoice:
+    """The table this session works on: an upload or a bundled sample, as the bytes received."""
+
+    name: str
+    content: bytes
+    sample: bool
+    token: str  # content hash: keys the derived caches below
+
+    @classmethod
+    def of(cls, name: str, content: bytes, *, sample: bool = False) -> DataChoice:
+        digest = hashlib.blake2b(content, digest_size=12).hexdigest()
+        return cls(name=name, content=content, sample=sample, token=digest)
+
+
+def _ss() -> Any:
+    return st.session_state
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+def data() -> DataChoice | None:
+    return _ss().get(_DATA)
+
+
+def set_data(choice: DataChoice) -> None:
+    """Switch to another table: whatever was derived from the previous one goes."""
+    ss = _ss()
+    ss[_DATA] = choice
+    for key in (_TABLE, _PROFILE, _DATASET, _TARGET, _TASK, _EXCLUDE, _PROBE, _SPACE):
+        ss.pop(key, None)
+    for key in (W_TARGET, W_TASK, W_EXCLUDE):
+        ss.pop(key, None)
+
+
+def seen_upload() -> str | None:
+    return _ss().get(_SEEN_UPLOAD)
+
+
+def set_seen_upload(file_id: str | None) -> None:
+    _ss()[_SEEN_UPLOAD] = file_id
+
+
+def sample_offered() -> bool:
+    """Whether this session already got the sample preloaded (once: the user may replace it)."""
+    return bool(_ss().get(_SAMPLE_OFFERED))
+
+
+def set_sample_offered() -> None:
+    _ss()[_SAMPLE_OFFERED] = True
+
+
+def table() -> RawTable | None:
+    """The parsed table, parsed once per upload; raises the reader's ``DataError``."""
+    choice = data()
+    if choice is None:
+        return None
+    cached = _ss().get(_TABLE)
+    if cached is not None and cached[0] == choice.token:
+        return cached[1]
+    raw = read_table(choice.content, name=choice.name)
+    _ss()[_TABLE] = (choice.token, raw)
+    return raw
+
+
+def profiles(target: str | None) -> tuple[ColumnProfile, ...]:
+    """Per-column summary for the current table and target (cached for this session)."""
+    choice, raw = data(), table()
+    if choice is None or raw is None:
+        return ()
+    key = (choice.token, target)
+    cached = _ss().get(_PROFILE)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    result = profile_table(raw.frame, target)
+    _ss()[_PROFILE] = (key, result)
+    return result
+
+
+def target() -> str | None:
+    return _ss().get(_TARGET)
+
+
+def set_target(value: str | None) -> None:
+    _ss()[_TARGET] = value
+
+
+def task_override() -> str | None:
+    return _ss().get(_TASK)
+
+
+def set_task_override(value: str | None) -> None:
+    _ss()[_TASK] = value
+
+
+def exclude() -> tuple[str, ...]:
+    return tuple(_ss().get(_EXCLUDE, ()))
+
+
+def set_exclude(values: Sequence[str]) -> None:
+    _ss()[_EXCLUDE] = tuple(values)
+
+
+def dataset() -> Dataset | None:
+    """The prepared learning problem for the current choices; raises ``DataError`` if unusable."""
+    choice, name = data(), target()
+    if choice is None or not name:
+        return None
+    raw = table()
+    if raw is None:
+        return None
+    key = (choice.token, name, task_override(), exclude())
+    cached = _ss().get(_DATASET)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    ds = prepare(raw, name, task=task_override(), exclude=exclude())
+    _ss()[_DATASET] = (key, ds)
+    return ds
+
+
+def release_frames() -> None:
+    """Drop the parsed table and prepared dataset: a started search keeps its own copy on disk."""
+    for key in (_TABLE, _PROFILE, _DATASET):
+        _ss().pop(key, None)
+
+
+# --- the search form ----------------------------------------------------------------------------
+
+
+def space(model: str) -> tuple[Param, ...] | None:
+    """The user's edited space for ``model`` (None: the registry's own)."""
+    return _ss().get(_SPACE, {}).get(model)
+
+
+def set_space(model: str, params: tuple[Param, ...] | None) -> None:
+    spaces = dict(_ss().get(_SPACE, {}))
+    if params is None:
+        spaces.pop(model, None)
+    else:
+        spaces[model] = params
+    _ss()[_SPACE] = spaces
+
+
+def probe_cache() -> dict[tuple[str, str], float | None]:
+    """Seconds per fit measured by the duration probe, per (dataset fingerprint, model)."""
+    return _ss().setdefault(_PROBE, {})
+
+
+# --- the study being watched --------------------------------------------------------------------
+
+
+def study() -> str | None:
+    return _ss().get(_STUDY)
+
+
+def set_study(name: str | None) -> None:
+    """Make ``name`` the study this tab follows, and put it in the URL so a reload finds it."""
+    ss = _ss()
+    if ss.get(_STUDY) != name:
+        ss.pop(_ANALYSIS, None)
+        ss.pop(_LAST_STATE, None)
+    ss[_STUDY] = name
+    if name:
+        st.query_params[QUERY_STUDY] = name
+    elif QUERY_STUDY in st.query_params:
+        del st.query_params[QUERY_STUDY]
+
+
+def attach_from_url() -> str | None:
+    """Adopt the study named in the URL (a reload, a bookmark, a link from the Studies page)."""
+    name = st.query_params.get(QUERY_STUDY)
+    if name and name != study():
+        set_study(name)
+    elif not name and study():
+        st.query_params[QUERY_STUDY] = study()  # navigation dropped it: keep the URL reloadable
+    return study()
+
+
+def search(name: str) -> Search:
+    """This session's handle on a study; the one that started it also holds its processes."""
+    searches: dict[str, Search] = _ss().setdefault(_SEARCHES, {})
+    if name not in searches:
+        searches[name] = Search.open(name)
+    return searches[name]
+
+
+def remember_search(handle: Search) -> None:
+    _ss().setdefault(_SEARCHES, {})[handle.name] = handle
+
+
+def forget_search(name: str) -> None:
+    _ss().setdefault(_SEARCHES, {}).pop(name, None)
+    if study() == name:
+        set_study(None)
+
+
+def last_state() -> str | None:
+    """The search state the live panel saw last: a change triggers one full rerun."""
+    return _ss().get(_LAST_STATE)
+
+
+def set_last_state(value: str) -> None:
+    _ss()[_LAST_STATE] = value
+
+
+def analysis_cache() -> dict[Any, Any]:
+    """Figures that are costly to build (importance), per (study, complete trials, model)."""
+    return _ss().setdefault(_ANALYSIS, {})
+
+
+def confirm_delete() -> str | None:
+    return _ss().get(_CONFIRM_DELETE)
+
+
+def set_confirm_delete(name: str | None) -> None:
+    _ss()[_CONFIRM_DELETE] = name

@@ -1,0 +1,110 @@
+"""Tables the pages show: the column summary, the trials and the studies list.
+
+Each is a plain DataFrame builder (numbers stay numbers, so clicking a header sorts them) and a
+``st.dataframe`` call with column formats, so every page shows the same columns the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from optuna.trial import FrozenTrial
+
+from knobs import charts
+from knobs.data import ColumnProfile
+
+from . import state
+from .forms import METRIC_LABELS, strategy_label
+
+FLAG_WORDS = {
+    "target": "target",
+    "constant": "constant",
+    "all_missing": "all missing",
+    "id_like": "ID-like",
+    "high_cardinality": "many categories",
+    "possible_leak": "possible leak",
+    "mixed_types": "mixed types",
+    "has_inf": "infinite values",
+}
+
+
+def profile_frame(profiles: Sequence[ColumnProfile]) -> pd.DataFrame:
+    rows = [
+        {
+            "column": p.name,
+            "kind": p.kind,
+            "missing %": round(p.missing_pct, 1),
+            "unique": p.n_unique,
+            "flags": ", ".join(FLAG_WORDS.get(f, f) for f in p.flags),
+            "used": p.used,
+            "why not used": p.reason,
+        }
+        for p in profiles
+    ]
+    return pd.DataFrame(
+        rows, columns=["column", "kind", "missing %", "unique", "flags", "used", "why not used"]
+    )
+
+
+def show_profile(profiles: Sequence[ColumnProfile]) -> None:
+    st.dataframe(
+        profile_frame(profiles),
+        hide_index=True,
+        column_config={
+            "missing %": st.column_config.ProgressColumn(
+                "missing %", min_value=0, max_value=100, format="%.1f%%"
+            ),
+            "used": st.column_config.CheckboxColumn("used as feature"),
+        },
+    )
+
+
+def show_trials(trials: Sequence[FrozenTrial]) -> None:
+    frame = charts.trials_table(trials)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key=state.W_TRIALS_TABLE,
+        column_config={
+            "trial": st.column_config.NumberColumn("trial", width="small"),
+            "score": st.column_config.NumberColumn("score", format="%.4f"),
+            "duration_s": st.column_config.NumberColumn("seconds", format="%.1f"),
+            "defaults": st.column_config.CheckboxColumn("defaults", width="small"),
+            "parameters": st.column_config.TextColumn("parameters", width="large"),
+            "note": st.column_config.TextColumn("note", width="medium"),
+        },
+    )
+
+
+def studies_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    out = [
+        {
+            "data": r.get("source") or "(not a Knobs study)",
+            "target": r.get("target") or "",
+            "strategy": strategy_label(r.get("strategy")),
+            "models": ", ".join(r.get("models") or []),
+            "metric": METRIC_LABELS.get(r.get("metric") or "", r.get("metric") or ""),
+            "best": r.get("best_value"),
+            "trials": r.get("n_trials", 0),
+            "state": r.get("state", ""),
+            "created": r.get("created"),
+            "study": r["study"],
+        }
+        for r in rows
+    ]
+    columns = [
+        "data",
+        "target",
+        "strategy",
+        "models",
+        "metric",
+        "best",
+        "trials",
+        "state",
+        "created",
+        "study",
+    ]
+    return pd.DataFrame(out, columns=columns).astype({"best": "float64"})

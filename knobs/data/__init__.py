@@ -1,0 +1,32 @@
+"""Reading, profiling and preparing tables for learning: the only data API the rest of Knobs uses.
+
+The path is ``read_table`` (bytes -> RawTable) -> ``profile_table`` (what each column is) ->
+``prepare`` (validated Dataset) -> ``build_preprocessor`` (features for a model). Every user-facing
+failure is a :class:`knobs.errors.DataError` naming the line or column, the rule, the value and
+the fix.
+"""
+
+from __future__ import annotations
+
+from knobs.data._ingest import RawTable, read_table
+from knobs.data._prepare import Dataset, choose_folds, infer_task, prepare, train_test
+from knobs.data._preprocess import build_preprocessor
+from knobs.data._profile import ColumnProfile, Kind, profile_table
+from knobs.data._samples import sample_path
+from knobs.data._target import Task
+
+__all__ = [
+    "ColumnProfile",
+    "Dataset",
+    "Kind",
+    "RawTable",
+    "Task",
+    "build_preprocessor",
+    "choose_folds",
+    "infer_task",
+    "prepare",
+    "profile_table",
+    "read_table",
+    "sample_path",
+    "train_test",
+]

@@ -1,0 +1,593 @@
+"""Bytes in, :class:`RawTable` out, or a :class:`DataError` that says what is wrong and where.
+
+Reading is a chain of small steps (size, magic bytes, decoding, delimiter, structure, pandas). Each
+step can name its own failure precisely, so pandas is only handed text whose shape we have already
+checked: its silent repairs (renaming duplicate headers, turning the first column into an index when
+rows are one field too long, padding short rows) never happen, and its messages never reach a user.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+import re
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import charset_normalizer
+import pandas as pd
+
+from knobs.errors import ConfigError, DataError
+
+MIN_ROWS = 20
+DEFAULT_MAX_UPLOAD_MB = 200.0
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+_SNIFF_CHARS = 64 * 1024
+_SNIFF_RECORDS = 50
+
+# Legacy single-byte encodings that charset-normalizer proposes for Western European text. On short
+# files it often ranks an exotic cousin first (mac_latin2, cp775...), so when any of these is among
+# its candidates we decode as cp1252, the encoding Excel on Windows actually writes.
+_WESTERN = {
+    "cp1252", "latin_1", "iso8859_15", "iso8859_1", "cp1250", "cp1257", "mac_latin2", "cp775",
+    "iso8859_2", "iso8859_4", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_16", "mac_roman",
+    "cp850", "cp858", "cp437", "ascii",
+}
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+_SAVE_AS_CSV = "Export the table as CSV (comma or semicolon separated, UTF-8) and upload that file."
+_MAGIC = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)",
+     "Open it in Excel and use File > Save As > 'CSV UTF-8', then upload the .csv file."),
+    (b"%PDF", "a PDF document", _SAVE_AS_CSV),
+    (b"\x1f\x8b", "a gzip-compressed file", "Decompress it first and upload the CSV inside."),
+    (b"BZh", "a bzip2-compressed file", "Decompress it first and upload the CSV inside."),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "Extract it first and upload the CSV inside."),
+    (b"PAR1", "a Parquet file", _SAVE_AS_CSV),
+    (b"ARROW1", "an Arrow/Feather file", _SAVE_AS_CSV),
+    (b"SQLite format 3\x00", "an SQLite database", _SAVE_AS_CSV),
+    (b"\x89PNG", "a PNG image", _SAVE_AS_CSV),
+    (b"\xff\xd8\xff", "a JPEG image", _SAVE_AS_CSV),
+    (b"GIF8", "a GIF image", _SAVE_AS_CSV),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class RawTable:
+    """A parsed table before any cleaning, with the reading choices said in words.
+
+    ``eq=False``: two tables compare by identity, because comparing DataFrames with ``==`` is
+    element-wise and cannot give a single truth value.
+    """
+
+    frame: pd.DataFrame
+    encoding: str
+    delimiter: str
+    decimal: str
+    notices: tuple[str, ...]
+
+
+def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
+               name: str = "data") -> RawTable:
+    """Parse a delimited text table from a path, bytes or a binary file object.
+
+    Refuses, with a :class:`DataError` naming the line or column, anything a user could mistake for
+    a table but that pandas would misread silently or fail on with an unhelpful message.
+    """
+    data, name = _read_bytes(source, name)
+    if not data or data.isspace():
+        raise DataError(f"`{name}` is empty: it contains no header and no rows. Upload a CSV file "
+                        "whose first line names the columns.")
+    _refuse_known_binary(data, name)
+    text, encoding, notices = _decode(data, name)
+    del data
+    if not text or text.isspace():
+        raise DataError(f"`{name}` is empty: it contains no header and no rows. Upload a CSV file "
+                        "whose first line names the columns.")
+    _refuse_non_table_text(text, name)
+    if "\r" in text:  # Windows and old Mac line ends; the csv module wants plain "\n"
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+
+    offset = 0  # physical lines removed from the top, so messages keep the file's own numbering
+    forced = re.match(r"sep=([,;\t|])[ ]*\n", text[:16])  # Excel's hint line
+    if forced:
+        delimiter = forced.group(1)
+        text = text[forced.end():]
+        offset = 1
+        notices.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}, as the first "
+                       "line (`sep=`) declares.")
+    else:
+        delimiter = _sniff_delimiter(text, name)
+        if delimiter != ",":
+            notices.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}.")
+
+    header, n_rows, trailing, multiline = _check_structure(text, delimiter, name, offset)
+    names, name_notices = _column_names(header, name)
+    notices.extend(name_notices)
+    if n_rows == 0:
+        raise DataError(f"`{name}` has a header ({_preview(delimiter.join(header))}) but no data "
+                        "rows. Add rows below the header line.")
+    if n_rows < MIN_ROWS:
+        raise DataError(f"`{name}` has only {n_rows} data rows; Knobs needs at least {MIN_ROWS} "
+                        "rows to train and validate a model. Add more rows.")
+    if multiline:
+        count, first = multiline
+        notices.append(f"{count} row{'s' * (count > 1)} ha{'ve' if count > 1 else 's'} a quoted "
+                       f"value spanning several lines (first at line {first}); if that is not "
+                       "intended, check the quotes there.")
+    if trailing:
+        notices.append("Every data row ended with an extra empty field (a trailing separator); "
+                       "ignored it.")
+
+    decimal = _sniff_decimal(text, delimiter)
+    if decimal == ",":
+        notices.append("Read `,` as the decimal mark (values such as `1,5`).")
+    frame = _parse(text, delimiter, decimal, names, trailing, name, offset)
+    return RawTable(frame=frame, encoding=encoding, delimiter=delimiter, decimal=decimal,
+                    notices=tuple(notices))
+
+
+# --- bytes -----------------------------------------------------------------------------------
+
+
+def _max_bytes() -> int:
+    raw = os.environ.get("KNOBS_MAX_UPLOAD_MB", "")
+    if not raw.strip():
+        return int(DEFAULT_MAX_UPLOAD_MB * 1024 * 1024)
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = -1.0
+    if not mb > 0:
+        raise ConfigError("KNOBS_MAX_UPLOAD_MB must be a positive number of megabytes, "
+                          f"got {raw!r}.")
+    return int(mb * 1024 * 1024)
+
+
+def _too_big(name: str, size: int, limit: int) -> DataError:
+    def shown(n: int) -> str:
+        return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
+
+    return DataError(
+        f"`{name}` is {shown(size)}, more than the {shown(limit)} limit. Upload a sample of the "
+        "rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB setting."
+    )
+
+
+def _read_bytes(source: object, name: str) -> tuple[bytes, str]:
+    limit = _max_bytes()
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if name == "data":
+            name = path.name
+        try:
+            if path.is_dir():
+                raise DataError(f"`{path}` is a folder, not a file. Choose the CSV file inside it.")
+            size = path.stat().st_size
+            if size > limit:
+                raise _too_big(name, size, limit)
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DataError(f"File `{path}` does not exist. Check the path and try again."
+                            ) from None
+        except OSError as exc:
+            raise DataError(f"File `{path}` cannot be read ({exc.strerror or exc}). Check that it "
+                            "exists and that you may read it.") from None
+    elif hasattr(source, "read"):
+        if name == "data" and isinstance(getattr(source, "name", None), str):
+            name = Path(source.name).name or name  # type: ignore[attr-defined]
+        data = source.read(limit + 1)  # type: ignore[attr-defined]
+        if isinstance(data, str):
+            raise TypeError("read_table needs a binary file object (open the file with 'rb').")
+        data = bytes(data)
+    else:
+        raise TypeError(f"read_table reads a path, bytes or a binary file object, "
+                        f"not {type(source).__name__}.")
+    if len(data) > limit:
+        raise _too_big(name, len(data), limit)
+    return data, name
+
+
+def _refuse_known_binary(data: bytes, name: str) -> None:
+    if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
+        head = data[:65536]
+        if b"xl/" in head:
+            what, fix = ("an Excel workbook (.xlsx)",
+                         "Open it in Excel and use File > Save As > 'CSV UTF-8', then upload the "
+                         ".csv file.")
+        elif b"opendocument.spreadsheet" in head:
+            what, fix = "an OpenDocument spreadsheet (.ods)", _SAVE_AS_CSV
+        else:
+            what, fix = "a zip archive", "Extract it first and upload the CSV inside."
+        raise DataError(f"`{name}` is not a CSV text file: its bytes look like {what}. {fix}")
+    for magic, what, fix in _MAGIC:
+        if data.startswith(magic):
+            raise DataError(f"`{name}` is not a CSV text file: its bytes look like {what}. {fix}")
+
+
+def _line_of(data: bytes | str, pos: int) -> int:
+    newline = b"\n" if isinstance(data, bytes) else "\n"
+    return data.count(newline, 0, pos) + 1  # type: ignore[arg-type]
+
+
+def _binary_error(name: str, line: int) -> DataError:
+    return DataError(f"`{name}` is not a text table: line {line} contains NUL or other control "
+                     "bytes, which CSV text never has (it looks like a binary file). "
+                     f"{_SAVE_AS_CSV}")
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, name: str) -> tuple[str, str, list[str]]:
+    """Decode strictly: BOM, then UTF-16 without BOM, then UTF-8, then a guessed legacy encoding.
+
+    Strict UTF-8 comes before any guessing because a valid UTF-8 file is almost never anything
+    else, while guessers misjudge short files.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                label = "UTF-8" if encoding == "utf-8-sig" else encoding.upper()
+                # utf-8-sig counts from after its BOM; the UTF-16/32 codecs count from the start
+                at = exc.start + (len(bom) if encoding == "utf-8-sig" else 0)
+                raise DataError(
+                    f"`{name}` starts with a {label} byte order mark but byte {at} (line "
+                    f"{_line_of(data, at)}) is not valid {label}. Save the file again as UTF-8 and "
+                    "upload it."
+                ) from None
+            text = text.removeprefix("\ufeff")
+            _refuse_control_chars(text, name)
+            said = f"Decoded the file as {encoding.upper()}."
+            notices = [] if encoding == "utf-8-sig" else [said]
+            return text, encoding, notices
+
+    head = data[:4096]
+    if b"\x00" in head:
+        encoding = _utf16_without_bom(head)
+        if encoding is None:
+            raise _binary_error(name, _line_of(data, data.index(b"\x00")))
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            raise _binary_error(name, _line_of(data, data.index(b"\x00"))) from None
+        _refuse_control_chars(text, name)
+        return text, encoding, [
+            f"Decoded the file as {encoding.upper()} (it has no byte order mark)."
+        ]
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        first_bad = exc.start
+    else:
+        _refuse_control_chars(text, name)
+        return text, "utf-8", []
+
+    encoding = _guess_legacy(data, first_bad, name)
+    text = data.decode(encoding)
+    _refuse_control_chars(text, name)
+    return text, encoding, [
+        f"Decoded the file as {encoding} because it is not valid UTF-8 (first at line "
+        f"{_line_of(data, first_bad)}); check that accented letters look right."
+    ]
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    even = head[0::2]
+    odd = head[1::2]
+    if not even or not odd:
+        return None
+    zero_even = even.count(0) / len(even)
+    zero_odd = odd.count(0) / len(odd)
+    if zero_odd > 0.3 and zero_even < 0.05:
+        return "utf-16-le"
+    if zero_even > 0.3 and zero_odd < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _guess_legacy(data: bytes, first_bad: int, name: str) -> str:
+    # charset-normalizer only sees a sample (the start plus the first non-UTF-8 spot): it is a
+    # fallback, and on a 200 MB upload a full scan would cost seconds.
+    sample = data[:_SNIFF_CHARS]
+    if first_bad > _SNIFF_CHARS - 512:
+        sample += b"\n" + data[max(0, first_bad - 4096):first_bad + 4096]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matches = charset_normalizer.from_bytes(sample)
+        candidates = [m.encoding for m in matches]
+    except Exception:  # a guesser failure must not become the user's problem
+        candidates = []
+    if not candidates or any(c in _WESTERN for c in candidates):
+        order = ["cp1252", "latin-1"] if candidates else ["cp1252"]
+    else:
+        order = [candidates[0], "cp1252"]
+    for encoding in order:
+        try:
+            data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        return encoding
+    byte = data[first_bad]
+    raise DataError(
+        f"`{name}` is not valid UTF-8 and Knobs could not recognise its encoding: line "
+        f"{_line_of(data, first_bad)} has the byte 0x{byte:02X}. Save the file as UTF-8 (in Excel: "
+        "Save As > 'CSV UTF-8') and upload it again."
+    )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _refuse_control_chars(text: str, name: str) -> None:
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise _binary_error(name, _line_of(text, nul))
+    head = text[:_SNIFF_CHARS]
+    hits = _CONTROL.findall(head)
+    if len(hits) > max(4, 0.01 * len(head)):
+        first = _CONTROL.search(head)
+        raise _binary_error(name, _line_of(text, first.start() if first else 0))
+
+
+_MARKUP = re.compile(r"<[!?/]?[a-z][^>\n]*>")
+
+
+def _refuse_non_table_text(text: str, name: str) -> None:
+    head = text[:4096].lstrip().lower()
+    if head.startswith(("<!doctype html", "<html", "<head", "<body")) or (
+        head.startswith("<") and "<html" in head
+    ):
+        raise DataError(f"`{name}` is not a CSV file: it looks like an HTML web page (a download "
+                        "link often saves the page instead of the file). Download the CSV itself "
+                        "and upload that.")
+    if _MARKUP.match(head):
+        raise DataError(f"`{name}` is not a CSV file: it looks like XML or markup. {_SAVE_AS_CSV}")
+    if _looks_like_json(text):
+        raise DataError(f"`{name}` is not a CSV file: it looks like JSON. Convert it to a table "
+                        "first (for example pandas.read_json(...).to_csv(...)) and upload the CSV.")
+
+
+def _looks_like_json(text: str) -> bool:
+    """A JSON document or JSON lines; a CSV header that merely starts with a bracket is not."""
+    head = text[:4096].lstrip()
+    if not head or head[0] not in "[{":
+        return False
+    if len(text) <= 1_000_000:
+        try:
+            json.loads(text)
+        except ValueError:
+            pass
+        else:
+            return True
+    rest = head[1:].lstrip()
+    if rest.startswith("{"):  # an array of records
+        rest = rest[1:].lstrip()
+    return rest.startswith('"') and re.match(r'"[^"\n]*"\s*:', rest) is not None
+
+
+# --- delimiter, decimal mark -----------------------------------------------------------------
+
+
+def _sample(text: str) -> str:
+    if len(text) <= _SNIFF_CHARS:
+        return text
+    cut = text.rfind("\n", 0, _SNIFF_CHARS)
+    return text[: cut + 1] if cut > 0 else text[:_SNIFF_CHARS]
+
+
+def _is_blank(record: list[str]) -> bool:
+    return not record or (len(record) == 1 and not record[0].strip())
+
+
+def _first_records(sample: str, delimiter: str, limit: int) -> list[list[str]]:
+    records: list[list[str]] = []
+    try:
+        for record in csv.reader(io.StringIO(sample), delimiter=delimiter):
+            if _is_blank(record):
+                continue
+            records.append(record)
+            if len(records) >= limit:
+                break
+    except csv.Error:
+        pass
+    return records
+
+
+def _sniff_delimiter(text: str, name: str) -> str:
+    """Pick the delimiter whose first records agree on a column count greater than one.
+
+    csv.Sniffer guesses from character frequencies and is easily fooled by decimal commas or
+    punctuation in text; agreement of the field count with the header is what a table means.
+    """
+    sample = _sample(text)
+    best: tuple[float, int, int] | None = None
+    chosen = ""
+    for rank, delimiter in enumerate(DELIMITERS):
+        records = _first_records(sample, delimiter, _SNIFF_RECORDS)
+        if not records or len(records[0]) < 2:
+            continue
+        width = len(records[0])
+        body = records[1:] or records
+        agreement = sum(len(r) == width for r in body) / len(body)
+        key = (agreement, width, -rank)
+        if best is None or key > best:
+            best, chosen = key, delimiter
+    if not chosen:
+        first = sample.splitlines()[0] if sample.splitlines() else ""
+        raise DataError(
+            f"`{name}` has a single column (header {_preview(first)}): Knobs found no comma, "
+            "semicolon, tab or pipe separating columns. Save the table as CSV with one of these "
+            "separators."
+        )
+    return chosen
+
+
+_COMMA_DECIMAL = re.compile(r"\s*[-+]?\d+,\d+\s*")
+_DOT_DECIMAL = re.compile(r"\s*[-+]?\d*\.\d+\s*")
+
+
+def _sniff_decimal(text: str, delimiter: str) -> str:
+    if delimiter == ",":
+        return "."
+    comma = dot = 0
+    for record in _first_records(_sample(text), delimiter, 200)[1:]:
+        for field in record:
+            if _COMMA_DECIMAL.fullmatch(field):
+                comma += 1
+            elif _DOT_DECIMAL.fullmatch(field):
+                dot += 1
+    return "," if comma > dot else "."
+
+
+# --- structure -------------------------------------------------------------------------------
+
+
+def _preview(value: str, width: int = 60) -> str:
+    value = value.replace("\r", "").replace("\n", "\\n")
+    return f"`{value[:width]}…`" if len(value) > width else f"`{value}`"
+
+
+def _check_structure(text: str, delimiter: str, name: str, offset: int
+                     ) -> tuple[list[str], int, bool, tuple[int, int] | None]:
+    """Walk every record once with the csv module; return the header, the row count, whether
+    every row carries one extra empty trailing field, and (count, first line) of rows spanning
+    several lines (a stray quote that happens to close later looks exactly like that).
+
+    pandas pads short rows and turns one-field-too-long rows into an index without a word, so the
+    shape is checked here, where the physical line of each record is known.
+    """
+    total_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header: list[str] | None = None
+    width = 0
+    n_rows = 0
+    all_extra_empty = True  # every row so far has one extra, empty, trailing field
+    start = 1
+    bad: tuple[int, int, list[str]] | None = None
+    multiline_count, multiline_first = 0, 0
+    try:
+        for record in reader:
+            end = reader.line_num
+            if _is_blank(record):
+                start = end + 1
+                continue
+            if header is None:
+                header, width = record, len(record)
+            else:
+                n_rows += 1
+                if end > start:
+                    multiline_count += 1
+                    multiline_first = multiline_first or start + offset
+                if len(record) != width and bad is None:
+                    bad = (start, end, record)
+                all_extra_empty = all_extra_empty and (
+                    len(record) == width + 1 and not record[-1].strip()
+                )
+                if bad is not None and not all_extra_empty:
+                    break
+            start = end + 1
+    except csv.Error:
+        raise DataError(
+            f"Line {start + offset} of `{name}` opens a quoted field (`\"`) that is never closed: "
+            "the rest of the file was read into one cell. Add the missing quote, or remove the "
+            "stray one."
+        ) from None
+    if header is None:
+        raise DataError(f"`{name}` is empty: it contains no header and no rows.")
+    trailing = bad is not None and all_extra_empty
+    if bad is not None and not trailing:
+        first, last, record = bad
+        spans = last > first and any("\n" in field for field in record)
+        if spans and last >= total_lines:
+            raise DataError(
+                f"Line {first + offset} of `{name}` opens a quoted field (`\"`) that is never "
+                "closed, so the rest of the file was read into one cell. Add the missing quote, or "
+                "remove the stray one."
+            )
+        if spans:
+            raise DataError(
+                f"Line {first + offset} of `{name}` opens a quoted field (`\"`) that only closes "
+                f"on line {last + offset}, giving {len(record)} fields where the header has "
+                f"{width}. Check the quotes on that line."
+            )
+        lines = text.split("\n", first)
+        line = lines[first - 1] if first - 1 < len(lines) else ""
+        raise DataError(
+            f"Line {first + offset} has {len(record)} fields but the header has {width} (check for "
+            f"an unquoted delimiter or a missing quote): {_preview(line)}."
+        )
+    multiline = (multiline_count, multiline_first) if multiline_count else None
+    return header, n_rows, trailing, multiline
+
+
+def _column_names(header: list[str], name: str) -> tuple[list[str], list[str]]:
+    notices: list[str] = []
+    names = [h.strip() for h in header]
+    if any(n != h for n, h in zip(names, header, strict=True)):
+        notices.append("Removed spaces around column names.")
+    counts = Counter(n for n in names if n)
+    duplicates = [n for n, c in counts.items() if c > 1]
+    if duplicates:
+        described = "; ".join(
+            f"`{d}` (columns {', '.join(str(i + 1) for i, n in enumerate(names) if n == d)})"
+            for d in duplicates
+        )
+        raise DataError(f"Column names in `{name}` must be unique, but these appear more than "
+                        f"once: {described}. Rename them in the header line.")
+    taken = set(names)
+    for i, n in enumerate(names):
+        if not n:
+            new, k = f"column_{i + 1}", 2
+            while new in taken:
+                new, k = f"column_{i + 1}_{k}", k + 1
+            names[i] = new
+            taken.add(new)
+            notices.append(f"Column {i + 1} has no name in the header; called it `{new}`.")
+    return names, notices
+
+
+# --- pandas ----------------------------------------------------------------------------------
+
+
+def _parse(text: str, delimiter: str, decimal: str, names: list[str], trailing: bool, name: str,
+           offset: int) -> pd.DataFrame:
+    usecols = list(range(len(names))) if trailing else None
+    all_names = [*names, "__knobs_trailing__"] if trailing else names
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = pd.read_csv(
+                io.StringIO(text), sep=delimiter, decimal=decimal, header=0, names=all_names,
+                usecols=usecols, index_col=False, skip_blank_lines=True, low_memory=False,
+                engine="c", quotechar='"', doublequote=True,
+            )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeError,
+            OverflowError, csv.Error) as exc:
+        match = re.search(r"(?:line|row) (\d+)", str(exc))
+        where = f" near line {int(match.group(1)) + offset}" if match else ""
+        raise DataError(f"`{name}` could not be read as a table{where}: check the quotes and "
+                        "separators there, or save the file again as CSV.") from None
+    frame.columns = pd.Index(names)
+    frame.attrs["decimal"] = decimal  # lets profiling read leftover "1,5" text as 1.5
+    return frame

@@ -1,0 +1,333 @@
+"""Turn a table and a target into a validated learning problem (:class:`Dataset`), and split it.
+
+Everything a model later relies on is checked here, once, with a message a user can act on: the
+target exists and has at least two classes of two rows, there are enough rows, at least one column
+can be learned from. What was fixed silently elsewhere (dropped rows, unused columns) is said in
+``Dataset.notices``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from knobs.data._ingest import RawTable
+from knobs.data._profile import (
+    Analysis,
+    ColumnProfile,
+    analyse_table,
+    check_target_name,
+    user_names,
+)
+from knobs.data._target import TASKS, TargetInfo, Task, analyse_target
+from knobs.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A prepared, validated learning problem; holds only cleaned features, never the raw table.
+
+    ``eq=False``: datasets compare by identity (use ``fingerprint`` to compare content), because
+    DataFrame equality is element-wise.
+    """
+
+    X: pd.DataFrame
+    y: pd.Series
+    task: Task
+    target: str
+    classes: tuple[str, ...]
+    columns: tuple[ColumnProfile, ...]
+    notices: tuple[str, ...]
+    n_dropped_target: int
+    fingerprint: str
+
+    def feature_names(self) -> dict[str, str]:
+        """safe_name -> the user's column name, for the features in ``X``."""
+        return {c.safe_name: c.name for c in self.columns if c.used}
+
+
+def infer_task(y: pd.Series) -> Task:
+    """binary, multiclass or regression, from the target values as parsed.
+
+    Numbers with at most 20 distinct integer values are classes (a 0/1 or 1..5 target); other
+    numbers are a regression target; text is always classes.
+    """
+    return analyse_target(y).task
+
+
+def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = None,
+            exclude: Sequence[str] = (), min_rows: int = 20) -> Dataset:
+    """Validate ``target`` and build the cleaned feature table and encoded target."""
+    if isinstance(table, RawTable):
+        frame, notices = table.frame, list(table.notices)
+    elif isinstance(table, pd.DataFrame):
+        frame, notices = table, []
+    else:
+        raise TypeError(f"prepare needs a RawTable or a DataFrame, not {type(table).__name__}.")
+    names = user_names(frame)
+    check_target_name(target, names)
+    if isinstance(exclude, str):
+        exclude = (exclude,)
+    for name in exclude:
+        if name == target:
+            raise DataError(f"`{target}` is the target and cannot also be excluded. Remove it from "
+                            "the excluded columns.")
+        check_column(name, names)
+    if task is not None and task not in TASKS:
+        raise DataError(f"Task must be one of {', '.join(TASKS)}, got {task!r}.")
+
+    info = analyse_target(frame[target], target)
+    n_dropped = int((~info.present).sum())
+    if n_dropped:
+        frame = frame.loc[info.present]
+        notices.append(f"Dropped {n_dropped} row{'s' * (n_dropped != 1)} whose target "
+                       f"`{target}` is missing.")
+        info = analyse_target(frame[target], target)
+    chosen = _check_task(info, target, task)
+    y, classes = _encode_target(info, chosen, target)
+    if len(y) < min_rows:
+        raise DataError(f"Only {len(y)} rows have a value for the target `{target}`; Knobs needs "
+                        f"at least {min_rows} to train and validate a model. Add more rows.")
+
+    analyses = analyse_table(frame, target, target_info=replace(info, task=chosen))
+    excluded = set(exclude)
+    for a in analyses:
+        if a.name in excluded:
+            a.used, a.reason = False, "you excluded it"
+            a.notices = []
+    features = [a for a in analyses if a.used]
+    if not features:
+        raise DataError(_nothing_to_learn(analyses, target))
+    for a in analyses:
+        notices.extend(a.notices)
+
+    X = pd.DataFrame({a.safe_name: _feature_values(a) for a in features})
+    X.index = pd.RangeIndex(len(X))
+    y = y.reset_index(drop=True)
+    y.attrs["classes"] = classes
+    columns = tuple(a.profile() for a in analyses)
+    return Dataset(X=X, y=y, task=chosen, target=target, classes=classes, columns=columns,
+                   notices=tuple(notices), n_dropped_target=n_dropped,
+                   fingerprint=fingerprint(X, y, chosen, target, classes, columns))
+
+
+def check_column(name: str, names: Sequence[str]) -> None:
+    if name in names:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+    raise DataError(f"There is no column `{name}` to exclude.{hint}")
+
+
+def _check_task(info: TargetInfo, target: str, task: Task | None) -> Task:
+    if task is None or task == info.task:
+        chosen = info.task
+    elif task == "regression":
+        if info.numbers is None:
+            bad = info.labels[info.present]
+            examples = ", ".join(f"`{v}`" for v in pd.unique(bad)[:3])
+            raise DataError(f"Target `{target}` cannot be used for regression: its values are "
+                            f"not numbers ({examples}). Choose a classification task or another "
+                            "target.")
+        chosen = "regression"
+    else:
+        chosen = task
+    if chosen == "regression":
+        assert info.numbers is not None
+        values = info.numbers[info.present]
+        n_inf = int(np.isinf(values).sum())
+        if n_inf:
+            raise DataError(f"Target `{target}` has {n_inf} infinite value{'s' * (n_inf > 1)} "
+                            "(`inf`); a regression target must be finite. Fix or remove those "
+                            "rows.")
+        if values.nunique() < 2:
+            raise DataError(f"Target `{target}` has the same value ({values.iloc[0]:g}) in every "
+                            "row: there is nothing to predict. Choose another target.")
+        return "regression"
+    classes = _classes(info)
+    if len(classes) < 2:
+        raise DataError(f"Target `{target}` has a single class (`{classes[0]}`) in every row with "
+                        "a value: there is nothing to predict. Choose another target or add rows "
+                        "of other classes.")
+    if chosen == "binary" and len(classes) > 2:
+        raise DataError(f"Target `{target}` has {len(classes)} classes ({_list(classes)}), so it "
+                        "cannot be binary. Choose multiclass.")
+    if chosen == "multiclass" and len(classes) == 2:
+        raise DataError(f"Target `{target}` has only 2 classes ({_list(classes)}): choose binary "
+                        "instead of multiclass.")
+    return chosen
+
+
+def _list(values: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(f"`{v}`" for v in values[:limit])
+    return shown + (", …" if len(values) > limit else "")
+
+
+def _classes(info: TargetInfo) -> tuple[str, ...]:
+    if info.classes:
+        return info.classes
+    # A numeric target read as classes on request: order the labels by value.
+    assert info.numbers is not None
+    values = np.sort(info.numbers[info.present].unique())
+    from knobs.data._clean import canonical_str
+
+    return tuple(str(canonical_str(v)) for v in values)
+
+
+def _encode_target(info: TargetInfo, task: Task, target: str) -> tuple[pd.Series, tuple[str, ...]]:
+    if task == "regression":
+        assert info.numbers is not None
+        return info.numbers[info.present].astype("float64").rename(target), ()
+    classes = _classes(info)
+    labels = info.labels[info.present].astype(str)
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = labels.map(lookup).astype("int64").rename(target)
+    counts = np.bincount(codes.to_numpy(), minlength=len(classes))
+    lonely = [classes[i] for i in np.flatnonzero(counts < 2)]
+    if lonely:
+        raise DataError(
+            f"Class {_list(lonely)} of target `{target}` has only 1 row; every class needs at "
+            "least 2 rows (one to train on, one to check). Add rows of that class, merge it into "
+            "another class, or remove that row."
+        )
+    return codes, classes
+
+
+def _feature_values(a: Analysis) -> pd.Series:
+    values = a.values
+    if a.kind in ("numeric", "boolean"):
+        return pd.Series(values.to_numpy(dtype="float64", na_value=np.nan))
+    if a.kind == "datetime":
+        return pd.Series(values.to_numpy(dtype="datetime64[ns]"))
+    out = values.astype(object)
+    return pd.Series(out.where(out.notna(), np.nan).to_numpy(dtype=object), dtype=object)
+
+
+def _nothing_to_learn(analyses: list[Analysis], target: str) -> str:
+    reasons = "; ".join(f"`{a.name}` {a.reason}" for a in analyses if a.name != target)
+    said = f"Not usable: {reasons}." if reasons else "The table has no other column."
+    return (f"No column can be used to predict `{target}`. {said} Add columns that describe "
+            "each row.")
+
+
+def fingerprint(X: pd.DataFrame, y: pd.Series, task: str, target: str,
+                classes: tuple[str, ...], columns: tuple[ColumnProfile, ...]) -> str:
+    """sha256 of the schema and content of (X, y): same cleaned table, same fingerprint."""
+    h = hashlib.sha256()
+    schema = {
+        "task": task, "target": target, "classes": list(classes),
+        "features": [[c.safe_name, c.name, c.kind, c.dtype] for c in columns if c.used],
+        "columns": list(map(str, X.columns)), "dtypes": [str(t) for t in X.dtypes],
+        "rows": len(X),
+    }
+    h.update(json.dumps(schema, sort_keys=True).encode())
+    if len(X.columns):
+        h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+    h.update(pd.util.hash_pandas_object(y, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _class_name(y: pd.Series, code: object) -> str:
+    classes = y.attrs.get("classes")
+    if classes and isinstance(code, int | np.integer) and 0 <= int(code) < len(classes):
+        return str(classes[int(code)])
+    return str(code)
+
+
+def choose_folds(y: pd.Series, task: Task, requested: int) -> tuple[int, str | None]:
+    """Number of cross-validation folds that every class can fill, with a notice when reduced.
+
+    Stratified folds need a row of each class per fold: with 3 rows of a class, 5 folds would leave
+    folds without it (and scikit-learn only warns), so fewer folds are used and the user told why.
+    """
+    if isinstance(requested, bool) or not isinstance(requested, int | np.integer) or requested < 2:
+        raise DataError(f"The number of folds must be an integer of at least 2, got {requested!r}.")
+    requested = int(requested)
+    n = len(y)
+    if task == "regression":
+        if n < 2:
+            raise DataError(f"Cross-validation needs at least 2 rows, got {n}.")
+        if n < requested:
+            return n, f"Using {n} folds instead of {requested}: there are only {n} rows."
+        return requested, None
+    counts = pd.Series(y).value_counts()
+    if counts.empty:
+        raise DataError("Cross-validation needs rows, but the target is empty.")
+    smallest = int(counts.min())
+    label = _class_name(y, counts.idxmin())
+    if smallest < 2:
+        raise DataError(f"Class `{label}` has only 1 row; cross-validation needs at least 2 rows "
+                        "of every class. Add rows of that class or remove it.")
+    if smallest < requested:
+        return smallest, (f"Using {smallest} folds instead of {requested}: class `{label}` has "
+                          f"only {smallest} rows, and every fold needs one of each class.")
+    return requested, None
+
+
+def train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Split into train and test parts; stratified, and every class present in both, or refused."""
+    if not isinstance(test_size, int | float) or not 0 < test_size <= 0.5:
+        raise DataError(f"The test share must be more than 0 and at most 0.5, got {test_size!r}.")
+    n = len(ds.y)
+    n_test = math.ceil(test_size * n)
+    n_train = n - n_test
+    rng = np.random.default_rng(seed)
+    y = ds.y.to_numpy()
+    if ds.task == "regression":
+        if n_test < 1 or n_train < 2:
+            raise DataError(f"Cannot split {n} rows with a test share of {test_size}: each part "
+                            "needs rows. Add rows or change the share.")
+        order = rng.permutation(n)
+        test_idx, train_idx = order[:n_test], order[n_test:]
+    else:
+        test_idx, train_idx = _stratified(y, n_test, rng, ds, test_size)
+    return _subset(ds, np.sort(train_idx)), _subset(ds, np.sort(test_idx))
+
+
+def _stratified(y: np.ndarray, n_test: int, rng: np.random.Generator, ds: Dataset,
+                test_size: float) -> tuple[np.ndarray, np.ndarray]:
+    k = len(ds.classes)
+    counts = np.bincount(y, minlength=k)
+    for code, count in enumerate(counts):
+        if count < 2:
+            raise DataError(f"Class `{ds.classes[code]}` has {count} row{'s' * (count != 1)}; a "
+                            "train/test split needs at least 2 rows of every class. Add rows of "
+                            "that class or remove it.")
+    if n_test < k or len(y) - n_test < k:
+        raise DataError(f"A test share of {test_size} of {len(y)} rows gives {n_test} test rows, "
+                        f"too few to hold each of the {k} classes in both parts. Use a larger test "
+                        "share or add rows.")
+    # Per-class test counts: proportional, at least 1, at most count - 1; then fix the total.
+    share = counts * n_test / len(y)
+    take = np.clip(np.floor(share).astype(int), 1, counts - 1)
+    while take.sum() < n_test:
+        room = np.flatnonzero(take < counts - 1)
+        if not len(room):
+            break
+        take[room[np.argmax((share - take)[room])]] += 1
+    while take.sum() > n_test:
+        room = np.flatnonzero(take > 1)
+        take[room[np.argmax((take - share)[room])]] -= 1
+    test_parts, train_parts = [], []
+    for code in range(k):
+        members = rng.permutation(np.flatnonzero(y == code))
+        test_parts.append(members[: take[code]])
+        train_parts.append(members[take[code]:])
+    return np.concatenate(test_parts), np.concatenate(train_parts)
+
+
+def _subset(ds: Dataset, rows: np.ndarray) -> Dataset:
+    X = ds.X.iloc[rows].reset_index(drop=True)
+    y = ds.y.iloc[rows].reset_index(drop=True)
+    y.attrs["classes"] = ds.classes
+    return Dataset(X=X, y=y, task=ds.task, target=ds.target, classes=ds.classes,
+                   columns=ds.columns, notices=ds.notices, n_dropped_target=ds.n_dropped_target,
+                   fingerprint=fingerprint(X, y, ds.task, ds.target, ds.classes, ds.columns))

@@ -1,0 +1,80 @@
+"""A rough duration estimate before a search starts, from one quick fit per model.
+
+The estimate fits each chosen model once, with its defaults, on a capped random sample of the
+prepared table, and scales that time to the search: rows, folds, trials and workers. It is shown
+as "about" and labelled as such; once the search runs, the live view's ETA comes from the real
+trial durations instead. The probe is capped (rows and models) so it stays well under a second
+or two in the caller's thread (the dashboard's Search page); the search itself never runs here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from knobs.data import Dataset, build_preprocessor
+from knobs.models import ModelSpec
+
+PROBE_ROWS = 1500
+#: Tuned settings are slower than defaults on average (bigger ensembles, deeper trees).
+TUNED_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    per_trial_s: float
+    trials: int
+    workers: int
+
+
+def probe_fit_seconds(ds: Dataset, spec: ModelSpec, *, seed: int = 0) -> float | None:
+    """Seconds to fit ``spec`` with defaults on the whole table, extrapolated from a sample.
+
+    None when the sample cannot be fitted (the search will say why, trial by trial).
+    """
+    n = len(ds.y)
+    if n == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(n, PROBE_ROWS), replace=False))
+    X, y = ds.X.iloc[rows], ds.y.iloc[rows]
+    pipeline = Pipeline(
+        [("prep", build_preprocessor(ds, scale=spec.scale)), ("model", spec.estimator(ds.task, {}))]
+    )
+    started = time.perf_counter()
+    try:
+        pipeline.fit(X, y)
+    except Exception:  # noqa: BLE001 - any model error only means "no estimate"
+        return None
+    elapsed = time.perf_counter() - started
+    return elapsed * n / len(rows)
+
+
+def estimate(
+    fit_seconds: Sequence[float | None],
+    *,
+    trials: int | None,
+    minutes: float | None,
+    folds: int,
+    test_size: float,
+    workers: int,
+) -> Estimate | None:
+    """Wall time of a search, given per-model full-table fit times from the probe."""
+    known = [s for s in fit_seconds if s is not None]
+    if not known:
+        return None
+    per_fit = float(np.mean(known)) * (1 - test_size) * (folds - 1) / folds
+    per_trial = per_fit * folds * TUNED_FACTOR + 0.05  # + bookkeeping per trial
+    if trials is None:
+        return Estimate(
+            seconds=(minutes or 0) * 60, per_trial_s=per_trial, trials=0, workers=workers
+        )
+    seconds = trials * per_trial / max(1, workers) + 3.0  # + worker start-up
+    if minutes:
+        seconds = min(seconds, minutes * 60)
+    return Estimate(seconds=seconds, per_trial_s=per_trial, trials=trials, workers=workers)

@@ -1,0 +1,184 @@
+"""Data page: choose a table (upload or sample), look at it, pick the target column."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import errors, forms, state, tables
+from knobs.data import RawTable, infer_task, sample_path
+
+SAMPLE = "churn"
+AUTO = "auto"  # the task select's "infer it" choice
+
+
+def _load_sample() -> None:
+    path = sample_path(SAMPLE)
+    state.set_data(state.DataChoice.of(path.name, path.read_bytes(), sample=True))
+
+
+def choose_source() -> None:
+    """Uploader and sample button side by side; a new upload replaces the current table."""
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    with left:
+        upload = st.file_uploader(
+            "Upload a CSV table",
+            type=["csv", "tsv", "txt"],
+            key=state.W_UPLOAD,
+            help="Up to 200 MB. Comma, semicolon, tab or pipe separated; UTF-8, UTF-16 or "
+            "Windows encodings; decimal commas are recognised.",
+        )
+    with right:
+        clicked = st.button(
+            "Use the churn sample",
+            key=state.W_SAMPLE,
+            icon=":material/dataset:",
+            help="A small customer-churn table (predict whether a customer leaves).",
+            width="stretch",
+        )
+    if upload is not None and upload.file_id != state.seen_upload():
+        state.set_seen_upload(upload.file_id)
+        state.set_data(state.DataChoice.of(upload.name, upload.getvalue()))
+    elif clicked:
+        errors.attempt(_load_sample)
+    elif state.data() is None and not state.sample_offered():
+        # Open on something useful: the sample is ready to tune until the user brings a table.
+        state.set_sample_offered()
+        errors.attempt(_load_sample)
+
+
+def preview(raw: RawTable) -> None:
+    frame = raw.frame
+    st.subheader("Preview")
+    st.caption(
+        f"{len(frame):,} rows × {frame.shape[1]} columns · read as {raw.encoding}, "
+        f"separated by {raw.delimiter!r}, decimal mark {raw.decimal!r}."
+    )
+    if raw.notices:
+        st.info("\n".join(f"- {n}" for n in raw.notices), icon=":material/info:")
+    st.dataframe(frame.head(200), height=260)
+
+
+def choose_target(raw: RawTable) -> str | None:
+    """Target, task and excluded columns; the problems they cause are shown right below them."""
+    columns = [str(c) for c in raw.frame.columns]
+    current = state.target()
+    if current not in columns:
+        current = forms.guess_target(columns)
+    st.subheader("What to predict")
+    left, middle, right = st.columns([2, 2, 3])
+    with left:
+        target = st.selectbox(
+            "Target column",
+            columns,
+            index=columns.index(current) if current in columns else None,
+            key=state.W_TARGET,
+            placeholder="Choose the column to predict",
+            help="The column the model learns to predict; every other column is a candidate "
+            "feature.",
+        )
+    state.set_target(target)
+    if target is None:
+        return None
+    detected = errors.attempt(infer_task, raw.frame[target])
+    with middle:
+        options = [AUTO, "binary", "multiclass", "regression"]
+        override = state.task_override() or AUTO
+        task = st.selectbox(
+            "Task",
+            options,
+            index=options.index(override) if override in options else 0,
+            key=state.W_TASK,
+            format_func=lambda t: (
+                f"Automatic: {forms.TASK_LABELS.get(detected or '', 'unknown')}"
+                if t == AUTO
+                else forms.TASK_LABELS[t]
+            ),
+            help="Knobs infers the task from the target's values; override it when, e.g., "
+            "numeric codes are really classes.",
+        )
+    state.set_task_override(None if task == AUTO else task)
+    with right:
+        excluded = st.multiselect(
+            "Exclude columns",
+            [c for c in columns if c != target],
+            default=[c for c in state.exclude() if c in columns and c != target],
+            key=state.W_EXCLUDE,
+            placeholder="None: every usable column is a feature",
+            help="Leave out columns that would not be known at prediction time, or that leak "
+            "the answer.",
+        )
+    state.set_exclude(excluded)
+    return target
+
+
+def readiness() -> None:
+    """Validate the whole problem now, so the Search page can only start a search that runs."""
+    ds = errors.attempt(state.dataset)
+    if ds is None:
+        return
+    n_features = ds.X.shape[1]
+    classes = f" with classes {', '.join(ds.classes[:8])}" if ds.classes else ""
+    st.success(
+        f"Ready: {forms.TASK_LABELS[ds.task]} of **{ds.target}**{classes}, on {len(ds.y):,} rows "
+        f"and {n_features} feature{'s' if n_features != 1 else ''}.",
+        icon=":material/check_circle:",
+    )
+    if ds.notices:
+        st.info("\n".join(f"- {n}" for n in ds.notices), icon=":material/info:")
+    if st.button(
+        "Next: set up the search",
+        key=state.W_TO_SEARCH,
+        type="primary",
+        icon=":material/arrow_forward:",
+    ):
+        st.switch_page("pages/search.py")
+
+
+def summary(target: str) -> None:
+    profiles = errors.attempt(state.profiles, target)
+    if not profiles:
+        return
+    st.subheader("Columns")
+    st.caption(
+        "How Knobs reads each column. Flagged columns are left out or deserve a look: ID-like "
+        "columns identify rows rather than describe them, and a possible leak predicts the "
+        "target almost perfectly on its own (often information from the future)."
+    )
+    leaks = [p.name for p in profiles if "possible_leak" in p.flags]
+    if leaks:
+        st.warning(
+            f"Possible leak: {', '.join(leaks)} alone predict(s) the target almost perfectly. "
+            "If that information is not available when you predict, exclude it above.",
+            icon=":material/warning:",
+        )
+    tables.show_profile(profiles)
+
+
+with errors.boundary("loading your table"):
+    state.attach_from_url()
+    st.title("Knobs: tune a model on your table")
+    st.caption(
+        "Step 1 of 3 · choose a table and the column to predict. Then pick models and a search "
+        "strategy, and watch the tuning live. Searches run in the background and are kept: "
+        "come back to them any time from **Studies**."
+    )
+    if state.study():
+        st.page_link(
+            "pages/live.py",
+            label="Back to the live view of your search",
+            icon=":material/monitoring:",
+            query_params={"study": state.study()},
+        )
+    choose_source()
+    choice = state.data()
+    if choice is not None:
+        origin = "bundled sample" if choice.sample else "your upload"
+        st.caption(f"Working on **{choice.name}** ({origin}, {len(choice.content) / 1e6:.2f} MB).")
+        raw = errors.attempt(state.table)
+        if raw is not None:
+            chosen = choose_target(raw)
+            if chosen is not None:
+                readiness()
+            preview(raw)
+            if chosen is not None:
+                summary(chosen)

@@ -1,0 +1,124 @@
+"""Live view: progress, best vs defaults, charts and trials of the study named in the URL."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import charts as live_charts
+from components import errors, forms, state, tables
+from knobs import results
+from knobs.api import Search
+from knobs.errors import StudyError
+from knobs.results import model_params
+
+
+def refresh_every(n_trials: int) -> float:
+    """Seconds between refreshes while a search runs: ~1 s, so charts follow a finished trial
+    within two seconds, slowing down for big studies whose redraw costs more than it shows."""
+    return 1.0 if n_trials < 500 else 2.0 if n_trials < 2000 else 5.0
+
+
+def header(handle: Search) -> None:
+    plan = handle.plan
+    cfg = plan.config
+    strategy = forms.strategy_label(cfg.strategy, cfg.sampler)
+    task = forms.TASK_LABELS.get(plan.task, plan.task)
+    st.caption(
+        f"**{plan.source}** → predict **{plan.target}** ({task})"
+        f" · {strategy} over {', '.join(plan.models)} · "
+        f"{forms.METRIC_LABELS.get(plan.metric, plan.metric)}, {plan.folds}-fold CV on "
+        f"{plan.n_train:,} rows ({plan.n_test:,} held out) · study `{handle.name}`"
+    )
+    if plan.notices:
+        with st.expander("What Knobs did with the data"):
+            for notice in plan.notices:
+                st.markdown(f"- {notice}")
+
+
+def controls(handle: Search, status_state: str) -> None:
+    row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+    with row:
+        if status_state == "running":
+            stop = st.button(
+                "Stop search",
+                key=state.W_STOP,
+                icon=":material/stop_circle:",
+                help="No new trial starts; running ones are interrupted and retried if you resume.",
+            )
+            resume = False
+        else:
+            stop = False
+            resume = status_state in ("stopped", "interrupted", "queued") and st.button(
+                "Resume search",
+                key=state.W_RESUME,
+                type="primary",
+                icon=":material/play_arrow:",
+                help="Continue up to the same budget; interrupted trials run again. A resumed "
+                "search is not bit-for-bit reproducible.",
+            )
+        st.page_link("pages/search.py", label="New search", icon=":material/tune:")
+        st.page_link("pages/studies.py", label="All studies", icon=":material/history:")
+    if stop:
+        with st.spinner("Stopping the workers…"):
+            handle.stop()
+        st.toast("Search stopped.")
+        st.rerun()
+    if resume and errors.ran(handle.start):
+        st.rerun()
+
+
+def best_summary(handle: Search) -> None:
+    best = handle.best()
+    if best is None:
+        return
+    model, params = model_params(best)
+    shown = (
+        ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        or "library defaults"
+    )
+    st.markdown(f"**Best so far:** trial {best.number}, {model} with {shown}.")
+
+
+def panel(handle: Search) -> None:
+    """The refreshing part of the page: one flat fragment body, reading only the storage."""
+    with errors.boundary("refreshing the live view"):
+        status = handle.status()
+        previous = state.last_state()
+        state.set_last_state(status.state)
+        if previous is not None and previous != status.state:
+            st.rerun(scope="app")  # buttons and the refresh timer follow the new state
+        trials = handle.trials()
+        interrupted = results.counts(trials)["INTERRUPTED"]
+        live_charts.status_header(status, handle.plan, interrupted=interrupted)
+        best_summary(handle)
+        live_charts.progress_charts(trials, handle.plan, handle.name)
+        live_charts.analysis_charts(trials, handle.plan, handle.name)
+        st.subheader("Trials")
+        st.caption("Click a column header to sort. Failed trials say why in the note column.")
+        tables.show_trials(trials)
+
+
+with errors.boundary("opening the live view"):
+    name = state.attach_from_url()
+    st.title("Live view")
+    handle: Search | None = None
+    if not name:
+        st.info(
+            "No search selected yet: start one, or open one from the list of studies.",
+            icon=":material/info:",
+        )
+        st.page_link("pages/search.py", label="Set up a search", icon=":material/tune:")
+        st.page_link("pages/studies.py", label="Open a study", icon=":material/history:")
+    else:
+        try:
+            handle = state.search(name)
+        except StudyError as exc:
+            st.error(f"{exc} It may have been deleted.", icon=":material/error:")
+            state.forget_search(name)
+            st.page_link("pages/studies.py", label="Open a study", icon=":material/history:")
+    if handle is not None:
+        header(handle)
+        first = handle.status()
+        controls(handle, first.state)
+        every = refresh_every(first.done + first.running) if first.state == "running" else None
+        st.fragment(run_every=every)(panel)(handle)

@@ -1,0 +1,275 @@
+"""Search page: models, strategy, budget and space; an estimate; then Start."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import errors, forms, state
+from components.charts import STATE_WORDS
+from knobs import charts, estimate
+from knobs.api import Search
+from knobs.config import SearchConfig, default_workers
+from knobs.data import Dataset
+from knobs.models import REGISTRY, ModelSpec, model_names
+
+
+def current_search() -> None:
+    """The search this tab follows, with a Stop button while it runs."""
+    name = state.study()
+    if not name:
+        return
+    handle = errors.attempt(state.search, name)
+    if handle is None:
+        return
+    status = handle.status()
+    with st.container(border=True):
+        left, middle, right = st.columns([4, 1, 1], vertical_alignment="center")
+        budget = f" of {status.budget}" if status.budget else ""
+        best = "" if status.best_value is None else f" · best {status.best_value:.4f}"
+        left.markdown(
+            f"**Current search** · {STATE_WORDS.get(status.state, status.state)} · "
+            f"{status.done}{budget} trials{best}"
+        )
+        with middle:
+            st.page_link(
+                "pages/live.py",
+                label="Live view",
+                icon=":material/monitoring:",
+                query_params={"study": name},
+            )
+        if status.state == "running" and right.button(
+            "Stop", key=state.W_STOP, icon=":material/stop_circle:"
+        ):
+            with st.spinner("Stopping the workers…"):
+                handle.stop()
+            st.rerun()
+
+
+def choose_models(ds: Dataset) -> list[ModelSpec]:
+    names = model_names(ds.task)
+    chosen = st.multiselect(
+        "Models",
+        names,
+        default=forms.default_models(ds.task),
+        format_func=forms.model_label,
+        key=state.W_MODELS,
+        help="Each trial picks one of these and tunes its parameters. Linear models and "
+        "forests are quick; XGBoost, SVM and neural networks take longer.",
+    )
+    return [REGISTRY[n] for n in chosen]
+
+
+def space_editors(specs: list[ModelSpec]) -> list[ModelSpec]:
+    st.subheader("Search space")
+    st.caption(
+        "Ranges the samplers explore, and the values a grid search tries. Edit a cell to "
+        "narrow or widen a range; your edits apply to this search only."
+    )
+    edited = []
+    for spec in specs:
+        with st.expander(f"{spec.label}: {len(spec.params)} parameters", expanded=len(specs) == 1):
+            edited.append(forms.space_editor(spec))
+    return edited
+
+
+def duration_estimate(
+    ds: Dataset,
+    specs: list[ModelSpec],
+    *,
+    trials: int | None,
+    minutes: float | None,
+    folds: int,
+    test_size: float,
+    workers: int,
+) -> None:
+    cache = state.probe_cache()
+    missing = [s for s in specs if (ds.fingerprint, s.name) not in cache]
+    if missing:
+        with st.spinner("Timing one quick fit of each model to estimate the duration…"):
+            for spec in missing:
+                cache[(ds.fingerprint, spec.name)] = estimate.probe_fit_seconds(ds, spec)
+    est = estimate.estimate(
+        [cache[(ds.fingerprint, s.name)] for s in specs],
+        trials=trials,
+        minutes=minutes,
+        folds=folds,
+        test_size=test_size,
+        workers=workers,
+    )
+    if est is None:
+        st.caption("No duration estimate: the quick probe fit failed; trials will say why.")
+        return
+    if est.trials:
+        text = (
+            f"Estimated duration: **about {charts.fmt_duration(est.seconds)}** "
+            f"({est.trials} trials of ~{est.per_trial_s:.1f} s each on {est.workers} "
+            f"worker{'s' if est.workers > 1 else ''})."
+        )
+    else:
+        text = (
+            f"Runs for **{charts.fmt_duration(est.seconds)}** (time budget); "
+            f"~{est.per_trial_s:.1f} s per trial."
+        )
+    st.markdown(text)
+    st.caption(
+        "From one fit of each model with default settings; tuned settings can be slower or "
+        "faster. The live view refines the estimate from the first finished trials."
+    )
+
+
+def start(ds: Dataset, config: SearchConfig, source: str) -> None:
+    with st.spinner("Splitting the data and creating the study…"):
+        handle = Search.create(ds, config, source=source)
+        handle.start()
+    state.remember_search(handle)
+    state.set_study(handle.name)
+    state.release_frames()  # the study holds its own copy of the data now
+    st.switch_page("pages/live.py", query_params={"study": handle.name})
+
+
+def form(ds: Dataset) -> None:
+    choice = state.data()
+    source = choice.name if choice else "data.csv"
+    st.markdown(
+        f"Predict **{ds.target}** in **{source}**: {forms.TASK_LABELS[ds.task]}, "
+        f"{len(ds.y):,} rows, {ds.X.shape[1]} features."
+    )
+    left, right = st.columns(2)
+    with left:
+        specs = choose_models(ds)
+        label = st.radio(
+            "Strategy",
+            list(forms.STRATEGIES),
+            key=state.W_STRATEGY,
+            horizontal=True,
+            help=forms.STRATEGY_HELP,
+        )
+        strategy, sampler = forms.STRATEGIES[label]
+        metrics = forms.metric_choices(ds.task)
+        metric = st.selectbox(
+            "Metric",
+            metrics,
+            key=state.W_METRIC,
+            format_func=lambda m: forms.METRIC_LABELS.get(m, m),
+            help="What the search optimises, averaged over the cross-validation folds.",
+        )
+    with right:
+        b1, b2 = st.columns(2)
+        trials = b1.number_input(
+            "Trials",
+            min_value=0,
+            max_value=100_000,
+            value=30,
+            step=5,
+            key=state.W_TRIALS,
+            help="How many trials to evaluate, including one with library defaults per model. "
+            "0 = no limit (then give minutes).",
+        )
+        minutes = b2.number_input(
+            "Time limit (minutes)",
+            min_value=0.0,
+            max_value=7 * 24 * 60.0,
+            value=0.0,
+            step=1.0,
+            key=state.W_MINUTES,
+            help="Stop after this long. 0 = no time limit.",
+        )
+        f1, f2, f3 = st.columns(3)
+        folds = f1.number_input(
+            "Folds",
+            min_value=2,
+            max_value=20,
+            value=5,
+            key=state.W_FOLDS,
+            help="Cross-validation folds per trial: more is steadier, and slower.",
+        )
+        cores = default_workers()
+        workers = f2.number_input(
+            "Workers",
+            min_value=1,
+            max_value=max(1, cores * 2),
+            value=cores,
+            key=state.W_WORKERS,
+            help=f"Parallel worker processes ({cores} cores here).",
+        )
+        seed = f3.number_input(
+            "Seed",
+            min_value=0,
+            value=0,
+            key=state.W_SEED,
+            help="Fixes the data split, the folds and the sampler.",
+        )
+        test_size = st.slider(
+            "Held-out test share",
+            0.05,
+            0.5,
+            0.2,
+            0.05,
+            key=state.W_TEST_SIZE,
+            help="Rows kept aside and never seen by the search; the best model is scored on "
+            "them at the end.",
+        )
+    if not specs:
+        st.warning("Choose at least one model.", icon=":material/warning:")
+        return
+    specs = space_editors(specs)
+    n_trials = int(trials) or None
+    timeout = float(minutes) * 60 or None
+    st.subheader("Before you start")
+    if strategy == "grid":
+        total = forms.grid_total(specs)
+        run = total if n_trials is None else min(total, n_trials)
+        st.markdown(
+            f"Grid: **{total - len(specs)} combinations** + {len(specs)} defaults "
+            f"trial{'s' if len(specs) > 1 else ''} = {total} trials"
+            + (f"; the trial limit stops it after {run}." if run < total else ".")
+        )
+        n_trials = run
+    else:
+        budget = f"{n_trials} trials" if n_trials else "no trial limit"
+        limit = f", at most {minutes:g} min" if timeout else ""
+        st.markdown(f"Budget: **{budget}**{limit}, including one defaults trial per model.")
+    duration_estimate(
+        ds,
+        specs,
+        trials=n_trials,
+        minutes=minutes or None,
+        folds=int(folds),
+        test_size=float(test_size),
+        workers=int(workers),
+    )
+    space = {s.name: p for s in specs if (p := state.space(s.name)) is not None}
+    config = errors.attempt(
+        SearchConfig,
+        target=ds.target,
+        task=state.task_override(),
+        models=tuple(s.name for s in specs),
+        strategy=strategy,
+        sampler=sampler,
+        n_trials=n_trials,
+        timeout=timeout,
+        cv=int(folds),
+        metric=metric,
+        test_size=float(test_size),
+        seed=int(seed),
+        workers=int(workers),
+        exclude=state.exclude(),
+        space=space,
+    )
+    if config is None:
+        return
+    if st.button("Start search", key=state.W_START, type="primary", icon=":material/play_arrow:"):
+        errors.attempt(start, ds, config, source)
+
+
+with errors.boundary("setting up the search"):
+    state.attach_from_url()
+    st.title("Search")
+    st.caption("Step 2 of 3 · choose what to tune and how long; the search runs in the background.")
+    current_search()
+    dataset = errors.attempt(state.dataset)
+    if dataset is None:
+        st.info("First choose a table and the column to predict.", icon=":material/table_chart:")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/arrow_back:")
+    else:
+        form(dataset)

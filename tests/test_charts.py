@@ -1,0 +1,212 @@
+"""``knobs.charts``: the data behind every live-view chart, checked on real studies.
+
+Two small studies are run once per module with real worker processes under a temporary
+``KNOBS_HOME``: one that completes normally, and one whose space is impossible for the
+model (a class weight scikit-learn rejects), so its tuned trials fail for a real reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+import knobs
+from knobs import charts, results
+from knobs.jobs import INTERRUPTED_ATTR
+from knobs.models import Param
+from knobs.search import BASELINE_ATTR, FAIL_REASON_ATTR
+
+
+def _table(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], n),
+        }
+    )
+    frame["label"] = np.where(frame.x1 + rng.normal(scale=0.8, size=n) > 0, "yes", "no")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("knobs_home")
+        mp.setenv("KNOBS_HOME", str(path))
+        yield str(path)
+
+
+@pytest.fixture(scope="module")
+def finished(home: str) -> knobs.Search:
+    config = knobs.SearchConfig(
+        target="label", models=("logistic",), strategy="random", n_trials=9, cv=3, workers=1
+    )
+    search = knobs.Search.create(_table(160), config, source="toy.csv")
+    search.start()
+    search.wait(poll_s=0.2)
+    return search
+
+
+@pytest.fixture(scope="module")
+def failing(home: str) -> knobs.Search:
+    impossible = (Param("class_weight", "categorical", choices=("bogus",)),)
+    config = knobs.SearchConfig(
+        target="label", models=("logistic",), strategy="random", n_trials=5, cv=2, workers=1,
+        space={"logistic": impossible},
+    )  # fmt: skip
+    search = knobs.Search.create(_table(60), config, source="tiny.csv")
+    search.start()
+    search.wait(poll_s=0.2)
+    return search
+
+
+def test_history_follows_the_study(finished: knobs.Search) -> None:
+    trials = finished.trials()
+    h = charts.history(trials, "maximize")
+    assert len(h.points) == len([t for t in trials if t.state.is_finished()]) == 9
+    assert [p.number for p in h.points] == sorted(p.number for p in h.points)
+    assert h.best == pytest.approx(results.best_trial(trials, "maximize").value)
+    assert h.baseline == pytest.approx(results.baseline_trial(trials, "maximize").value)
+    best = [b for _, b in h.best_by_number]
+    assert best == sorted(best), "best so far never gets worse"
+    times = [x for x, _ in h.best_by_time]
+    assert times == sorted(times) and times[0] >= 0
+    assert h.best_by_time[-1][1] == pytest.approx(h.best)
+    assert h.n_failed == h.n_pruned == 0
+    assert sum(p.baseline for p in h.points) == 1
+
+
+def test_failed_trials_are_kept_with_their_reason(failing: knobs.Search) -> None:
+    h = charts.history(failing.trials(), "maximize")
+    assert h.n_failed == 4 and len(h.scored) == 1  # only the defaults trial could score
+    assert all(p.value is None and "class_weight" in (p.reason or "") for p in h.unscored)
+    fig = charts.scores_figure(h, "ROC AUC")
+    grey = next(tr for tr in fig.data if tr.name.startswith("failed"))
+    assert grey.name == "failed (4)"
+    assert len(set(grey.y)) == 1 and grey.y[0] < min(p.value for p in h.scored)
+
+
+def test_tuned_trials_drop_defaults_and_prefixes(finished: knobs.Search) -> None:
+    tuned = charts.tuned_trials(finished.trials(), "logistic")
+    assert len(tuned) == 8
+    assert all(set(t.params) == {"C", "class_weight"} for t in tuned)
+    assert all(set(t.distributions) == {"C", "class_weight"} for t in tuned)
+    assert charts.tuned_trials(finished.trials(), "xgboost") == []
+
+
+def test_analysis_needs_enough_trials(finished: knobs.Search, failing: knobs.Search) -> None:
+    assert charts.analysis_model(finished.trials(), ["logistic"]) == {"logistic": 8}
+    assert charts.analysis_model(failing.trials(), ["logistic"]) == {}
+    few = finished.trials()[: charts.MIN_TRIALS_FOR_ANALYSIS]  # defaults + 4 tuned
+    assert charts.analysis_model(few, ["logistic"]) == {}
+
+
+def test_analysis_figures_draw(finished: knobs.Search) -> None:
+    tuned = charts.tuned_trials(finished.trials(), "logistic")
+    assert "C" in charts.varied_params(tuned)
+    importance = charts.importance_figure(tuned, "maximize", "logistic")
+    parallel = charts.parallel_figure(tuned, "maximize", "logistic", "ROC AUC")
+    assert isinstance(importance, go.Figure) and importance.data
+    assert isinstance(parallel, go.Figure) and parallel.data
+
+
+def test_best_so_far_figure_draws_the_baseline(finished: knobs.Search) -> None:
+    h = charts.history(finished.trials(), "maximize")
+    for x in ("number", "elapsed"):
+        fig = charts.best_so_far_figure(h, "ROC AUC", x=x)
+        assert [s.y0 for s in fig.layout.shapes] == [pytest.approx(h.baseline)]
+        assert list(fig.data[0].y) == [
+            b for _, b in (h.best_by_number if x == "number" else h.best_by_time)
+        ]
+
+
+def test_trials_table(finished: knobs.Search, failing: knobs.Search) -> None:
+    table = charts.trials_table(finished.trials())
+    assert list(table.columns) == [
+        "trial", "state", "score", "model", "parameters", "duration_s", "defaults", "note",
+    ]  # fmt: skip
+    assert len(table) == 9 and table["score"].dtype == "float64"
+    assert table.loc[table.defaults, "parameters"].tolist() == ["(library defaults)"]
+    assert table["parameters"].str.contains("C=").sum() == 8
+    notes = charts.trials_table(failing.trials())["note"]
+    assert notes.str.contains("class_weight").sum() == 4
+
+
+def _trial(number: int, value: float | None, state: TrialState = TrialState.COMPLETE, *,
+           start_s: float = 0.0, end_s: float = 1.0,
+           attrs: dict | None = None) -> optuna.trial.FrozenTrial:  # fmt: skip
+    origin = dt.datetime(2026, 1, 1)
+    trial = optuna.trial.create_trial(
+        params={"model": "linear", "linear.alpha": 0.1 * (number + 1)},
+        distributions={
+            "model": optuna.distributions.CategoricalDistribution(["linear"]),
+            "linear.alpha": FloatDistribution(1e-3, 10.0, log=True),
+        },
+        value=value,
+        state=state,
+        user_attrs=attrs,
+    )
+    trial.number = number
+    trial.datetime_start = origin + dt.timedelta(seconds=start_s)
+    trial.datetime_complete = origin + dt.timedelta(seconds=end_s)
+    return trial
+
+
+def test_minimize_best_goes_down_and_time_order_differs_from_number_order() -> None:
+    trials = [
+        _trial(0, 5.0, start_s=0, end_s=9),  # slow first trial finishes last
+        _trial(1, 3.0, start_s=0, end_s=2),
+        _trial(2, None, TrialState.FAIL, start_s=2, end_s=3),
+        _trial(3, 4.0, start_s=3, end_s=5),
+        _trial(4, -math.inf, start_s=5, end_s=6),  # a non-finite score counts as a failure
+    ]
+    h = charts.history(trials, "minimize")
+    assert h.best_by_number == ((0, 5.0), (1, 3.0), (3, 3.0))
+    assert h.best_by_time == ((2.0, 3.0), (5.0, 3.0), (9.0, 3.0))
+    assert h.n_failed == 2 and h.baseline is None
+    assert {p.number for p in h.unscored} == {2, 4}
+
+
+def test_interrupted_trials_are_told_apart_from_failures() -> None:
+    trials = [
+        _trial(0, 0.7, attrs={BASELINE_ATTR: True}),
+        _trial(1, None, TrialState.FAIL, attrs={FAIL_REASON_ATTR: "ValueError: boom"}),
+        _trial(2, None, TrialState.FAIL, attrs={INTERRUPTED_ATTR: True}),
+        _trial(3, None, TrialState.PRUNED),
+    ]
+    h = charts.history(trials, "maximize")
+    assert (h.n_failed, h.n_pruned, h.n_interrupted) == (1, 1, 1)
+    assert h.baseline == 0.7
+    assert [p.reason for p in h.unscored][0] == "ValueError: boom"
+    fig = charts.scores_figure(h, "accuracy")
+    assert fig.data[-1].name == "failed (1), pruned (1), interrupted (1)"
+    states = charts.trials_table(trials)["state"].tolist()
+    assert states == ["complete", "fail", "interrupted", "pruned"]
+
+
+def test_running_trials_are_not_drawn() -> None:
+    running = _trial(0, None, TrialState.RUNNING)
+    running.datetime_complete = None
+    h = charts.history([running], "maximize")
+    assert h.points == () and h.best is None
+    assert charts.scores_figure(h, "r2").data == ()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "--:--"), (math.inf, "--:--"), (0, "00:00"), (59.6, "01:00"), (125, "02:05"),
+     (3725, "1:02:05")],
+)  # fmt: skip
+def test_fmt_duration(seconds: float | None, text: str) -> None:
+    assert charts.fmt_duration(seconds) == text

@@ -1,0 +1,380 @@
+"""read_table: every encoding and delimiter we promise, and a table of broken inputs with the
+message each must produce. Broken inputs are generated here as bytes, next to their expected
+message, so a reader sees the case and the answer together."""
+
+from __future__ import annotations
+
+import codecs
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.pandas import column, data_frames, range_indexes
+
+from knobs.data import RawTable, read_table
+from knobs.errors import ConfigError, DataError
+
+N = 25  # rows in a valid table: comfortably above the 20-row minimum
+
+
+def table_text(sep: str = ",", n: int = N, decimal: str = ".") -> str:
+    """A small valid table with accents, numbers and a yes/no column."""
+    cities = ["Zürich", "São Paulo", "Köln", "Malmö", "Besançon"]
+    lines = [sep.join(["city", "price", "count", "member"])]
+    for i in range(n):
+        price = f"{i + 0.5:.1f}".replace(".", decimal)
+        lines.append(sep.join([cities[i % 5], price, str(i), "yes" if i % 2 else "no"]))
+    return "\n".join(lines) + "\n"
+
+
+def rows(*lines: str, n: int = N) -> bytes:
+    """A header and n good rows of 'a,b,c', with given lines spliced in after row 3."""
+    body = [f"{i},{i * 2},x{i % 3}" for i in range(n)]
+    return ("\n".join(["a,b,c", *body[:3], *lines, *body[3:]]) + "\n").encode()
+
+
+# --- positive cases --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encode", "expected"),
+    [
+        (lambda t: t.encode("utf-8"), "utf-8"),
+        (lambda t: codecs.BOM_UTF8 + t.encode("utf-8"), "utf-8-sig"),
+        (lambda t: t.encode("utf-16"), "utf-16"),  # BOM, native (little-endian) order
+        (lambda t: codecs.BOM_UTF16_BE + t.encode("utf-16-be"), "utf-16"),
+        (lambda t: t.encode("utf-16-le"), "utf-16-le"),  # no BOM: recognised by its NUL bytes
+        (lambda t: t.encode("cp1252"), "cp1252"),
+        (lambda t: t.encode("latin-1"), "cp1252"),  # same letters: read as cp1252
+    ],
+    ids=[
+        "utf-8",
+        "utf-8-bom",
+        "utf-16-le-bom",
+        "utf-16-be-bom",
+        "utf-16-no-bom",
+        "cp1252",
+        "latin-1",
+    ],
+)
+def test_encodings_decode_to_the_same_table(encode, expected):
+    raw = read_table(encode(table_text()))
+    assert raw.encoding == expected
+    assert list(raw.frame.columns) == ["city", "price", "count", "member"]
+    assert raw.frame["city"].iloc[:5].tolist() == [
+        "Zürich",
+        "São Paulo",
+        "Köln",
+        "Malmö",
+        "Besançon",
+    ]
+    assert raw.frame["price"].iloc[1] == 1.5
+    if expected == "cp1252":
+        assert any("cp1252" in n for n in raw.notices)
+
+
+def test_cp1252_euro_sign_and_quotes():
+    text = "item,price\n" + "".join(f"“Café” €{i},{i}\n" for i in range(N))
+    raw = read_table(text.encode("cp1252"))
+    assert raw.encoding == "cp1252"
+    assert raw.frame["item"].iloc[0] == "“Café” €0"
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"], ids=["comma", "semicolon", "tab", "pipe"])
+def test_delimiters(sep):
+    raw = read_table(table_text(sep).encode())
+    assert raw.delimiter == sep
+    assert raw.frame.shape == (N, 4)
+    assert raw.frame["count"].sum() == sum(range(N))
+
+
+def test_decimal_comma_with_semicolons():
+    raw = read_table(table_text(";", decimal=",").encode())
+    assert (raw.delimiter, raw.decimal) == (";", ",")
+    assert raw.frame["price"].dtype == "float64"
+    assert raw.frame["price"].iloc[1] == 1.5
+    assert any("decimal mark" in n for n in raw.notices)
+
+
+def test_comma_inside_quotes_does_not_fool_the_sniffer():
+    text = "name,notes,score\n" + "".join(f'p{i},"a; b | c, d",{i}\n' for i in range(N))
+    raw = read_table(text.encode())
+    assert raw.delimiter == ","
+    assert raw.frame["notes"].iloc[0] == "a; b | c, d"
+
+
+def test_excel_sep_line_and_crlf():
+    text = "sep=;\r\n" + table_text(";").replace("\n", "\r\n")
+    raw = read_table(text.encode())
+    assert raw.delimiter == ";"
+    assert raw.frame.shape == (N, 4)
+    assert "Columns are separated by semicolons, as the first line (`sep=`) declares." in raw.notices
+
+
+def test_old_mac_line_ends():
+    raw = read_table(table_text().replace("\n", "\r").encode())
+    assert raw.frame.shape == (N, 4)
+
+
+def test_trailing_separator_on_every_row_is_fixed_and_said():
+    lines = ["a,b"] + [f"{i},{i}," for i in range(N)]
+    raw = read_table("\n".join(lines).encode())
+    assert list(raw.frame.columns) == ["a", "b"]
+    assert any("trailing separator" in n for n in raw.notices)
+
+
+def test_multiline_quoted_field_is_read_and_said():
+    text = (
+        "id,comment,v\nx,y,0\n"
+        + 'a,"line one\nline two",1\n'
+        + "".join(f"b{i},ok,{i}\n" for i in range(N))
+    )
+    raw = read_table(text.encode())
+    assert raw.frame["comment"].iloc[1] == "line one\nline two"
+    assert any("spanning several lines (first at line 3)" in n for n in raw.notices)
+
+
+def test_blank_lines_skipped_and_names_stripped():
+    text = " a , b \n\n" + "".join(f"{i},{i}\n\n" for i in range(N))
+    raw = read_table(text.encode())
+    assert list(raw.frame.columns) == ["a", "b"]
+    assert len(raw.frame) == N
+    assert any("spaces around column names" in n for n in raw.notices)
+
+
+def test_unnamed_column_gets_a_name():
+    text = "a,,c\n" + "".join(f"{i},{i},{i}\n" for i in range(N))
+    raw = read_table(text.encode())
+    assert list(raw.frame.columns) == ["a", "column_2", "c"]
+
+
+def test_inf_is_parsed_for_profiling_to_flag():
+    text = "a,b\n" + "".join(f"{'inf' if i == 3 else i},{i}\n" for i in range(N))
+    assert np.isinf(read_table(text.encode()).frame["a"]).sum() == 1
+
+
+def test_sources_path_bytes_and_binary_file(tmp_path):
+    data = table_text().encode()
+    path = tmp_path / "shop.csv"
+    path.write_bytes(data)
+    for source in (path, str(path), data, io.BytesIO(data)):
+        raw = read_table(source)
+        assert isinstance(raw, RawTable)
+        assert raw.frame.shape == (N, 4)
+
+
+def test_message_uses_the_file_name(tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=r"`report\.csv` is empty"):
+        read_table(path)
+
+
+def test_raw_table_compares_by_identity():
+    raw = read_table(table_text().encode())
+    assert raw == raw
+    assert raw != read_table(table_text().encode())
+
+
+# --- the broken-table corpus -----------------------------------------------------------------
+
+XLSX = b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 22 + b"[Content_Types].xml" + b"xl/workbook.xml"
+BROKEN = [
+    # (case id, bytes, regex the message must match)
+    ("empty", b"", r"`data` is empty"),
+    ("whitespace-only", b" \n\n \r\n", r"is empty"),
+    ("header-only", b"a,b,c\n", r"has a header \(`a,b,c`\) but no data rows"),
+    ("too-few-rows", b"a,b\n" + b"1,2\n" * 5, r"has only 5 data rows; Knobs needs at least 20"),
+    (
+        "ragged-long-row",
+        rows("9,9,9,9,9"),
+        r"Line 5 has 5 fields but the header has 3 \(check for an unquoted delimiter or a missing "
+        r"quote\): `9,9,9,9,9`",
+    ),
+    ("ragged-short-row", rows("9,9"), r"Line 5 has 2 fields but the header has 3"),
+    (
+        "every-row-one-too-long",
+        ("a,b\n" + "1,2,3\n" * N).encode(),
+        r"Line 2 has 3 fields but the header has 2",
+    ),
+    ("unclosed-quote", rows('7,"8,x7'), r"Line 5 of `data` opens a quoted field .* never closed"),
+    (
+        "quote-closes-later",
+        rows('7,"8,x7', '1,2,x"'),
+        r"Line 5 of `data` opens a quoted field .* only closes on line 6, giving 2 fields where "
+        r"the header has 3",
+    ),
+    (
+        "duplicate-columns",
+        ("a,b,a,c,b\n" + "1,2,3,4,5\n" * N).encode(),
+        r"must be unique.*`a` \(columns 1, 3\); `b` \(columns 2, 5\)",
+    ),
+    ("duplicate-after-strip", ("a, a\n" + "1,2\n" * N).encode(), r"`a` \(columns 1, 2\)"),
+    ("single-column", ("value\n" + "1\n" * N).encode(), r"has a single column \(header `value`\)"),
+    (
+        "nul-bytes",
+        b"a,b\n1,2\n\x00\x00\x01\x02\x03,\x04\n" * 3,
+        r"line \d+ contains NUL or other "
+        r"control bytes.*looks like a binary file",
+    ),
+    ("random-binary", bytes(range(256)) * 4, r"looks like a binary file"),
+    ("control-chars", ("a,b\n" + "\x01\x02\x03\x04\x05,\x06\n" * N).encode(), r"control bytes"),
+    (
+        "html",
+        b"<!DOCTYPE html>\n<html><body><table><tr><td>1</td></tr></table></body></html>",
+        r"looks like an HTML web page",
+    ),
+    ("html-after-blank", b"\n  <html lang='en'><head></head></html>", r"HTML web page"),
+    ("xml", b'<?xml version="1.0"?><rows><row a="1"/></rows>', r"looks like XML"),
+    ("json-object", b'{"a": [1, 2], "b": [3, 4]}', r"looks like JSON"),
+    ("json-records", b'[{"a": 1, "b": 2}, {"a": 3, "b": 4}]', r"looks like JSON"),
+    ("json-lines", b'{"a": 1}\n{"a": 2}\n', r"looks like JSON"),
+    ("xlsx", XLSX, r"look like an Excel workbook \(\.xlsx\).*CSV UTF-8"),
+    ("zip", b"PK\x03\x04" + b"\x00" * 26 + b"data.csv", r"look like a zip archive"),
+    ("xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, r"old Excel workbook \(\.xls\)"),
+    ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", r"look like a PDF document"),
+    ("gzip", b"\x1f\x8b\x08\x00" + b"\x00" * 20, r"gzip-compressed"),
+    ("parquet", b"PAR1" + b"\x00" * 40, r"Parquet file"),
+    ("png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, r"PNG image"),
+    (
+        "bad-utf8-after-bom",
+        codecs.BOM_UTF8 + b"a,b\n\xff\xfe\xfd,1\n",
+        r"starts with a UTF-8 byte order mark but byte 7 \(line 2\) is not valid UTF-8",
+    ),
+    (
+        "bad-utf16-after-bom",
+        codecs.BOM_UTF16_LE + "a,b\n1,2\n".encode("utf-16-le")[:-1] + b"\x00\xd8",
+        r"UTF-16 byte order mark but byte \d+ \(line \d+\) is not valid UTF-16",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), [c[1:] for c in BROKEN], ids=[c[0] for c in BROKEN])
+def test_broken_tables_are_refused_with_a_message(data, message):
+    with pytest.raises(DataError, match=message) as info:
+        read_table(data)
+    text = str(info.value)
+    for leaked in ("tokenizing", "C error", "codec can't", "Traceback", "Expected "):
+        assert leaked not in text
+
+
+def test_every_broken_case_is_also_refused_when_named_csv(tmp_path):
+    """A .csv name says nothing about the bytes: the file route gives the same answers."""
+    for case, data, message in BROKEN:
+        path = tmp_path / f"{case}.csv"
+        path.write_bytes(data)
+        with pytest.raises(DataError, match=message.replace("`data`", f"`{case}.csv`")):
+            read_table(path)
+
+
+def test_too_big(monkeypatch, tmp_path):
+    monkeypatch.setenv("KNOBS_MAX_UPLOAD_MB", "0.001")
+    data = table_text().encode() * 3
+    with pytest.raises(DataError, match=r"KB, more than the 1\.0 KB limit.*KNOBS_MAX_UPLOAD_MB"):
+        read_table(data)
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=r"`big\.csv` is \d\.\d KB, more than"):
+        read_table(path)
+    with pytest.raises(DataError, match=r"more than"):
+        read_table(io.BytesIO(data))
+
+
+def test_bad_limit_setting_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("KNOBS_MAX_UPLOAD_MB", "lots")
+    with pytest.raises(ConfigError, match=r"KNOBS_MAX_UPLOAD_MB must be a positive number.*'lots'"):
+        read_table(table_text().encode())
+
+
+def test_missing_path_and_folder(tmp_path):
+    with pytest.raises(DataError, match=r"does not exist"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match=r"is a folder"):
+        read_table(tmp_path)
+
+
+def test_text_mode_file_is_a_programming_error():
+    with pytest.raises(TypeError, match=r"binary file object"):
+        read_table(io.StringIO(table_text()))  # type: ignore[arg-type]
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"a",
+                    b"1",
+                    b",",
+                    b";",
+                    b"\t",
+                    b"|",
+                    b'"',
+                    b"\n",
+                    b"\r",
+                    b" ",
+                    b"\xe9",
+                    b"\x00",
+                    b"<",
+                    b"{",
+                    b"inf",
+                    b"1,5",
+                    b"\xef\xbb\xbf",
+                ]
+            ),
+            max_size=300,
+        ).map(b"".join),
+    )
+)
+def test_any_bytes_give_a_table_or_a_data_error(data):
+    try:
+        result = read_table(data)
+    except DataError:
+        return
+    assert isinstance(result, RawTable)
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=12)
+FRAMES = data_frames(
+    columns=[
+        column("num", dtype=float),
+        column("count", dtype=int),
+        column("word", elements=_TEXT, dtype=object),
+    ],
+    index=range_indexes(min_size=20, max_size=40),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    frame=FRAMES,
+    sep=st.sampled_from([",", ";", "\t", "|"]),
+    cut=st.integers(min_value=0, max_value=4000),
+    junk=st.binary(max_size=6),
+)
+def test_generated_tables_round_trip_or_fail_cleanly(frame, sep, cut, junk):
+    data = frame.to_csv(index=False, sep=sep).encode()
+    raw = read_table(data)
+    assert raw.frame.shape == frame.shape
+    assert np.allclose(
+        raw.frame["count"].to_numpy(dtype=float), frame["count"].to_numpy(), equal_nan=True
+    )
+    damaged = data[:cut] + junk + data[cut:]
+    try:
+        read_table(damaged)
+    except DataError:
+        pass
+
+
+def test_raw_frame_keeps_the_parsed_values():
+    raw = read_table(table_text().encode())
+    expected = pd.read_csv(io.StringIO(table_text()))
+    pd.testing.assert_frame_equal(raw.frame, expected, check_dtype=False)

@@ -1,0 +1,375 @@
+"""prepare, choose_folds, train_test and the bundled samples."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from xgboost import XGBRegressor
+
+from knobs.data import (
+    Dataset,
+    choose_folds,
+    prepare,
+    read_table,
+    sample_path,
+    train_test,
+)
+from knobs.errors import DataError
+
+N = 60
+rng = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def churn() -> Dataset:
+    return prepare(read_table(sample_path("churn")), "churn")
+
+
+@pytest.fixture(scope="module")
+def houses() -> Dataset:
+    return prepare(read_table(sample_path("houses")), "price")
+
+
+def frame(target: list, **extra: list) -> pd.DataFrame:
+    n = len(target)
+    data = {"x": rng.normal(size=n), "color": [("red", "blue", "green")[i % 3] for i in range(n)]}
+    data.update(extra)
+    data["y"] = target
+    return pd.DataFrame(data)
+
+
+def cycle(pattern: list, n: int = N) -> list:
+    return [pattern[i % len(pattern)] for i in range(n)]
+
+
+# --- the samples -----------------------------------------------------------------------------
+
+
+def test_churn_sample(churn):
+    assert sample_path().name == "churn.csv"
+    assert sample_path("churn").stat().st_size < 400_000
+    assert (churn.task, churn.target, churn.classes) == ("binary", "churn", ("No", "Yes"))
+    assert len(churn.X) == 3000 and churn.y.dtype == "int64"
+    assert 0.1 < churn.y.mean() < 0.4
+    cols = {c.name: c for c in churn.columns}
+    assert cols["customer_id"].kind == "id" and not cols["customer_id"].used
+    assert cols["signup_date"].kind == "datetime"
+    assert cols["paperless_billing"].kind == "boolean"
+    assert "high_cardinality" in cols["region"].flags
+    assert cols["monthly_charges"].missing_pct > 0
+    assert "customer_id" not in churn.X.columns and "churn" not in churn.X.columns
+
+
+def test_dataset_dtypes_follow_the_contract(churn):
+    kinds = {c.safe_name: c.kind for c in churn.columns if c.used}
+    expected = {
+        "numeric": "float64",
+        "boolean": "float64",
+        "categorical": "object",
+        "text": "object",
+        "datetime": "datetime64[ns]",
+    }
+    for name, kind in kinds.items():
+        assert str(churn.X[name].dtype) == expected[kind], name
+    region = churn.X["region"]
+    assert all(isinstance(v, str) for v in region.dropna())
+    payment = churn.X["payment_method"]
+    assert payment.isna().any() and all(pd.isna(v) or isinstance(v, str) for v in payment)
+    assert set(churn.X["paperless_billing"].dropna()) == {0.0, 1.0}
+    assert isinstance(churn.X.index, pd.RangeIndex)
+
+
+def test_houses_sample_regression_and_safe_names(houses):
+    assert houses.task == "regression" and houses.classes == ()
+    assert houses.y.dtype == "float64"
+    assert houses.n_dropped_target == 12
+    assert "Dropped 12 rows whose target `price` is missing." in houses.notices
+    assert len(houses.X) == 1488
+    assert houses.feature_names()["living_area_sqft"] == "living_area [sqft]"
+    assert set(houses.feature_names()) == set(houses.X.columns)
+    cols = {c.name: c for c in houses.columns}
+    assert cols["sold_date"].kind == "datetime" and cols["listing_id"].kind == "id"
+
+
+def test_xgboost_accepts_the_safe_names(houses):
+    numeric = [c.safe_name for c in houses.columns if c.used and c.kind == "numeric"]
+    XGBRegressor(n_estimators=5).fit(houses.X[numeric], houses.y)
+
+
+def test_dataset_keeps_no_raw_table(churn):
+    fields = {f.name for f in dataclasses.fields(Dataset)}
+    assert fields == {
+        "X",
+        "y",
+        "task",
+        "target",
+        "classes",
+        "columns",
+        "notices",
+        "n_dropped_target",
+        "fingerprint",
+    }
+    assert "customer_id" not in churn.X.columns
+    assert not churn.X.attrs
+
+
+def test_fingerprint_is_stable_and_sensitive():
+    a = prepare(read_table(sample_path("churn")), "churn")
+    b = prepare(read_table(sample_path("churn")), "churn")
+    assert a.fingerprint == b.fingerprint and len(a.fingerprint) == 64
+    changed = read_table(sample_path("churn")).frame.copy()
+    changed.loc[5, "age"] = 99
+    assert prepare(changed, "churn").fingerprint != a.fingerprint
+    assert prepare(changed, "churn", exclude=["age"]).fingerprint != a.fingerprint
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+def test_number_labels_written_differently_are_one_class():
+    ds = prepare(frame(cycle(["1", "1.0", 0, "0.0", 1.0])), "y")
+    assert ds.classes == ("0", "1") and ds.task == "binary"
+    assert ds.y.tolist()[:5] == [1, 1, 0, 0, 1]
+
+
+def test_yes_no_spellings_are_one_class():
+    ds = prepare(frame(cycle(["Yes", "yes", "No", " Yes", "no", "No"])), "y")
+    assert ds.classes == ("No", "Yes")
+
+
+def test_multiclass_numbers_sorted_by_value():
+    ds = prepare(frame(cycle([10, 2, 1])), "y")
+    assert ds.classes == ("1", "2", "10") and ds.task == "multiclass"
+
+
+def test_task_override_regression_on_integer_target():
+    ds = prepare(frame(cycle([1, 2, 3, 4, 5])), "y", task="regression")
+    assert ds.task == "regression" and ds.y.dtype == "float64"
+
+
+def test_missing_target_rows_dropped_and_counted():
+    target = cycle(["a", "b", None, "", "nan"])
+    ds = prepare(frame(target), "y")
+    assert ds.n_dropped_target == 36
+    assert "Dropped 36 rows whose target `y` is missing." in ds.notices
+    assert len(ds.X) == len(ds.y) == 24
+
+
+def test_exclude_and_notices():
+    data = frame(cycle(["a", "b"]), code=[f"K{i}" for i in range(N)])
+    ds = prepare(data, "y", exclude=["color"])
+    cols = {c.name: c for c in ds.columns}
+    assert cols["color"].reason == "you excluded it" and not cols["color"].used
+    assert list(ds.X.columns) == ["x"]
+    assert any("`code`" in n and "identifier" in n for n in ds.notices)
+
+
+def test_leak_is_kept_and_said():
+    target = cycle(["a", "b"], 400)
+    data = frame(target, answer=[t.upper() for t in target])
+    ds = prepare(data, "y")
+    cols = {c.name: c for c in ds.columns}
+    assert "possible_leak" in cols["answer"].flags and cols["answer"].used
+    assert any("Possible leak: column `answer`" in n for n in ds.notices)
+
+
+PREPARE_ERRORS = [
+    # (case, data, keyword arguments, message)
+    (
+        "unknown-target",
+        frame(cycle(["a", "b"])),
+        {"target": "Y"},
+        r"no column `Y` to use as the target\. Did you mean `y`",
+    ),
+    ("target-all-missing", frame([None] * N), {"target": "y"}, r"`y` is missing in every row"),
+    (
+        "single-class",
+        frame(cycle(["a", None])),
+        {"target": "y"},
+        r"single class \(`a`\).*nothing to predict",
+    ),
+    (
+        "regression-on-text",
+        frame(cycle(["a", "b"])),
+        {"target": "y", "task": "regression"},
+        r"Target `y` cannot be used for regression: its values are not numbers \(`a`, `b`\)",
+    ),
+    (
+        "class-with-one-row",
+        frame(["rare"] + cycle(["a", "b"], N - 1)),
+        {"target": "y"},
+        r"Class `rare` of target `y` has only 1 row",
+    ),
+    (
+        "no-usable-feature",
+        pd.DataFrame({"id": [f"r{i}" for i in range(N)], "k": ["c"] * N, "y": cycle(["a", "b"])}),
+        {"target": "y"},
+        r"No column can be used to predict `y`\. Not usable: `id` it looks like an identifier.*"
+        r"`k` it has the same value `c`",
+    ),
+    (
+        "too-few-rows",
+        frame(cycle(["a", "b"], 15)),
+        {"target": "y"},
+        r"Only 15 rows have a value for the target `y`; Knobs needs at least 20",
+    ),
+    (
+        "too-few-after-drop",
+        frame(cycle(["a", "b", None, None], 30)),
+        {"target": "y"},
+        r"Only 16 rows",
+    ),
+    (
+        "min-rows-option",
+        frame(cycle(["a", "b"])),
+        {"target": "y", "min_rows": 100},
+        r"Only 60 rows.*at least 100",
+    ),
+    (
+        "inf-regression-target",
+        frame(list(rng.normal(size=N - 3)) + [np.inf, -np.inf, np.inf]),
+        {"target": "y"},
+        r"Target `y` has 3 infinite values",
+    ),
+    (
+        "constant-regression-target",
+        frame([2.5] * N),
+        {"target": "y", "task": "regression"},
+        r"same value \(2\.5\) in every row",
+    ),
+    (
+        "binary-with-three-classes",
+        frame(cycle(["a", "b", "c"])),
+        {"target": "y", "task": "binary"},
+        r"has 3 classes \(`a`, `b`, `c`\), so it cannot be binary",
+    ),
+    (
+        "multiclass-with-two",
+        frame(cycle(["a", "b"])),
+        {"target": "y", "task": "multiclass"},
+        r"only 2 classes.*choose binary",
+    ),
+    (
+        "bad-task",
+        frame(cycle(["a", "b"])),
+        {"target": "y", "task": "ranking"},
+        r"Task must be one of binary, multiclass, regression, got 'ranking'",
+    ),
+    (
+        "exclude-unknown",
+        frame(cycle(["a", "b"])),
+        {"target": "y", "exclude": ["colour"]},
+        r"no column `colour` to exclude\. Did you mean `color`",
+    ),
+    (
+        "exclude-target",
+        frame(cycle(["a", "b"])),
+        {"target": "y", "exclude": ["y"]},
+        r"`y` is the target and cannot also be excluded",
+    ),
+    (
+        "duplicate-columns",
+        pd.DataFrame([[1, 2, "a"], [3, 4, "b"]] * 30, columns=["x", "x", "y"]),
+        {"target": "y"},
+        r"must be unique.*`x`",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "message"),
+    [c[1:] for c in PREPARE_ERRORS],
+    ids=[c[0] for c in PREPARE_ERRORS],
+)
+def test_prepare_refuses(data, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        prepare(data, **kwargs)
+
+
+# --- folds and splits ------------------------------------------------------------------------
+
+
+def test_choose_folds_keeps_the_request_when_classes_are_big_enough(churn):
+    assert choose_folds(churn.y, "binary", 5) == (5, None)
+
+
+def test_choose_folds_reduces_for_a_small_class():
+    ds = prepare(frame(["rare"] * 3 + cycle(["a", "b"], N - 3)), "y")
+    folds, notice = choose_folds(ds.y, ds.task, 5)
+    assert folds == 3
+    assert notice == (
+        "Using 3 folds instead of 5: class `rare` has only 3 rows, and every fold "
+        "needs one of each class."
+    )
+
+
+@pytest.mark.parametrize(
+    ("y", "task", "requested", "message"),
+    [
+        (pd.Series([0, 0, 1, 1, 2]), "multiclass", 3, r"Class `2` has only 1 row"),
+        (pd.Series([0, 1] * 10), "binary", 1, r"at least 2, got 1"),
+        (pd.Series([0, 1] * 10), "binary", 2.5, r"integer of at least 2, got 2\.5"),
+        (pd.Series([1.0]), "regression", 5, r"at least 2 rows, got 1"),
+    ],
+)
+def test_choose_folds_refuses(y, task, requested, message):
+    with pytest.raises(DataError, match=message):
+        choose_folds(y, task, requested)
+
+
+def test_choose_folds_regression_with_few_rows():
+    assert choose_folds(pd.Series(np.arange(3.0)), "regression", 5)[0] == 3
+
+
+def test_train_test_is_stratified_and_reproducible(churn):
+    train, test = train_test(churn, 0.25, seed=3)
+    assert len(train.X) + len(test.X) == len(churn.X)
+    assert len(test.X) == 750
+    assert abs(train.y.mean() - test.y.mean()) < 0.01
+    again_train, _ = train_test(churn, 0.25, seed=3)
+    assert again_train.fingerprint == train.fingerprint != test.fingerprint
+    other, _ = train_test(churn, 0.25, seed=4)
+    assert other.fingerprint != train.fingerprint
+    assert train.columns == churn.columns and test.classes == churn.classes
+    assert list(train.X.columns) == list(churn.X.columns)
+    assert isinstance(test.X.index, pd.RangeIndex)
+
+
+def test_train_test_keeps_every_class_in_both_parts():
+    ds = prepare(frame(["rare"] * 2 + cycle(["a", "b"], 98)), "y")
+    train, test = train_test(ds, 0.1, seed=0)
+    assert set(train.y) == set(test.y) == {0, 1, 2}
+
+
+def test_train_test_regression(houses):
+    train, test = train_test(houses, 0.2, seed=0)
+    assert len(test.X) == 298 and len(train.X) == 1190
+    assert set(train.X.index) == set(range(1190))
+
+
+@pytest.mark.parametrize(
+    ("target", "test_size", "message"),
+    [
+        (cycle(["a", "b"]), 0.0, r"more than 0 and at most 0\.5, got 0\.0"),
+        (cycle(["a", "b"]), 0.7, r"got 0\.7"),
+        (
+            cycle([f"c{i}" for i in range(20)]),
+            0.1,
+            r"gives 6 test rows, too few to hold each of the 20 classes",
+        ),
+    ],
+)
+def test_train_test_refuses(target, test_size, message):
+    ds = prepare(frame(target), "y")
+    with pytest.raises(DataError, match=message):
+        train_test(ds, test_size, seed=0)
+
+
+def test_unknown_sample():
+    with pytest.raises(
+        DataError, match=r"no sample called `iris`. Available samples: churn, houses"
+    ):
+        sample_path("iris")

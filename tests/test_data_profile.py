@@ -1,0 +1,291 @@
+"""profile_table and infer_task: what each column is read as, why a column is not used, leaks."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from knobs.data import ColumnProfile, infer_task, profile_table, read_table
+from knobs.errors import DataError
+
+N = 200
+rng = np.random.default_rng(0)
+
+
+def one(values: list | np.ndarray, name: str = "col") -> ColumnProfile:
+    """Profile of a single column."""
+    frame = pd.DataFrame({name: values, "other": np.arange(len(values)) % 7})
+    return profile_table(frame)[0]
+
+
+def cycle(pattern: list, n: int = N) -> list:
+    return [pattern[i % len(pattern)] for i in range(n)]
+
+
+KINDS = [
+    # (case, values, kind, flags, used)
+    ("floats", rng.normal(size=N), "numeric", (), True),
+    ("small-ints", rng.integers(0, 5, N), "numeric", (), True),
+    ("numbers-as-text", cycle(["1,234", " 42 ", "1.0", "-3.5", "12,000.25"]), "numeric", (), True),
+    ("decimal-commas-as-text", cycle(["1,5", "2,25", "3,0", "10,75"]), "numeric", (), True),
+    ("euro-thousands", cycle(["1.234,5", "2.000,25", "999,5"]), "numeric", (), True),
+    ("yes-no", cycle(["Yes", "No", "yes"]), "boolean", (), True),
+    ("true-false", cycle([True, False, None]), "boolean", (), True),
+    ("y-n", cycle(["y", "n", None]), "boolean", (), True),
+    ("zero-one", cycle([0, 1, 1]), "boolean", (), True),
+    ("zero-one-text", cycle(["0", "1"]), "boolean", (), True),
+    (
+        "iso-dates",
+        [
+            f"2021-{m:02d}-{d:02d}"
+            for m, d in zip(cycle(list(range(1, 13))), cycle(list(range(1, 29))), strict=True)
+        ],
+        "datetime",
+        (),
+        True,
+    ),
+    (
+        "day-first-dates",
+        [
+            f"{d:02d}/{m:02d}/2020"
+            for m, d in zip(cycle(list(range(1, 13))), cycle(list(range(1, 29))), strict=True)
+        ],
+        "datetime",
+        (),
+        True,
+    ),
+    ("datetime-dtype", pd.date_range("2020-01-01", periods=N, freq="h"), "datetime", (), True),
+    ("categories", cycle(["red", "green", "blue", None]), "categorical", (), True),
+    (
+        "many-categories",
+        cycle([f"city {i}" for i in range(40)]),
+        "categorical",
+        ("high_cardinality",),
+        True,
+    ),
+    (
+        "free-text",
+        [
+            f"the customer said item {i} arrived late and the box was {i % 3} times damaged"
+            for i in range(N)
+        ],
+        "text",
+        (),
+        True,
+    ),
+    ("string-ids", [f"A{i:05d}X" for i in rng.permutation(N)], "id", ("id_like",), False),
+    ("row-numbers", np.arange(N), "id", ("id_like",), False),
+    ("constant", ["same"] * N, "categorical", ("constant",), False),
+    ("constant-number", [3.0] * N, "numeric", ("constant",), False),
+    ("one-value-and-missing", cycle(["flag", None]), "categorical", (), True),
+    ("all-missing", [None] * N, "categorical", ("all_missing",), False),
+    ("all-missing-float", [np.nan] * N, "numeric", ("all_missing",), False),
+    (
+        "mostly-numbers",
+        cycle([str(i) for i in range(49)] + ["n/a?"]),
+        "numeric",
+        ("mixed_types",),
+        True,
+    ),
+    ("half-numbers", cycle(["1", "2", "3", "x", "y"]), "categorical", ("mixed_types",), True),
+    ("with-inf", cycle([1.0, 2.5, np.inf, -np.inf, 3.0]), "numeric", ("has_inf",), True),
+    ("inf-as-text", cycle(["1", "2", "inf", "-inf", "3.5"]), "numeric", ("has_inf",), True),
+    ("mixed-python-objects", cycle([1, 2.0, "3", 4]), "numeric", (), True),
+    ("nullable-ints", pd.array(cycle([1, 2, None, 7]), dtype="Int64"), "numeric", (), True),
+    ("pandas-category", pd.Categorical(cycle(["a", "b", "c"])), "categorical", (), True),
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "flags", "used"), [k[1:] for k in KINDS], ids=[k[0] for k in KINDS]
+)
+def test_kinds(values, kind, flags, used):
+    profile = one(values)
+    assert (profile.kind, profile.flags, profile.used) == (kind, flags, used), profile
+    assert bool(profile.reason) == (not used)
+
+
+def test_unique_money_amounts_are_not_ids():
+    """Near-unique integers are IDs only when they look like counters or are named like IDs."""
+    income = rng.integers(20_000, 200_000, 3000)
+    assert one(income, "income").kind == "numeric"
+    assert one(income, "account_number").kind == "id"
+    assert one(income, "CustomerID").kind == "id"
+
+
+def test_named_id_with_repeats_is_an_id():
+    values = [f"C{i // 2}" for i in range(N)]  # each customer twice: 50% unique
+    profile = one(values, "customer_id")
+    assert profile.kind == "id" and not profile.used
+    assert "identifier" in profile.reason and "50%" in profile.reason
+
+
+def test_profile_fields_and_reasons():
+    frame = pd.DataFrame(
+        {
+            "score [0-1]": rng.random(N),
+            "empty": [None] * N,
+            "same": ["x"] * N,
+            "y": cycle(["a", "b"]),
+        }
+    )
+    cols = {c.name: c for c in profile_table(frame, target="y")}
+    assert cols["score [0-1]"].safe_name == "score_0-1"
+    assert cols["score [0-1]"].dtype == "float64"
+    assert cols["empty"].missing_pct == 100.0 and cols["empty"].reason == "it is empty in every row"
+    assert cols["same"].reason == "it has the same value `x` in every row"
+    assert cols["y"].flags[0] == "target" and cols["y"].reason == "it is the target"
+    assert not cols["y"].used
+
+
+def test_missing_pct_and_n_unique():
+    profile = one(cycle([1.0, 2.0, None, None]))
+    assert profile.missing_pct == 50.0
+    assert profile.n_unique == 2
+
+
+@pytest.mark.parametrize(
+    ("names", "safe"),
+    [
+        (["a[1]", "a]1[", "b<2", "x,y", "x y"], ["a_1", "a_1_2", "b_2", "x_y", "x_y_2"]),
+        (["", "[", "ok"], ["column", "column_2", "ok"]),
+        (["prix (€)", "größe"], ["prix", "größe"]),
+    ],
+)
+def test_safe_names_are_unique_and_accepted_by_xgboost(names, safe):
+    frame = pd.DataFrame({n: rng.normal(size=N) for n in names})
+    profiles = profile_table(frame)
+    assert [p.safe_name for p in profiles] == safe
+    assert [p.name for p in profiles] == names
+    for s in safe:
+        assert not set(s) & set("[]<, ")
+
+
+def test_duplicate_columns_in_a_dataframe_are_refused():
+    frame = pd.DataFrame([[1, 2, 3]] * N, columns=["a", "b", "a"])
+    with pytest.raises(DataError, match=r"unique.*`a`"):
+        profile_table(frame)
+
+
+def test_unknown_target_lists_close_names():
+    frame = pd.DataFrame({"Churn": cycle(["Yes", "No"]), "x": range(N)})
+    with pytest.raises(DataError, match=r"no column `churn`.*Did you mean `Churn`"):
+        profile_table(frame, target="churn")
+
+
+# --- leaks -----------------------------------------------------------------------------------
+
+
+def leak_frame(n: int = 1000) -> pd.DataFrame:
+    y = rng.choice(["Yes", "No"], n, p=[0.3, 0.7])
+    return pd.DataFrame(
+        {
+            "refund_issued": np.where(y == "Yes", "refund", "none"),  # 1-to-1 with the target
+            "cancel_days": np.where(y == "Yes", rng.integers(1, 30, n), 0).astype(float),
+            "tenure": rng.integers(0, 72, n),
+            "noisy_hint": np.where(rng.random(n) < 0.8, y, "?"),  # strong, not decisive
+            "rare_flag": np.where(rng.random(n) < 0.02, "on", "off"),  # majority guess is 98% right
+            "churn": y,
+        }
+    )
+
+
+def test_leaks_are_flagged_on_features_that_alone_predict_the_target():
+    cols = {c.name: c for c in profile_table(leak_frame(), target="churn")}
+    assert "possible_leak" in cols["refund_issued"].flags
+    assert "possible_leak" in cols["cancel_days"].flags
+    for name in ("tenure", "noisy_hint", "rare_flag"):
+        assert "possible_leak" not in cols[name].flags, name
+    assert cols["refund_issued"].used  # flagged, not dropped: the user decides
+
+
+def test_no_leak_check_without_a_target():
+    assert not any("possible_leak" in c.flags for c in profile_table(leak_frame()))
+
+
+def test_regression_leak():
+    x = rng.normal(size=800)
+    frame = pd.DataFrame(
+        {
+            "price_eur": x * 1.1 + 0.001 * rng.normal(size=800),
+            "size": rng.normal(size=800),
+            "price": x,
+        }
+    )
+    cols = {c.name: c for c in profile_table(frame, target="price")}
+    assert "possible_leak" in cols["price_eur"].flags
+    assert "possible_leak" not in cols["size"].flags
+
+
+def test_profile_ignores_an_unusable_target():
+    frame = pd.DataFrame({"x": range(N), "y": [None] * N})
+    assert profile_table(frame, target="y")[1].flags == ("target", "all_missing")
+
+
+# --- infer_task ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (cycle(["Yes", "No"]), "binary"),
+        (cycle(["yes", "No", "YES"]), "binary"),
+        (cycle([0, 1]), "binary"),
+        (cycle(["1", "1.0", "0", 0.0]), "binary"),
+        (cycle([True, False]), "binary"),
+        (cycle([1, 2, 3]), "multiclass"),
+        (cycle(["cat", "dog", "bird"]), "multiclass"),
+        (cycle(list(range(20))), "multiclass"),
+        (cycle(list(range(21))), "regression"),
+        (rng.normal(size=N), "regression"),
+        (cycle([0.5, 1.5]), "regression"),
+        (cycle(["1,5", "2,5", "3,75"]), "regression"),
+        (cycle(["1", "2", None, "3"]), "multiclass"),
+    ],
+)
+def test_infer_task(values, task):
+    assert infer_task(pd.Series(values)) == task
+
+
+def test_infer_task_refuses_an_empty_target():
+    with pytest.raises(DataError, match=r"Target `y` is missing in every row"):
+        infer_task(pd.Series([None, np.nan], name="y"))
+
+
+# --- speed -----------------------------------------------------------------------------------
+
+
+def wide_frame(n: int = 50_000) -> pd.DataFrame:
+    r = np.random.default_rng(1)
+    cols: dict[str, object] = {f"num{i}": r.normal(size=n).round(3) for i in range(6)}
+    cols["ints"] = r.poisson(3, n)
+    cols["gaps"] = np.where(r.random(n) < 0.1, np.nan, r.normal(size=n))
+    cols["row"] = np.arange(n)
+    cols["code"] = [f"u{i:07d}" for i in r.permutation(n)]
+    for i in range(4):
+        cols[f"cat{i}"] = r.choice([f"level {k}" for k in range(4 + 30 * i)], n)
+    cols["flag"] = r.choice(["Yes", "No"], n)
+    cols["date"] = pd.Series(
+        np.datetime64("2020-01-01") + r.integers(0, 1500, n).astype("timedelta64[D]")
+    ).dt.strftime("%Y-%m-%d")
+    cols["money"] = [f"{v:,.2f}" for v in r.normal(1000, 300, n)]
+    cols["mixed"] = np.where(r.random(n) < 0.02, "n/a?", r.normal(size=n).round(2).astype(str))
+    cols["const"] = "x"
+    cols["target"] = r.choice(["a", "b"], n)
+    return pd.DataFrame(cols)
+
+
+def test_profile_is_fast_on_50k_rows_by_20_columns():
+    frame = read_table(wide_frame().to_csv(index=False).encode()).frame
+    assert frame.shape == (50_000, 20)
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        profiles = profile_table(frame, target="target")
+        best = min(best, time.perf_counter() - start)
+    assert best < 2.0, f"profile_table took {best:.2f} s (budget 1 s, test allows 2 s on slow CI)"
+    kinds = {p.name: p.kind for p in profiles}
+    assert kinds["date"] == "datetime" and kinds["money"] == "numeric" and kinds["row"] == "id"

@@ -1,0 +1,376 @@
+"""Every page through Streamlit's AppTest, from the entry point, as a user would meet it.
+
+Each test starts at ``app.py``, seeds what it needs (session state, query params, a study made
+with the public API), switches page, and checks ``at.exception`` first: a page must never show a
+traceback. Widgets are addressed by the keys spelled in ``components/state.py``. AppTest does not
+fire the live view's timer, so tests call ``at.run()`` again to refresh it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import knobs
+from components import forms, state
+from knobs.data import sample_path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("KNOBS_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(ROOT)
+    yield tmp_path / "home"
+    for name in [s["study"] for s in knobs.studies()]:
+        knobs.Search.open(name).stop()  # no worker outlives its test
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+
+
+def csv_bytes(n: int = 80, seed: int = 1) -> bytes:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "ticket": [f"T{i:05d}" for i in range(n)],
+            "hours": rng.uniform(0, 40, n).round(1),
+            "team": rng.choice(["red", "blue", "green"], n),
+            "constant": "same",
+        }
+    )
+    frame["outcome"] = np.where(frame.hours + rng.normal(0, 8, n) > 20, "late", "on time")
+    frame.loc[::7, "hours"] = None
+    return frame.to_csv(index=False).encode()
+
+
+def texts(elements) -> str:  # noqa: ANN001 - an AppTest ElementList
+    return "\n".join(str(e.value) for e in elements)
+
+
+def finished_study(n_trials: int = 7) -> str:
+    frame = pd.read_csv(sample_path("churn")).head(400)
+    config = knobs.SearchConfig(
+        target="churn", models=("logistic",), strategy="random", n_trials=n_trials, cv=3, workers=1
+    )
+    search = knobs.Search.create(frame, config, source="churn.csv")
+    search.start()
+    search.wait(poll_s=0.2)
+    return search.name
+
+
+# --- Data ----------------------------------------------------------------------------------------
+
+
+def test_data_opens_on_the_sample_ready_to_tune() -> None:
+    at = app().run()
+    assert not at.exception
+    assert not at.error
+    assert at.selectbox(key=state.W_TARGET).value == "churn"
+    assert "Ready: binary classification of **churn**" in texts(at.success)
+    assert "Working on **churn.csv** (bundled sample" in texts(at.caption)
+    assert len(at.dataframe) >= 2  # preview and column summary
+    assert at.button(key=state.W_TO_SEARCH)
+
+
+def test_data_takes_an_upload_and_a_target() -> None:
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()
+    assert not at.exception
+    assert "Working on **tickets.csv** (your upload" in texts(at.caption)
+    at.selectbox(key=state.W_TARGET).set_value("outcome").run()
+    assert not at.exception and not at.error
+    assert "binary classification of **outcome**" in texts(at.success)
+    summary = at.dataframe[-1].value
+    flags = dict(zip(summary["column"], summary["flags"], strict=True))
+    assert "ID-like" in flags["ticket"] and "constant" in flags["constant"]
+    at.selectbox(key=state.W_TASK).set_value("regression").run()
+    assert not at.exception and not at.success
+    assert "cannot be used for regression" in texts(at.error)
+    at.selectbox(key=state.W_TASK).set_value("auto").run()
+    assert not at.error and "binary classification" in texts(at.success)
+    at.multiselect(key=state.W_EXCLUDE).set_value(["team"]).run()
+    assert not at.exception
+    assert state.W_EXCLUDE in at.session_state and at.session_state["knobs.exclude"] == ("team",)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "empty"),
+        ("photo.csv", b"\x89PNG\r\n\x1a\n" + bytes(200), "PNG"),
+        ("short.csv", b"a,b\n1,2\n3,4\n", "rows"),
+    ],
+)
+def test_data_shows_reader_errors_in_place(name: str, content: bytes, message: str) -> None:
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value((name, content, "text/csv")).run()
+    assert not at.exception
+    assert message.lower() in texts(at.error).lower()
+    assert not at.success
+
+
+def test_data_shows_target_errors_next_to_the_target() -> None:
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()
+    at.selectbox(key=state.W_TARGET).set_value("constant").run()
+    assert not at.exception
+    assert at.error and "constant" in texts(at.error)
+    assert not at.success
+
+
+# --- Search --------------------------------------------------------------------------------------
+
+
+def test_search_without_data_points_to_the_data_page() -> None:
+    at = app()
+    at.session_state["knobs.sample_offered"] = True  # as if the user had cleared the sample
+    at.run()
+    at.switch_page("pages/search.py").run()
+    assert not at.exception
+    assert "First choose a table" in texts(at.info)
+
+
+def test_search_form_offers_task_metrics_and_an_estimate() -> None:
+    at = app().run()
+    at.switch_page("pages/search.py").run()
+    assert not at.exception and not at.error
+    assert at.multiselect(key=state.W_MODELS).value == ["logistic", "random_forest"]
+    metrics = at.selectbox(key=state.W_METRIC).options
+    assert metrics[0] == "ROC AUC" and "R²" not in metrics
+    page = texts(at.markdown)
+    assert "Budget: **30 trials**" in page and "Estimated duration" in page
+    at.radio(key=state.W_STRATEGY).set_value("Grid").run()
+    assert not at.exception
+    # logistic 5 x 2 and random forest 2 x 3 x 2 x 2 grid points, plus two defaults trials
+    grid = "Grid: **34 combinations** + 2 defaults trials = 36 trials; the trial limit stops"
+    assert grid in texts(at.markdown)
+
+
+def test_search_space_editor_shows_invalid_edits() -> None:
+    at = app().run()
+    at.switch_page("pages/search.py").run()
+    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at.session_state[state.W_SPACE_PREFIX + "logistic"] = {
+        "edited_rows": {0: {"low": 50.0, "high": 5.0}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not at.exception
+    assert "`low <= high` must hold" in texts(at.error)
+    at.session_state[state.W_SPACE_PREFIX + "logistic"] = {
+        "edited_rows": {0: {"low": 0.1, "high": 10.0, "grid values": "0.1, 1, 10"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.radio(key=state.W_STRATEGY).set_value("Grid").run()
+    assert not at.exception and not at.error
+    assert "Grid: **6 combinations** + 1 defaults trial = 7 trials" in texts(at.markdown)
+    edited = at.session_state["knobs.space"]["logistic"]
+    assert (edited[0].low, edited[0].high, edited[0].grid) == (0.1, 10.0, (0.1, 1, 10))
+
+
+def test_search_budget_must_exist() -> None:
+    at = app().run()
+    at.switch_page("pages/search.py").run()
+    at.number_input(key=state.W_TRIALS).set_value(0).run()
+    assert not at.exception
+    assert "Give a budget" in texts(at.error)
+    assert state.W_START not in [b.key for b in at.button]
+
+
+def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
+    at = app().run()
+    at.switch_page("pages/search.py").run()
+    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at.number_input(key=state.W_TRIALS).set_value(8).run()
+    at.number_input(key=state.W_FOLDS).set_value(3).run()
+    at.number_input(key=state.W_WORKERS).set_value(1).run()
+    at.button(key=state.W_START).click().run()
+    assert not at.exception and not at.error
+    name = at.session_state["knobs.study"]
+    assert at.query_params["study"] == name
+    assert "knobs.table" not in at.session_state  # the study holds the data now
+    at.switch_page("pages/live.py").run()
+    assert not at.exception
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        at.run()  # what the fragment timer does in a browser
+        assert not at.exception
+        if knobs.Search.open(name).status().state == "finished":
+            break
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.get("progress")[0].proto.text == "Finished: 8 of 8 trials done"
+    assert len(at.get("plotly_chart")) >= 5  # best x2, scores, importance, parallel coordinates
+    assert at.dataframe[-1].value.shape[0] == 8
+
+
+# --- Live view -----------------------------------------------------------------------------------
+
+
+def test_live_without_a_study_says_what_to_do() -> None:
+    at = app().run()
+    at.switch_page("pages/live.py").run()
+    assert not at.exception
+    assert "No search selected" in texts(at.info)
+
+
+def test_live_with_an_unknown_study_explains() -> None:
+    at = app()
+    at.query_params["study"] = "no-such-study-abc"
+    at.run()
+    at.switch_page("pages/live.py").run()
+    assert not at.exception
+    assert "No study named `no-such-study-abc`" in texts(at.error)
+
+
+def test_live_reattaches_from_the_url_after_a_reload() -> None:
+    name = finished_study()
+    at = app()
+    at.query_params["study"] = name  # a fresh session: only the URL knows the study
+    at.run()
+    at.switch_page("pages/live.py").run()
+    assert not at.exception and not at.error
+    assert name in texts(at.caption)
+    assert [m.label for m in at.metric][:2] == ["Best ROC AUC", "Defaults score"]
+    assert len(at.get("plotly_chart")) >= 3
+    assert at.get("progress")[0].proto.text.startswith("Finished: 7 of 7 trials")
+
+
+def test_live_stop_button_stops_a_running_search() -> None:
+    frame = pd.read_csv(sample_path("churn"))
+    config = knobs.SearchConfig(target="churn", models=("random_forest",), n_trials=60, workers=1)
+    search = knobs.Search.create(frame, config, source="churn.csv")
+    search.start()
+    at = app()
+    at.query_params["study"] = search.name
+    at.run()
+    at.switch_page("pages/live.py").run()
+    assert not at.exception
+    at.button(key=state.W_STOP).click().run()
+    assert not at.exception and not at.error
+    assert not search.is_running()
+    assert knobs.Search.open(search.name).status().state == "stopped"
+    assert at.button(key=state.W_RESUME)
+
+
+# --- Studies -------------------------------------------------------------------------------------
+
+
+def test_studies_empty() -> None:
+    at = app().run()
+    at.switch_page("pages/studies.py").run()
+    assert not at.exception
+    assert "No studies yet" in texts(at.info)
+
+
+def test_studies_list_open_and_delete_with_confirmation() -> None:
+    name = finished_study()
+    at = app().run()
+    at.switch_page("pages/studies.py").run()
+    assert not at.exception and not at.error
+    listed = at.dataframe[0].value
+    assert listed["study"].tolist() == [name]
+    assert listed.loc[0, "state"] == "finished" and listed.loc[0, "data"] == "churn.csv"
+    assert at.selectbox(key=state.W_STUDY_PICK).value == name
+    assert at.button(key=state.W_STUDY_RESUME).disabled  # a finished study has nothing left
+    at.button(key=state.W_DELETE).click().run()
+    assert not at.exception
+    assert "Delete **churn.csv**" in texts(at.warning)
+    at.button(key=state.W_DELETE_NO).click().run()
+    assert not at.warning and [s["study"] for s in knobs.studies()] == [name]
+    at.button(key=state.W_DELETE).click().run()
+    at.button(key=state.W_DELETE_YES).click().run()
+    assert not at.exception and not at.error
+    assert knobs.studies() == []
+    assert "No studies yet" in texts(at.info)
+
+
+def test_studies_open_goes_to_the_live_view() -> None:
+    name = finished_study()
+    at = app().run()
+    at.switch_page("pages/studies.py").run()
+    at.button(key=state.W_OPEN).click().run()
+    assert not at.exception
+    assert at.session_state["knobs.study"] == name
+    assert at.query_params["study"] == name
+
+
+def test_studies_resume_a_stopped_search() -> None:
+    name = finished_study(n_trials=6)
+    search = knobs.Search.open(name)
+    search.start(n_trials=9)  # more budget, then stop at once: a stopped, resumable study
+    search.stop()
+    at = app().run()
+    at.switch_page("pages/studies.py").run()
+    assert not at.exception
+    assert not at.button(key=state.W_STUDY_RESUME).disabled
+    at.button(key=state.W_STUDY_RESUME).click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["knobs.study"] == name
+    knobs.Search.open(name).wait(poll_s=0.2)
+    assert knobs.Search.open(name).status().done == 9
+
+
+# --- Sessions ----------------------------------------------------------------------------------------
+
+
+def test_sessions_do_not_see_each_others_uploads() -> None:
+    alice, bob = app().run(), app().run()
+    alice.file_uploader(key=state.W_UPLOAD).set_value(("secret.csv", csv_bytes(), "text/csv"))
+    alice.run()
+    bob.run()
+    assert "Working on **secret.csv**" in texts(alice.caption)
+    assert "secret.csv" not in texts(bob.caption)
+    assert "Working on **churn.csv**" in texts(bob.caption)
+
+
+# --- Form helpers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("None", None), ("true", True), ("3", 3), ("-2", -2), ("0.1", 0.1), ("1e-3", 0.001),
+     ("balanced", "balanced"), ("'sqrt'", "sqrt")],
+)  # fmt: skip
+def test_parse_value(text: str, value: object) -> None:
+    parsed = forms.parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize("model", sorted(knobs.REGISTRY))
+def test_space_rows_round_trip(model: str) -> None:
+    base = knobs.REGISTRY[model].params
+    assert forms.params_from_rows(forms.space_rows(base), base) == tuple(base)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"low": 10.0, "high": 1.0}, "`low <= high` must hold"),
+        ({"low": 0.0}, "log scale, so `low` must be > 0"),
+        ({"grid values": "100, 5000"}, "grid values [5000] lie outside"),
+        ({"grid values": "100, 2.5"}, "takes whole numbers"),
+        ({"grid values": "100, many"}, "takes whole numbers"),
+    ],
+)
+def test_space_edits_are_validated(edit: dict, message: str) -> None:
+    base = knobs.REGISTRY["random_forest"].params  # n_estimators: int, log, 50..500
+    rows = forms.space_rows(base)
+    for column, value in edit.items():
+        rows.loc[0, column] = value
+    with pytest.raises(knobs.ConfigError, match=re.escape(message)):
+        forms.params_from_rows(rows, base)
