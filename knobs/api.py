@@ -27,7 +27,7 @@ from knobs.data import Dataset, RawTable, choose_folds, prepare, read_table, tra
 from knobs.errors import ConfigError, StudyError
 from knobs.models import Param
 from knobs.plan import PLAN_ATTR, StudyPlan, build_plan, save_split
-from knobs.storage import load_study, open_storage, storage_url, study_dir
+from knobs.storage import check_study_name, load_study, open_storage, storage_url, study_dir
 
 DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
 
@@ -170,7 +170,7 @@ class Search:
         train, test = train_test(dataset, config.test_size, config.seed)
         folds, fold_notice = choose_folds(train.y, dataset.task, config.cv)
         url = storage_url(storage)
-        name = name or new_study_name(source, config.strategy)
+        name = check_study_name(name or new_study_name(source, config.strategy))
         storage_obj = open_storage(url)
         if name in {s.study_name for s in optuna.get_all_study_summaries(storage_obj)}:
             raise StudyError(

@@ -27,6 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from knobs.errors import ConfigError
 from knobs.plan import PLAN_ATTR, StudyPlan
 from knobs.search import BASELINE_ATTR, FAIL_REASON_ATTR
 from knobs.storage import claim_lock, load_study, storage_url, study_dir
@@ -199,20 +200,23 @@ def launch(
     return procs
 
 
-def _pids_file(study_name: str) -> Path:
-    return study_dir(study_name) / "workers.txt"
+def _pids_file(study_name: str, *, create: bool = False) -> Path:
+    return study_dir(study_name, create=create) / "workers.txt"
 
 
 def _record_pids(study_name: str, pids: list[int]) -> None:
     host = socket.gethostname()
     lines = [f"{host} {pid} {_proc_start_ticks(pid) or 0}" for pid in pids]
-    with open(_pids_file(study_name), "a") as f:
+    with open(_pids_file(study_name, create=True), "a") as f:
         f.write("\n".join(lines) + "\n")
 
 
 def live_workers(study_name: str) -> list[int]:
     """Pids of this study's worker processes still running on this host."""
-    path = _pids_file(study_name)
+    try:
+        path = _pids_file(study_name)
+    except ConfigError:  # a study from another tool, named in a way Knobs never names one
+        return []
     if not path.exists():
         return []
     alive = []

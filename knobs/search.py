@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,7 +83,18 @@ def make_sampler(
         return optuna.samplers.TPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=parallel
         )
-    raise ConfigError(f"Unknown strategy {strategy!r}; use grid, random or bayes.")
+    if strategy == "cmaes":
+        # CMA-ES models continuous parameters only; the model choice and categorical parameters
+        # are sampled independently, by a seeded random sampler so a run stays reproducible.
+        return optuna.samplers.CmaEsSampler(
+            seed=seed,
+            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+            warn_independent_sampling=False,
+        )
+    if strategy == "qmc":
+        # Quasi-random (scrambled Sobol): covers the space more evenly than random search.
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+    raise ConfigError(f"Unknown strategy {strategy!r}; use grid, random, bayes, cmaes or qmc.")
 
 
 @dataclass

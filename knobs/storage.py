@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -43,10 +44,24 @@ def default_storage_url() -> str:
     return str(knobs_home() / JOURNAL_NAME)
 
 
-def study_dir(study_name: str) -> Path:
+_STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+
+
+def check_study_name(study_name: str) -> str:
+    """Study names become folder names: letters, digits, ``.``, ``_`` and ``-`` only."""
+    if not _STUDY_NAME.fullmatch(study_name) or ".." in study_name:
+        raise ConfigError(
+            f"Study name {study_name!r} is not allowed: use 1-120 letters, digits, '.', '_' or "
+            "'-', starting with a letter or digit (for example `churn-tpe-1`)."
+        )
+    return study_name
+
+
+def study_dir(study_name: str, *, create: bool = True) -> Path:
     """A study's own folder: its data split, worker logs and claim lock."""
-    path = knobs_home() / "studies" / study_name
-    path.mkdir(parents=True, exist_ok=True)
+    path = knobs_home() / "studies" / check_study_name(study_name)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

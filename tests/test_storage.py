@@ -79,3 +79,12 @@ def test_unknown_url_scheme_is_a_config_error():
 
     with pytest.raises(ConfigError, match="neither a journal file path"):
         open_storage("redis://localhost/0")
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "x" * 121, "a..b"])
+def test_study_names_that_are_not_safe_folder_names_are_refused(name):
+    from knobs.errors import ConfigError
+    from knobs.storage import study_dir
+
+    with pytest.raises(ConfigError, match="not allowed"):
+        study_dir(name)
