@@ -270,6 +270,24 @@ def test_every_broken_case_is_also_refused_when_named_csv(tmp_path):
             read_table(path)
 
 
+def test_undecodable_bytes_name_the_line(monkeypatch):
+    """When no encoding fits (0x81 is undefined in cp1252), say where and what to do."""
+    import charset_normalizer
+
+    monkeypatch.setattr(charset_normalizer, "from_bytes", lambda data: [])
+    data = table_text().encode() + b"Z\x81rich,1,2,no\n"
+    with pytest.raises(DataError, match=r"not valid UTF-8 .* line 27 has the byte 0x81.*Save the "
+                                        r"file as UTF-8"):
+        read_table(data)
+
+
+def test_uploaded_file_name_is_used_in_messages():
+    upload = io.BytesIO(b"a,b\n1,2\n")
+    upload.name = "uploads/sales.csv"
+    with pytest.raises(DataError, match=r"`sales\.csv` has only 1 data row;"):
+        read_table(upload)
+
+
 def test_too_big(monkeypatch, tmp_path):
     monkeypatch.setenv("KNOBS_MAX_UPLOAD_MB", "0.001")
     data = table_text().encode() * 3

@@ -154,8 +154,8 @@ def parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            out = pd.to_datetime(values, format=fmt, errors="coerce", utc=fmt is not None
-                                 and ("%z" in fmt or "%Z" in fmt))
+            zoned = fmt is not None and (fmt == "mixed" or "%z" in fmt or "%Z" in fmt)
+            out = pd.to_datetime(values, format=fmt, errors="coerce", utc=zoned)
         except (ValueError, TypeError, OverflowError):
             out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     return to_ns(pd.Series(out, index=values.index))
@@ -179,13 +179,10 @@ def to_datetime(s: pd.Series) -> pd.Series:
     codes, uniques = pd.factorize(strings)
     uniques = pd.Series(uniques, dtype="str")
     fmt = guess_date_format(uniques)
-    if fmt is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = parse_dates(uniques, "mixed") if len(uniques) <= 5000 else parse_dates(
-                uniques.iloc[:0], None)
-    else:
-        parsed = parse_dates(uniques, fmt)
+    if fmt is None and len(uniques) > 5000:
+        # No shared format: parsing each distinct value on its own (dateutil) is too slow here.
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    parsed = parse_dates(uniques, fmt if fmt is not None else "mixed")
     values = parsed.to_numpy()
     if len(values) == 0:
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")

@@ -122,8 +122,8 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
         raise DataError(f"`{name}` has a header ({_preview(delimiter.join(header))}) but no data "
                         "rows. Add rows below the header line.")
     if n_rows < MIN_ROWS:
-        raise DataError(f"`{name}` has only {n_rows} data rows; Knobs needs at least {MIN_ROWS} "
-                        "rows to train and validate a model. Add more rows.")
+        raise DataError(f"`{name}` has only {n_rows} data row{'s' * (n_rows != 1)}; Knobs needs "
+                        f"at least {MIN_ROWS} rows to train and validate a model. Add more rows.")
     if multiline:
         count, first = multiline
         notices.append(f"{count} row{'s' * (count > 1)} ha{'ve' if count > 1 else 's'} a quoted "
