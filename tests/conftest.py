@@ -7,6 +7,16 @@ import pandas as pd
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_fit():
+    """In-process fits use one thread: OpenMP pools spinning against each other (and against the
+    worker processes other tests start) made a 120-row HistGradientBoosting fit take 20 s."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def knobs_home(tmp_path, monkeypatch):
     """Every test gets its own storage folder: no test sees another's studies."""
