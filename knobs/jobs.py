@@ -174,6 +174,9 @@ def launch(
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(n_jobs)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Workers import the very `knobs` their launcher runs, whatever is installed elsewhere.
+    package_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     procs = []
     for index in range(workers):
         cmd = [
