@@ -13,5 +13,11 @@ st.navigation(
             "pages/live.py", title="3. Live view", icon=":material/monitoring:", url_path="live"
         ),
         st.Page("pages/studies.py", title="Studies", icon=":material/history:", url_path="studies"),
+        st.Page("pages/race.py", title="Strategy race", icon=":material/flag:", url_path="race"),
+        st.Page(
+            "pages/analytics.py", title="Analytics", icon=":material/insights:", url_path="analytics"
+        ),
+        st.Page("pages/ensemble.py", title="Ensembles", icon=":material/join:", url_path="ensemble"),
+        st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
     ]
 ).run()

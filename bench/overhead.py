@@ -59,13 +59,16 @@ def bare_optuna(plan, replay, seed: int) -> float:
         return time.perf_counter() - started
 
 
-def knobs_search(data, target: str, model: str, n_trials: int, workers: int, seed: int):
+def knobs_search(
+    data, target: str, model: str, n_trials: int, workers: int, seed: int, keep_oof=None
+):
     from knobs.api import Search
     from knobs.config import SearchConfig
 
     cfg = SearchConfig(
-        target=target, models=(model,), strategy="random", n_trials=n_trials, cv=5, seed=seed
-    )
+        target=target, models=(model,), strategy="random", n_trials=n_trials, cv=5, seed=seed,
+        keep_oof=keep_oof,
+    )  # fmt: skip
     search = Search.create(data, cfg)
     started = time.perf_counter()
     search.start(workers=workers, threads=1)

@@ -75,6 +75,41 @@ W_DELETE_NO = "studies.delete_no"
 
 QUERY_STUDY = "study"
 
+# The strategy race and study analytics (pages/race.py, pages/analytics.py).
+_RACE = "knobs.race"
+_RACE_LIVE = "knobs.race_live"
+QUERY_RACE = "race"
+W_RACE_MODELS = "race.models"
+W_RACE_CONTESTANTS = "race.contestants"
+W_RACE_TRIALS = "race.trials"
+W_RACE_SECONDS = "race.seconds"
+W_RACE_SEEDS = "race.seeds"
+W_RACE_WORKERS = "race.workers"
+W_RACE_FOLDS = "race.folds"
+W_RACE_START = "race.start"
+W_RACE_STOP = "race.stop"
+W_RACE_NEW = "race.new"
+W_RACE_PICK = "race.pick"
+W_RACE_OPEN = "race.open"
+W_AN_STUDY = "analytics.study"
+W_AN_FAILED = "analytics.failed"
+W_AN_PRUNED = "analytics.pruned"
+W_AN_BASELINE = "analytics.baseline"
+W_AN_MODEL = "analytics.model"
+W_AN_IMPORTANCE = "analytics.importance"
+W_AN_X = "analytics.contour_x"
+W_AN_Y = "analytics.contour_y"
+
+# The Export page (pages/export.py).
+_EXPORT = "knobs.export"
+W_EXPORT_STUDY = "export.study"
+W_EXPORT_TRIAL = "export.trial"
+W_EXPORT_FORMAT = "export.format"
+W_EXPORT_BUILD = "export.build"
+W_EXPORT_DOWNLOAD = "export.download"
+W_EXPORT_SCORE = "export.score_upload"
+W_EXPORT_PRED_DOWNLOAD = "export.pred_download"
+
 
 @dataclass(frozen=True, eq=False)
 class DataChoice:
@@ -293,3 +328,44 @@ def confirm_delete() -> str | None:
 
 def set_confirm_delete(name: str | None) -> None:
     _ss()[_CONFIRM_DELETE] = name
+
+
+# --- the strategy race ---------------------------------------------------------------------------
+
+
+def race() -> str | None:
+    """The race this tab follows; the URL (``?race=ID``) wins, so a reload re-attaches."""
+    name = st.query_params.get(QUERY_RACE)
+    if name and name != _ss().get(_RACE):
+        _ss()[_RACE] = name
+    return _ss().get(_RACE)
+
+
+def set_race(race_id: str | None) -> None:
+    _ss()[_RACE] = race_id
+    if race_id:
+        st.query_params[QUERY_RACE] = race_id
+    elif QUERY_RACE in st.query_params:
+        del st.query_params[QUERY_RACE]
+
+
+def race_live() -> bool:
+    """Whether the race panel last saw the race running (its end triggers one full rerun)."""
+    return bool(_ss().get(_RACE_LIVE))
+
+
+def set_race_live(value: bool) -> None:
+    _ss()[_RACE_LIVE] = value
+
+
+# --- the export page -----------------------------------------------------------------------------
+
+
+def export_bundle(key: tuple[str, int | None, str]) -> tuple[bytes, dict[str, Any]] | None:
+    """The zip built for (study, trial, format) in this tab, if any (one at a time)."""
+    held = _ss().get(_EXPORT)
+    return held[1] if held and held[0] == key else None
+
+
+def set_export_bundle(key: tuple[str, int | None, str], value: tuple[bytes, dict[str, Any]]) -> None:
+    _ss()[_EXPORT] = (key, value)

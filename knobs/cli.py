@@ -90,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("study")
     stop.add_argument("--storage", default=None)
 
+    from knobs.race.cli import add_race_parser
+
+    add_race_parser(sub, _add_search_options)
+
+    from knobs.ensembles.cli import add_ensemble_parser
+
+    add_ensemble_parser(sub)
+
+    from knobs.export.cli import add_export_parsers
+
+    add_export_parsers(sub)
+
     models = sub.add_parser("models", help="list the models and their search spaces")
     models.add_argument("--task", choices=TASKS, default=None)
     return parser
@@ -214,7 +226,18 @@ def _usage(message: str) -> _UsageError:
     return _UsageError(message)
 
 
-COMMANDS = {"tune": cmd_tune, "studies": cmd_studies, "stop": cmd_stop, "models": cmd_models}
+COMMANDS = {
+    "tune": cmd_tune,
+    "studies": cmd_studies,
+    "stop": cmd_stop,
+    "models": cmd_models,
+    "export": lambda args: __import__("knobs.export.cli", fromlist=["x"]).cmd_export(args),
+    "predict": lambda args: __import__("knobs.export.cli", fromlist=["x"]).cmd_predict(args),
+    "race": lambda args: __import__("knobs.race.cli", fromlist=["cmd_race"]).cmd_race(args),
+    "ensemble": lambda args: __import__(
+        "knobs.ensembles.cli", fromlist=["cmd_ensemble"]
+    ).cmd_ensemble(args),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from knobs.errors import ConfigError
 from knobs.models import Param
 
-Strategy = Literal["grid", "random", "bayes"]
+Strategy = Literal["grid", "random", "bayes", "cmaes", "qmc"]
 SamplerName = Literal["tpe", "gp"]
-STRATEGIES: tuple[str, ...] = ("grid", "random", "bayes")
+STRATEGIES: tuple[str, ...] = ("grid", "random", "bayes", "cmaes", "qmc")
 SAMPLERS: tuple[str, ...] = ("tpe", "gp")
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 

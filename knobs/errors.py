@@ -22,3 +22,11 @@ class ConfigError(KnobsError, ValueError):
 
 class StudyError(KnobsError):
     """A study cannot be found, resumed, or combined as asked."""
+
+
+class ExportError(KnobsError):
+    """A model cannot be exported, loaded or used as asked (format, file, schema of new data)."""
+
+
+class UntrustedModelError(ExportError):
+    """A model file holds a type outside the exact allow-list recorded when it was exported."""

@@ -135,6 +135,7 @@ class StudyPlan:
             columns=self.columns,
             folds=make_folds(y, self.task, self.folds, self.config.seed),
             report_folds=report_folds,
+            grid_only=self.config.strategy == "grid",
             oof_dir=self.oof_dir() if self.keeps_oof() else None,
         )
 

@@ -49,6 +49,77 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
         return None
 
 
+def _tuned_space(study: optuna.Study, *, numeric_only: bool) -> dict[str, Any]:
+    """The parameters shared by every completed *tuned* trial (defaults trials left out).
+
+    The defaults trials that open every study hold only ``model``; Optuna's intersection-based
+    samplers (CMA-ES) and QMC, which takes its space from the first trial, would otherwise see a
+    space with nothing to tune and sample every parameter at random for the whole search.
+    """
+    from optuna.distributions import FloatDistribution, IntDistribution
+    from optuna.search_space import intersection_search_space
+
+    tuned = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not t.user_attrs.get(BASELINE_ATTR)
+    ]
+    if not tuned:
+        return {}
+    space = intersection_search_space(tuned)
+    return {
+        name: d
+        for name, d in space.items()
+        if not d.single()
+        and (not numeric_only or isinstance(d, (FloatDistribution, IntDistribution)))
+    }
+
+
+class TunedSpaceCmaEsSampler(optuna.samplers.CmaEsSampler):
+    """CMA-ES over the numeric parameters of the tuned trials (see ``_tuned_space``)."""
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, Any]:  # noqa: ANN001
+        return _tuned_space(study, numeric_only=True)
+
+
+class TunedSpaceQMCSampler(optuna.samplers.QMCSampler):
+    """Quasi-random points over the space of the tuned trials (see ``_tuned_space``)."""
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, Any]:  # noqa: ANN001
+        return _tuned_space(study, numeric_only=False)
+
+
+class _TunedTrials:
+    """A study seen without its defaults trials, for samplers that model every complete trial.
+
+    The defaults trial holds only ``model``: GPSampler would intersect it away to an empty search
+    space (every later point drawn at random) or fail on its missing parameters.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return [t for t in trials if not t.user_attrs.get(BASELINE_ATTR)]
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+
+class TunedSpaceGPSampler(optuna.samplers.GPSampler):
+    """GPSampler that models the tuned trials only (see ``_TunedTrials``)."""
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, Any]:  # noqa: ANN001
+        return super().infer_relative_search_space(_TunedTrials(study), trial)
+
+    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:  # noqa: ANN001
+        return super().sample_relative(_TunedTrials(study), trial, search_space)
+
+
 def make_sampler(
     strategy: str,
     sampler: str = "tpe",
@@ -79,21 +150,21 @@ def make_sampler(
                     "The GP sampler needs PyTorch: `pip install torch` (CPU build), or use "
                     "`--sampler tpe`."
                 ) from exc
-            return optuna.samplers.GPSampler(seed=seed)
+            return TunedSpaceGPSampler(seed=seed)
         return optuna.samplers.TPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=parallel
         )
     if strategy == "cmaes":
         # CMA-ES models continuous parameters only; the model choice and categorical parameters
         # are sampled independently, by a seeded random sampler so a run stays reproducible.
-        return optuna.samplers.CmaEsSampler(
+        return TunedSpaceCmaEsSampler(
             seed=seed,
             independent_sampler=optuna.samplers.RandomSampler(seed=seed),
             warn_independent_sampling=False,
         )
     if strategy == "qmc":
         # Quasi-random (scrambled Sobol): covers the space more evenly than random search.
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+        return TunedSpaceQMCSampler(seed=seed, scramble=True)
     raise ConfigError(f"Unknown strategy {strategy!r}; use grid, random, bayes, cmaes or qmc.")
 
 
@@ -110,6 +181,9 @@ class Problem:
     folds: list[tuple[np.ndarray, np.ndarray]]
     report_folds: bool = False
     oof_dir: Path | None = None
+    #: Grid search: parameters without grid values keep the library default (GridSampler
+    #: refuses to sample a parameter outside its grid).
+    grid_only: bool = False
 
     @property
     def model_names(self) -> list[str]:
@@ -122,7 +196,8 @@ def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str,
     spec = problem.models[name]
     if trial.user_attrs.get(BASELINE_ATTR):
         return spec, {}
-    return spec, {p.name: p.suggest(trial, spec.key(p.name)) for p in spec.params}
+    tuned = [p for p in spec.params if p.grid or not problem.grid_only]
+    return spec, {p.name: p.suggest(trial, spec.key(p.name)) for p in tuned}
 
 
 def build_pipeline(

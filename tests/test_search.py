@@ -149,3 +149,23 @@ def test_out_of_fold_predictions_cover_every_row_once(tmp_path, task, model, kin
     oof = np.load(tmp_path / "oof" / meta["file"], allow_pickle=False)
     expected = (len(problem.y),) if width is None else (len(problem.y), width)
     assert oof.shape == expected and not np.isnan(oof).any()
+
+
+def test_gp_models_the_tuned_trials_despite_the_defaults_trial():
+    from knobs.search import TunedSpaceGPSampler
+
+    def objective(trial):
+        if trial.user_attrs.get(BASELINE_ATTR):
+            return trial.suggest_categorical("model", ["m"]) and 1.0
+        trial.suggest_categorical("model", ["m"])
+        return trial.suggest_float("m.x", -2, 2) ** 2 + trial.suggest_int("m.k", 1, 9)
+
+    plain = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=0, n_startup_trials=3))
+    ours = optuna.create_study(sampler=TunedSpaceGPSampler(seed=0, n_startup_trials=3))
+    for study in (plain, ours):
+        study.enqueue_trial({"model": "m"}, user_attrs={BASELINE_ATTR: True})
+        study.optimize(objective, n_trials=6)
+    frozen = ours.trials[-1]
+    assert plain.sampler.infer_relative_search_space(plain, frozen) == {}
+    assert set(ours.sampler.infer_relative_search_space(ours, frozen)) == {"m.x", "m.k"}
+    assert all(t.state.name == "COMPLETE" for t in ours.trials)

@@ -82,7 +82,7 @@ class RawTable:
 
 
 def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
-               name: str = "data") -> RawTable:
+               name: str = "data", min_rows: int = MIN_ROWS) -> RawTable:
     """Parse a delimited text table from a path, bytes or a binary file object.
 
     Refuses, with a :class:`DataError` naming the line or column, anything a user could mistake for
@@ -121,9 +121,9 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
     if n_rows == 0:
         raise DataError(f"`{name}` has a header ({_preview(delimiter.join(header))}) but no data "
                         "rows. Add rows below the header line.")
-    if n_rows < MIN_ROWS:
+    if n_rows < min_rows:  # min_rows: 1 when scoring new rows (knobs predict), not training
         raise DataError(f"`{name}` has only {n_rows} data row{'s' * (n_rows != 1)}; Knobs needs "
-                        f"at least {MIN_ROWS} rows to train and validate a model. Add more rows.")
+                        f"at least {min_rows} rows to train and validate a model. Add more rows.")
     if multiline:
         count, first = multiline
         notices.append(f"{count} row{'s' * (count > 1)} ha{'ve' if count > 1 else 's'} a quoted "

@@ -1,0 +1,171 @@
+"""The Ensemble page's session keys and panels (layout only; the work is ``knobs.ensembles``).
+
+Keys live here rather than in ``components/state.py`` because only this page uses them. The pool
+of candidates (with their out-of-fold arrays, small) and the last built report (a plain dict, no
+fitted model) are kept per tab; what must survive a reload, a kept ensemble, is in the study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from knobs import ensembles
+
+from .charts import fmt_score
+from .forms import METRIC_LABELS
+
+# Non-widget keys.
+_POOL = "knobs.ensemble.pool"
+_REPORT = "knobs.ensemble.report"
+_KEPT = "knobs.ensemble.kept"
+
+# Widget keys (tests address widgets by these).
+W_STUDIES = "ensemble.studies"
+W_TOP = "ensemble.top"
+W_DIVERSE = "ensemble.diverse"
+W_KIND = "ensemble.kind"
+W_VOTING = "ensemble.voting"
+W_WEIGHTS = "ensemble.weights"
+W_META = "ensemble.meta"
+W_PASSTHROUGH = "ensemble.passthrough"
+W_N_ITER = "ensemble.n_iter"
+W_BUILD = "ensemble.build"
+W_KEEP = "ensemble.keep"
+
+KIND_LABELS = {
+    "voting": "Voting (weighted average)",
+    "stacking": "Stacking (meta-learner)",
+    "greedy": "Greedy selection (Caruana)",
+}
+
+
+def _ss() -> Any:
+    return st.session_state
+
+
+def pool(studies: Sequence[str], top: int, diverse: bool, version: Any) -> ensembles.Pool:
+    """The candidates for these choices, loaded once per tab until the studies change
+    (``version``: their trial counts). Raises the core's ``StudyError`` for mixed tables."""
+    key = (tuple(studies), top, diverse, version)
+    cached = _ss().get(_POOL)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found = ensembles.candidates(list(studies), top, diverse=diverse)
+    _ss()[_POOL] = (key, found)
+    return found
+
+
+def report() -> dict[str, Any] | None:
+    return _ss().get(_REPORT)
+
+
+def set_report(data: dict[str, Any] | None) -> None:
+    _ss()[_REPORT] = data
+    _ss().pop(_KEPT, None)
+
+
+def kept() -> str | None:
+    """The id of the report on screen once it was kept (None before)."""
+    return _ss().get(_KEPT)
+
+
+def set_kept(ensemble_id: str) -> None:
+    _ss()[_KEPT] = ensemble_id
+
+
+def metric_label(name: str) -> str:
+    return METRIC_LABELS.get(name, name)
+
+
+def candidates_panel(found: ensembles.Pool) -> None:
+    frame = found.frame()
+    st.dataframe(
+        frame.drop(columns=["study"] if len(found.studies) == 1 else []),
+        hide_index=True,
+        column_config={
+            "cv_score": st.column_config.NumberColumn(
+                f"CV {metric_label(found.metric.name)}", format="%.4f"
+            ),
+            "oof": st.column_config.TextColumn(
+                "out-of-fold", help="stored with the trial, or recomputed on the same folds"
+            ),
+        },
+    )
+    for note in found.notes:
+        st.caption(note)
+    if len(found.candidates) > 1:
+        st.plotly_chart(
+            ensembles.correlation_figure(ensembles.correlation(found)),
+            key="ensemble.heatmap",
+            config={"displaylogo": False},
+        )
+        st.caption(
+            "Members that err differently (low correlation) have the most to give each other; "
+            "near-1 pairs are almost copies."
+        )
+
+
+def report_panel(data: dict[str, Any]) -> None:
+    metric = metric_label(data["metric"])
+    lower = data["direction"] == "minimize"
+    cols = st.columns(4)
+    cols[0].metric(
+        f"Ensemble CV {metric}",
+        fmt_score(data["cv_score"]),
+        delta=f"{data['cv_score'] - data['best_single_cv_score']:+.4f} vs best single",
+        delta_color="inverse" if lower else "normal",
+    )
+    cols[1].metric(f"Best single CV {metric}", fmt_score(data["best_single_cv_score"]))
+    test, best_test = data.get("test_score"), data.get("best_single_test_score")
+    cols[2].metric(
+        f"Ensemble test {metric}",
+        fmt_score(test),
+        delta=None if test is None or best_test is None else f"{test - best_test:+.4f}",
+        delta_color="inverse" if lower else "normal",
+    )
+    cols[3].metric(f"Best single test {metric}", fmt_score(best_test))
+    if data["helps"]:
+        st.success(data["verdict"], icon=":material/check_circle:")
+    else:
+        st.warning(data["verdict"], icon=":material/info:")
+    st.plotly_chart(
+        ensembles.comparison_figure(ensembles.comparison_data(data), metric),
+        key="ensemble.comparison",
+        config={"displaylogo": False},
+    )
+    members = pd.DataFrame(data["members"])
+    st.dataframe(
+        members,
+        hide_index=True,
+        column_config={
+            "weight": st.column_config.NumberColumn("weight", format="%.3f"),
+            "cv_score": st.column_config.NumberColumn(f"CV {metric}", format="%.4f"),
+        },
+    )
+    for note in data.get("notes", []):
+        st.caption(note)
+
+
+def kept_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "id": r["id"],
+                "kind": r["kind"],
+                "members": len(r["members"]),
+                "cv": r["cv_score"],
+                "best single cv": r["best_single_cv_score"],
+                "test": r.get("test_score"),
+                "best single test": r.get("best_single_test_score"),
+                "helps": r.get("helps"),
+                "created": r.get("created"),
+            }
+            for r in rows
+        ],
+        columns=["id", "kind", "members", "cv", "best single cv", "test", "best single test",
+                 "helps", "created"],
+    )  # fmt: skip

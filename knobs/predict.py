@@ -1,0 +1,142 @@
+"""``knobs predict``: score a new table with an exported bundle, never unpickling anything.
+
+The new table is read with the same reader as training data, then checked against the card's
+input schema before the model sees it:
+
+- a missing column is an error naming it (a model cannot guess a whole column);
+- a column where no value can be read as its kind (text in a numeric column) is an error;
+  when only some values cannot be read, they become missing (the pipeline imputes missing values
+  as it did in training) and a warning counts them;
+- an unknown category is a warning, not an error: the one-hot encoder was fitted with
+  ``handle_unknown="ignore"`` (all zeros) and the target encoder maps it to the overall mean, so
+  the model still predicts; the warning says which values were unseen so the user can judge;
+- extra columns are ignored, with a note.
+
+Predictions come back with the original class labels, plus one probability column per class
+for classifiers that have probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from knobs.data import _clean, read_table
+from knobs.errors import DataError
+from knobs.export import LoadedModel, load_bundle
+
+PREDICTION = "prediction"
+PROBA_PREFIX = "probability_"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    frame: pd.DataFrame
+    warnings: tuple[str, ...]
+
+
+def _examples(values: pd.Series, limit: int = 3) -> str:
+    return ", ".join(f"`{v}`" for v in pd.unique(values.astype(str))[:limit])
+
+
+def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    """The table under the model's safe column names, and the warnings; DataError when unusable."""
+    schema = card["schema"]
+    names = [str(c) for c in frame.columns]
+    missing = [c["name"] for c in schema if c["name"] not in names]
+    if missing:
+        raise DataError(
+            f"The table lacks column(s) {', '.join(f'`{m}`' for m in missing)} that the model "
+            f"uses (it was trained on {', '.join('`' + c['name'] + '`' for c in schema)}). Add them; "
+            "a column may be empty, but it must be there."
+        )
+    warnings: list[str] = []
+    extra = [n for n in names if n not in {c["name"] for c in schema} and n != card["target"]]
+    if extra:
+        warnings.append(
+            f"Ignored column(s) the model does not use: {', '.join(extra[:10])}"
+            + (" …" if len(extra) > 10 else "")
+            + "."
+        )
+    X = pd.DataFrame(index=frame.index)
+    for col in schema:
+        s = frame[col["name"]]
+        kind = col["kind"]
+        present = _clean.as_strings(s).notna() if s.dtype == object else s.notna()
+        if kind in ("numeric", "boolean"):
+            parsed = _clean.to_float(s, kind)
+            bad = present & parsed.isna()
+            _check_unreadable(col["name"], kind, s, bad, present, warnings)
+        elif kind == "datetime":
+            parsed = _clean.to_datetime(s)
+            bad = present & parsed.isna()
+            _check_unreadable(col["name"], kind, s, bad, present, warnings)
+        elif kind == "categorical" and "categories" in col and not col.get("categories_truncated"):
+            values = _clean.to_category(s)
+            unseen = values.notna() & ~values.isin(set(col["categories"]))
+            if unseen.any():
+                warnings.append(
+                    f"Column `{col['name']}`: {int(unseen.sum())} row(s) have categories the "
+                    f"model never saw ({_examples(values[unseen])}); the encoder treats them as "
+                    "'none of the known categories'. Check the spelling if that is unexpected."
+                )
+        X[col["safe_name"]] = s
+    return X.reset_index(drop=True), warnings
+
+
+def _check_unreadable(
+    name: str, kind: str, s: pd.Series, bad: pd.Series, present: pd.Series, warnings: list[str]
+) -> None:
+    n_bad = int(bad.sum())
+    if not n_bad:
+        return
+    what = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}[kind]
+    if n_bad == int(present.sum()):
+        raise DataError(
+            f"Column `{name}` should hold {what} (it was {kind} in training), but none of its "
+            f"values can be read as such ({_examples(s[bad])}). Fix the column or check that "
+            "this is the right file."
+        )
+    warnings.append(
+        f"Column `{name}`: {n_bad} value(s) cannot be read as {what} ({_examples(s[bad])}) and "
+        "are treated as missing."
+    )
+
+
+def predict_frame(model: LoadedModel, frame: pd.DataFrame) -> Prediction:
+    """Check ``frame`` (user column names) and predict; labels and probabilities as columns."""
+    X, warnings = check_schema(frame, model.card)
+    if len(X) == 0:
+        raise DataError("The table has no rows to predict.")
+    pred, proba = model.predict_safe(X)
+    out = pd.DataFrame(index=pd.RangeIndex(len(X)))
+    if model.task == "regression":
+        out[PREDICTION] = pred.astype(np.float64)
+    else:
+        classes = np.asarray(model.classes, dtype=object)
+        out[PREDICTION] = classes[pred.astype(np.int64)]
+        if proba is not None:
+            for i, c in enumerate(model.classes):
+                out[f"{PROBA_PREFIX}{c}"] = proba[:, i]
+    return Prediction(frame=out, warnings=tuple(warnings))
+
+
+def predict_table(
+    model: str | Path | LoadedModel, data: str | Path | bytes | BinaryIO, *, name: str = "data"
+) -> Prediction:
+    """Load the bundle (unless given), read the table and predict: the CLI and the page path."""
+    loaded = model if isinstance(model, LoadedModel) else load_bundle(model)
+    table = read_table(data, name=name, min_rows=1)
+    return predict_frame(loaded, table.frame)
+
+
+def write_predictions(prediction: Prediction, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prediction.frame.to_csv(out, index=False)
+    return out

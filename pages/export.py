@@ -1,0 +1,129 @@
+"""Export page: pick a study's model and a format, read its card, download it, score a new CSV.
+
+Layout only: the refit, the bundle and the predictions all come from ``knobs.export`` and
+``knobs.predict``, the same functions ``knobs export`` and ``knobs predict`` call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from components import errors, forms, state
+from components.charts import fmt_score
+from knobs.api import studies
+from knobs.export import FORMATS, JOBLIB_WARNING, load_bundle_bytes, study_download, trial_choices
+from knobs.predict import predict_table
+
+FORMAT_LABELS = {
+    "skops": "skops (safe, default)",
+    "xgboost": "XGBoost format (.ubj)",
+    "onnx": "ONNX (float32)",
+    "joblib": "joblib (unsafe pickle)",
+}
+
+
+def pick_study() -> str | None:
+    rows = [r for r in studies() if r.get("knobs") and r.get("best_value") is not None]
+    if not rows:
+        st.info("No study has a finished trial yet. Run a search first, then come back here.",
+                icon=":material/info:")  # fmt: skip
+        st.page_link("pages/search.py", label="Go to Search", icon=":material/tune:")
+        return None
+    names = [r["study"] for r in rows]
+    current = state.attach_from_url()
+    index = names.index(current) if current in names else 0
+    name = st.selectbox("Study", names, index=index, key=state.W_EXPORT_STUDY)
+    if name != current:
+        state.set_study(name)
+    return name
+
+
+def trial_label(row: dict[str, Any], best: int) -> str:
+    tags = " · best" if row["number"] == best else ""
+    tags += " · defaults" if row["baseline"] else ""
+    return f"trial {row['number']} · {row['model']} · {fmt_score(row['value'])}{tags}"
+
+
+def card_view(card: dict[str, Any]) -> None:
+    s = card["scores"]
+    metric = forms.METRIC_LABELS.get(s["metric"], s["metric"])
+    cols = st.columns(3)
+    cols[0].metric(f"CV {metric}", fmt_score(s["cv"]))
+    cols[1].metric(f"Test {metric}", fmt_score(s["test"]))
+    cols[2].metric("Defaults (CV)", fmt_score(s["baseline"]))
+    if card.get("onnx"):
+        o = card["onnx"]
+        st.caption(f"ONNX check: max |difference| {o['max_abs_diff']:.3g} on {o['rows']} training "
+                   f"rows ({o['compared']}), tolerance {o['tolerance']:.3g}.")  # fmt: skip
+    from knobs.export._card import render_markdown
+
+    lines = render_markdown(card).splitlines()[1:]  # the title is the tab's name here
+    st.markdown("\n".join("#### " + ln[3:] if ln.startswith("## ") else ln for ln in lines))
+
+
+def score_box(bundle: bytes, fmt: str) -> None:
+    st.caption("Predictions from this bundle, through the same checks as `knobs predict`.")
+    if fmt == "joblib":
+        st.caption("Knobs never loads joblib files (they run code); export as skops to score here.")
+        return
+    upload = st.file_uploader("A CSV with the same columns", type=["csv", "txt"],
+                              key=state.W_EXPORT_SCORE)  # fmt: skip
+    if upload is None:
+        return
+    with errors.boundary("scoring the CSV"):
+        model = load_bundle_bytes(bundle)
+        result = predict_table(model, upload.getvalue(), name=upload.name)
+        for w in result.warnings:
+            st.warning(w, icon=":material/warning:")
+        st.dataframe(result.frame.head(200), hide_index=True)
+        st.download_button(
+            "Download predictions (.csv)", data=result.frame.to_csv(index=False).encode(),
+            file_name="predictions.csv", mime="text/csv", key=state.W_EXPORT_PRED_DOWNLOAD,
+        )  # fmt: skip
+
+
+def main() -> None:
+    st.title("Export")
+    st.caption("Refit the chosen model on the whole training split and take it with you: the "
+               "model file, a model card, and a train.py that rebuilds it without Knobs.")  # fmt: skip
+    name = pick_study()
+    if name is None:
+        return
+    choices = trial_choices(name)
+    best = choices[0]["number"]
+    numbers = [c["number"] for c in choices]
+    labels = {c["number"]: trial_label(c, best) for c in choices}
+    cols = st.columns([2, 2, 1], vertical_alignment="bottom")
+    trial = cols[0].selectbox("Model", numbers, format_func=labels.__getitem__,
+                              key=state.W_EXPORT_TRIAL)  # fmt: skip
+    fmt = cols[1].selectbox("Format", FORMATS, format_func=FORMAT_LABELS.__getitem__,
+                            key=state.W_EXPORT_FORMAT)  # fmt: skip
+    if fmt == "joblib":
+        st.warning(JOBLIB_WARNING, icon=":material/warning:")
+    key = (name, int(trial), str(fmt))
+    held = state.export_bundle(key)
+    if cols[2].button("Build export", key=state.W_EXPORT_BUILD, type="primary",
+                      icon=":material/package_2:", disabled=held is not None):  # fmt: skip
+        with st.spinner("Refitting on the training split and writing the bundle…"):
+            held = study_download(name, int(trial), str(fmt))
+        state.set_export_bundle(key, held)
+    if held is None:
+        st.caption("Choose a model and a format, then build the export.")
+        return
+    data, card = held
+    st.download_button(
+        f"Download {card['format']} bundle (.zip, {len(data) / 1024:,.0f} KB)", data=data,
+        file_name=f"{name}-trial{trial}-{fmt}.zip", mime="application/zip",
+        key=state.W_EXPORT_DOWNLOAD, type="primary", icon=":material/download:",
+    )  # fmt: skip
+    card_tab, score_tab = st.tabs(["Model card", "Score a new CSV"])
+    with card_tab:
+        card_view(card)
+    with score_tab:
+        score_box(data, str(fmt))
+
+
+with errors.boundary("preparing the export"):
+    main()

@@ -1,0 +1,131 @@
+"""The Export page in a real browser: a finished study, build the bundle, read the card, see the
+download button, score a CSV. Browser downloads do not work in this environment, so the bytes
+behind the button are checked through the same core function the page calls.
+
+Screenshots go to ``artifacts/screenshots/export-*.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_journey import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _free_port,
+    _wait_healthy,
+    make_table,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+STUDY = "e2e-export"
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    home = tmp_path / "home"
+    monkeypatch.setenv("KNOBS_HOME", str(home))
+    import knobs
+
+    csv = tmp_path / "loan_decisions.csv"
+    make_table(csv, n=300)
+    knobs.tune(str(csv), "decision", models="logistic", n_trials=2, cv=2, workers=1, study=STUDY,
+               refit=False)  # fmt: skip
+    port = _free_port()
+    env = dict(os.environ, KNOBS_HOME=str(home), PYTHONUNBUFFERED="1")
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, csv
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+        server_log = (tmp_path / "streamlit.log").read_text(errors="replace")
+        assert "Traceback" not in server_log, server_log[-4000:]
+
+
+def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"export-{name}.png"), full_page=True)
+
+
+def _no_traceback(page) -> None:  # noqa: ANN001
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Traceback" not in page.locator("body").inner_text()
+
+
+def test_export_journey(server: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)  # a refit on a busy machine takes a while
+
+    url, csv = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            page.goto(f"{url}/export?study={STUDY}")
+            expect(page.get_by_role("heading", name="Export", exact=True)).to_be_visible()
+            expect(page.get_by_text("then build the export")).to_be_visible()
+            _no_traceback(page)
+            _shot(page, "01-choose")
+
+            page.get_by_role("button", name="Build export").click()
+            download = page.get_by_role("button", name="Download skops bundle")
+            expect(download).to_be_visible()
+            expect(page.get_by_role("tab", name="Model card")).to_be_visible()
+            expect(page.get_by_text("Input schema").first).to_be_visible()
+            expect(page.get_by_text("Data fingerprint").first).to_be_visible()
+            _no_traceback(page)
+            _shot(page, "02-card")
+
+            # The score box: the same predict path as `knobs predict`.
+            page.get_by_role("tab", name="Score a new CSV").click()
+            page.locator('input[type="file"]').set_input_files(str(csv))
+            expect(page.get_by_role("button", name="Download predictions (.csv)")).to_be_visible()
+            expect(
+                page.get_by_text("Ignored column(s) the model does not use: application_id")
+            ).to_be_visible()
+            expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
+            page.wait_for_timeout(1000)  # the grid paints its canvas after it is attached
+            _no_traceback(page)
+            _shot(page, "03-scored")
+        finally:
+            browser.close()
+
+    # The download's bytes, through the same function the page calls.
+    from knobs.export import load_bundle_bytes, study_download
+
+    data, card = study_download(STUDY, None, "skops")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert {"model.skops", "card.json", "card.md", "train.py", "requirements.txt"} == set(
+            zf.namelist()
+        )
+    assert load_bundle_bytes(data).card["study"] == STUDY == card["study"]

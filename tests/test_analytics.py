@@ -1,0 +1,127 @@
+"""Study analytics: trial selection, the per-worker timeline, and every Optuna plot we call.
+
+Trials are built by hand the way Knobs stores them (a defaults trial holding only ``model``,
+prefixed parameters of two model families, failed and pruned trials, worker identities), so the
+answers are known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from knobs import analytics as A
+from knobs.errors import ConfigError
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
+MODELS = CategoricalDistribution(["xgboost", "logistic"])
+XGB = {"xgboost.max_depth": IntDistribution(2, 10), "xgboost.eta": FloatDistribution(0.01, 0.3)}
+LOG = {"logistic.C": FloatDistribution(1e-3, 1e3, log=True)}
+
+
+def _trial(number, model, params, value, *, state=TrialState.COMPLETE, baseline=False, pid=1,
+           start=0.0, dur=1.0, steps=None):  # fmt: skip
+    dists = {"model": MODELS, **{k: (XGB | LOG)[k] for k in params}}
+    attrs = {"knobs.worker": {"host": "h", "pid": pid}}
+    if baseline:
+        attrs["knobs.baseline"] = True
+    t = optuna.trial.create_trial(
+        params={"model": model, **params},
+        distributions=dists,
+        value=value if state == TrialState.COMPLETE else None,
+        state=state,
+        user_attrs=attrs,
+        intermediate_values=steps or {},
+    )
+    t.number = number
+    t.datetime_start = T0 + dt.timedelta(seconds=start)
+    t.datetime_complete = t.datetime_start + dt.timedelta(seconds=dur)
+    return t
+
+
+@pytest.fixture
+def trials():
+    out = [
+        _trial(0, "xgboost", {}, 0.70, baseline=True, pid=1, start=0),
+        _trial(1, "logistic", {}, 0.65, baseline=True, pid=2, start=0),
+    ]
+    rng = __import__("random").Random(0)
+    for i in range(2, 14):
+        md, eta = rng.randint(2, 10), rng.uniform(0.01, 0.3)
+        out.append(
+            _trial(i, "xgboost", {"xgboost.max_depth": md, "xgboost.eta": eta},
+                   0.6 + 0.02 * md + eta / 10, pid=1 + i % 2, start=i, steps={0: 0.5, 1: 0.6})
+        )  # fmt: skip
+    out.append(_trial(14, "logistic", {"logistic.C": 1.0}, 0.66, pid=2, start=14))
+    out.append(_trial(15, "logistic", {"logistic.C": 10.0}, 0.67, pid=2, start=15))
+    out.append(_trial(16, "xgboost", {"xgboost.max_depth": 3}, None, state=TrialState.FAIL))
+    out.append(_trial(17, "xgboost", {"xgboost.max_depth": 4}, None, state=TrialState.PRUNED))
+    return out
+
+
+def test_select_by_state_baseline_and_model(trials) -> None:
+    assert len(A.select(trials, A.Selection())) == 17  # failed off by default, pruned on
+    assert len(A.select(trials, A.Selection(failed=True))) == 18
+    assert len(A.select(trials, A.Selection(pruned=False))) == 16
+    no_base = A.select(trials, A.Selection(baseline=False))
+    assert all(not t.user_attrs.get("knobs.baseline") for t in no_base) and len(no_base) == 15
+    xgb = A.select(trials, A.Selection(model="xgboost", baseline=False))
+    assert {t.params["model"] for t in xgb} == {"xgboost"} and len(xgb) == 13
+
+
+def test_unprefixed_keeps_one_models_space(trials) -> None:
+    tuned = A.unprefixed(trials, "xgboost")
+    assert len(tuned) == 14  # 12 complete + failed + pruned, defaults left out
+    assert set(tuned[0].params) == {"max_depth", "eta"}
+    assert A.varied_params(tuned) == ["eta", "max_depth"]
+    assert A.models_in(trials) == {"xgboost": 12, "logistic": 2}
+
+
+def test_worker_timeline_rows_per_process(trials) -> None:
+    bars = A.worker_timeline(trials)
+    assert {b.worker for b in bars} == {"h:1", "h:2"}
+    first = next(b for b in bars if b.number == 3)
+    assert (first.start_s, first.end_s, first.state) == (3.0, 4.0, "COMPLETE")
+    assert any(b.state == "FAIL" for b in bars)
+    fig = A.worker_timeline_figure(bars)
+    assert {t.name for t in fig.data} >= {"complete", "fail", "pruned"}
+    assert A.worker_timeline([]) == []
+
+
+def test_every_optuna_plot_builds(trials) -> None:
+    chosen = A.select(trials, A.Selection(failed=True))
+    tuned = A.unprefixed(trials, "xgboost")
+    figs = {
+        "history": A.history_figure(chosen, "maximize", "AUC"),
+        "edf": A.edf_figure(chosen, "maximize"),
+        "timeline": A.timeline_figure(chosen, "maximize"),
+        "fanova": A.importance_figure(tuned, "maximize", "fanova"),
+        "ped": A.importance_figure(tuned, "maximize", "ped_anova"),
+        "parallel": A.parallel_figure(tuned, "maximize"),
+        "slice": A.slice_figure(tuned, "maximize"),
+        "contour": A.contour_figure(tuned, "maximize", "eta", "max_depth"),
+        "intermediate": A.intermediate_figure(chosen, "maximize"),
+    }
+    for key, fig in figs.items():
+        assert fig.data, key
+    # max_depth drives the synthetic score (0.02 per step vs eta/10): fANOVA must say so
+    bars = figs["fanova"].data[0]
+    ranked = dict(zip(bars.y, bars.x, strict=True))
+    assert ranked["max_depth"] > ranked["eta"]
+    assert A.has_intermediate(chosen)
+
+
+def test_bad_requests_get_clear_errors(trials) -> None:
+    tuned = A.unprefixed(trials, "xgboost")
+    with pytest.raises(ConfigError, match="two different parameters"):
+        A.contour_figure(tuned, "maximize", "eta", "eta")
+    with pytest.raises(ConfigError, match="`gamma` did not vary"):
+        A.contour_figure(tuned, "maximize", "eta", "gamma")
+    with pytest.raises(ConfigError, match="must be one of"):
+        A.importance_figure(tuned, "maximize", "shap")
+    with pytest.raises(ConfigError, match="several values"):
+        A.importance_figure(A.unprefixed(trials, "logistic")[:1], "maximize")

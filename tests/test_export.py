@@ -1,0 +1,414 @@
+"""Exporting a fitted model: formats, round trips without pickle, the card, train.py.
+
+Pipelines are built straight from a real StudyPlan (``Search.create`` splits and profiles the
+table; no search runs), one per registered model family and task, then exported and loaded back
+in a fresh process whose audit hook raises on ``pickle.find_class``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from knobs import ensembles, results
+from knobs.api import Search, tune
+from knobs.config import SearchConfig
+from knobs.errors import ExportError, UntrustedModelError
+from knobs.export import (
+    ModelSource,
+    export_model,
+    load_bundle,
+    source_from_ensemble,
+    write_bundle,
+)
+from knobs.export._onnx import PROBA_TOL
+from knobs.models import model_names
+from knobs.plan import StudyPlan
+from knobs.search import build_pipeline
+from knobs.storage import storage_url
+from tests.conftest import make_table
+
+TASKS = ("binary", "multiclass", "regression")
+ROOT = Path(__file__).resolve().parents[1]
+#: hist_gb: skl2onnx 1.20 cannot build its tree node (uint32 node ids from scikit-learn 1.9).
+ONNX_UNSUPPORTED = {"hist_gb"}
+
+CSVS: dict[str, Path] = {}
+STORAGE: dict[
+    str, str
+] = {}  # the module's own journal, filled by the `plans` fixture  # the original CSV of each plan, filled by the `plans` fixture
+CHILD = r"""
+import json, pickle, sys
+
+def forbid_pickle(event, args):
+    if event == "pickle.find_class":
+        raise RuntimeError(f"pickle is forbidden here: {args}")
+
+sys.addaudithook(forbid_pickle)
+import numpy as np
+import pandas as pd
+from knobs.export import load_bundle
+
+jobs = json.load(open(sys.argv[1]))
+for job in jobs:
+    X = pd.read_parquet(job["X"])
+    model = load_bundle(job["bundle"])
+    pred, proba = model.predict_safe(X)
+    np.save(job["pred"], np.asarray(pred), allow_pickle=False)
+    if proba is not None:
+        np.save(job["proba"], np.asarray(proba), allow_pickle=False)
+try:  # the hook must bite, or this test proves nothing
+    pickle.loads(pickle.dumps(pd.DataFrame))
+    print("HOOK-DID-NOT-FIRE")
+except RuntimeError:
+    print("HOOK-OK")
+"""
+
+
+def rich_table(n: int = 240, seed: int = 1) -> pd.DataFrame:
+    """Every preprocessing branch: numbers, yes/no, a date, text, low- and high-cardinality."""
+    rng = np.random.default_rng(seed)
+    base = make_table("binary", n=n, seed=seed)
+    words = np.array(["late", "fee", "loyal", "upgrade", "refund", "slow", "happy", "call"])
+    base["member"] = rng.choice(["Yes", "No"], size=n)
+    base["since"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")
+    base["since"] = base["since"].dt.strftime("%Y-%m-%d")
+    base["note"] = [" ".join(rng.choice(words, size=6)) + f" case {i % 37}" for i in range(n)]
+    base["city"] = rng.choice([f"city{i:02d}" for i in range(30)], size=n)
+    return base
+
+
+def make_plan(
+    directory: Path, table: pd.DataFrame, name: str, models: tuple[str, ...], trials: int = 0
+) -> StudyPlan:
+    """A real study's plan; with ``trials``, that many baseline trials run (ensembles need them)."""
+    csv = directory / f"{name}.csv"
+    table.to_csv(csv, index=False)
+    if trials:
+        tune(str(csv), "label", models=",".join(models), n_trials=trials, cv=2, workers=1,
+             study=name, refit=False)  # fmt: skip
+        return Search.open(name).plan
+    cfg = SearchConfig(target="label", models=models, cv=2, n_trials=1, seed=0)
+    return Search.create(csv, cfg, name=name).plan
+
+
+#: Smaller than the defaults where fitting dominates the test's time; the formats do not care.
+FAST_PARAMS: dict[str, dict[str, int]] = {
+    "hist_gb": {"max_iter": 20},
+    "random_forest": {"n_estimators": 20},
+    "extra_trees": {"n_estimators": 20},
+    "xgboost": {"n_estimators": 30},
+}
+
+
+def fitted_source(plan: StudyPlan, family: str) -> ModelSource:
+    problem = plan.problem()
+    started = time.perf_counter()
+    params = FAST_PARAMS.get(family, {})
+    pipeline = build_pipeline(problem, problem.models[family], params, seed=plan.config.seed)
+    pipeline.fit(problem.X, problem.y)
+    return ModelSource(
+        estimator=pipeline, label=f"{family} trial", kind="trial", family=family, params=params,
+        cv_score=0.5, test_score=results.test_score(plan, pipeline), fit_s=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StudyPlan]:
+    """One StudyPlan per task with every model family of that task, and a rich table."""
+    directory = tmp_path_factory.mktemp("export-plans")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KNOBS_HOME", str(directory / "home"))
+        # Two baseline trials per task run for real: the ensembles below combine them.
+        out = {
+            task: make_plan(
+                directory, make_table(task), f"exp-{task}", tuple(model_names(task)), trials=2
+            )
+            for task in TASKS
+        }
+        STORAGE["url"] = storage_url(None)
+        out["rich"] = make_plan(directory, rich_table(), "exp-rich", ("xgboost", "logistic"))
+    CSVS.update({name: directory / f"exp-{name}.csv" for name in out})
+    return out
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    cases = []
+    for task in TASKS:
+        for family in model_names(task):
+            cases.append(("skops", task, family))
+            cases.append(("onnx", task, family))
+        cases.append(("xgboost", task, "xgboost"))
+        for kind in ensembles.KINDS:
+            cases.append(("skops", task, f"ensemble-{kind}"))
+    return cases
+
+
+CASES = _cases()
+
+
+def ensemble_source(task: str, kind: str) -> ModelSource:
+    """A kept ensemble of the study's trials, refit through the exporter's own adapter."""
+    report = ensembles.build_ensemble([f"exp-{task}"], kind, top=2, storage=STORAGE["url"])
+    _plan, source, _best = source_from_ensemble(report.id, STORAGE["url"])
+    return source
+
+
+@pytest.fixture(scope="module")
+def roundtrip(plans: dict[str, StudyPlan], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Export every case, reload all of them in one fresh process with pickle forbidden."""
+    root = tmp_path_factory.mktemp("roundtrip")
+    jobs, expected, refused = [], {}, {}
+    sources: dict[tuple[str, str], ModelSource] = {}
+    for fmt, task, family in CASES:
+        plan = plans[task]
+        source = sources.get((task, family)) or (
+            ensemble_source(task, family.removeprefix("ensemble-"))
+            if family.startswith("ensemble-")
+            else fitted_source(plan, family)
+        )
+        sources[(task, family)] = source
+        X, _ = plan.load_split("test")
+        key = f"{fmt}-{task}-{family}"
+        try:
+            result = write_bundle(plan, source, fmt, root / key)
+        except ExportError as exc:
+            refused[key] = str(exc)
+            continue
+        X.to_parquet(root / f"{key}.parquet")
+        est = source.estimator
+        proba = (
+            est.predict_proba(X) if task != "regression" and hasattr(est, "predict_proba") else None
+        )
+        expected[key] = (np.asarray(est.predict(X)), proba, result.card)
+        jobs.append({"X": str(root / f"{key}.parquet"), "bundle": str(root / key),
+                     "pred": str(root / f"{key}.pred.npy"), "proba": str(root / f"{key}.proba.npy")})  # fmt: skip
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(root / "jobs.json")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "HOOK-OK" in proc.stdout
+    return {"root": root, "expected": expected, "refused": refused}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("fmt", "task", "family"), CASES, ids=["-".join(c) for c in CASES])
+def test_round_trip_without_pickle(roundtrip: dict, fmt: str, task: str, family: str) -> None:
+    key = f"{fmt}-{task}-{family}"
+    if fmt == "onnx" and family in ONNX_UNSUPPORTED:
+        assert "skl2onnx cannot convert" in roundtrip["refused"][key]
+        assert "HistGradientBoosting" in roundtrip["refused"][key]
+        return
+    assert key not in roundtrip["refused"], roundtrip["refused"].get(key)
+    want_pred, want_proba, card = roundtrip["expected"][key]
+    root = roundtrip["root"]
+    got_pred = np.load(root / f"{key}.pred.npy")
+    proba_file = root / f"{key}.proba.npy"
+    if fmt in ("skops", "xgboost"):
+        np.testing.assert_array_equal(got_pred, want_pred)  # exactly, not approximately
+        if want_proba is not None:
+            np.testing.assert_array_equal(np.load(proba_file), want_proba)
+        return
+    onnx = card["onnx"]
+    assert onnx["max_abs_diff"] <= onnx["tolerance"]
+    if task == "regression":
+        np.testing.assert_allclose(got_pred, want_pred, rtol=0, atol=onnx["tolerance"])
+    elif want_proba is not None:
+        np.testing.assert_allclose(np.load(proba_file), want_proba, rtol=0, atol=PROBA_TOL)
+        # Labels may differ only where the model's top two probabilities tie within the
+        # tolerance (a forest with 10 of 20 votes each way): float32 sums break such ties
+        # either way.
+        flipped = got_pred != want_pred
+        top2 = np.sort(want_proba, axis=1)[:, -2:]
+        assert np.all(top2[flipped, 1] - top2[flipped, 0] <= 2 * PROBA_TOL)
+    else:
+        np.testing.assert_array_equal(got_pred, want_pred)
+
+
+def test_untrusted_type_in_skops_file_is_refused(plans: dict, tmp_path: Path) -> None:
+    """A model file swapped for one that needs an extra type is refused, naming the type."""
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+
+    source = fitted_source(plans["binary"], "logistic")
+    bundle = tmp_path / "bundle"
+    write_bundle(plans["binary"], source, "skops", bundle)
+    assert load_bundle(bundle).estimator is not None
+    tampered = Pipeline([*source.estimator.steps[:-1], ("model", Sneaky())])
+    tampered.steps[-1][1].fit(None)
+    sio.dump(tampered, bundle / "model.skops")
+    with pytest.raises(UntrustedModelError, match=r"`(tests\.)?test_export\.Sneaky`.*not loaded"):
+        load_bundle(bundle)
+
+
+def test_card_that_trusts_a_foreign_module_is_refused(plans: dict, tmp_path: Path) -> None:
+    source = fitted_source(plans["binary"], "logistic")
+    bundle = tmp_path / "bundle"
+    write_bundle(plans["binary"], source, "skops", bundle)
+    card = json.loads((bundle / "card.json").read_text())
+    card["trusted_types"].append("os.system")
+    (bundle / "card.json").write_text(json.dumps(card))
+    with pytest.raises(UntrustedModelError, match=r"`os\.system`.*outside the libraries"):
+        load_bundle(bundle)
+
+
+class Sneaky:
+    """A type no card trusts (skops would have to build it by importing this module)."""
+
+    def fit(self, X: object, y: object = None) -> Sneaky:
+        self.armed_ = True
+        return self
+
+
+def test_onnx_names_the_blocking_step(plans: dict, tmp_path: Path) -> None:
+    source = fitted_source(plans["rich"], "xgboost")
+    with pytest.raises(ExportError, match=r"cannot be exported to ONNX: step `pipeline › prep › "
+                       r"datetime › parts` \(DateParts: date parts\)"):  # fmt: skip
+        write_bundle(plans["rich"], source, "onnx", tmp_path / "b")
+
+
+def test_xgboost_format_refuses_other_models(plans: dict, tmp_path: Path) -> None:
+    source = fitted_source(plans["binary"], "random_forest")
+    with pytest.raises(ExportError, match="ends in `RandomForestClassifier`.*--format skops"):
+        write_bundle(plans["binary"], source, "xgboost", tmp_path / "b")
+
+
+def test_joblib_is_marked_and_never_loaded(plans: dict, tmp_path: Path) -> None:
+    source = fitted_source(plans["binary"], "logistic")
+    result = write_bundle(plans["binary"], source, "joblib", tmp_path / "b")
+    assert any("runs code" in w for w in result.card["warnings"])
+    assert "runs code stored in it" in (tmp_path / "b" / "card.md").read_text()
+    with pytest.raises(ExportError, match="joblib .*pickle.*never loads"):
+        load_bundle(tmp_path / "b")
+
+
+def test_card_holds_what_the_issue_lists(plans: dict, tmp_path: Path) -> None:
+    plan = plans["rich"]
+    source = fitted_source(plan, "xgboost")
+    result = export_model(plan, source, "skops", tmp_path / "b", study="exp-rich",
+                          baseline_score=0.61)  # fmt: skip
+    card = json.loads((tmp_path / "b" / "card.json").read_text())
+    assert card == json.loads(json.dumps(result.card, default=str))
+    assert card["task"] == "binary" and card["target"] == "label"
+    assert card["classes"] == ["no", "yes"]
+    assert card["scores"] == {
+        "metric": plan.metric, "direction": plan.direction, "cv": 0.5,
+        "test": source.test_score, "baseline": 0.61,
+        "baseline_label": "baseline (default parameters, CV)",
+    }  # fmt: skip
+    schema = {c["name"]: c for c in card["schema"]}
+    assert schema["color"]["categories"] == ["blue", "green", "red"]
+    assert schema["x2 [cm]"]["safe_name"] == "x2_cm" and schema["x2 [cm]"]["kind"] == "numeric"
+    assert schema["since"]["kind"] == "datetime" and schema["member"]["kind"] == "boolean"
+    assert card["data"]["fingerprint"] == plan.fingerprint
+    assert card["data"]["n_train"] == plan.n_train and card["data"]["seed"] == 0
+    assert {"scikit-learn", "xgboost-cpu", "skops", "numpy"} <= set(card["versions"]["export"])
+    assert "knobs.data._preprocess.KindCoercer" in card["trusted_types"]
+    assert card["requires_knobs"] and "knobs==" in card["loading"]["note"]
+    assert 'sio.load("model.skops", trusted=card["trusted_types"])' in card["loading"]["snippet"]
+    names = {f["name"] for f in card["files"]}
+    assert names == {"model.skops", "train.py", "requirements.txt"}
+    md = (tmp_path / "b" / "card.md").read_text()
+    for text in ("Model card", "`x2 [cm]`", "Data fingerprint", "How to load it", "train.py"):
+        assert text in md
+
+
+def test_the_snippet_in_the_card_loads_the_model(plans: dict, tmp_path: Path) -> None:
+    """The card's how-to-load code, run as written in the bundle folder, gives the same model."""
+    source = fitted_source(plans["multiclass"], "random_forest")
+    write_bundle(plans["multiclass"], source, "skops", tmp_path)
+    card = json.loads((tmp_path / "card.json").read_text())
+    code = card["loading"]["snippet"].replace("model.predict(X)", "")
+    namespace: dict = {}
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        exec(code, namespace)  # noqa: S102 - our own generated snippet
+    finally:
+        os.chdir(cwd)
+    X, _ = plans["multiclass"].load_split("test")
+    np.testing.assert_array_equal(namespace["model"].predict_proba(X),
+                                  source.estimator.predict_proba(X))  # fmt: skip
+
+
+def test_zip_and_folder_outputs(plans: dict, tmp_path: Path) -> None:
+    source = fitted_source(plans["regression"], "linear")
+    zipped = export_model(plans["regression"], source, "skops", tmp_path / "m.zip")
+    with zipfile.ZipFile(zipped.path) as zf:
+        assert set(zf.namelist()) == {"model.skops", "card.json", "card.md", "train.py",
+                                      "requirements.txt"}  # fmt: skip
+    X, _ = plans["regression"].load_split("test")
+    np.testing.assert_array_equal(load_bundle(zipped.path).predict_safe(X)[0],
+                                  source.estimator.predict(X))  # fmt: skip
+    with pytest.raises(ExportError, match="already exists"):
+        export_model(plans["regression"], source, "skops", tmp_path / "m.zip")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="not an empty folder"):
+        export_model(plans["regression"], source, "skops", tmp_path / "full")
+    with pytest.raises(ExportError, match="Unknown export format `pickle`"):
+        export_model(plans["regression"], source, "pickle", tmp_path / "new")
+
+
+TRAIN_CASES = [("binary", "xgboost"), ("multiclass", "logistic"), ("regression", "random_forest"),
+               ("rich", "xgboost")]  # fmt: skip
+BLOCK_KNOBS = r"""
+import runpy, sys
+
+class NoKnobs:
+    def find_spec(self, name, path=None, target=None):
+        if name == "knobs" or name.startswith("knobs."):
+            raise ImportError("train.py must not import knobs")
+
+sys.meta_path.insert(0, NoKnobs())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "family"), TRAIN_CASES)
+def test_train_py_reproduces_the_export(
+    plans: dict, tmp_path: Path, task: str, family: str
+) -> None:
+    """train.py, run without Knobs importable on the original CSV, predicts exactly the same."""
+    from knobs.predict import predict_table
+
+    plan = plans[task]
+    source = fitted_source(plan, family)
+    bundle = tmp_path / "bundle"
+    write_bundle(plan, source, "skops", bundle, data=CSVS[task])
+    script = (bundle / "train.py").read_text()
+    assert "import knobs" not in script and "from knobs" not in script
+    reqs = (bundle / "requirements.txt").read_text().split()
+    assert "scikit-learn==" in " ".join(reqs) and not any(r.startswith("knobs") for r in reqs)
+    out = tmp_path / "pred.csv"
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_KNOBS, str(bundle / "train.py"), str(CSVS[task]),
+         "--predict", str(CSVS[task]), "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"fitted on {plan.n_train} rows" in proc.stdout
+    ours = predict_table(bundle, CSVS[task]).frame
+    theirs = pd.read_csv(out)
+    assert list(theirs.columns) == list(ours.columns)
+    # The CSV holds each float's shortest round-trip text in its own precision (XGBoost gives
+    # float32): read back at that precision, the values are bit-identical.
+    theirs = theirs.astype(ours.dtypes.to_dict())
+    if task == "regression":
+        np.testing.assert_array_equal(
+            theirs["prediction"].to_numpy(), ours["prediction"].to_numpy()
+        )
+    else:
+        assert (theirs["prediction"].astype(str) == ours["prediction"].astype(str)).all()
+        np.testing.assert_array_equal(theirs.iloc[:, 1:].to_numpy(), ours.iloc[:, 1:].to_numpy())

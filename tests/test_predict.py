@@ -1,0 +1,126 @@
+"""``knobs predict`` and ``knobs export``: schema checks on new tables, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from knobs.api import tune
+from knobs.cli import main
+from knobs.errors import DataError
+from knobs.export import LoadedModel, load_bundle, write_bundle
+from knobs.predict import predict_frame, predict_table
+from tests.conftest import make_table
+from tests.test_export import fitted_source, make_plan
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """A multiclass XGBoost pipeline exported as skops and loaded back."""
+    directory = tmp_path_factory.mktemp("predict")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KNOBS_HOME", str(directory / "home"))
+        plan = make_plan(directory, make_table("multiclass"), "pred-multi", ("xgboost",))
+    write_bundle(plan, fitted_source(plan, "xgboost"), "skops", directory / "bundle")
+    return load_bundle(directory / "bundle")
+
+
+def new_rows(n: int = 6) -> pd.DataFrame:
+    return make_table("multiclass", n=n, seed=5).drop(columns="label")
+
+
+def test_predictions_have_labels_and_probabilities(model: LoadedModel) -> None:
+    out = predict_frame(model, new_rows())
+    assert list(out.frame.columns) == ["prediction", "probability_high", "probability_low",
+                                       "probability_mid"]  # fmt: skip
+    assert set(out.frame["prediction"]) <= {"high", "low", "mid"}
+    np.testing.assert_allclose(out.frame.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-6)
+    assert out.warnings == ()
+
+
+def test_missing_column_is_named(model: LoadedModel) -> None:
+    with pytest.raises(DataError, match=r"lacks column\(s\) `x2 \[cm\]` that the model uses"):
+        predict_frame(model, new_rows().drop(columns="x2 [cm]"))
+
+
+def test_text_in_a_numeric_column(model: LoadedModel) -> None:
+    rows = new_rows()
+    rows["x1"] = "abc"
+    with pytest.raises(DataError, match=r"Column `x1` should hold numbers .*`abc`"):
+        predict_frame(model, rows)
+    rows = new_rows()
+    rows["x1"] = rows["x1"].astype(object)
+    rows.loc[0, "x1"] = "n/a?"
+    out = predict_frame(model, rows)
+    assert any("`x1`: 1 value(s) cannot be read as numbers" in w for w in out.warnings)
+    assert len(out.frame) == len(rows)
+
+
+def test_unknown_category_warns_and_still_predicts(model: LoadedModel) -> None:
+    rows = new_rows()
+    rows.loc[0, "color"] = "purple"
+    out = predict_frame(model, rows)
+    assert any("`color`: 1 row(s) have categories the model never saw (`purple`)" in w
+               for w in out.warnings)  # fmt: skip
+    assert out.frame["prediction"].notna().all()
+
+
+def test_extra_columns_are_ignored_with_a_note(model: LoadedModel) -> None:
+    rows = new_rows()
+    rows["comment"] = "x"
+    out = predict_frame(model, rows)
+    assert any("comment" in w for w in out.warnings)
+
+
+def test_predict_table_reads_a_small_csv(model: LoadedModel, tmp_path: Path) -> None:
+    """A CSV of a few rows (fewer than training needs) is scored all the same."""
+    path = tmp_path / "three.csv"
+    new_rows(3).to_csv(path, index=False)
+    out = predict_table(model, path)
+    assert len(out.frame) == 3
+
+
+@pytest.mark.slow
+def test_cli_export_then_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole command-line path on a real (tiny) study: tune, export three ways, predict."""
+    data = tmp_path / "data.csv"
+    make_table("binary").to_csv(data, index=False)
+    tune(str(data), "label", models="xgboost", n_trials=2, cv=2, workers=1, study="cli-exp")
+    capsys.readouterr()
+
+    assert main(["export", "--study", "cli-exp", "--out", str(tmp_path / "sk")]) == 0
+    out = capsys.readouterr().out
+    assert "exported trial" in out and "model.skops" in out
+
+    assert main(["export", "--study", "cli-exp", "--format", "xgboost", "--trial", "0",
+                 "--out", str(tmp_path / "xgb.zip")]) == 0  # fmt: skip
+    assert "model.ubj" in capsys.readouterr().out
+
+    assert main(["export", "--study", "cli-exp", "--format", "joblib",
+                 "--out", str(tmp_path / "jl")]) == 0  # fmt: skip
+    assert "runs code" in capsys.readouterr().err
+
+    assert (
+        main(["export", "--study", "cli-exp", "--trial", "99", "--out", str(tmp_path / "x")]) == 2
+    )
+    assert "has no trial 99" in capsys.readouterr().err
+
+    new = tmp_path / "new.csv"
+    make_table("binary", n=30, seed=3).drop(columns="label").to_csv(new, index=False)
+    for bundle in ("sk", "xgb.zip"):
+        pred = tmp_path / f"pred-{bundle}.csv"
+        assert main(["predict", str(tmp_path / bundle), str(new), "--out", str(pred)]) == 0
+        frame = pd.read_csv(pred)
+        assert list(frame.columns) == ["prediction", "probability_no", "probability_yes"]
+        assert len(frame) == 30
+    a = pd.read_csv(tmp_path / "pred-sk.csv")
+    card = json.loads((tmp_path / "sk" / "card.json").read_text())
+    if card["model"]["trial"] == 0:  # the same trial: the two formats agree exactly
+        pd.testing.assert_frame_equal(a, pd.read_csv(tmp_path / "pred-xgb.zip.csv"))
+
+    assert main(["predict", str(tmp_path / "jl"), str(new), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "never loads" in capsys.readouterr().err

@@ -1,0 +1,153 @@
+"""The Strategy race and Analytics pages through AppTest, from ``app.py`` as a user meets them.
+
+AppTest does not fire the race panel's timer: the tests call ``at.run()`` again while the race
+process (a real detached process) runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import knobs
+from components import state
+from knobs import race as R
+from knobs.data import sample_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("KNOBS_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(ROOT)
+    yield tmp_path / "home"
+    for race in R.list_races():
+        if race.active:
+            R.request_stop(race.id)
+    for row in knobs.studies():
+        knobs.Search.open(row["study"]).stop()  # no worker outlives its test
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+def texts(elements) -> str:  # noqa: ANN001 - an AppTest ElementList
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_race_without_data_points_to_the_data_page() -> None:
+    at = app()
+    at.session_state["knobs.sample_offered"] = True  # as if the user had cleared the sample
+    at.run()
+    at.switch_page("pages/race.py").run()
+    assert not at.exception
+    assert "Pick a table and the column to predict" in texts(at.info)
+
+
+def test_race_with_an_unknown_id_in_the_url_explains() -> None:
+    at = app()
+    at.query_params[state.QUERY_RACE] = "nosuchrace"
+    at.run()
+    at.switch_page("pages/race.py").run()
+    assert not at.exception
+    assert "No race `nosuchrace`" in texts(at.error)
+    assert at.button(key=state.W_RACE_START)  # the form is offered instead
+
+
+def test_race_form_refuses_a_single_contestant() -> None:
+    at = app().run()
+    at.switch_page("pages/race.py").run()
+    assert not at.exception
+    assert at.multiselect(key=state.W_RACE_CONTESTANTS).value == ["grid", "random", "tpe"]
+    at.multiselect(key=state.W_RACE_CONTESTANTS).set_value(["random"]).run()
+    at.button(key=state.W_RACE_START).click().run()
+    assert not at.exception
+    assert "at least two contestants" in texts(at.error)
+    assert not R.list_races()
+
+
+@pytest.mark.slow
+def test_race_page_runs_a_race_to_its_verdict_and_reattaches() -> None:
+    at = app().run()
+    at.switch_page("pages/race.py").run()
+    at.multiselect(key=state.W_RACE_MODELS).set_value(["logistic"]).run()
+    at.multiselect(key=state.W_RACE_CONTESTANTS).set_value(["random", "tpe"]).run()
+    at.number_input(key=state.W_RACE_TRIALS).set_value(4).run()
+    at.number_input(key=state.W_RACE_SEEDS).set_value(2).run()
+    at.number_input(key=state.W_RACE_WORKERS).set_value(2).run()
+    at.number_input(key=state.W_RACE_FOLDS).set_value(2).run()
+    at.button(key=state.W_RACE_START).click().run()
+    assert not at.exception and not at.error
+    race_id = at.query_params[state.QUERY_RACE]
+    race_id = race_id[0] if isinstance(race_id, list) else race_id
+    race = R.load_race(race_id)
+    assert race.pid is not None and len(race.runs) == 4  # running in its own process
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        at.run()  # what the fragment timer does in a browser
+        assert not at.exception
+        if R.load_race(race_id).state == "finished":
+            break
+        time.sleep(1)
+    at.run()
+    at.run()
+    assert not at.exception and not at.error
+    assert R.load_race(race_id).state == "finished"
+    assert at.get("progress")[0].proto.text.startswith("Finished: 4 of 4 runs done")
+    assert len(at.get("plotly_chart")) == 4
+    table = at.dataframe[-1].value
+    assert sorted(table["contestant"]) == ["Random", "TPE"]
+    assert "**Verdict.**" in texts(at.markdown)
+    assert len(at.get("download_button")) == 2
+    # a reload (a new session with the id in the URL) finds the race again
+    again = app()
+    again.query_params[state.QUERY_RACE] = race_id
+    again.run()
+    again.switch_page("pages/race.py").run()
+    assert not again.exception
+    assert len(again.get("plotly_chart")) == 4
+
+
+def finished_study() -> str:
+    frame = pd.read_csv(sample_path("churn")).head(300)
+    config = knobs.SearchConfig(
+        target="churn", models=("logistic",), strategy="random", n_trials=8, cv=2, workers=1
+    )
+    search = knobs.Search.create(frame, config, source="churn.csv")
+    search.start()
+    search.wait(poll_s=0.2)
+    return search.name
+
+
+def test_analytics_without_studies() -> None:
+    at = app().run()
+    at.switch_page("pages/analytics.py").run()
+    assert not at.exception
+    assert "No studies yet" in texts(at.info)
+
+
+@pytest.mark.slow
+def test_analytics_draws_every_chart_with_filters() -> None:
+    name = finished_study()
+    at = app()
+    at.session_state["knobs.study"] = name
+    at.run()
+    at.switch_page("pages/analytics.py").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key=state.W_AN_STUDY).value == name
+    # history, EDF; importance, parallel, slice, contour; workers, timeline
+    assert len(at.get("plotly_chart")) == 8
+    assert at.selectbox(key=state.W_AN_X).value == "C"
+    assert at.selectbox(key=state.W_AN_Y).value == "class_weight"
+    at.radio(key=state.W_AN_IMPORTANCE).set_value("ped_anova").run()
+    at.toggle(key=state.W_AN_FAILED).set_value(True).run()
+    at.toggle(key=state.W_AN_BASELINE).set_value(False).run()
+    assert not at.exception and not at.error
+    assert "7 of 8 trials shown" in texts(at.caption)
