@@ -361,11 +361,11 @@ def set_race_live(value: bool) -> None:
 # --- the export page -----------------------------------------------------------------------------
 
 
-def export_bundle(key: tuple[str, int | None, str]) -> tuple[bytes, dict[str, Any]] | None:
-    """The zip built for (study, trial, format) in this tab, if any (one at a time)."""
+def export_bundle(key: tuple[str, str, str]) -> tuple[bytes, dict[str, Any]] | None:
+    """The zip built for (study, model choice, format) in this tab, if any (one at a time)."""
     held = _ss().get(_EXPORT)
     return held[1] if held and held[0] == key else None
 
 
-def set_export_bundle(key: tuple[str, int | None, str], value: tuple[bytes, dict[str, Any]]) -> None:
+def set_export_bundle(key: tuple[str, str, str], value: tuple[bytes, dict[str, Any]]) -> None:
     _ss()[_EXPORT] = (key, value)

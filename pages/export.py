@@ -13,7 +13,14 @@ import streamlit as st
 from components import errors, forms, state
 from components.charts import fmt_score
 from knobs.api import studies
-from knobs.export import FORMATS, JOBLIB_WARNING, load_bundle_bytes, study_download, trial_choices
+from knobs.export import (
+    FORMATS,
+    JOBLIB_WARNING,
+    ensemble_choices,
+    load_bundle_bytes,
+    study_download,
+    trial_choices,
+)
 from knobs.predict import predict_table
 
 FORMAT_LABELS = {
@@ -47,6 +54,7 @@ def trial_label(row: dict[str, Any], best: int) -> str:
 
 
 def card_view(card: dict[str, Any]) -> None:
+    st.markdown(f"**{card['model']['label']}** · {card['format']}")
     s = card["scores"]
     metric = forms.METRIC_LABELS.get(s["metric"], s["metric"])
     cols = st.columns(3)
@@ -93,21 +101,27 @@ def main() -> None:
         return
     choices = trial_choices(name)
     best = choices[0]["number"]
-    numbers = [c["number"] for c in choices]
-    labels = {c["number"]: trial_label(c, best) for c in choices}
+    labels = {f"trial:{c['number']}": trial_label(c, best) for c in choices}
+    for e in ensemble_choices(name):
+        labels[f"ensemble:{e['id']}"] = (
+            f"{e['kind']} ensemble of {e['members']} trials · {fmt_score(e['value'])}"
+        )
     cols = st.columns([2, 2, 1], vertical_alignment="bottom")
-    trial = cols[0].selectbox("Model", numbers, format_func=labels.__getitem__,
-                              key=state.W_EXPORT_TRIAL)  # fmt: skip
+    choice = cols[0].selectbox("Model", list(labels), format_func=labels.__getitem__,
+                               key=state.W_EXPORT_TRIAL)  # fmt: skip
     fmt = cols[1].selectbox("Format", FORMATS, format_func=FORMAT_LABELS.__getitem__,
                             key=state.W_EXPORT_FORMAT)  # fmt: skip
     if fmt == "joblib":
         st.warning(JOBLIB_WARNING, icon=":material/warning:")
-    key = (name, int(trial), str(fmt))
+    what, _, ident = str(choice).partition(":")
+    trial = int(ident) if what == "trial" else None
+    ensemble = ident if what == "ensemble" else None
+    key = (name, str(choice), str(fmt))
     held = state.export_bundle(key)
     if cols[2].button("Build export", key=state.W_EXPORT_BUILD, type="primary",
                       icon=":material/package_2:", disabled=held is not None):  # fmt: skip
         with st.spinner("Refitting on the training split and writing the bundle…"):
-            held = study_download(name, int(trial), str(fmt))
+            held = study_download(name, trial, str(fmt), ensemble=ensemble)
         state.set_export_bundle(key, held)
     if held is None:
         st.caption("Choose a model and a format, then build the export.")
@@ -115,7 +129,7 @@ def main() -> None:
     data, card = held
     st.download_button(
         f"Download {card['format']} bundle (.zip, {len(data) / 1024:,.0f} KB)", data=data,
-        file_name=f"{name}-trial{trial}-{fmt}.zip", mime="application/zip",
+        file_name=f"{name}-{what}{ident}-{fmt}.zip", mime="application/zip",
         key=state.W_EXPORT_DOWNLOAD, type="primary", icon=":material/download:",
     )  # fmt: skip
     card_tab, score_tab = st.tabs(["Model card", "Score a new CSV"])

@@ -72,7 +72,9 @@ def test_build_shows_the_card_and_a_download(tmp_path: Path) -> None:
     assert [m.label for m in at.metric] == ["CV ROC AUC", "Test ROC AUC", "Defaults (CV)"]
 
     # The bytes behind the button come from the same function; they hold a loadable bundle.
-    trial = at.selectbox(key=state.W_EXPORT_TRIAL).value
+    choice = at.selectbox(key=state.W_EXPORT_TRIAL).value
+    assert choice.startswith("trial:")
+    trial = int(choice.removeprefix("trial:"))
     data, card = study_download(name, trial, "skops")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert {"model.skops", "card.json", "card.md", "train.py"} <= set(zf.namelist())
@@ -87,3 +89,20 @@ def test_build_shows_the_card_and_a_download(tmp_path: Path) -> None:
     at.button(key=state.W_EXPORT_BUILD).click().run()
     assert not at.exception and not at.error
     assert "ONNX check: max |difference|" in text(at)
+
+
+@pytest.mark.slow
+def test_a_kept_ensemble_is_offered_and_exports(tmp_path: Path) -> None:
+    from knobs import ensembles
+
+    name = finished_study(tmp_path)
+    report = ensembles.build_ensemble([name], "voting", top=2)
+    at = open_export(name)
+    options = at.selectbox(key=state.W_EXPORT_TRIAL).options
+    assert any("voting ensemble of" in o for o in options)
+    at.selectbox(key=state.W_EXPORT_TRIAL).set_value(f"ensemble:{report.id}").run()
+    at.button(key=state.W_EXPORT_BUILD).click().run()
+    assert not at.exception and not at.error
+    assert "**voting ensemble of 2 trials** · skops" in text(at)
+    assert "best single trial (CV)" in text(at)
+    assert len(at.get("download_button")) == 1

@@ -124,3 +124,14 @@ def test_cli_export_then_predict(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["predict", str(tmp_path / "jl"), str(new), "--out", str(tmp_path / "p.csv")]) == 2
     assert "never loads" in capsys.readouterr().err
+
+    from knobs import ensembles
+
+    report = ensembles.build_ensemble(["cli-exp"], "greedy", top=2)
+    assert main(["export", "--ensemble", report.id, "--out", str(tmp_path / "ens.zip")]) == 0
+    assert "exported greedy ensemble of" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "ens.zip"), str(new), "--out",
+                 str(tmp_path / "pe.csv")]) == 0  # fmt: skip
+    assert len(pd.read_csv(tmp_path / "pe.csv")) == 30
+    assert main(["export", "--out", str(tmp_path / "none")]) == 2
+    assert "--study NAME [--trial N], or --ensemble ID" in capsys.readouterr().err

@@ -392,7 +392,10 @@ class LoadedModel:
             out = _onnx.run_onnx(self.onnx, self.card["onnx"]["inputs"], X)
             if self.task == "regression":
                 return out["value"].astype(np.float64), None
-            return out["label"].astype(np.int64), out["proba"].astype(np.float64)
+            # A model without predict_proba (an SVC) has scores, not probabilities, there.
+            has_proba = self.card["onnx"].get("compared") == "probabilities"
+            proba = out["proba"].astype(np.float64) if has_proba else None
+            return out["label"].astype(np.int64), proba
         pred = np.asarray(self.estimator.predict(X))
         proba = None
         if self.task != "regression" and hasattr(self.estimator, "predict_proba"):
@@ -476,12 +479,36 @@ def load_bundle_bytes(data: bytes) -> LoadedModel:
 
 
 def study_download(
-    study: str, trial: int | None = None, fmt: str = "skops", storage: str | None = None
+    study: str,
+    trial: int | None = None,
+    fmt: str = "skops",
+    storage: str | None = None,
+    *,
+    ensemble: str | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
-    """What the Export page offers: refit the trial, export, and return the zip bytes and card."""
+    """What the Export page offers: refit the trial (or the kept ensemble), export, and return
+    the zip bytes and the card."""
     fmt = _formats.check_format(fmt)
-    plan, source, baseline = source_from_study(study, trial, storage)
+    if ensemble is not None:
+        plan, source, baseline = source_from_ensemble(ensemble, storage)
+    else:
+        plan, source, baseline = source_from_study(study, trial, storage)
     return bundle_bytes(plan, source, fmt, study=study, baseline_score=baseline)
+
+
+def ensemble_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:
+    """The ensembles kept in ``study`` (``knobs ensemble``): id, kind, CV score, member count."""
+    from knobs import ensembles
+
+    return [
+        {
+            "id": e["id"],
+            "kind": e.get("kind"),
+            "value": e.get("cv_score"),
+            "members": len(e.get("members", [])),
+        }
+        for e in ensembles.list_ensembles(study, storage)
+    ]
 
 
 def trial_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:
