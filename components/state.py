@@ -75,7 +75,7 @@ W_DELETE_NO = "studies.delete_no"
 
 QUERY_STUDY = "study"
 
-# The strategy race and study analytics (pages/race.py, pages/analytics.py).
+# The strategy race and study analytics (app_pages/race.py, app_pages/analytics.py).
 _RACE = "knobs.race"
 _RACE_LIVE = "knobs.race_live"
 QUERY_RACE = "race"
@@ -100,7 +100,7 @@ W_AN_IMPORTANCE = "analytics.importance"
 W_AN_X = "analytics.contour_x"
 W_AN_Y = "analytics.contour_y"
 
-# The Export page (pages/export.py).
+# The Export page (app_pages/export.py).
 _EXPORT = "knobs.export"
 W_EXPORT_STUDY = "export.study"
 W_EXPORT_TRIAL = "export.trial"

@@ -22,5 +22,5 @@ source scripts/postgres.sh
 KNOBS_HOME="$(mktemp -d)"
 export KNOBS_HOME
 mkdir -p artifacts/screenshots
-python -m ruff check knobs app.py pages components tests bench
+python -m ruff check knobs app.py app_pages components tests bench
 python -m pytest -p no:cacheprovider "$@"

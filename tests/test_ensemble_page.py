@@ -53,7 +53,7 @@ def page(study: str | None = None) -> AppTest:
     if study:
         at.query_params["study"] = study
     at.run()
-    return at.switch_page("pages/ensemble.py").run()
+    return at.switch_page("app_pages/ensemble.py").run()
 
 
 def texts(elements) -> str:  # noqa: ANN001 - an AppTest ElementList

@@ -39,7 +39,7 @@ def open_export(study: str | None = None) -> AppTest:
     if study:
         at.query_params["study"] = study
     at.run()
-    at.switch_page("pages/export.py").run()
+    at.switch_page("app_pages/export.py").run()
     return at
 
 

@@ -136,14 +136,14 @@ def test_search_without_data_points_to_the_data_page() -> None:
     at = app()
     at.session_state["knobs.sample_offered"] = True  # as if the user had cleared the sample
     at.run()
-    at.switch_page("pages/search.py").run()
+    at.switch_page("app_pages/search.py").run()
     assert not at.exception
     assert "First choose a table" in texts(at.info)
 
 
 def test_search_form_offers_task_metrics_and_an_estimate() -> None:
     at = app().run()
-    at.switch_page("pages/search.py").run()
+    at.switch_page("app_pages/search.py").run()
     assert not at.exception and not at.error
     assert at.multiselect(key=state.W_MODELS).value == ["logistic", "random_forest"]
     metrics = at.selectbox(key=state.W_METRIC).options
@@ -159,7 +159,7 @@ def test_search_form_offers_task_metrics_and_an_estimate() -> None:
 
 def test_search_space_editor_shows_invalid_edits() -> None:
     at = app().run()
-    at.switch_page("pages/search.py").run()
+    at.switch_page("app_pages/search.py").run()
     at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
     at.session_state[state.W_SPACE_PREFIX + "logistic"] = {
         "edited_rows": {0: {"low": 50.0, "high": 5.0}},
@@ -183,7 +183,7 @@ def test_search_space_editor_shows_invalid_edits() -> None:
 
 def test_search_budget_must_exist() -> None:
     at = app().run()
-    at.switch_page("pages/search.py").run()
+    at.switch_page("app_pages/search.py").run()
     at.number_input(key=state.W_TRIALS).set_value(0).run()
     assert not at.exception
     assert "Give a budget" in texts(at.error)
@@ -192,7 +192,7 @@ def test_search_budget_must_exist() -> None:
 
 def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
     at = app().run()
-    at.switch_page("pages/search.py").run()
+    at.switch_page("app_pages/search.py").run()
     at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
     at.number_input(key=state.W_TRIALS).set_value(8).run()
     at.number_input(key=state.W_FOLDS).set_value(3).run()
@@ -202,7 +202,7 @@ def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
     name = at.session_state["knobs.study"]
     assert at.query_params["study"] == name
     assert "knobs.table" not in at.session_state  # the study holds the data now
-    at.switch_page("pages/live.py").run()
+    at.switch_page("app_pages/live.py").run()
     assert not at.exception
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -223,7 +223,7 @@ def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
 
 def test_live_without_a_study_says_what_to_do() -> None:
     at = app().run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("app_pages/live.py").run()
     assert not at.exception
     assert "No search selected" in texts(at.info)
 
@@ -232,7 +232,7 @@ def test_live_with_an_unknown_study_explains() -> None:
     at = app()
     at.query_params["study"] = "no-such-study-abc"
     at.run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("app_pages/live.py").run()
     assert not at.exception
     assert "No study named `no-such-study-abc`" in texts(at.error)
 
@@ -242,7 +242,7 @@ def test_live_reattaches_from_the_url_after_a_reload() -> None:
     at = app()
     at.query_params["study"] = name  # a fresh session: only the URL knows the study
     at.run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("app_pages/live.py").run()
     assert not at.exception and not at.error
     assert name in texts(at.caption)
     assert [m.label for m in at.metric][:2] == ["Best ROC AUC", "Defaults score"]
@@ -258,7 +258,7 @@ def test_live_stop_button_stops_a_running_search() -> None:
     at = app()
     at.query_params["study"] = search.name
     at.run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("app_pages/live.py").run()
     assert not at.exception
     at.button(key=state.W_STOP).click().run()
     assert not at.exception and not at.error
@@ -272,7 +272,7 @@ def test_live_stop_button_stops_a_running_search() -> None:
 
 def test_studies_empty() -> None:
     at = app().run()
-    at.switch_page("pages/studies.py").run()
+    at.switch_page("app_pages/studies.py").run()
     assert not at.exception
     assert "No studies yet" in texts(at.info)
 
@@ -280,7 +280,7 @@ def test_studies_empty() -> None:
 def test_studies_list_open_and_delete_with_confirmation() -> None:
     name = finished_study()
     at = app().run()
-    at.switch_page("pages/studies.py").run()
+    at.switch_page("app_pages/studies.py").run()
     assert not at.exception and not at.error
     listed = at.dataframe[0].value
     assert listed["study"].tolist() == [name]
@@ -302,7 +302,7 @@ def test_studies_list_open_and_delete_with_confirmation() -> None:
 def test_studies_open_goes_to_the_live_view() -> None:
     name = finished_study()
     at = app().run()
-    at.switch_page("pages/studies.py").run()
+    at.switch_page("app_pages/studies.py").run()
     at.button(key=state.W_OPEN).click().run()
     assert not at.exception
     assert at.session_state["knobs.study"] == name
@@ -315,7 +315,7 @@ def test_studies_resume_a_stopped_search() -> None:
     search.start(n_trials=9)  # more budget, then stop at once: a stopped, resumable study
     search.stop()
     at = app().run()
-    at.switch_page("pages/studies.py").run()
+    at.switch_page("app_pages/studies.py").run()
     assert not at.exception
     assert not at.button(key=state.W_STUDY_RESUME).disabled
     at.button(key=state.W_STUDY_RESUME).click().run()

@@ -46,7 +46,7 @@ def test_race_without_data_points_to_the_data_page() -> None:
     at = app()
     at.session_state["knobs.sample_offered"] = True  # as if the user had cleared the sample
     at.run()
-    at.switch_page("pages/race.py").run()
+    at.switch_page("app_pages/race.py").run()
     assert not at.exception
     assert "Pick a table and the column to predict" in texts(at.info)
 
@@ -55,7 +55,7 @@ def test_race_with_an_unknown_id_in_the_url_explains() -> None:
     at = app()
     at.query_params[state.QUERY_RACE] = "nosuchrace"
     at.run()
-    at.switch_page("pages/race.py").run()
+    at.switch_page("app_pages/race.py").run()
     assert not at.exception
     assert "No race `nosuchrace`" in texts(at.error)
     assert at.button(key=state.W_RACE_START)  # the form is offered instead
@@ -63,7 +63,7 @@ def test_race_with_an_unknown_id_in_the_url_explains() -> None:
 
 def test_race_form_refuses_a_single_contestant() -> None:
     at = app().run()
-    at.switch_page("pages/race.py").run()
+    at.switch_page("app_pages/race.py").run()
     assert not at.exception
     assert at.multiselect(key=state.W_RACE_CONTESTANTS).value == ["grid", "random", "tpe"]
     at.multiselect(key=state.W_RACE_CONTESTANTS).set_value(["random"]).run()
@@ -76,7 +76,7 @@ def test_race_form_refuses_a_single_contestant() -> None:
 @pytest.mark.slow
 def test_race_page_runs_a_race_to_its_verdict_and_reattaches() -> None:
     at = app().run()
-    at.switch_page("pages/race.py").run()
+    at.switch_page("app_pages/race.py").run()
     at.multiselect(key=state.W_RACE_MODELS).set_value(["logistic"]).run()
     at.multiselect(key=state.W_RACE_CONTESTANTS).set_value(["random", "tpe"]).run()
     at.number_input(key=state.W_RACE_TRIALS).set_value(4).run()
@@ -110,7 +110,7 @@ def test_race_page_runs_a_race_to_its_verdict_and_reattaches() -> None:
     again = app()
     again.query_params[state.QUERY_RACE] = race_id
     again.run()
-    again.switch_page("pages/race.py").run()
+    again.switch_page("app_pages/race.py").run()
     assert not again.exception
     assert len(again.get("plotly_chart")) == 4
 
@@ -128,7 +128,7 @@ def finished_study() -> str:
 
 def test_analytics_without_studies() -> None:
     at = app().run()
-    at.switch_page("pages/analytics.py").run()
+    at.switch_page("app_pages/analytics.py").run()
     assert not at.exception
     assert "No studies yet" in texts(at.info)
 
@@ -139,7 +139,7 @@ def test_analytics_draws_every_chart_with_filters() -> None:
     at = app()
     at.session_state["knobs.study"] = name
     at.run()
-    at.switch_page("pages/analytics.py").run()
+    at.switch_page("app_pages/analytics.py").run()
     assert not at.exception and not at.error
     assert at.selectbox(key=state.W_AN_STUDY).value == name
     # history, EDF; importance, parallel, slice, contour; workers, timeline

@@ -36,7 +36,7 @@ def pick_study() -> str | None:
     if not rows:
         st.info("No study has a finished trial yet. Run a search first, then come back here.",
                 icon=":material/info:")  # fmt: skip
-        st.page_link("pages/search.py", label="Go to Search", icon=":material/tune:")
+        st.page_link("app_pages/search.py", label="Go to Search", icon=":material/tune:")
         return None
     names = [r["study"] for r in rows]
     current = state.attach_from_url()

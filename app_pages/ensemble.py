@@ -28,7 +28,7 @@ with errors.boundary("building an ensemble"):
     rows = [r for r in studies() if r.get("knobs") and r.get("n_trials")]
     if not rows:
         st.info("No finished searches yet: run one first.", icon=":material/info:")
-        st.page_link("pages/data.py", label="Choose a table", icon=":material/table_chart:")
+        st.page_link("app_pages/data.py", label="Choose a table", icon=":material/table_chart:")
         st.stop()
     by_name = {r["study"]: r for r in rows}
     current = state.study()

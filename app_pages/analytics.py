@@ -35,7 +35,7 @@ with errors.boundary("showing the analytics"):
     rows = [r for r in knobs.studies() if r["knobs"]]
     if not rows:
         st.info("No studies yet: run a search or a race first.", icon=":material/info:")
-        st.page_link("pages/search.py", label="Set up a search", icon=":material/tune:")
+        st.page_link("app_pages/search.py", label="Set up a search", icon=":material/tune:")
         st.stop()
     names = [r["study"] for r in rows]
     current = state.study()

@@ -32,7 +32,7 @@ def current_search() -> None:
         )
         with middle:
             st.page_link(
-                "pages/live.py",
+                "app_pages/live.py",
                 label="Live view",
                 icon=":material/monitoring:",
                 query_params={"study": name},
@@ -124,7 +124,7 @@ def start(ds: Dataset, config: SearchConfig, source: str) -> None:
     state.remember_search(handle)
     state.set_study(handle.name)
     state.release_frames()  # the study holds its own copy of the data now
-    st.switch_page("pages/live.py", query_params={"study": handle.name})
+    st.switch_page("app_pages/live.py", query_params={"study": handle.name})
 
 
 def form(ds: Dataset) -> None:
@@ -270,6 +270,6 @@ with errors.boundary("setting up the search"):
     dataset = errors.attempt(state.dataset)
     if dataset is None:
         st.info("First choose a table and the column to predict.", icon=":material/table_chart:")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/arrow_back:")
+        st.page_link("app_pages/data.py", label="Go to Data", icon=":material/arrow_back:")
     else:
         form(dataset)

@@ -50,7 +50,7 @@ def actions(row: dict[str, Any]) -> None:
         "Open live view", key=state.W_OPEN, type="primary", icon=":material/monitoring:"
     ):
         state.set_study(name)
-        st.switch_page("pages/live.py", query_params={"study": name})
+        st.switch_page("app_pages/live.py", query_params={"study": name})
     if current == "running":
         if cols[1].button("Stop", key=state.W_STUDY_STOP, icon=":material/stop_circle:"):
             with st.spinner("Stopping the workers…"):
@@ -65,7 +65,7 @@ def actions(row: dict[str, Any]) -> None:
     ):
         if errors.ran(handle.start):
             state.set_study(name)
-            st.switch_page("pages/live.py", query_params={"study": name})
+            st.switch_page("app_pages/live.py", query_params={"study": name})
     if cols[2].button(
         "Delete",
         key=state.W_DELETE,
@@ -105,7 +105,7 @@ with errors.boundary("listing the studies"):
         st.info(
             "No studies yet: start a search and it will be listed here.", icon=":material/info:"
         )
-        st.page_link("pages/data.py", label="Choose a table", icon=":material/table_chart:")
+        st.page_link("app_pages/data.py", label="Choose a table", icon=":material/table_chart:")
     else:
         st.dataframe(
             tables.studies_frame(rows),

@@ -131,7 +131,7 @@ def readiness() -> None:
         type="primary",
         icon=":material/arrow_forward:",
     ):
-        st.switch_page("pages/search.py")
+        st.switch_page("app_pages/search.py")
 
 
 def summary(target: str) -> None:
@@ -164,7 +164,7 @@ with errors.boundary("loading your table"):
     )
     if state.study():
         st.page_link(
-            "pages/live.py",
+            "app_pages/live.py",
             label="Back to the live view of your search",
             icon=":material/monitoring:",
             query_params={"study": state.study()},

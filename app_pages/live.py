@@ -56,8 +56,8 @@ def controls(handle: Search, status_state: str) -> None:
                 help="Continue up to the same budget; interrupted trials run again. A resumed "
                 "search is not bit-for-bit reproducible.",
             )
-        st.page_link("pages/search.py", label="New search", icon=":material/tune:")
-        st.page_link("pages/studies.py", label="All studies", icon=":material/history:")
+        st.page_link("app_pages/search.py", label="New search", icon=":material/tune:")
+        st.page_link("app_pages/studies.py", label="All studies", icon=":material/history:")
     if stop:
         with st.spinner("Stopping the workers…"):
             handle.stop()
@@ -107,15 +107,15 @@ with errors.boundary("opening the live view"):
             "No search selected yet: start one, or open one from the list of studies.",
             icon=":material/info:",
         )
-        st.page_link("pages/search.py", label="Set up a search", icon=":material/tune:")
-        st.page_link("pages/studies.py", label="Open a study", icon=":material/history:")
+        st.page_link("app_pages/search.py", label="Set up a search", icon=":material/tune:")
+        st.page_link("app_pages/studies.py", label="Open a study", icon=":material/history:")
     else:
         try:
             handle = state.search(name)
         except StudyError as exc:
             st.error(f"{exc} It may have been deleted.", icon=":material/error:")
             state.forget_search(name)
-            st.page_link("pages/studies.py", label="Open a study", icon=":material/history:")
+            st.page_link("app_pages/studies.py", label="Open a study", icon=":material/history:")
     if handle is not None:
         header(handle)
         first = handle.status()

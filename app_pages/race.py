@@ -39,7 +39,7 @@ def setup() -> None:
             "Pick a table and the column to predict on the Data page first; the race uses them.",
             icon=":material/info:",
         )
-        st.page_link("pages/data.py", label="Choose the data", icon=":material/table_chart:")
+        st.page_link("app_pages/data.py", label="Choose the data", icon=":material/table_chart:")
         return
     st.caption(
         f"Racing on **{state.data().name if state.data() else 'the table'}** → "
