@@ -375,40 +375,110 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("task", "family"), TRAIN_CASES)
-def test_train_py_reproduces_the_export(
-    plans: dict, tmp_path: Path, task: str, family: str
-) -> None:
-    """train.py, run without Knobs importable on the original CSV, predicts exactly the same."""
+def assert_train_py_reproduces(bundle: Path, csv: Path, n_train: int, workdir: Path) -> str:
+    """Run the bundle's train.py with ``knobs`` unimportable on the original CSV, predict that
+    CSV with it, and check it against ``knobs predict`` on the exported model file. Returns the
+    script's text."""
     from knobs.predict import predict_table
 
-    plan = plans[task]
-    source = fitted_source(plan, family)
-    bundle = tmp_path / "bundle"
-    write_bundle(plan, source, "skops", bundle, data=CSVS[task])
     script = (bundle / "train.py").read_text()
     assert "import knobs" not in script and "from knobs" not in script
     reqs = (bundle / "requirements.txt").read_text().split()
     assert "scikit-learn==" in " ".join(reqs) and not any(r.startswith("knobs") for r in reqs)
-    out = tmp_path / "pred.csv"
+    out = workdir / "pred.csv"
     proc = subprocess.run(
-        [sys.executable, "-c", BLOCK_KNOBS, str(bundle / "train.py"), str(CSVS[task]),
-         "--predict", str(CSVS[task]), "--out", str(out)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", BLOCK_KNOBS, str(bundle / "train.py"), str(csv),
+         "--predict", str(csv), "--out", str(out)],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"fitted on {plan.n_train} rows" in proc.stdout
-    ours = predict_table(bundle, CSVS[task]).frame
+    assert f"fitted on {n_train} rows" in proc.stdout
+    ours = predict_table(bundle, csv).frame
     theirs = pd.read_csv(out)
     assert list(theirs.columns) == list(ours.columns)
     # The CSV holds each float's shortest round-trip text in its own precision (XGBoost gives
     # float32): read back at that precision, the values are bit-identical.
     theirs = theirs.astype(ours.dtypes.to_dict())
-    if task == "regression":
+    if "probability" not in " ".join(ours.columns) and ours["prediction"].dtype.kind == "f":
         np.testing.assert_array_equal(
             theirs["prediction"].to_numpy(), ours["prediction"].to_numpy()
         )
     else:
         assert (theirs["prediction"].astype(str) == ours["prediction"].astype(str)).all()
         np.testing.assert_array_equal(theirs.iloc[:, 1:].to_numpy(), ours.iloc[:, 1:].to_numpy())
+    return script
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "family"), TRAIN_CASES)
+def test_train_py_reproduces_the_export(
+    plans: dict, tmp_path: Path, task: str, family: str
+) -> None:
+    """train.py, run without Knobs importable on the original CSV, predicts exactly the same."""
+    plan = plans[task]
+    source = fitted_source(plan, family)
+    bundle = tmp_path / "bundle"
+    write_bundle(plan, source, "skops", bundle, data=CSVS[task])
+    assert_train_py_reproduces(bundle, CSVS[task], plan.n_train, tmp_path)
+
+
+#: Every ensemble kind on every task; stacking also with the features passed through (its
+#: meta-learner then also sees the preprocessed table, fitted in the script), and greedy with a
+#: single round, which keeps one member and drops the other (the script must not refit it).
+ENSEMBLE_TRAIN_CASES = [
+    *((task, kind, {}) for task in TASKS for kind in ensembles.KINDS),
+    ("binary", "stacking", {"passthrough": True}),
+    ("regression", "greedy", {"n_iter": 1}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("task", "kind", "options"),
+    ENSEMBLE_TRAIN_CASES,
+    ids=["-".join([t, k, *map(str, o)]) for t, k, o in ENSEMBLE_TRAIN_CASES],
+)
+def test_train_py_rebuilds_each_ensemble_kind(
+    plans: dict, tmp_path: Path, task: str, kind: str, options: dict
+) -> None:
+    """Voting refits its members with their weights; greedy refits the members its recorded
+    weights keep; stacking refits its members and fits its meta-learner on the OOF predictions
+    the script carries. Each predicts bit for bit what the exported ensemble predicts."""
+    report = ensembles.build_ensemble(
+        [f"exp-{task}"], kind, top=2, evaluate_test=False, storage=STORAGE["url"], **options
+    )
+    plan, source, _best = source_from_ensemble(report.id, STORAGE["url"])
+    bundle = tmp_path / "bundle"
+    result = write_bundle(plan, source, "skops", bundle, data=CSVS[task])
+    assert result.card["train_py"] == {"available": True, "reason": ""}
+    card_md = (bundle / "card.md").read_text()
+    assert "train.py` rebuilds this model" in card_md and f"For this {kind} ensemble" in card_md
+    script = assert_train_py_reproduces(bundle, CSVS[task], plan.n_train, tmp_path)
+    assert f"'id': '{report.id}'" in script and f"'kind': '{kind}'" in script
+    for member in report.members:
+        assert f"_{member['model']}_{member['trial']}'" in script  # each member's pipeline
+    if kind == "greedy":
+        weights = [float(w) for w in source.estimator.weights_]
+        assert f"'weights': {weights}" in script
+        assert (0.0 in weights) == (options.get("n_iter") == 1)
+    assert ("STACKING_OOF = " in script) == (kind == "stacking")
+
+
+@pytest.mark.slow
+def test_train_py_refuses_stacking_whose_oof_no_longer_match(plans: dict, tmp_path: Path) -> None:
+    """OOF predictions other than those the meta-learner was fitted on would make train.py
+    fit another model: the export says train.py is unavailable rather than write it."""
+    import dataclasses
+
+    report = ensembles.build_ensemble(
+        ["exp-binary"], "stacking", top=2, evaluate_test=False, storage=STORAGE["url"]
+    )
+    plan, source, _best = source_from_ensemble(report.id, STORAGE["url"])
+    assert source.oof is not None
+    moved = tuple(np.clip(a[::-1], 0.0, 1.0) for a in source.oof)
+    result = write_bundle(plan, dataclasses.replace(source, oof=moved), "skops", tmp_path / "b")
+    assert result.card["train_py"]["available"] is False
+    assert "no longer give the meta-learner" in result.card["train_py"]["reason"]
+    assert not (tmp_path / "b" / "train.py").exists()
+    result = write_bundle(plan, dataclasses.replace(source, oof=None), "skops", tmp_path / "c")
+    assert "needs the out-of-fold predictions" in result.card["train_py"]["reason"]

@@ -57,6 +57,9 @@ class ModelSource:
     fit_s: float
     trial: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: An ensemble's out-of-fold predictions that ``estimator.fit`` was given (one array per
+    #: member): a stacking meta-learner is fitted on them, and train.py must fit it on the same.
+    oof: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def write_bundle(
     fmt = _formats.check_format(fmt)
     directory.mkdir(parents=True, exist_ok=True)
     est = source.estimator
-    X_train, _y = plan.load_split("train")
+    X_train, y_train = plan.load_split("train")
     warnings: list[str] = []
     trusted: list[str] = []
     model_class: str | None = None
@@ -201,7 +204,11 @@ def write_bundle(
         **_reading(data),
     }
     try:
-        script = _trainpy.render_train_py(est, settings, knobs_version)
+        ensemble = None
+        if source.kind == "ensemble":
+            definition = {"id": source.extra.get("ensemble_id"), **source.params}
+            ensemble = _trainpy.ensemble_record(est, definition, source.oof, X_train, y_train)
+        script = _trainpy.render_train_py(est, settings, knobs_version, ensemble)
         (directory / TRAIN_PY).write_text(script, encoding="utf-8")
         (directory / REQUIREMENTS).write_text(
             _trainpy.train_requirements(est, _versions()), encoding="utf-8"
@@ -544,6 +551,13 @@ def source_from_ensemble(
 
     estimator, meta = ensembles.fitted_ensemble(ensemble_id, storage)
     plan = Search.open(meta["study"], storage).plan
+    oof = None
+    if meta.get("kind") == "stacking":
+        # The same pool `fitted_ensemble` fitted the meta-learner on (stored OOF predictions,
+        # read again from disk): train.py carries them, since the CSV cannot recreate them.
+        only = [(c["study"], int(c["trial"])) for c in meta["candidates"]]
+        pool = ensembles.candidates(meta["studies"], max(2, len(only)), storage=storage, only=only)
+        oof = tuple(pool.oof)
     members = [
         {k: m.get(k) for k in ("study", "trial", "model", "weight")}
         for m in meta.get("members", [])
@@ -558,6 +572,7 @@ def source_from_ensemble(
         test_score=results.test_score(plan, estimator),
         fit_s=float(meta.get("fit_s") or 0.0),
         extra={"ensemble_id": ensemble_id, "studies": meta.get("studies", [])},
+        oof=oof,
     )
     return plan, source, meta.get("best_single_cv_score")
 

@@ -18,6 +18,25 @@ from knobs.plan import StudyPlan
 #: Categories listed per column in the card; beyond this the list is cut (and says so).
 MAX_CATEGORIES = 1000
 
+#: How train.py rebuilds each ensemble kind: what it refits, and what it carries as learned.
+_TRAIN_PY_ENSEMBLE = {
+    "voting": (
+        "For this voting ensemble it refits every member (each trial's pipeline with its "
+        "parameters) and combines them with the weights above, written into the script."
+    ),
+    "greedy": (
+        "For this greedy ensemble the weights Knobs' selection chose on the members' out-of-fold "
+        "predictions are written into the script (`ENSEMBLE['weights']`); it refits the members "
+        "they keep. The ensemble class is copied from Knobs' source."
+    ),
+    "stacking": (
+        "For this stacking ensemble it refits every member and fits the meta-learner on the "
+        "members' out-of-fold predictions from the search, which the script carries "
+        "(`STACKING_OOF`): the CSV alone cannot recreate them. The ensemble class is copied from "
+        "Knobs' source."
+    ),
+}
+
 
 def input_schema(plan: StudyPlan, X_train: pd.DataFrame) -> list[dict[str, Any]]:
     """The columns a new table must have: user name, safe name, kind, allowed categories."""
@@ -160,6 +179,9 @@ def render_markdown(card: Mapping[str, Any]) -> str:
             "target and the split as Knobs did and fits the same pipeline; the fitted model "
             "predicts what this export predicts (checked by Knobs' tests).",
         ]
+        kind = card["model"]["params"].get("kind") if card["model"]["kind"] == "ensemble" else None
+        if kind in _TRAIN_PY_ENSEMBLE:
+            lines += ["", _TRAIN_PY_ENSEMBLE[kind]]
     else:
         lines.append(f"Not available: {t['reason']}")
     return "\n".join(lines) + "\n"
