@@ -24,6 +24,7 @@ from knobs.data import build_preprocessor
 from knobs.errors import ConfigError
 from knobs.metrics import Metric
 from knobs.models import ModelSpec
+from knobs.scoring import score_predictions
 
 BASELINE_ATTR = "knobs.baseline"
 FAIL_REASON_ATTR = "knobs.fail_reason"
@@ -102,7 +103,9 @@ class _TunedTrials:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
-    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
+    def _get_trials(
+        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+    ) -> list:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
         return [t for t in trials if not t.user_attrs.get(BASELINE_ATTR)]
 
@@ -231,11 +234,17 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
     oof_kind = ""
     started = time.perf_counter()
     for k, (train_idx, valid_idx) in enumerate(problem.folds):
-        X_valid = problem.X.iloc[valid_idx]
+        X_valid, y_valid = problem.X.iloc[valid_idx], problem.y.iloc[valid_idx]
         fitted = clone(pipeline).fit(problem.X.iloc[train_idx], problem.y.iloc[train_idx])
-        scores.append(problem.metric.score(fitted, X_valid, problem.y.iloc[valid_idx]))
-        if problem.oof_dir is not None:
+        if problem.oof_dir is None:
+            scores.append(problem.metric.score(fitted, X_valid, y_valid))
+        else:
+            # One prediction pass serves both the score and the ensembles' out-of-fold matrix.
             oof_kind, pred = oof_predictions(fitted, X_valid, problem.task)
+            classes = getattr(fitted, "classes_", None)
+            scores.append(
+                score_predictions(problem.metric, y_valid.to_numpy(), pred, oof_kind, classes)
+            )
             if oof is None:
                 oof = np.full((n_rows, *pred.shape[1:]), np.nan, dtype=np.float32)
             oof[valid_idx] = pred
@@ -265,7 +274,7 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
 def oof_predictions(fitted: Pipeline, X: pd.DataFrame, task: str) -> tuple[str, np.ndarray]:
     """What ensembles need from a fold: class probabilities, else decision values, else values."""
     if task == "regression":
-        return "value", np.asarray(fitted.predict(X), dtype=np.float32)
+        return "value", np.asarray(fitted.predict(X), dtype=np.float64)
     if hasattr(fitted, "predict_proba"):
-        return "proba", np.asarray(fitted.predict_proba(X), dtype=np.float32)
-    return "decision", np.asarray(fitted.decision_function(X), dtype=np.float32)
+        return "proba", np.asarray(fitted.predict_proba(X), dtype=np.float64)
+    return "decision", np.asarray(fitted.decision_function(X), dtype=np.float64)

@@ -169,3 +169,24 @@ def test_gp_models_the_tuned_trials_despite_the_defaults_trial():
     assert plain.sampler.infer_relative_search_space(plain, frozen) == {}
     assert set(ours.sampler.infer_relative_search_space(ours, frozen)) == {"m.x", "m.k"}
     assert all(t.state.name == "COMPLETE" for t in ours.trials)
+
+
+@pytest.mark.parametrize(("task", "model", "metric"), [
+    ("binary", "hist_gb", None), ("binary", "logistic", "f1"), ("binary", "svm", None),
+    ("multiclass", "random_forest", None), ("multiclass", "knn", "log_loss"),
+    ("regression", "xgboost", "rmse"), ("regression", "linear", None),
+])  # fmt: skip
+def test_scoring_from_kept_predictions_matches_the_scikit_learn_scorer(
+    tmp_path, task, model, metric
+):
+    """Trials that keep OOF predictions score folds from them (one prediction pass): the
+    score must be the one scikit-learn's scorer gives on the same fitted models."""
+    from dataclasses import replace
+
+    values = []
+    for oof_dir in (None, tmp_path / "oof"):
+        problem = replace(_problem(task, model, metric=metric), oof_dir=oof_dir)
+        study = optuna.create_study(direction=problem.metric.direction)
+        study.enqueue_trial({"model": model}, user_attrs={BASELINE_ATTR: True})
+        values.append(evaluate(study.ask(), problem, seed=0))
+    assert values[1] == pytest.approx(values[0], rel=1e-9, abs=1e-12)

@@ -26,7 +26,6 @@ _LAZY = {
         ),
         "_estimators",
     ),
-    **dict.fromkeys(("fold_score", "score_predictions"), "_scoring"),
     **dict.fromkeys(
         (
             "KINDS",
@@ -68,13 +67,11 @@ __all__ = [
     "correlation",
     "correlation_figure",
     "fitted_ensemble",
-    "fold_score",
     "list_ensembles",
     "load_ensemble",
     "nested_cv_score",
     "nested_cv_scores",
     "save",
-    "score_predictions",
     "verdict",
 ]
 

@@ -34,8 +34,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from knobs.ensembles._combine import caruana
-from knobs.ensembles._scoring import PROBA, VALUE, loss, score_predictions
 from knobs.metrics import get_metric
+from knobs.scoring import PROBA, VALUE, loss, score_predictions
 
 
 def _check_members(estimators: Any) -> list[tuple[str, BaseEstimator]]:

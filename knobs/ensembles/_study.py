@@ -49,11 +49,11 @@ from knobs.ensembles._estimators import (
     StackingEnsembleRegressor,
     meta_features,
 )
-from knobs.ensembles._scoring import PROBA, VALUE, fold_score, loss, score_predictions
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import Metric
 from knobs.models import get_model
 from knobs.plan import StudyPlan, make_folds
+from knobs.scoring import PROBA, VALUE, fold_score, loss, score_predictions
 from knobs.search import BASELINE_ATTR, OOF_ATTR, Problem, build_pipeline
 from knobs.storage import load_study, open_storage, storage_url
 

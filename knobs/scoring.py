@@ -1,7 +1,8 @@
-"""Metrics on stored predictions: the study's metric without a fitted estimator.
+"""Metrics on predictions: the study's metric without a fitted estimator.
 
-Greedy selection and weight search score thousands of candidate blends; calling scikit-learn
-scorers (which want an estimator) for each would cost refits or wrappers. These functions take the
+A trial that keeps its out-of-fold predictions scores each fold from them (one prediction pass
+instead of two), and greedy selection and weight search score thousands of candidate blends;
+calling scikit-learn scorers (which want an estimator) for each would cost refits or wrappers. These functions take the
 predictions themselves and reproduce what ``Metric.score`` gives on a fitted model (tests check
 that on real fits): ROC AUC on the positive class's probability, label metrics on the arg-max,
 log loss on the probabilities, regression metrics on the values. Results are in natural units
@@ -37,9 +38,10 @@ def _positive_score(pred: np.ndarray, kind: str) -> np.ndarray:
     return pred[:, 1] if kind == PROBA else pred[:, -1]
 
 
-def _clip_proba(pred: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(pred, dtype=np.float64), 1e-15, 1.0)
-    return p / p.sum(axis=1, keepdims=True)
+def _proba(pred: np.ndarray) -> np.ndarray:
+    """Probabilities as scikit-learn's scorers get them: no clipping of our own (``log_loss``
+    clips at the dtype's epsilon itself; clipping at 1e-15 here changed k-NN's log loss by 0.01)."""
+    return np.asarray(pred, dtype=np.float64)
 
 
 _LABEL: dict[str, Callable[..., float]] = {
@@ -84,10 +86,10 @@ def score_predictions(
         _need_proba(name, kind)
         if len(cls) == 2:
             return float(skm.roc_auc_score(y == cls[-1], _positive_score(pred, kind)))
-        return float(skm.roc_auc_score(y, _clip_proba(pred), multi_class="ovr", labels=cls))
+        return float(skm.roc_auc_score(y, _proba(pred), multi_class="ovr", labels=cls))
     if name == "log_loss":
         _need_proba(name, kind)
-        return float(skm.log_loss(y, _clip_proba(pred), labels=cls))
+        return float(skm.log_loss(y, _proba(pred), labels=cls))
     labels = labels_from(pred, kind, cls)
     if name in _LABEL:
         return float(_LABEL[name](y, labels))
