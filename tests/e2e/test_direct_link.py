@@ -7,13 +7,9 @@ Our pages live in `app_pages/`; this test keeps it that way.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.e2e.test_journey import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _wait_healthy
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -21,16 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 def test_first_request_to_a_deep_link_gets_the_app_navigation(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    env = {**os.environ, "KNOBS_HOME": str(tmp_path / "home")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with running_app(tmp_path / "home", tmp_path / "streamlit.log") as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1300, "height": 900})
@@ -41,6 +28,3 @@ def test_first_request_to_a_deep_link_gets_the_app_navigation(tmp_path):
             assert nav.get_by_text("Strategy race").count() == 1
             assert nav.get_by_text("app", exact=True).count() == 0
             browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -3,23 +3,17 @@ built, compared and kept. Screenshots go to ``artifacts/screenshots/ensemble-*.p
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.e2e.test_journey import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, running_app, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
 TIMEOUT_MS = 90_000
 
 
@@ -42,37 +36,14 @@ def _make_study(home: Path) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     home = tmp_path / "home"
     study = _make_study(home)
-    port = _free_port()
-    env = dict(os.environ, KNOBS_HOME=str(home), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with running_app(home, tmp_path / "streamlit.log") as url:
         yield url, study, home
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
-        server_log = (tmp_path / "streamlit.log").read_text(errors="replace")
-        assert "Traceback" not in server_log, server_log[-4000:]
 
 
 def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"ensemble-{name}.png"), full_page=True)
+    shot(page, f"ensemble-{name}")
 
 
 def test_build_and_keep_one_ensemble(server: tuple[str, str, Path]) -> None:

@@ -8,28 +8,18 @@ Screenshots go to ``artifacts/screenshots/export-*.png``.
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_journey import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _free_port,
-    _wait_healthy,
-    make_table,
-)
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, running_app, shot
+from tests.e2e.browser import no_traceback as _no_traceback
+from tests.e2e.test_journey import make_table
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
 STUDY = "e2e-export"
 TIMEOUT_MS = 60_000
 
@@ -46,38 +36,12 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     make_table(csv, n=300)
     knobs.tune(str(csv), "decision", models="logistic", n_trials=2, cv=2, workers=1, study=STUDY,
                refit=False)  # fmt: skip
-    port = _free_port()
-    env = dict(os.environ, KNOBS_HOME=str(home), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with running_app(home, tmp_path / "streamlit.log") as url:
         yield url, csv
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
-        server_log = (tmp_path / "streamlit.log").read_text(errors="replace")
-        assert "Traceback" not in server_log, server_log[-4000:]
 
 
 def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"export-{name}.png"), full_page=True)
-
-
-def _no_traceback(page) -> None:  # noqa: ANN001
-    assert page.locator('[data-testid="stException"]').count() == 0
-    assert "Traceback" not in page.locator("body").inner_text()
+    shot(page, f"export-{name}")
 
 
 def test_export_journey(server: tuple[str, Path]) -> None:

@@ -8,14 +8,8 @@ to ``artifacts/screenshots/`` (CI keeps them); look at them when a step fails.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,36 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, running_app
+from tests.e2e.browser import no_traceback as _no_traceback
+from tests.e2e.browser import set_number as _set_number
+from tests.e2e.browser import shot as _shot
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-TIMEOUT_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout_s} s")
 
 
 def make_table(path: Path, n: int = 1200, seed: int = 7) -> None:
@@ -85,65 +55,14 @@ def make_table(path: Path, n: int = 1200, seed: int = 7) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    port = _free_port()
-    env = dict(os.environ, KNOBS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with running_app(tmp_path / "home", tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
-        _stop_leftover_workers(tmp_path / "home")
-        server_log = (tmp_path / "streamlit.log").read_text(errors="replace")
-        assert "Traceback" not in server_log, server_log[-4000:]
-
-
-def _stop_leftover_workers(home: Path) -> None:
-    """Workers live in their own sessions by design; end the ones this test started."""
-    for pids in home.glob("studies/*/workers.txt"):
-        for line in pids.read_text().split("\n"):
-            parts = line.split()
-            if len(parts) == 3:
-                try:
-                    os.kill(int(parts[1]), signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-
-
-def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _no_traceback(page) -> None:  # noqa: ANN001
-    assert page.locator('[data-testid="stException"]').count() == 0
-    assert "Traceback" not in page.locator("body").inner_text()
 
 
 def _select(page, label: str, option: str) -> None:  # noqa: ANN001
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
     box.click()
     page.get_by_role("option", name=option, exact=True).click()
-
-
-def _set_number(page, label: str, value: int) -> None:  # noqa: ANN001
-    field = page.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Enter")
 
 
 def _trials_done(page) -> int:  # noqa: ANN001

@@ -6,87 +6,31 @@ Screenshots go to ``artifacts/screenshots/race-*.png``.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_journey import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy, make_table
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, running_app, shot
+from tests.e2e.browser import no_traceback as _no_traceback
+from tests.e2e.browser import set_number as _set_number
+from tests.e2e.test_journey import make_table
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
 TIMEOUT_MS = 60_000
-
-
-def _kill_started(home: Path) -> None:
-    """The race process and its workers live in their own sessions: end the ones we started."""
-    pids: list[int] = []
-    for path in home.glob("races/*.json"):
-        pid = json.loads(path.read_text()).get("pid")
-        if pid:
-            pids.append(int(pid))
-    pids += [int(p.read_text()) for p in home.glob("races/*.pid")]
-    for path in home.glob("studies/*/workers.txt"):
-        pids += [int(p.split()[1]) for p in path.read_text().splitlines() if len(p.split()) == 3]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    port = _free_port()
-    env = dict(os.environ, KNOBS_HOME=str(tmp_path / "home"), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with running_app(tmp_path / "home", tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
-        _kill_started(tmp_path / "home")
-        server_log = (tmp_path / "streamlit.log").read_text(errors="replace")
-        assert "Traceback" not in server_log, server_log[-4000:]
 
 
 def _shot(page, name: str) -> None:  # noqa: ANN001 - playwright Page
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"race-{name}.png"), full_page=True)
-
-
-def _no_traceback(page) -> None:  # noqa: ANN001
-    assert page.locator('[data-testid="stException"]').count() == 0
-    assert "Traceback" not in page.locator("body").inner_text()
-
-
-def _set_number(page, label: str, value: int) -> None:  # noqa: ANN001
-    field = page.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Enter")
+    shot(page, f"race-{name}")
 
 
 def test_race_journey(server: str, tmp_path: Path) -> None:
