@@ -18,15 +18,6 @@ from knobs.config import SAMPLERS, STRATEGIES, TASKS
 from knobs.errors import KnobsError
 
 
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
 def _fmt_v(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -35,14 +26,17 @@ class Progress:
     """One line per change on stderr: trials done, best so far vs baseline, ETA."""
 
     def __init__(self, stream: Any = sys.stderr) -> None:
+        from knobs.charts import fmt_duration  # the dashboard's format; plotly only when tuning
+
         self.stream = stream
+        self.fmt_s = fmt_duration
 
     def __call__(self, st: Any) -> None:
         budget = "?" if st.budget is None else str(st.budget)
         self.stream.write(
             f"[{st.done}/{budget}] best {_fmt_v(st.best_value)} "
             f"(defaults {_fmt_v(st.baseline_value)}) | {st.running} running, "
-            f"{st.failed} failed | {_fmt_s(st.elapsed_s)} elapsed, ETA {_fmt_s(st.eta_s)}\n"
+            f"{st.failed} failed | {self.fmt_s(st.elapsed_s)} elapsed, ETA {self.fmt_s(st.eta_s)}\n"
         )
         self.stream.flush()
 
