@@ -6,10 +6,10 @@ import streamlit as st
 
 from components import charts as live_charts
 from components import errors, forms, state, tables
-from knobs import results
+from knobs import study as results
 from knobs.api import Search
 from knobs.errors import StudyError
-from knobs.results import model_params
+from knobs.study import model_params
 
 
 def refresh_every(n_trials: int) -> float:

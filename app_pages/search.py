@@ -6,7 +6,8 @@ import streamlit as st
 
 from components import errors, forms, state
 from components.charts import STATE_WORDS
-from knobs import charts, estimate
+from knobs import charts
+from knobs import study as estimate
 from knobs.api import Search
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset

@@ -32,7 +32,8 @@ def bare_optuna(plan, replay, seed: int) -> float:
     from sklearn.model_selection import cross_val_score
     from threadpoolctl import threadpool_limits
 
-    from knobs.search import BASELINE_ATTR, build_pipeline
+    from knobs.study import pipeline_for
+    from knobs.study.keys import BASELINE
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem = plan.problem()
@@ -44,7 +45,7 @@ def bare_optuna(plan, replay, seed: int) -> float:
             params = {}
         else:
             params = {p.name: p.suggest(trial, spec.key(p.name)) for p in spec.params}
-        pipe = build_pipeline(problem, spec, params, seed=plan.config.seed, n_jobs=1)
+        pipe = pipeline_for(problem, spec, params, seed=plan.config.seed, n_jobs=1)
         return cross_val_score(pipe, problem.X, problem.y, cv=problem.folds, scoring=scorer).mean()
 
     study = optuna.create_study(
@@ -52,7 +53,7 @@ def bare_optuna(plan, replay, seed: int) -> float:
     )
     for t in replay:
         params = {k: v for k, v in t.params.items() if k != "model"}
-        study.enqueue_trial(params, user_attrs={"baseline": bool(t.user_attrs.get(BASELINE_ATTR))})
+        study.enqueue_trial(params, user_attrs={"baseline": bool(BASELINE.get(t))})
     with threadpool_limits(1):
         started = time.perf_counter()
         study.optimize(objective, n_trials=len(replay))

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 
 from knobs import charts
 from knobs.api import SearchStatus
-from knobs.plan import StudyPlan
+from knobs.study import StudyPlan
 
 from . import state
 from .errors import log

@@ -4,7 +4,7 @@
 >>> result = knobs.tune("churn.csv", target="churn", strategy="bayes", n_trials=50)
 >>> result.best_score, result.best_params, result.best_pipeline
 
-Names are imported on first use (PEP 562), so ``import knobs.storage`` in a worker or a quick
+Names are imported on first use (PEP 562), so ``import knobs.study`` in a worker or a quick
 ``knobs models`` does not pay for pandas, scikit-learn and XGBoost up front.
 """
 

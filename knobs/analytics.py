@@ -24,9 +24,8 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import ConfigError
-from knobs.jobs import INTERRUPTED_ATTR, WORKER_ATTR
-from knobs.results import model_params
-from knobs.search import BASELINE_ATTR
+from knobs.study import model_params
+from knobs.study.keys import BASELINE, INTERRUPTED, WORKER
 
 IMPORTANCE_METHODS = ("fanova", "ped_anova")
 _STATE_COLOURS = {"COMPLETE": "#3366cc", "FAIL": "#e4572e", "PRUNED": "#f4a261", "RUNNING": "#999"}
@@ -53,7 +52,7 @@ def select(trials: Sequence[FrozenTrial], sel: Selection) -> list[FrozenTrial]:
     for t in trials:
         if t.state not in keep:
             continue
-        if not sel.baseline and t.user_attrs.get(BASELINE_ATTR):
+        if not sel.baseline and BASELINE.get(t):
             continue
         if sel.model is not None and t.params.get("model") != sel.model:
             continue
@@ -67,7 +66,7 @@ def unprefixed(trials: Sequence[FrozenTrial], model: str) -> list[FrozenTrial]:
     prefix = f"{model}."
     out = []
     for t in trials:
-        if t.params.get("model") != model or t.user_attrs.get(BASELINE_ATTR):
+        if t.params.get("model") != model or BASELINE.get(t):
             continue
         _, params = model_params(t)
         if not params:
@@ -92,7 +91,7 @@ def models_in(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for t in trials:
         m = t.params.get("model")
-        if m and t.state == TrialState.COMPLETE and not t.user_attrs.get(BASELINE_ATTR):
+        if m and t.state == TrialState.COMPLETE and not BASELINE.get(t):
             counts[m] = counts.get(m, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
@@ -148,15 +147,15 @@ def worker_timeline(trials: Sequence[FrozenTrial], *, now: float | None = None) 
     for t in trials:
         if t.datetime_start is None:
             continue
-        w = t.user_attrs.get(WORKER_ATTR) or {}
+        w = WORKER.get(t) or {}
         worker = f"{w.get('host', '?')}:{w.get('pid', '?')}" if w else "unknown"
         start = t.datetime_start.timestamp() - t0
         if t.datetime_complete is not None:
             end = t.datetime_complete.timestamp() - t0
         else:
             end = max(start, (now - t0) if now is not None else start)
-        state = "INTERRUPTED" if t.user_attrs.get(INTERRUPTED_ATTR) else t.state.name
-        bars.append(Bar(worker, t.number, state, start, end, bool(t.user_attrs.get(BASELINE_ATTR))))
+        state = "INTERRUPTED" if INTERRUPTED.get(t) else t.state.name
+        bars.append(Bar(worker, t.number, state, start, end, bool(BASELINE.get(t))))
     return sorted(bars, key=lambda b: (b.worker, b.start_s))
 
 

@@ -20,9 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
-from knobs.jobs import INTERRUPTED_ATTR
-from knobs.results import model_params
-from knobs.search import BASELINE_ATTR, FAIL_REASON_ATTR
+from knobs.study import model_params
+from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED
 
 #: Parameter importance and parallel coordinates mean little on fewer tuned trials than this.
 MIN_TRIALS_FOR_ANALYSIS = 5
@@ -107,11 +106,11 @@ def history(trials: Sequence[FrozenTrial], direction: str) -> History:
         model, _ = model_params(t)
         ok = t.state == TrialState.COMPLETE and _finite(t.value)
         elapsed = (t.datetime_complete - origin).total_seconds() if origin is not None else 0.0
-        reason = t.user_attrs.get(FAIL_REASON_ATTR)
+        reason = FAIL_REASON.get(t)
         if t.state == TrialState.PRUNED and not reason:
             reason = "pruned: its early folds scored too low"
         state = t.state.name if ok or t.state != TrialState.COMPLETE else "FAIL"
-        if state == "FAIL" and t.user_attrs.get(INTERRUPTED_ATTR):
+        if state == "FAIL" and INTERRUPTED.get(t):
             state = "INTERRUPTED"
         points.append(
             TrialPoint(
@@ -119,7 +118,7 @@ def history(trials: Sequence[FrozenTrial], direction: str) -> History:
                 state=state,
                 value=float(t.value) if ok else None,
                 model=model,
-                baseline=bool(t.user_attrs.get(BASELINE_ATTR)),
+                baseline=bool(BASELINE.get(t)),
                 elapsed_s=max(0.0, elapsed),
                 duration_s=t.duration.total_seconds() if t.duration is not None else None,
                 reason=None if ok else (reason or "the score was not a number"),
@@ -163,7 +162,7 @@ def tuned_trials(trials: Sequence[FrozenTrial], model: str) -> list[FrozenTrial]
     for t in trials:
         if t.state != TrialState.COMPLETE or not _finite(t.value):
             continue
-        if t.params.get("model") != model or t.user_attrs.get(BASELINE_ATTR):
+        if t.params.get("model") != model or BASELINE.get(t):
             continue
         _, params = model_params(t)
         if not params:
@@ -220,8 +219,8 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
     for t in sorted(trials, key=lambda t: t.number):
         model, params = model_params(t)
         ok = t.state == TrialState.COMPLETE and _finite(t.value)
-        baseline = bool(t.user_attrs.get(BASELINE_ATTR))
-        interrupted = t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR)
+        baseline = bool(BASELINE.get(t))
+        interrupted = t.state == TrialState.FAIL and INTERRUPTED.get(t)
         rows.append(
             {
                 "trial": t.number,
@@ -231,7 +230,7 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
                 "parameters": "(library defaults)" if baseline else _fmt_params(params),
                 "duration_s": t.duration.total_seconds() if t.duration is not None else None,
                 "defaults": baseline,
-                "note": t.user_attrs.get(FAIL_REASON_ATTR) or "",
+                "note": FAIL_REASON.get(t) or "",
             }
         )
     columns = ["trial", "state", "score", "model", "parameters", "duration_s", "defaults", "note"]

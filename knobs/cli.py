@@ -14,8 +14,9 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from knobs.config import SAMPLERS, STRATEGIES, TASKS
+from knobs.config import TASKS
 from knobs.errors import KnobsError
+from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
 
 
 def _fmt_v(value: float | None) -> str:
@@ -50,7 +51,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         help="comma-separated short names (xgboost, random_forest, extra_trees, hist_gb, "
         "logistic/linear, elastic_net, knn, svm, mlp) or `all` (default: xgboost)",
     )  # fmt: skip
-    p.add_argument("--strategy", choices=STRATEGIES, default="bayes")
+    p.add_argument("--strategy", choices=CONFIG_STRATEGIES, default="bayes")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Bayesian sampler")
     p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
     p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")

@@ -9,15 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from knobs.errors import ConfigError
 from knobs.models import Param
+from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
 
-Strategy = Literal["grid", "random", "bayes", "cmaes", "qmc"]
-SamplerName = Literal["tpe", "gp"]
-STRATEGIES: tuple[str, ...] = ("grid", "random", "bayes", "cmaes", "qmc")
-SAMPLERS: tuple[str, ...] = ("tpe", "gp")
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 
 
@@ -40,7 +37,7 @@ class SearchConfig:
     varies only the samplers, so several searches can share one split and one set of folds (the
     strategy race runs each strategy with several sampler seeds).
     ``keep_oof`` keeps every trial's out-of-fold predictions beside the study, for ensembles;
-    ``None`` means "when they are small" (see ``knobs.search.OOF_MAX_VALUES``).
+    ``None`` means "when they are small" (see ``knobs.study.OOF_MAX_VALUES``).
     """
 
     target: str
@@ -69,9 +66,9 @@ class SearchConfig:
             raise ConfigError("No target column given: pass the name of the column to predict.")
         if self.task is not None and self.task not in TASKS:
             raise ConfigError(f"`task` must be one of {list(TASKS)}, but got {self.task!r}.")
-        if self.strategy not in STRATEGIES:
+        if self.strategy not in CONFIG_STRATEGIES:
             raise ConfigError(
-                f"`strategy` must be one of {list(STRATEGIES)}, but got {self.strategy!r}."
+                f"`strategy` must be one of {list(CONFIG_STRATEGIES)}, but got {self.strategy!r}."
             )
         if self.sampler not in SAMPLERS:
             raise ConfigError(

@@ -1,28 +1,162 @@
-"""Metrics by the names users know, mapped onto scikit-learn scorers.
+"""Metrics by the names users know: one row each, scoring a fitted model or stored predictions.
 
 Scores are reported in their natural units (RMSE is positive and minimized), not as the negated
 values scikit-learn's scorers return, so a study's objective reads the way the user asked for it.
+
+A metric is declared once, as a row of ``METRICS``: its label, its :class:`Direction`, the kind of
+prediction it reads, the scikit-learn scorer that scores a fitted estimator and the function that
+scores predictions without one. Trials that keep their out-of-fold predictions score folds from
+them (one prediction pass instead of two), and ensembles score thousands of candidate blends, so
+both paths must agree: tests check them against each other on real fits. Adding a metric is one
+row here; the CLI, the Search page and every verdict read this table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
+import numpy as np
+from sklearn import metrics as skm
 from sklearn.metrics import get_scorer
 
 from knobs.errors import ConfigError
 
-Direction = Literal["maximize", "minimize"]
+T = TypeVar("T")
+
+#: Prediction kinds kept for a trial: class probabilities (n, k), decision values, values (n,).
+PROBA, DECISION, VALUE = "proba", "decision", "value"
+#: What a metric reads from the predictions: predicted labels, a continuous score (ranking), or
+#: calibrated probabilities, or regression values.
+Reads = Literal["labels", "scores", "probabilities", "values"]
+
+
+class Direction(str):
+    """``"maximize"`` or ``"minimize"``: the one place that knows which of two scores is better.
+
+    A ``str`` subclass so it compares, serializes and stores as the plain word Optuna uses.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Direction:
+        value = str(value).lower()
+        if value not in ("maximize", "minimize"):
+            raise ConfigError(f"A direction is `maximize` or `minimize`, but got {value!r}.")
+        return super().__new__(cls, value)
+
+    @property
+    def maximize(self) -> bool:
+        return self == "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        """Is ``a`` strictly better than ``b``?"""
+        return a > b if self.maximize else a < b
+
+    def gain(self, new: float, old: float) -> float:
+        """How much better ``new`` is than ``old``, positive when it is better."""
+        return new - old if self.maximize else old - new
+
+    def loss(self, score: float) -> float:
+        """A number to minimize, whatever the direction."""
+        return -score if self.maximize else score
+
+    def best(self, values: Iterable[float]) -> float:
+        return max(values) if self.maximize else min(values)
+
+    def pick(self, items: Iterable[T], key: Callable[[T], float]) -> T:
+        """The item with the best ``key``."""
+        return max(items, key=key) if self.maximize else min(items, key=key)
+
+    def ranked(self, items: Iterable[T], key: Callable[[T], float]) -> list[T]:
+        """Items best first."""
+        return sorted(items, key=key, reverse=self.maximize)
+
+    def shifted(self, best: float, slack: float) -> float:
+        """A score ``slack`` worse than ``best``."""
+        return best - slack if self.maximize else best + slack
+
+
+MAXIMIZE = Direction("maximize")
+MINIMIZE = Direction("minimize")
+
+
+def direction(value: str) -> Direction:
+    """``Direction`` from a stored word (plans keep it as text)."""
+    return value if isinstance(value, Direction) else Direction(value)
+
+
+def _positive_score(pred: np.ndarray, kind: str) -> np.ndarray:
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.ndim == 1:
+        return pred
+    return pred[:, 1] if kind == PROBA else pred[:, -1]
+
+
+def labels_from(pred: np.ndarray, kind: str, classes: np.ndarray) -> np.ndarray:
+    """Predicted labels from probabilities (arg-max) or decision values (sign / arg-max)."""
+    pred = np.asarray(pred)
+    if kind == DECISION and pred.ndim == 1:
+        return classes[(pred > 0).astype(int)]
+    return classes[np.argmax(pred, axis=1)]
+
+
+# What each kind of metric does with stored predictions. Probabilities are passed as they are:
+# ``log_loss`` clips at the dtype's epsilon itself (clipping at 1e-15 here changed k-NN's log loss).
+def _on_values(fn: Callable[..., float]) -> Callable[..., float]:
+    return lambda y, pred, kind, cls: fn(y, np.asarray(pred, dtype=np.float64))
+
+
+def _on_labels(fn: Callable[..., float], **kw: object) -> Callable[..., float]:
+    return lambda y, pred, kind, cls: fn(y, labels_from(pred, kind, cls), **kw)
+
+
+def _on_binary_labels(fn: Callable[..., float]) -> Callable[..., float]:
+    return lambda y, pred, kind, cls: fn(
+        y, labels_from(pred, kind, cls), pos_label=cls[-1], zero_division=0
+    )
+
+
+def _on_positive(fn: Callable[..., float]) -> Callable[..., float]:
+    return lambda y, pred, kind, cls: fn(y == cls[-1], _positive_score(pred, kind))
+
+
+def _roc_auc_ovr(y: np.ndarray, pred: np.ndarray, kind: str, cls: np.ndarray) -> float:
+    if len(cls) == 2:
+        return skm.roc_auc_score(y == cls[-1], _positive_score(pred, kind))
+    return skm.roc_auc_score(y, np.asarray(pred, dtype=np.float64), multi_class="ovr", labels=cls)
+
+
+def _log_loss(y: np.ndarray, pred: np.ndarray, kind: str, cls: np.ndarray) -> float:
+    return skm.log_loss(y, np.asarray(pred, dtype=np.float64), labels=cls)
 
 
 @dataclass(frozen=True)
 class Metric:
+    """One metric: how it reads, which way is better, and how it scores.
+
+    ``reads`` says what it needs from a model: ``labels`` work from any classifier (and hard
+    votes), ``scores`` need a ranking (probabilities or decision values), ``probabilities`` need
+    calibrated class probabilities (a model without ``predict_proba`` is calibrated for it).
+    """
+
     name: str
-    scorer: str  # scikit-learn scorer name
+    label: str
+    scorer: str  # scikit-learn scorer name, for fitted estimators
     direction: Direction
     tasks: frozenset[str]
-    needs_proba: bool = False
+    reads: Reads
+    on_predictions: Callable[[np.ndarray, np.ndarray, str, np.ndarray], float]
+
+    @property
+    def needs_proba(self) -> bool:
+        return self.reads == "probabilities"
+
+    @property
+    def needs_scores(self) -> bool:
+        """Hard labels cannot serve it (ROC AUC, average precision, log loss)."""
+        return self.reads in ("scores", "probabilities")
 
     @property
     def sign(self) -> float:
@@ -30,38 +164,91 @@ class Metric:
         return -1.0 if self.scorer.startswith("neg_") else 1.0
 
     def score(self, estimator, X, y) -> float:  # noqa: ANN001 - any fitted estimator
+        """The metric of a fitted estimator on ``X``, ``y`` (scikit-learn's scorer)."""
         return self.sign * float(get_scorer(self.scorer)(estimator, X, y))
 
+    def score_predictions(
+        self, y: np.ndarray, pred: np.ndarray, kind: str, classes: Sequence | None = None
+    ) -> float:
+        """The metric of predictions ``pred`` (of ``kind``) against the true ``y``.
+
+        ``classes`` are the sorted labels, the column order of probabilities (scikit-learn's
+        ``classes_``); the positive class of a binary task is the last one, as in its scorers.
+        """
+        if self.needs_proba and kind != PROBA:
+            raise ConfigError(
+                f"Metric `{self.name}` needs class probabilities, but these predictions are "
+                f"{kind} values."
+            )
+        y = np.asarray(y)
+        cls = np.asarray(classes if classes is not None else np.unique(y))
+        return float(self.on_predictions(y, pred, kind, cls))
+
+    def fold_score(
+        self,
+        y: np.ndarray,
+        pred: np.ndarray,
+        kind: str,
+        folds: Sequence[tuple[np.ndarray, np.ndarray]],
+        classes: Sequence | None = None,
+    ) -> tuple[float, list[float]]:
+        """Mean of the per-fold scores, the way a study scores a trial (not one pooled score)."""
+        scores = [
+            self.score_predictions(y[valid], pred[valid], kind, classes) for _, valid in folds
+        ]
+        return float(np.mean(scores)), scores
+
     def better(self, a: float, b: float) -> bool:
-        return a > b if self.direction == "maximize" else a < b
+        return self.direction.better(a, b)
+
+    def loss(self, score: float) -> float:
+        """A number to minimize, whatever the metric's direction."""
+        return self.direction.loss(score)
 
 
 _C = frozenset({"binary", "multiclass"})
 _B = frozenset({"binary"})
 _R = frozenset({"regression"})
+_UP, _DOWN = MAXIMIZE, MINIMIZE
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", "roc_auc", "maximize", _B),
-        Metric("roc_auc_ovr", "roc_auc_ovr", "maximize", _C, needs_proba=True),
-        Metric("accuracy", "accuracy", "maximize", _C),
-        Metric("balanced_accuracy", "balanced_accuracy", "maximize", _C),
-        Metric("f1", "f1", "maximize", _B),
-        Metric("f1_macro", "f1_macro", "maximize", _C),
-        Metric("f1_weighted", "f1_weighted", "maximize", _C),
-        Metric("precision", "precision", "maximize", _B),
-        Metric("recall", "recall", "maximize", _B),
-        Metric("average_precision", "average_precision", "maximize", _B),
-        Metric("log_loss", "neg_log_loss", "minimize", _C, needs_proba=True),
-        Metric("r2", "r2", "maximize", _R),
-        Metric("rmse", "neg_root_mean_squared_error", "minimize", _R),
-        Metric("mse", "neg_mean_squared_error", "minimize", _R),
-        Metric("mae", "neg_mean_absolute_error", "minimize", _R),
-        Metric("mape", "neg_mean_absolute_percentage_error", "minimize", _R),
-        Metric("median_ae", "neg_median_absolute_error", "minimize", _R),
+        Metric("roc_auc", "ROC AUC", "roc_auc", _UP, _B, "scores",
+               _on_positive(skm.roc_auc_score)),
+        Metric("roc_auc_ovr", "ROC AUC (one-vs-rest)", "roc_auc_ovr", _UP, _C, "probabilities",
+               _roc_auc_ovr),
+        Metric("accuracy", "accuracy", "accuracy", _UP, _C, "labels",
+               _on_labels(skm.accuracy_score)),
+        Metric("balanced_accuracy", "balanced accuracy", "balanced_accuracy", _UP, _C, "labels",
+               _on_labels(skm.balanced_accuracy_score)),
+        Metric("f1", "F1", "f1", _UP, _B, "labels", _on_binary_labels(skm.f1_score)),
+        Metric("f1_macro", "F1 (macro)", "f1_macro", _UP, _C, "labels",
+               _on_labels(skm.f1_score, average="macro")),
+        Metric("f1_weighted", "F1 (weighted)", "f1_weighted", _UP, _C, "labels",
+               _on_labels(skm.f1_score, average="weighted")),
+        Metric("precision", "precision", "precision", _UP, _B, "labels",
+               _on_binary_labels(skm.precision_score)),
+        Metric("recall", "recall", "recall", _UP, _B, "labels",
+               _on_binary_labels(skm.recall_score)),
+        Metric("average_precision", "average precision", "average_precision", _UP, _B, "scores",
+               _on_positive(skm.average_precision_score)),
+        Metric("log_loss", "log loss (lower is better)", "neg_log_loss", _DOWN, _C,
+               "probabilities", _log_loss),
+        Metric("r2", "R²", "r2", _UP, _R, "values", _on_values(skm.r2_score)),
+        Metric("rmse", "RMSE (lower is better)", "neg_root_mean_squared_error", _DOWN, _R,
+               "values", _on_values(skm.root_mean_squared_error)),
+        Metric("mse", "MSE (lower is better)", "neg_mean_squared_error", _DOWN, _R, "values",
+               _on_values(skm.mean_squared_error)),
+        Metric("mae", "MAE (lower is better)", "neg_mean_absolute_error", _DOWN, _R, "values",
+               _on_values(skm.mean_absolute_error)),
+        Metric("mape", "MAPE (lower is better)", "neg_mean_absolute_percentage_error", _DOWN, _R,
+               "values", _on_values(skm.mean_absolute_percentage_error)),
+        Metric("median_ae", "median absolute error (lower is better)",
+               "neg_median_absolute_error", _DOWN, _R, "values",
+               _on_values(skm.median_absolute_error)),
     )
-}
+}  # fmt: skip
 
 _ALIASES = {
     "auc": "roc_auc",
@@ -75,6 +262,18 @@ _ALIASES = {
 }
 
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+
+
+def metric_names(task: str) -> list[str]:
+    """The metrics that fit ``task``, its default first (the order a form offers them)."""
+    default = DEFAULT_METRIC[task]
+    return [default] + [n for n, m in METRICS.items() if task in m.tasks and n != default]
+
+
+def metric_label(name: str | None) -> str:
+    """How a metric reads on screen; an unknown name reads as itself."""
+    metric = METRICS.get(name or "")
+    return metric.label if metric else (name or "")
 
 
 def get_metric(name: str | None, task: str) -> Metric:

@@ -20,10 +20,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 import knobs
-from knobs import charts, results
-from knobs.jobs import INTERRUPTED_ATTR
+from knobs import charts
+from knobs import study as results
 from knobs.models import Param
-from knobs.search import BASELINE_ATTR, FAIL_REASON_ATTR
+from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED
 
 
 def _table(n: int, seed: int = 0) -> pd.DataFrame:
@@ -180,9 +180,9 @@ def test_minimize_best_goes_down_and_time_order_differs_from_number_order() -> N
 
 def test_interrupted_trials_are_told_apart_from_failures() -> None:
     trials = [
-        _trial(0, 0.7, attrs={BASELINE_ATTR: True}),
-        _trial(1, None, TrialState.FAIL, attrs={FAIL_REASON_ATTR: "ValueError: boom"}),
-        _trial(2, None, TrialState.FAIL, attrs={INTERRUPTED_ATTR: True}),
+        _trial(0, 0.7, attrs=BASELINE.attr(True)),
+        _trial(1, None, TrialState.FAIL, attrs=FAIL_REASON.attr("ValueError: boom")),
+        _trial(2, None, TrialState.FAIL, attrs=INTERRUPTED.attr(True)),
         _trial(3, None, TrialState.PRUNED),
     ]
     h = charts.history(trials, "maximize")

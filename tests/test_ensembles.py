@@ -23,14 +23,13 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import knobs
-from knobs import ensembles, scoring
+from knobs import ensembles
 from knobs.cli import main
 from knobs.ensembles._combine import blend, caruana, optimize_weights
 from knobs.ensembles._study import Candidate, Options, Pool
 from knobs.errors import ConfigError, StudyError
-from knobs.metrics import METRICS, get_metric
+from knobs.metrics import METRICS, PROBA, VALUE, get_metric
 from knobs.plan import make_folds
-from knobs.scoring import PROBA, VALUE
 from tests.conftest import make_table
 
 # --- metrics on stored predictions ----------------------------------------------------------------
@@ -48,9 +47,7 @@ def test_binary_prediction_scores_match_sklearn_scorers(name: str) -> None:
     model = LogisticRegression().fit(X[:120], y[:120])
     metric = get_metric(name, "binary")
     expected = metric.score(model, X[120:], y[120:])
-    got = scoring.score_predictions(
-        metric, y[120:], model.predict_proba(X[120:]), PROBA, model.classes_
-    )
+    got = metric.score_predictions(y[120:], model.predict_proba(X[120:]), PROBA, model.classes_)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
@@ -61,8 +58,8 @@ def test_multiclass_prediction_scores_match_sklearn_scorers(name: str) -> None:
     model = LogisticRegression().fit(X[:200], labels[:200])
     metric = get_metric(name, "multiclass")
     expected = metric.score(model, X[200:], labels[200:])
-    got = scoring.score_predictions(
-        metric, labels[200:], model.predict_proba(X[200:]), PROBA, model.classes_
+    got = metric.score_predictions(
+        labels[200:], model.predict_proba(X[200:]), PROBA, model.classes_
     )
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
@@ -74,7 +71,7 @@ def test_regression_prediction_scores_match_sklearn_scorers(name: str) -> None:
     model = Ridge().fit(X[:120], y[:120])
     metric = get_metric(name, "regression")
     expected = metric.score(model, X[120:], y[120:])
-    got = scoring.score_predictions(metric, y[120:], model.predict(X[120:]), VALUE)
+    got = metric.score_predictions(y[120:], model.predict(X[120:]), VALUE)
     assert got == pytest.approx(expected, rel=1e-9)
 
 
@@ -85,14 +82,12 @@ def test_decision_values_score_like_sklearn_for_auc_and_accuracy() -> None:
     model = SVC().fit(X[:120], y[:120])
     for name in ("roc_auc", "accuracy"):
         metric = get_metric(name, "binary")
-        got = scoring.score_predictions(
-            metric, y[120:], model.decision_function(X[120:]), "decision", model.classes_
+        got = metric.score_predictions(
+            y[120:], model.decision_function(X[120:]), "decision", model.classes_
         )
         assert got == pytest.approx(metric.score(model, X[120:], y[120:]))
     with pytest.raises(ConfigError, match="needs class probabilities"):
-        scoring.score_predictions(
-            get_metric("log_loss", "binary"), y, np.zeros(len(y)), "decision", [0, 1]
-        )
+        get_metric("log_loss", "binary").score_predictions(y, np.zeros(len(y)), "decision", [0, 1])
 
 
 # --- combining -----------------------------------------------------------------------------------
@@ -201,7 +196,7 @@ def _pool(task: str, X: pd.DataFrame, y: np.ndarray, models: list) -> Pool:
             params={},
             baseline=False,
             value=0.0,
-            cv_score=scoring.fold_score(metric, y, o, kind, folds)[0],
+            cv_score=metric.fold_score(y, o, kind, folds)[0],
             oof_source="stored",
         )  # fmt: skip
         for i, o in enumerate(oof)
@@ -216,8 +211,8 @@ def _pool(task: str, X: pd.DataFrame, y: np.ndarray, models: list) -> Pool:
 def _verdict(pool: Pool, opts: Options) -> tuple[bool, str, float, float]:
     cv = ensembles.nested_cv_score(pool, opts)
     best_i = int(np.argmax([c.cv_score for c in pool.candidates]))
-    best, folds = scoring.fold_score(
-        pool.metric, pool.y, pool.oof[best_i], pool.kind, pool.folds, pool.classes
+    best, folds = pool.metric.fold_score(
+        pool.y, pool.oof[best_i], pool.kind, pool.folds, pool.classes
     )
     helps, words = ensembles.verdict(pool.metric.direction, pool.metric.name, cv, best, None, None,
                                      folds)  # fmt: skip

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from knobs.data import prepare
-from knobs.estimate import estimate, probe_fit_seconds
 from knobs.models import REGISTRY
+from knobs.study import estimate, probe_fit_seconds
 from tests.conftest import make_table
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from knobs import ensembles, results
+from knobs import ensembles
+from knobs import study as results
 from knobs.api import Search, tune
 from knobs.config import SearchConfig
 from knobs.errors import ExportError, UntrustedModelError
@@ -32,9 +33,7 @@ from knobs.export import (
 )
 from knobs.export._onnx import PROBA_TOL
 from knobs.models import model_names
-from knobs.plan import StudyPlan
-from knobs.search import build_pipeline
-from knobs.storage import storage_url
+from knobs.study import StudyPlan, pipeline_for, storage_url
 from tests.conftest import make_table
 
 TASKS = ("binary", "multiclass", "regression")
@@ -114,7 +113,7 @@ def fitted_source(plan: StudyPlan, family: str) -> ModelSource:
     problem = plan.problem()
     started = time.perf_counter()
     params = FAST_PARAMS.get(family, {})
-    pipeline = build_pipeline(problem, problem.models[family], params, seed=plan.config.seed)
+    pipeline = pipeline_for(plan, family, params, seed=plan.config.seed)
     pipeline.fit(problem.X, problem.y)
     return ModelSource(
         estimator=pipeline, label=f"{family} trial", kind="trial", family=family, params=params,

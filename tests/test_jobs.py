@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 import knobs
 from knobs.api import Search
 from knobs.config import SearchConfig
-from knobs.jobs import INTERRUPTED_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from knobs.models import Param
+from knobs.study.keys import INTERRUPTED, RETRY_OF, WORKER
 from tests.conftest import make_table
 
 pytestmark = pytest.mark.slow
@@ -100,7 +100,7 @@ def test_three_workers_times_ten_trials_is_exactly_thirty(binary_table):
     trials = search.trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 30
     assert len(trials) == 30
-    pids = {t.user_attrs[WORKER_ATTR]["pid"] for t in trials}
+    pids = {WORKER.get(t)["pid"] for t in trials}
     assert len(pids) == 3, "all three workers took trials"
 
 
@@ -129,13 +129,13 @@ def test_sigkill_a_worker_then_resume_loses_nothing_and_meets_the_budget_exactly
     # Kill one worker in the middle of a trial: the other reaps its trial and goes on.
     def running():
         return [t for t in search.trials()
-                if t.state == TrialState.RUNNING and WORKER_ATTR in t.user_attrs]  # fmt: skip
+                if t.state == TrialState.RUNNING and WORKER.has(t)]  # fmt: skip
 
     _wait_for(lambda: running())
-    os.kill(running()[0].user_attrs[WORKER_ATTR]["pid"], signal.SIGKILL)
+    os.kill(WORKER.get(running()[0])["pid"], signal.SIGKILL)
     _wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in search.trials()) >= 3)
     # Then kill the whole run in the middle of a trial.
-    from knobs.jobs import live_workers
+    from knobs.study import live_workers
 
     _wait_for(lambda: running())
     for pid in live_workers(search.name):
@@ -149,10 +149,10 @@ def test_sigkill_a_worker_then_resume_loses_nothing_and_meets_the_budget_exactly
         assert after[number].state == TrialState.COMPLETE and after[number].value == value
     complete = [t for t in after.values() if t.state == TrialState.COMPLETE]
     assert len(complete) == 14 == resumed.n_trials
-    orphans = [t for t in after.values() if t.user_attrs.get(INTERRUPTED_ATTR)]
+    orphans = [t for t in after.values() if INTERRUPTED.get(t)]
     assert len(orphans) >= 2
     assert all(t.state == TrialState.FAIL for t in orphans)
-    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in after.values()}
+    retried = {RETRY_OF.get(t) for t in after.values()}
     assert {t.number for t in orphans} <= retried, "every orphaned trial was retried"
     assert not any(t.state == TrialState.RUNNING for t in after.values())
 

@@ -20,8 +20,9 @@ from knobs.config import SearchConfig
 from knobs.data import prepare
 from knobs.errors import ConfigError
 from knobs.race import stats as S
-from knobs.search import make_sampler
-from knobs.storage import load_study
+from knobs.strategies import make_sampler
+from knobs.study import load_study
+from knobs.study.keys import BASELINE
 from tests.conftest import make_table
 
 # --- best so far, bands, time grid ----------------------------------------------------------
@@ -309,7 +310,7 @@ def test_race_cli_end_to_end(tmp_path) -> None:
             assert run["elapsed_s"] == sorted(run["elapsed_s"])
             assert run["test_score"] is not None and run["best_score"] is not None
             trials = load_study(run["study"]).trials
-            assert trials[0].user_attrs.get("knobs.baseline")
+            assert BASELINE.get(trials[0])
         assert strat["aggregate"]["mean_best"] is not None
     # the defaults trial is identical in every run: same split, same folds
     firsts = {r["best_so_far"][0] for s in report["strategies"].values() for r in s["runs"]}
@@ -326,11 +327,11 @@ def _knobs_shaped_study(sampler) -> list[float]:  # noqa: ANN001
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.enqueue_trial({"model": "m"}, user_attrs={"knobs.baseline": True})
+    study.enqueue_trial({"model": "m"}, user_attrs=BASELINE.attr(True))
 
     def objective(t) -> float:  # noqa: ANN001
         t.suggest_categorical("model", ["m"])
-        if t.user_attrs.get("knobs.baseline"):
+        if BASELINE.get(t):
             return 0.0
         x, y = t.suggest_float("m.x", -5, 5), t.suggest_float("m.y", -5, 5)
         return -((x - 1) ** 2) - (y + 2) ** 2
@@ -358,7 +359,7 @@ def test_samplers_see_the_space_despite_the_defaults_trial(strategy) -> None:
 def test_background_race_stops_on_request(dataset) -> None:
     import time
 
-    from knobs import jobs
+    from knobs import study as jobs
 
     config = SearchConfig(target="label", models=("logistic",), n_trials=200, cv=2)
     spec = R.RaceSpec(config, contestants=("random", "tpe"), seeds=1, workers=1)

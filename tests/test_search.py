@@ -10,8 +10,9 @@ import pytest
 from knobs.data import prepare
 from knobs.metrics import get_metric
 from knobs.models import REGISTRY
-from knobs.plan import make_folds
-from knobs.search import BASELINE_ATTR, Problem, TrialFailed, evaluate, make_sampler
+from knobs.strategies import make_sampler
+from knobs.study import Problem, TrialFailed, evaluate, make_folds
+from knobs.study.keys import BASELINE, CV, FAIL_REASON, OOF
 from tests.conftest import make_table
 
 
@@ -43,7 +44,7 @@ def test_every_model_scores_defaults_and_a_sampled_trial(model, task):
     study = optuna.create_study(
         direction=problem.metric.direction, sampler=optuna.samplers.RandomSampler(seed=1)
     )
-    study.enqueue_trial({"model": model}, user_attrs={BASELINE_ATTR: True})
+    study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
     for _ in range(2):
         trial = study.ask()
         value = evaluate(trial, problem, seed=0)
@@ -52,19 +53,19 @@ def test_every_model_scores_defaults_and_a_sampled_trial(model, task):
     baseline, sampled = study.trials
     assert baseline.params == {"model": model}
     assert len(sampled.params) == 1 + len(REGISTRY[model].params)
-    assert len(sampled.user_attrs["knobs.cv"]["fold_scores"]) == 3
+    assert len(CV.get(sampled)["fold_scores"]) == 3
 
 
 def test_svm_is_calibrated_only_when_the_metric_needs_probabilities():
     from sklearn.calibration import CalibratedClassifierCV
 
-    from knobs.search import build_pipeline
+    from knobs.study import pipeline_for
 
     auc = _problem("binary", "svm")
     ll = _problem("binary", "svm", metric="log_loss")
     spec = REGISTRY["svm"]
-    assert not isinstance(build_pipeline(auc, spec, {}, seed=0)[-1], CalibratedClassifierCV)
-    calibrated = build_pipeline(ll, spec, {}, seed=0).fit(ll.X, ll.y)
+    assert not isinstance(pipeline_for(auc, spec, {}, seed=0)[-1], CalibratedClassifierCV)
+    calibrated = pipeline_for(ll, spec, {}, seed=0).fit(ll.X, ll.y)
     assert isinstance(calibrated[-1], CalibratedClassifierCV)
     assert calibrated.predict_proba(ll.X).shape == (len(ll.X), 2)
 
@@ -101,7 +102,7 @@ def test_grid_strategy_walks_the_declared_grid():
 def test_nan_scores_and_model_errors_fail_the_trial_with_a_reason():
     from dataclasses import replace
 
-    from knobs.worker import _Signals, run_trial
+    from knobs.study.worker import _Signals, run_trial
 
     class NanMetric(type(get_metric(None, "binary"))):
         def score(self, estimator, X, y):
@@ -120,11 +121,11 @@ def test_nan_scores_and_model_errors_fail_the_trial_with_a_reason():
     nan_trial, error_trial, ok = study.trials
     assert (
         nan_trial.state.name == "FAIL"
-        and "not a number" in nan_trial.user_attrs["knobs.fail_reason"]
+        and "not a number" in FAIL_REASON.get(nan_trial)
     )
     assert (
         error_trial.state.name == "FAIL"
-        and "ValueError" in error_trial.user_attrs["knobs.fail_reason"]
+        and "ValueError" in FAIL_REASON.get(error_trial)
     )
     assert ok.state.name == "COMPLETE"
 
@@ -144,7 +145,7 @@ def test_out_of_fold_predictions_cover_every_row_once(tmp_path, task, model, kin
     study = optuna.create_study(direction=problem.metric.direction)
     trial = study.ask()
     evaluate(trial, problem, seed=0)
-    meta = trial.user_attrs["knobs.oof"]
+    meta = OOF.get(trial)
     assert meta["kind"] == kind
     oof = np.load(tmp_path / "oof" / meta["file"], allow_pickle=False)
     expected = (len(problem.y),) if width is None else (len(problem.y), width)
@@ -152,10 +153,10 @@ def test_out_of_fold_predictions_cover_every_row_once(tmp_path, task, model, kin
 
 
 def test_gp_models_the_tuned_trials_despite_the_defaults_trial():
-    from knobs.search import TunedSpaceGPSampler
+    from knobs.strategies._samplers import TunedSpaceGPSampler
 
     def objective(trial):
-        if trial.user_attrs.get(BASELINE_ATTR):
+        if BASELINE.get(trial):
             return trial.suggest_categorical("model", ["m"]) and 1.0
         trial.suggest_categorical("model", ["m"])
         return trial.suggest_float("m.x", -2, 2) ** 2 + trial.suggest_int("m.k", 1, 9)
@@ -163,7 +164,7 @@ def test_gp_models_the_tuned_trials_despite_the_defaults_trial():
     plain = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=0, n_startup_trials=3))
     ours = optuna.create_study(sampler=TunedSpaceGPSampler(seed=0, n_startup_trials=3))
     for study in (plain, ours):
-        study.enqueue_trial({"model": "m"}, user_attrs={BASELINE_ATTR: True})
+        study.enqueue_trial({"model": "m"}, user_attrs=BASELINE.attr(True))
         study.optimize(objective, n_trials=6)
     frozen = ours.trials[-1]
     assert plain.sampler.infer_relative_search_space(plain, frozen) == {}
@@ -187,6 +188,6 @@ def test_scoring_from_kept_predictions_matches_the_scikit_learn_scorer(
     for oof_dir in (None, tmp_path / "oof"):
         problem = replace(_problem(task, model, metric=metric), oof_dir=oof_dir)
         study = optuna.create_study(direction=problem.metric.direction)
-        study.enqueue_trial({"model": model}, user_attrs={BASELINE_ATTR: True})
+        study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
         values.append(evaluate(study.ask(), problem, seed=0))
     assert values[1] == pytest.approx(values[0], rel=1e-9, abs=1e-12)

@@ -7,7 +7,8 @@ import multiprocessing as mp
 import optuna
 import pytest
 
-from knobs.storage import RepairingJournalFileBackend, open_storage, storage_url
+from knobs.study import open_storage, storage_url
+from knobs.study._storage import RepairingJournalFileBackend
 
 
 def _optimize(path: str, name: str, n: int) -> None:
@@ -84,7 +85,7 @@ def test_unknown_url_scheme_is_a_config_error():
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "x" * 121, "a..b"])
 def test_study_names_that_are_not_safe_folder_names_are_refused(name):
     from knobs.errors import ConfigError
-    from knobs.storage import study_dir
+    from knobs.study import study_dir
 
     with pytest.raises(ConfigError, match="not allowed"):
         study_dir(name)

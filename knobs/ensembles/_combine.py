@@ -1,7 +1,7 @@
 """How member predictions become one prediction, on plain arrays (no refits).
 
 These run on stored out-of-fold predictions, so choosing weights costs seconds: a blend is a
-weighted mean of arrays, scored with :mod:`knobs.scoring`.
+weighted mean of arrays, scored with the study's :class:`knobs.metrics.Metric`.
 """
 
 from __future__ import annotations

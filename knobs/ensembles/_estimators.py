@@ -34,8 +34,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from knobs.ensembles._combine import caruana
-from knobs.metrics import get_metric
-from knobs.scoring import PROBA, VALUE, loss, score_predictions
+from knobs.metrics import PROBA, VALUE, get_metric
 
 
 def _check_members(estimators: Any) -> list[tuple[str, BaseEstimator]]:
@@ -128,7 +127,7 @@ class _Greedy(_OOFEnsemble):
         classes = getattr(self, "classes_", None)
 
         def objective(p: np.ndarray) -> float:
-            return loss(metric, score_predictions(metric, y, p, kind, classes))
+            return metric.loss(metric.score_predictions(y, p, kind, classes))
 
         self.weights_ = caruana(preds, objective, self.n_iter)
         self.members_ = np.flatnonzero(self.weights_)

@@ -33,13 +33,12 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 from sklearn.base import BaseEstimator, clone
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from knobs import results
+from knobs import study as results
 from knobs.data import build_preprocessor
 from knobs.ensembles._combine import blend, caruana, optimize_weights, votes
 from knobs.ensembles._estimators import (
@@ -50,17 +49,21 @@ from knobs.ensembles._estimators import (
     meta_features,
 )
 from knobs.errors import ConfigError, StudyError
-from knobs.metrics import Metric
+from knobs.metrics import PROBA, VALUE, Metric
 from knobs.models import get_model
-from knobs.plan import StudyPlan, make_folds
-from knobs.scoring import PROBA, VALUE, fold_score, loss, score_predictions
-from knobs.search import BASELINE_ATTR, OOF_ATTR, Problem, build_pipeline
-from knobs.storage import load_study, open_storage, storage_url
+from knobs.study import (
+    StudyPlan,
+    load_study,
+    make_folds,
+    open_storage,
+    pipeline_for,
+    read_plan,
+    storage_url,
+)
+from knobs.study.keys import BASELINE, ENSEMBLE_PREFIX, OOF
 
 KINDS = ("voting", "stacking", "greedy")
-ATTR_PREFIX = "knobs.ensemble."
-#: Metrics that score probabilities or ranks: hard voting (labels only) cannot serve them.
-_SCORE_METRICS = frozenset({"roc_auc", "roc_auc_ovr", "average_precision", "log_loss"})
+ATTR_PREFIX = ENSEMBLE_PREFIX
 
 
 # --- candidates ------------------------------------------------------------------------------------
@@ -129,7 +132,6 @@ class Pool:
 
 
 def _open(name: str, storage: str) -> tuple[optuna.Study, StudyPlan]:
-    from knobs.jobs import read_plan
 
     study = load_study(name, storage)
     return study, read_plan(study)
@@ -165,34 +167,21 @@ def check_compatible(plans: dict[str, StudyPlan]) -> None:
             )
 
 
-def _problem(plan: StudyPlan, X: pd.DataFrame, y: pd.Series) -> Problem:
-    return Problem(
-        X=X, y=y, task=plan.task, metric=plan.metric_obj(), models=plan.specs(),
-        columns=plan.columns, folds=[],
-    )  # fmt: skip
-
-
 def member_pipeline(plan: StudyPlan, trial_params: dict[str, Any], model: str) -> Pipeline:
     """The trial's pipeline, unfitted; classifiers always get probabilities (SVC is calibrated),
     because soft voting, greedy selection and stacking all blend probabilities."""
-    spec = plan.specs()[model]
-    problem = _problem(plan, pd.DataFrame(), pd.Series(dtype=float))
-    pipe = build_pipeline(problem, spec, trial_params, seed=plan.config.seed)
-    if plan.task != "regression" and not hasattr(pipe, "predict_proba"):
-        est = pipe.named_steps["model"]
-        pipe.steps[-1] = ("model", CalibratedClassifierCV(est, ensemble=False))
-    return pipe
+    return pipeline_for(plan, model, trial_params, seed=plan.config.seed, probabilities=True)
 
 
 def _trial_params(trial: FrozenTrial) -> tuple[str, dict[str, Any]]:
     model, params = results.model_params(trial)
-    if trial.user_attrs.get(BASELINE_ATTR):
+    if BASELINE.get(trial):
         params = {}
     return str(model), params
 
 
 def _stored_oof(plan: StudyPlan, trial: FrozenTrial, n: int, kind: str) -> np.ndarray | None:
-    info = trial.user_attrs.get(OOF_ATTR) or {}
+    info = OOF.get(trial) or {}
     if info.get("kind") != kind:
         return None
     path = plan.oof_dir() / str(info.get("file", ""))
@@ -326,8 +315,8 @@ def candidates(
             n_recomputed += 1
         cand = Candidate(
             study=name, trial=trial.number, model=model, params=params,
-            baseline=bool(trial.user_attrs.get(BASELINE_ATTR)), value=float(trial.value),
-            cv_score=fold_score(metric, y_arr, arr, kind, folds, classes)[0], oof_source=source,
+            baseline=bool(BASELINE.get(trial)), value=float(trial.value),
+            cv_score=metric.fold_score(y_arr, arr, kind, folds, classes)[0], oof_source=source,
         )  # fmt: skip
         loaded.append((cand, arr))
     if n_recomputed:
@@ -384,7 +373,7 @@ def _loss_fn(pool: Pool, rows: np.ndarray, pred_kind: str):  # noqa: ANN202 - a 
     y = pool.y[rows]
 
     def fn(p: np.ndarray) -> float:
-        return loss(pool.metric, score_predictions(pool.metric, y, p, pred_kind, pool.classes))
+        return pool.metric.loss(pool.metric.score_predictions(y, p, pred_kind, pool.classes))
 
     return fn
 
@@ -449,7 +438,7 @@ def nested_cv_scores(pool: Pool, opts: Options, X: pd.DataFrame | None = None) -
     for _, valid in pool.folds:
         train = np.setdiff1d(all_rows, valid)
         pred = _combined_predictions(pool, opts, train, valid, X)
-        scores.append(score_predictions(pool.metric, pool.y[valid], pred, pool.kind, pool.classes))
+        scores.append(pool.metric.score_predictions(pool.y[valid], pred, pool.kind, pool.classes))
     return scores
 
 
@@ -657,7 +646,7 @@ def build_ensemble(
         kind == "voting"
         and voting == "hard"
         and pool.task != "regression"
-        and pool.metric.name in _SCORE_METRICS
+        and pool.metric.needs_scores
     ):
         raise ConfigError(
             f"Hard voting predicts labels only, but the studies' metric `{pool.metric.name}` "
@@ -671,8 +660,8 @@ def build_ensemble(
     pick = max if pool.metric.direction == "maximize" else min
     best_i = cand_scores.index(pick(cand_scores))
     best = pool.candidates[best_i]
-    best_cv, best_folds = fold_score(
-        pool.metric, pool.y, pool.oof[best_i], pool.kind, pool.folds, pool.classes
+    best_cv, best_folds = pool.metric.fold_score(
+        pool.y, pool.oof[best_i], pool.kind, pool.folds, pool.classes
     )
     t0 = time.perf_counter()
     cv_folds = nested_cv_scores(pool, opts, X if opts.passthrough else None)

@@ -25,7 +25,8 @@ import pandas as pd
 
 from knobs.errors import ExportError
 from knobs.export import _card, _formats, _onnx, _trainpy
-from knobs.plan import StudyPlan, library_versions
+from knobs.study import StudyPlan, library_versions
+from knobs.study.keys import BASELINE
 
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
@@ -75,8 +76,8 @@ def source_from_study(
     """Refit a study's best (or chosen) trial on the whole training split, and score its test."""
     from optuna.trial import TrialState
 
-    from knobs import results
-    from knobs.api import Search
+    from knobs import study as results
+    from knobs.study import Search
 
     search = Search.open(study, storage)
     trials = search.trials()
@@ -106,7 +107,7 @@ def source_from_study(
     fit_s = time.perf_counter() - started
     model, params = results.model_params(chosen)
     baseline = results.baseline_trial(trials, plan.direction)
-    is_baseline = bool(chosen.user_attrs.get("knobs.baseline"))
+    is_baseline = bool(BASELINE.get(chosen))
     source = ModelSource(
         estimator=pipeline,
         label=f"trial {chosen.number} ({model}{', defaults' if is_baseline else ''})",
@@ -520,8 +521,8 @@ def ensemble_choices(study: str, storage: str | None = None) -> list[dict[str, A
 
 def trial_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:
     """Completed trials, best first: number, model, score, whether it is a defaults trial."""
-    from knobs import results
-    from knobs.api import Search
+    from knobs import study as results
+    from knobs.study import Search
 
     search = Search.open(study, storage)
     done = results.complete(search.trials())
@@ -532,7 +533,7 @@ def trial_choices(study: str, storage: str | None = None) -> list[dict[str, Any]
             "number": t.number,
             "model": results.model_params(t)[0],
             "value": t.value,
-            "baseline": bool(t.user_attrs.get("knobs.baseline")),
+            "baseline": bool(BASELINE.get(t)),
         }
         for t in done
     ]
@@ -546,8 +547,9 @@ def source_from_ensemble(
     The baseline shown on its card is the best single trial's CV score: what the ensemble has
     to beat.
     """
-    from knobs import ensembles, results
-    from knobs.api import Search
+    from knobs import ensembles
+    from knobs import study as results
+    from knobs.study import Search
 
     estimator, meta = ensembles.fitted_ensemble(ensemble_id, storage)
     plan = Search.open(meta["study"], storage).plan

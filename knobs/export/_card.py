@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from knobs.data import _clean
-from knobs.plan import StudyPlan
+from knobs.study import StudyPlan
 
 #: Categories listed per column in the card; beyond this the list is cut (and says so).
 MAX_CATEGORIES = 1000

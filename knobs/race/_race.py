@@ -21,12 +21,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from knobs import results
-from knobs.api import Search
+from knobs import study as results
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
 from knobs.errors import ConfigError, StudyError
-from knobs.storage import knobs_home, load_study, storage_url
+from knobs.study import Search, knobs_home, load_study, storage_url
 
 log = logging.getLogger("knobs.race")
 

@@ -16,9 +16,8 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from knobs.jobs import INTERRUPTED_ATTR, counts_toward_budget
-from knobs.search import BASELINE_ATTR
-from knobs.storage import load_study
+from knobs.study import counts_toward_budget, load_study
+from knobs.study.keys import BASELINE, CV, INTERRUPTED
 
 from . import _stats as S
 from ._race import LABELS, Race
@@ -54,7 +53,7 @@ def finished_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         for t in trials
         if t.state.is_finished()
         and counts_toward_budget(t)
-        and not t.user_attrs.get(INTERRUPTED_ATTR)
+        and not INTERRUPTED.get(t)
         and t.datetime_complete is not None
     ]
     return sorted(out, key=lambda t: (t.datetime_complete, t.number))
@@ -77,7 +76,7 @@ def curve_from_trials(
     elapsed: list[float] = []
     best_t: FrozenTrial | None = None
     baseline: float | None = None
-    n_baseline = sum(1 for t in done if t.user_attrs.get(BASELINE_ATTR))
+    n_baseline = sum(1 for t in done if BASELINE.get(t))
     for t in done:
         ok = t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
         v = float(t.value) if ok else None
@@ -87,12 +86,12 @@ def curve_from_trials(
             continue
         if best_t is None or S.better(direction, v, best_t.value):
             best_t = t
-        if t.user_attrs.get(BASELINE_ATTR) and (
+        if BASELINE.get(t) and (
             baseline is None or S.better(direction, v, baseline)
         ):
             baseline = v
     folds = (
-        tuple((best_t.user_attrs.get("knobs.cv") or {}).get("fold_scores", ())) if best_t else ()
+        tuple((CV.get(best_t) or {}).get("fold_scores", ())) if best_t else ()
     )
     return RunCurve(
         contestant, seed_index, study, tuple(values), tuple(elapsed), baseline,
@@ -352,7 +351,7 @@ def gp_sees_no_space() -> bool:
     note disappears once the core sampler learns to skip them)."""
     import optuna
 
-    from knobs.search import make_sampler
+    from knobs.strategies import make_sampler
 
     try:
         sampler = make_sampler("bayes", "gp", seed=0)

@@ -1,7 +1,7 @@
 """The worker process: claim a trial, score it, tell the storage; repeat until the budget is met.
 
-Run as ``python -m knobs.worker --study NAME --storage URL --index I --run R`` (``jobs.launch``
-does it). A trial that raises, returns NaN or runs out of memory fails alone with its reason; the
+Run as ``python -m knobs.study.worker --study NAME --storage URL --index I --run R``
+(``knobs.study.launch`` does it). A trial that raises, returns NaN or runs out of memory fails alone with its reason; the
 worker goes on. SIGTERM interrupts the trial in progress (recorded as interrupted, retried on
 resume) and ends the worker.
 """
@@ -20,19 +20,14 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from knobs.jobs import (
-    BUDGET_ATTR,
-    INTERRUPTED_ATTR,
-    STOP_ATTR,
-    WORKER_ATTR,
-    counts_toward_budget,
-    read_plan,
-    sweep_interrupted,
-    worker_identity,
-)
-from knobs.plan import StudyPlan
-from knobs.search import FAIL_REASON_ATTR, Problem, TrialFailed, evaluate, make_sampler
-from knobs.storage import claim_lock, load_study
+from knobs.strategies import make_sampler
+from knobs.study._budget import spent, study_budget
+from knobs.study._objective import TrialFailed, evaluate
+from knobs.study._pipeline import Problem
+from knobs.study._plan import StudyPlan, read_plan
+from knobs.study._runner import sweep_interrupted, worker_identity
+from knobs.study._storage import claim_lock, load_study
+from knobs.study.keys import FAIL_REASON, INTERRUPTED, STOP, WORKER
 
 log = logging.getLogger("knobs.worker")
 
@@ -99,14 +94,13 @@ def claim(
 ) -> optuna.Trial | None:
     """The next trial for this worker, or None when the search is over (budget, time, stop)."""
     with claim_lock(study.study_name):
-        attrs = study.user_attrs
-        if attrs.get(STOP_ATTR) or (deadline is not None and time.time() >= deadline):
+        if STOP.get(study) or (deadline is not None and time.time() >= deadline):
             return None
         if sweep_interrupted(study):
             log.warning("failed trials whose worker died; they are queued again")
         trials = study.get_trials(deepcopy=False)
-        budget = attrs.get(BUDGET_ATTR, plan.budget())
-        if budget is not None and sum(map(counts_toward_budget, trials)) >= budget:
+        budget = study_budget(study, plan)
+        if budget is not None and spent(trials) >= budget:
             return None
         if grid is not None and not any(t.state == TrialState.WAITING for t in trials):
             sampler = grid.next_sampler(trials)
@@ -114,7 +108,7 @@ def claim(
                 return None
             study.sampler = sampler
         trial = study.ask()
-        trial.set_user_attr(WORKER_ATTR, worker_identity())
+        WORKER.set(trial, worker_identity())
         return trial
 
 
@@ -142,7 +136,7 @@ def run_trial(
         return
     except Interrupted:
         sig.in_trial = False
-        trial.set_user_attr(INTERRUPTED_ATTR, True)
+        INTERRUPTED.set(trial, True)
         reason = "Stopped before it finished; it is retried when the search resumes."
     except TrialFailed as exc:
         sig.in_trial = False
@@ -154,7 +148,7 @@ def run_trial(
         sig.in_trial = False
         reason = f"{type(exc).__name__}: {exc}"[:1000]
         log.debug("trial %d failed:\n%s", trial.number, traceback.format_exc())
-    trial.set_user_attr(FAIL_REASON_ATTR, reason)
+    FAIL_REASON.set(trial, reason)
     study.tell(trial, state=TrialState.FAIL)
 
 

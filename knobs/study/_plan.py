@@ -16,16 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from knobs.config import SearchConfig
 from knobs.data import ColumnProfile, Dataset
-from knobs.metrics import Metric, get_metric
+from knobs.errors import ConfigError, StudyError
+from knobs.metrics import Direction, Metric, get_metric
 from knobs.models import ModelSpec, resolve_models
-from knobs.search import OOF_MAX_VALUES, Problem
+from knobs.study._objective import OOF_MAX_VALUES
+from knobs.study._pipeline import Problem
+from knobs.study.keys import PLAN
 
-PLAN_ATTR = "knobs.plan"
 TARGET_COLUMN = "__knobs_target__"
 _VERSIONED = ("knobs", "optuna", "scikit-learn", "xgboost-cpu", "xgboost", "pandas", "numpy")
 
@@ -79,13 +82,10 @@ class StudyPlan:
         """User's column name -> kind, for the columns the models use."""
         return {c.name: c.kind for c in self.columns if c.used}
 
-    def budget(self) -> int | None:
-        """Trials to evaluate: baselines included; a grid is never walked twice."""
-        n = self.config.n_trials
-        if self.config.strategy == "grid":
-            full = self.grid_size() + len(self.models)
-            return full if n is None else min(n, full)
-        return n
+    @property
+    def goal(self) -> Direction:
+        """Which way the study's metric is better (``plan.direction`` as a :class:`Direction`)."""
+        return Direction(self.direction)
 
     # --- persistence ---------------------------------------------------------------------
     def to_attr(self) -> dict[str, Any]:
@@ -196,9 +196,18 @@ def build_plan(
 
 
 def raise_unknown_space(name: str, models: list[str]) -> None:
-    from knobs.errors import ConfigError
-
     raise ConfigError(
         f"A search-space override names model `{name}`, which this search does not use "
         f"(models: {models})."
     )
+
+
+def read_plan(study: optuna.Study) -> StudyPlan:
+    """The plan stored in a Knobs study; a study from another tool is refused by name."""
+    data = PLAN.get(study)
+    if data is None:
+        raise StudyError(
+            f"Study `{study.study_name}` was not created by Knobs (it has no plan); "
+            "open it with optuna-dashboard instead."
+        )
+    return StudyPlan.from_attr(data)

@@ -1,12 +1,12 @@
 """Background searches: worker processes that share one study through its storage.
 
-A search never runs in its caller's thread. ``launch`` starts ``python -m knobs.worker``
+A search never runs in its caller's thread. ``launch`` starts ``python -m knobs.study.worker``
 processes in their own session, so they outlive a closed browser tab, a restarted Streamlit
 server or a CLI killed with ^C (which asks them to stop first). Everything they learn goes into
 the study storage as it happens; callers only read it.
 
 Budget accounting is exact across workers and resumes: a worker counts and claims its next trial
-under one host-wide lock (``storage.claim_lock``). A trial counts toward the budget once claimed,
+under one host-wide lock (``claim_lock``). A trial counts toward the budget once claimed,
 unless it was interrupted (its worker was killed, or the user pressed stop): interrupted trials
 are failed with a reason and their parameters are queued again, so no grid point and no budget is
 lost to a crash.
@@ -28,29 +28,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import ConfigError
-from knobs.plan import PLAN_ATTR, StudyPlan
-from knobs.search import BASELINE_ATTR, FAIL_REASON_ATTR
-from knobs.storage import claim_lock, load_study, storage_url, study_dir
-
-WORKER_ATTR = "knobs.worker"
-INTERRUPTED_ATTR = "knobs.interrupted"
-RETRY_OF_ATTR = "knobs.retry_of"
-BUDGET_ATTR = "knobs.budget"
-STOP_ATTR = "knobs.stop"
-RUN_ATTR = "knobs.run"
-
-
-def read_plan(study: optuna.Study) -> StudyPlan:
-    from knobs.errors import StudyError
-
-    data = study.user_attrs.get(PLAN_ATTR)
-    if data is None:
-        raise StudyError(
-            f"Study `{study.study_name}` was not created by Knobs (it has no plan); "
-            "open it with optuna-dashboard instead."
-        )
-    return StudyPlan.from_attr(data)
-
+from knobs.study._storage import claim_lock, load_study, storage_url, study_dir
+from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, RETRY_OF, RUN, STOP, WORKER
 
 # --- worker identity and liveness ---------------------------------------------------------
 
@@ -77,23 +56,20 @@ def worker_alive(identity: dict[str, Any] | None) -> bool | None:
     if identity.get("host") != socket.gethostname():
         return None
     pid = int(identity.get("pid", -1))
-    if pid <= 0:
+    if pid <= 0 or not process_alive(pid):
         return False
+    start = _proc_start_ticks(pid)
+    return start is None or identity.get("start") is None or start == identity["start"]
+
+
+def process_alive(pid: int) -> bool:
+    """Is process ``pid`` of this host running (a zombie is dead for our purposes)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
-    start = _proc_start_ticks(pid)
-    if start is None:
-        return _is_zombie_free(pid)
-    if identity.get("start") is not None and start != identity["start"]:
-        return False
-    return _is_zombie_free(pid)
-
-
-def _is_zombie_free(pid: int) -> bool:
+        return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             state = f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
@@ -102,13 +78,7 @@ def _is_zombie_free(pid: int) -> bool:
         return True
 
 
-# --- budget ----------------------------------------------------------------------------
-
-
-def counts_toward_budget(t: FrozenTrial) -> bool:
-    if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
-        return True
-    return t.state == TrialState.FAIL and not t.user_attrs.get(INTERRUPTED_ATTR)
+# --- interrupted trials ------------------------------------------------------------------
 
 
 def sweep_interrupted(study: optuna.Study, trials: Iterable[FrozenTrial] | None = None) -> int:
@@ -122,24 +92,24 @@ def sweep_interrupted(study: optuna.Study, trials: Iterable[FrozenTrial] | None 
     trials = list(trials if trials is not None else study.get_trials(deepcopy=False))
     storage = study._storage
     for t in trials:
-        if t.state == TrialState.RUNNING and worker_alive(t.user_attrs.get(WORKER_ATTR)) is False:
-            storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
-            storage.set_trial_user_attr(
-                t._trial_id, FAIL_REASON_ATTR, "Its worker process died; the trial is retried."
+        if t.state == TrialState.RUNNING and worker_alive(WORKER.get(t)) is False:
+            INTERRUPTED.set_on_trial_id(storage, t._trial_id, True)
+            FAIL_REASON.set_on_trial_id(
+                storage, t._trial_id, "Its worker process died; the trial is retried."
             )
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             failed += 1
     if failed:
         trials = study.get_trials(deepcopy=False)
     # A finished trial cannot be annotated, so "already retried" is read off the retries.
-    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials}
+    retried = {RETRY_OF.get(t) for t in trials}
     for t in trials:
-        if t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR):
+        if t.state == TrialState.FAIL and INTERRUPTED.get(t):
             if t.number in retried:
                 continue
-            attrs = {RETRY_OF_ATTR: t.number}
-            if t.user_attrs.get(BASELINE_ATTR):
-                attrs[BASELINE_ATTR] = True
+            attrs = RETRY_OF.attr(t.number)
+            if BASELINE.get(t):
+                attrs |= BASELINE.attr(True)
             study.enqueue_trial(dict(t.params), user_attrs=attrs, skip_if_exists=False)
     return failed
 
@@ -164,43 +134,52 @@ def launch(
 
     url = storage_url(storage)
     study = load_study(study_name, url)
-    run = int(study.user_attrs.get(RUN_ATTR, 0)) + 1
-    study.set_user_attr(RUN_ATTR, run)
-    study.set_user_attr(STOP_ATTR, None)
+    run = int(RUN.get(study)) + 1
+    RUN.set(study, run)
+    STOP.set(study, None)
     deadline = time.time() + timeout if timeout else None
     n_jobs = threads or max(1, default_workers() // workers)
     logs = study_dir(study_name)
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(n_jobs)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    # Workers import the very `knobs` their launcher runs, whatever is installed elsewhere.
-    package_root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    env = {var: str(n_jobs) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     procs = []
     for index in range(workers):
-        cmd = [
-            sys.executable, "-m", "knobs.worker",
+        args = [
             "--study", study_name, "--storage", url,
             "--index", str(index), "--run", str(run), "--n-jobs", str(n_jobs),
         ]  # fmt: skip
         if deadline is not None:
-            cmd += ["--deadline", repr(deadline)]
-        log = open(logs / f"worker-{run}-{index}.log", "ab")
-        procs.append(
-            subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-                close_fds=True,
-            )  # fmt: skip
-        )
-        log.close()
+            args += ["--deadline", repr(deadline)]
+        procs.append(spawn("knobs.study.worker", args, logs / f"worker-{run}-{index}.log", env))
     _record_pids(study_name, [p.pid for p in procs])
     return procs
+
+
+def spawn(
+    module: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start ``python -m module args`` detached from the caller, its output going to ``log_path``.
+
+    Its own session, so it outlives a closed browser tab, a restarted Streamlit server or a CLI
+    killed with ^C; and the very ``knobs`` its launcher runs, whatever is installed elsewhere.
+    Searches and races both start their processes here.
+    """
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.setdefault("PYTHONUNBUFFERED", "1")
+    package_root = str(Path(__file__).resolve().parents[2])
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [package_root, full_env.get("PYTHONPATH")])
+    )
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=full_env,
+            close_fds=True,
+        )
 
 
 def _pids_file(study_name: str, *, create: bool = False) -> Path:
@@ -241,7 +220,7 @@ def request_stop(study_name: str, storage: str | None = None, *, grace_s: float 
     ``grace_s`` for a worker stuck in native code. Returns the number of workers signalled.
     """
     study = load_study(study_name, storage)
-    study.set_user_attr(STOP_ATTR, time.time())
+    STOP.set(study, time.time())
     pids = live_workers(study_name)
     for pid in pids:
         _signal(pid, signal.SIGTERM)
@@ -270,5 +249,5 @@ def prepare_resume(study: optuna.Study) -> int:
     """Fail what a killed run left RUNNING and queue it again; clear a stop request."""
     with claim_lock(study.study_name):
         failed = sweep_interrupted(study)
-    study.set_user_attr(STOP_ATTR, None)
+    STOP.set(study, None)
     return failed

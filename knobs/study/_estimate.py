@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
-from knobs.data import Dataset, build_preprocessor
+from knobs.data import Dataset
 from knobs.models import ModelSpec
+from knobs.study._pipeline import pipeline_for
 
 PROBE_ROWS = 1500
 #: Tuned settings are slower than defaults on average (bigger ensembles, deeper trees).
@@ -43,9 +43,7 @@ def probe_fit_seconds(ds: Dataset, spec: ModelSpec, *, seed: int = 0) -> float |
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=min(n, PROBE_ROWS), replace=False))
     X, y = ds.X.iloc[rows], ds.y.iloc[rows]
-    pipeline = Pipeline(
-        [("prep", build_preprocessor(ds, scale=spec.scale)), ("model", spec.estimator(ds.task, {}))]
-    )
+    pipeline = pipeline_for(ds, spec, {})
     started = time.perf_counter()
     try:
         pipeline.fit(X, y)

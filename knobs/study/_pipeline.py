@@ -1,0 +1,82 @@
+"""The one place a trial's pipeline is built: preprocessing fitted per fold, then the model.
+
+Trials, the refit of the best trial, the duration estimate and ensemble members all call
+:func:`pipeline_for`, so a model is scored, refitted and exported as exactly the same pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.pipeline import Pipeline
+
+from knobs.data import ColumnProfile, Dataset, build_preprocessor
+from knobs.metrics import Metric
+from knobs.models import ModelSpec, get_model
+
+if TYPE_CHECKING:
+    from knobs.study._plan import StudyPlan
+
+
+@dataclass
+class Problem:
+    """Everything a worker needs to score a trial, loaded once per process."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    task: str
+    metric: Metric
+    models: Mapping[str, ModelSpec]
+    columns: tuple[Any, ...]
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    report_folds: bool = False
+    oof_dir: Path | None = None
+    #: Grid search: parameters without grid values keep the library default (GridSampler
+    #: refuses to sample a parameter outside its grid).
+    grid_only: bool = False
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+
+def pipeline_for(
+    source: StudyPlan | Problem | Dataset,
+    model: str | ModelSpec,
+    params: Mapping[str, Any],
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    probabilities: bool | None = None,
+) -> Pipeline:
+    """An unfitted pipeline for ``model`` with ``params``, over the columns of ``source``.
+
+    ``source`` is a study's plan (refits, ensemble members), the problem a worker loaded (trials)
+    or a dataset before any study exists (the duration estimate). A classifier without
+    ``predict_proba`` (SVC) is calibrated when ``probabilities`` asks for it (ensemble members
+    blend probabilities) or, by default, when the study's metric scores probabilities:
+    calibration costs extra fits.
+    """
+    columns: tuple[ColumnProfile, ...]
+    metric: Metric | None
+    if isinstance(source, Problem):
+        columns, metric, specs = tuple(source.columns), source.metric, source.models
+    elif isinstance(source, Dataset):
+        columns, metric, specs = source.columns, None, {}
+    else:
+        columns, metric, specs = source.columns, source.metric_obj(), source.specs()
+    spec = model if isinstance(model, ModelSpec) else specs.get(model) or get_model(model)
+    estimator = spec.estimator(source.task, dict(params), seed=seed, n_jobs=n_jobs)
+    if probabilities is None:
+        probabilities = metric is not None and metric.needs_proba
+    if probabilities and source.task != "regression" and not hasattr(estimator, "predict_proba"):
+        estimator = CalibratedClassifierCV(estimator, ensemble=False)
+    return Pipeline(
+        [("prep", build_preprocessor(columns, scale=spec.scale)), ("model", estimator)]
+    )
