@@ -16,28 +16,22 @@ from typing import Any
 
 from knobs.config import TASKS
 from knobs.errors import KnobsError
+from knobs.formatting import fmt_duration, fmt_score
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
-
-
-def _fmt_v(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 class Progress:
     """One line per change on stderr: trials done, best so far vs baseline, ETA."""
 
     def __init__(self, stream: Any = sys.stderr) -> None:
-        from knobs.charts import fmt_duration  # the dashboard's format; plotly only when tuning
-
         self.stream = stream
-        self.fmt_s = fmt_duration
 
     def __call__(self, st: Any) -> None:
         budget = "?" if st.budget is None else str(st.budget)
         self.stream.write(
-            f"[{st.done}/{budget}] best {_fmt_v(st.best_value)} "
-            f"(defaults {_fmt_v(st.baseline_value)}) | {st.running} running, "
-            f"{st.failed} failed | {self.fmt_s(st.elapsed_s)} elapsed, ETA {self.fmt_s(st.eta_s)}\n"
+            f"[{st.done}/{budget}] best {fmt_score(st.best_value)} "
+            f"(defaults {fmt_score(st.baseline_value)}) | {st.running} running, "
+            f"{st.failed} failed | {fmt_duration(st.elapsed_s)} elapsed, ETA {fmt_duration(st.eta_s)}\n"
         )
         self.stream.flush()
 
@@ -140,9 +134,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         with open(args.json_path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2, default=str)
     print(
-        f"study {report['study']}: best {report['metric']} {_fmt_v(report['best_score'])} "
+        f"study {report['study']}: best {report['metric']} {fmt_score(report['best_score'])} "
         f"({report['best_model']}, trial {report['best_trial']}), defaults "
-        f"{_fmt_v(report['baseline_score'])}, test {_fmt_v(report['test_score'])}, "
+        f"{fmt_score(report['baseline_score'])}, test {fmt_score(report['test_score'])}, "
         f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
@@ -187,7 +181,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
         state = "running" if r["running"] else ""
         print(
             f"{r['study']:<40} {r['strategy'] or '':<7} {r['metric'] or '':<10} "
-            f"best {_fmt_v(r['best_value']):<8} {r['n_trials']:>4} trials  {state}"
+            f"best {fmt_score(r['best_value']):<8} {r['n_trials']:>4} trials  {state}"
         )
     return 0
 
