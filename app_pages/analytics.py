@@ -9,10 +9,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import knobs
-from components import errors, forms, state
+from components import errors, pickers, state
 from components.errors import log
 from knobs import analytics as A
 from knobs.api import Search
+from knobs.metrics import metric_label
 
 
 def _show(make: Callable[[], go.Figure], key: str, revision: str) -> None:
@@ -37,20 +38,10 @@ with errors.boundary("showing the analytics"):
         st.info("No studies yet: run a search or a race first.", icon=":material/info:")
         st.page_link("app_pages/search.py", label="Set up a search", icon=":material/tune:")
         st.stop()
-    names = [r["study"] for r in rows]
-    current = state.study()
-    name = st.selectbox(
-        "Study",
-        names,
-        index=names.index(current) if current in names else 0,
-        key=state.W_AN_STUDY,
-        format_func=lambda n: next(
-            f"{n} · {r['strategy']} · {r['n_trials']} trials" for r in rows if r["study"] == n
-        ),
-    )
+    name = pickers.study_picker(rows, key=state.W_AN_STUDY)["study"]
     handle = Search.open(name)
     plan = handle.plan
-    metric = forms.METRIC_LABELS.get(plan.metric, plan.metric)
+    metric = metric_label(plan.metric)
     trials = handle.trials()
     cols = st.columns(4)
     failed = cols[0].toggle("Failed trials", value=False, key=state.W_AN_FAILED)

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import errors, forms, state
+from components import errors, state
 from components.charts import fmt_score
 from knobs.api import studies
 from knobs.export import (
@@ -21,6 +21,7 @@ from knobs.export import (
     study_download,
     trial_choices,
 )
+from knobs.metrics import metric_label
 from knobs.predict import predict_table
 
 FORMAT_LABELS = {
@@ -56,7 +57,7 @@ def trial_label(row: dict[str, Any], best: int) -> str:
 def card_view(card: dict[str, Any]) -> None:
     st.markdown(f"**{card['model']['label']}** · {card['format']}")
     s = card["scores"]
-    metric = forms.METRIC_LABELS.get(s["metric"], s["metric"])
+    metric = metric_label(s["metric"])
     cols = st.columns(3)
     cols[0].metric(f"CV {metric}", fmt_score(s["cv"]))
     cols[1].metric(f"Test {metric}", fmt_score(s["test"]))

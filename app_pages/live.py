@@ -9,6 +9,8 @@ from components import errors, forms, state, tables
 from knobs import study as results
 from knobs.api import Search
 from knobs.errors import StudyError
+from knobs.metrics import metric_label
+from knobs.strategies import strategy_label
 from knobs.study import model_params
 
 
@@ -21,12 +23,12 @@ def refresh_every(n_trials: int) -> float:
 def header(handle: Search) -> None:
     plan = handle.plan
     cfg = plan.config
-    strategy = forms.strategy_label(cfg.strategy, cfg.sampler)
+    strategy = strategy_label(cfg.strategy, cfg.sampler)
     task = forms.TASK_LABELS.get(plan.task, plan.task)
     st.caption(
         f"**{plan.source}** → predict **{plan.target}** ({task})"
         f" · {strategy} over {', '.join(plan.models)} · "
-        f"{forms.METRIC_LABELS.get(plan.metric, plan.metric)}, {plan.folds}-fold CV on "
+        f"{metric_label(plan.metric)}, {plan.folds}-fold CV on "
         f"{plan.n_train:,} rows ({plan.n_test:,} held out) · study `{handle.name}`"
     )
     if plan.notices:

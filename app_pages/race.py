@@ -13,6 +13,7 @@ from knobs import race as R
 from knobs.config import SearchConfig, default_workers
 from knobs.errors import StudyError
 from knobs.models import model_names
+from knobs.strategies import STRATEGIES
 
 
 def setup() -> None:
@@ -61,7 +62,7 @@ def setup() -> None:
         "Contestants",
         list(R.CONTESTANTS),
         default=["grid", "random", "tpe"],
-        format_func=lambda c: R.LABELS[c],
+        format_func=lambda c: STRATEGIES[c].short,
         key=state.W_RACE_CONTESTANTS,
         help="TPE and GP are Bayesian; CMA-ES adapts a Gaussian over the numeric parameters "
         "(categorical ones are sampled at random); quasi-random spreads points evenly. "

@@ -6,11 +6,12 @@ import streamlit as st
 
 from components import errors, forms, state
 from components.charts import STATE_WORDS
-from knobs import charts
+from knobs import charts, strategies
 from knobs import study as estimate
 from knobs.api import Search
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
+from knobs.metrics import metric_label, metric_names
 from knobs.models import REGISTRY, ModelSpec, model_names
 
 
@@ -138,20 +139,24 @@ def form(ds: Dataset) -> None:
     left, right = st.columns(2)
     with left:
         specs = choose_models(ds)
-        label = st.radio(
+        chosen = st.radio(
             "Strategy",
-            list(forms.STRATEGIES),
+            [s.name for s in strategies.offered()],
             key=state.W_STRATEGY,
             horizontal=True,
-            help=forms.STRATEGY_HELP,
+            format_func=lambda name: strategies.STRATEGIES[name].label,
+            help=forms.strategy_help(),
         )
-        strategy, sampler = forms.STRATEGIES[label]
-        metrics = forms.metric_choices(ds.task)
+        strategy, sampler = (
+            strategies.STRATEGIES[chosen].strategy,
+            strategies.STRATEGIES[chosen].sampler,
+        )
+        metrics = metric_names(ds.task)
         metric = st.selectbox(
             "Metric",
             metrics,
             key=state.W_METRIC,
-            format_func=lambda m: forms.METRIC_LABELS.get(m, m),
+            format_func=metric_label,
             help="What the search optimises, averaged over the cross-validation folds.",
         )
     with right:

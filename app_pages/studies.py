@@ -6,8 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import errors, forms, state, tables
-from components.charts import fmt_score
+from components import errors, pickers, state, tables
 from knobs.api import studies
 
 
@@ -25,16 +24,6 @@ def with_states(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 row["state"] = "unreadable"
         out.append(row)
     return out
-
-
-def label(row: dict[str, Any]) -> str:
-    created = row["created"].strftime("%Y-%m-%d %H:%M") if row.get("created") else ""
-    best = fmt_score(row.get("best_value"))
-    strategy = forms.strategy_label(row.get("strategy")) or "?"
-    return (
-        f"{row.get('source') or row['study']} · {strategy} · best {best} · "
-        f"{row.get('state')} · {created}"
-    )
 
 
 def actions(row: dict[str, Any]) -> None:
@@ -117,14 +106,4 @@ with errors.boundary("listing the studies"):
                 "state": st.column_config.TextColumn("state"),
             },
         )
-        names = [r["study"] for r in rows]
-        current = state.study()
-        picked = st.selectbox(
-            "Study",
-            names,
-            index=names.index(current) if current in names else 0,
-            format_func=lambda n: label(next(r for r in rows if r["study"] == n)),
-            key=state.W_STUDY_PICK,
-        )
-        row = next(r for r in rows if r["study"] == picked)
-        actions(row)
+        actions(pickers.study_picker(rows, key=state.W_STUDY_PICK))

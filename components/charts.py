@@ -14,11 +14,11 @@ from optuna.trial import FrozenTrial
 
 from knobs import charts
 from knobs.api import SearchStatus
+from knobs.metrics import metric_label
 from knobs.study import StudyPlan
 
 from . import state
 from .errors import log
-from .forms import METRIC_LABELS
 
 STATE_WORDS = {
     "queued": "Waiting to start",
@@ -57,7 +57,7 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
         share = min(1.0, status.elapsed_s / limit) if limit else 0.0
         st.progress(share, text=f"{word}: {status.done} trials done (time budget)")
     lower = plan.direction == "minimize"
-    metric = METRIC_LABELS.get(plan.metric, plan.metric)
+    metric = metric_label(plan.metric)
     delta = None
     if status.best_value is not None and status.baseline_value is not None:
         delta = f"{status.best_value - status.baseline_value:+.4f} vs defaults"
@@ -91,7 +91,7 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
 
 
 def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -> charts.History:
-    metric = METRIC_LABELS.get(plan.metric, plan.metric)
+    metric = metric_label(plan.metric)
     h = charts.history(trials, plan.direction)
     if not h.points:
         st.info(
@@ -130,7 +130,7 @@ def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -
     cache = state.analysis_cache()
     key = (name, model, len(tuned))
     if key not in cache:
-        metric = METRIC_LABELS.get(plan.metric, plan.metric)
+        metric = metric_label(plan.metric)
         importance = None
         if charts.varied_params(tuned):
             try:

@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from knobs import ensembles
+from knobs.metrics import metric_label
 
 from .charts import fmt_score
-from .forms import METRIC_LABELS
 
 # Non-widget keys.
 _POOL = "knobs.ensemble.pool"
@@ -75,10 +75,6 @@ def kept() -> str | None:
 
 def set_kept(ensemble_id: str) -> None:
     _ss()[_KEPT] = ensemble_id
-
-
-def metric_label(name: str) -> str:
-    return METRIC_LABELS.get(name, name)
 
 
 def candidates_panel(found: ensembles.Pool) -> None:

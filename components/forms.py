@@ -16,59 +16,22 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from knobs import strategies
 from knobs.errors import ConfigError
-from knobs.metrics import DEFAULT_METRIC, METRICS
 from knobs.models import REGISTRY, ModelSpec, Param, model_names
 
 from . import state
 
-#: Strategy choices as the user reads them -> (strategy, sampler) of ``SearchConfig``.
-STRATEGIES: dict[str, tuple[str, str]] = {
-    "Bayesian (TPE)": ("bayes", "tpe"),
-    "Bayesian (Gaussian process)": ("bayes", "gp"),
-    "Random": ("random", "tpe"),
-    "Grid": ("grid", "tpe"),
-}
-STRATEGY_HELP = (
-    "Bayesian search learns from finished trials where good settings lie (TPE is fast and "
-    "robust; the Gaussian process is more sample-efficient on small budgets and few "
-    "numeric parameters). Random samples the space blindly. Grid tries every combination of "
-    "the grid values in the space editor."
-)
 
-
-def strategy_label(strategy: str | None, sampler: str | None = None) -> str:
-    """How a stored strategy reads on screen ("Bayesian (TPE)", "Grid", ...)."""
-    for label, pair in STRATEGIES.items():
-        if pair[0] == strategy and (strategy != "bayes" or sampler in (None, pair[1])):
-            return "Bayesian" if strategy == "bayes" and sampler is None else label
-    return strategy or ""
+def strategy_help() -> str:
+    """The Strategy widget's help: one sentence per offered strategy, from the registry."""
+    return " ".join(f"**{s.label}** {s.help}" for s in strategies.offered())
 
 
 TASK_LABELS = {
     "binary": "binary classification",
     "multiclass": "multiclass classification",
     "regression": "regression",
-}
-
-METRIC_LABELS = {
-    "roc_auc": "ROC AUC",
-    "roc_auc_ovr": "ROC AUC (one-vs-rest)",
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced accuracy",
-    "f1": "F1",
-    "f1_macro": "F1 (macro)",
-    "f1_weighted": "F1 (weighted)",
-    "precision": "precision",
-    "recall": "recall",
-    "average_precision": "average precision",
-    "log_loss": "log loss (lower is better)",
-    "r2": "R²",
-    "rmse": "RMSE (lower is better)",
-    "mse": "MSE (lower is better)",
-    "mae": "MAE (lower is better)",
-    "mape": "MAPE (lower is better)",
-    "median_ae": "median absolute error (lower is better)",
 }
 
 _TARGET_NAMES = ("target", "label", "labels", "class", "y", "outcome", "churn", "price")
@@ -81,12 +44,6 @@ def guess_target(columns: Sequence[str]) -> str | None:
         if name in lowered:
             return lowered[name]
     return columns[-1] if columns else None
-
-
-def metric_choices(task: str) -> list[str]:
-    """Metrics valid for ``task``, the task's default first."""
-    default = DEFAULT_METRIC[task]
-    return [default] + [n for n, m in METRICS.items() if task in m.tasks and n != default]
 
 
 def model_label(name: str) -> str:

@@ -10,10 +10,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from knobs import metrics, race_charts
 from knobs import race as R
-from knobs import race_charts
-
-from .forms import METRIC_LABELS
+from knobs.strategies import STRATEGIES
 
 STATE_WORDS = {
     "created": "Starting",
@@ -26,7 +25,7 @@ STATE_WORDS = {
 
 
 def metric_label(race: R.Race) -> str:
-    return METRIC_LABELS.get(race.metric, race.metric)
+    return metrics.metric_label(race.metric)
 
 
 def progress(race: R.Race) -> None:
@@ -46,7 +45,7 @@ def progress(race: R.Race) -> None:
         budget += f"{' or ' if budget else ''}{cfg.timeout:g} s"
     st.caption(
         f"**{spec.source}** → **{cfg.target}** · {', '.join(cfg.models)} · "
-        f"{', '.join(R.LABELS[c] for c in spec.contestants)} × {spec.seeds} seeds · "
+        f"{', '.join(STRATEGIES[c].short for c in spec.contestants)} × {spec.seeds} seeds · "
         f"{budget} per run · {spec.slots} run(s) at once, {spec.n_threads} thread(s) each · "
         f"{metric_label(race)}, {race.direction} · race `{race.id}`"
     )

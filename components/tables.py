@@ -15,9 +15,10 @@ from optuna.trial import FrozenTrial
 
 from knobs import charts
 from knobs.data import ColumnProfile
+from knobs.metrics import metric_label
+from knobs.strategies import strategy_label
 
 from . import state
-from .forms import METRIC_LABELS, strategy_label
 
 FLAG_WORDS = {
     "target": "target",
@@ -84,9 +85,9 @@ def studies_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         {
             "data": r.get("source") or "(not a Knobs study)",
             "target": r.get("target") or "",
-            "strategy": strategy_label(r.get("strategy")),
+            "strategy": strategy_label(r.get("strategy"), r.get("sampler")),
             "models": ", ".join(r.get("models") or []),
-            "metric": METRIC_LABELS.get(r.get("metric") or "", r.get("metric") or ""),
+            "metric": metric_label(r.get("metric")),
             "best": r.get("best_value"),
             "trials": r.get("n_trials", 0),
             "state": r.get("state", ""),

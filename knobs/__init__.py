@@ -10,9 +10,7 @@ Names are imported on first use (PEP 562), so ``import knobs.study`` in a worker
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from knobs._lazy import lazy_exports
 from knobs.errors import ConfigError, DataError, KnobsError, StudyError
 
 _LAZY = {
@@ -33,14 +31,4 @@ __all__ = ["ConfigError", "DataError", "KnobsError", "StudyError", *_LAZY]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'knobs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -283,20 +283,8 @@ _SPECS: tuple[ModelSpec, ...] = (
             Param("l1_ratio", "float", 0.05, 1.0, grid=(0.1, 0.5, 0.9)),
         ),
     ),
-    ModelSpec(
-        name="random_forest",
-        label="Random forest",
-        tasks=ALL_TASKS,
-        build=_random_forest,
-        params=_forest_params(),
-    ),
-    ModelSpec(
-        name="extra_trees",
-        label="Extra trees",
-        tasks=ALL_TASKS,
-        build=_extra_trees,
-        params=_forest_params(),
-    ),
+    ModelSpec("random_forest", "Random forest", ALL_TASKS, _random_forest, _forest_params()),
+    ModelSpec("extra_trees", "Extra trees", ALL_TASKS, _extra_trees, _forest_params()),
     ModelSpec(
         name="hist_gb",
         label="Histogram gradient boosting",

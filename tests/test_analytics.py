@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from knobs import analytics as A
 from knobs.errors import ConfigError
+from knobs.study.keys import WORKER
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
 MODELS = CategoricalDistribution(["xgboost", "logistic"])
@@ -26,7 +27,7 @@ LOG = {"logistic.C": FloatDistribution(1e-3, 1e3, log=True)}
 def _trial(number, model, params, value, *, state=TrialState.COMPLETE, baseline=False, pid=1,
            start=0.0, dur=1.0, steps=None):  # fmt: skip
     dists = {"model": MODELS, **{k: (XGB | LOG)[k] for k in params}}
-    attrs = {"knobs.worker": {"host": "h", "pid": pid}}
+    attrs = WORKER.attr({"host": "h", "pid": pid})
     if baseline:
         attrs["knobs.baseline"] = True
     t = optuna.trial.create_trial(

@@ -150,7 +150,7 @@ def test_search_form_offers_task_metrics_and_an_estimate() -> None:
     assert metrics[0] == "ROC AUC" and "R²" not in metrics
     page = texts(at.markdown)
     assert "Budget: **30 trials**" in page and "Estimated duration" in page
-    at.radio(key=state.W_STRATEGY).set_value("Grid").run()
+    at.radio(key=state.W_STRATEGY).set_value("grid").run()
     assert not at.exception
     # logistic 5 x 2 and random forest 2 x 3 x 2 x 2 grid points, plus two defaults trials
     grid = "Grid: **34 combinations** + 2 defaults trials = 36 trials; the trial limit stops"
@@ -174,7 +174,7 @@ def test_search_space_editor_shows_invalid_edits() -> None:
         "added_rows": [],
         "deleted_rows": [],
     }
-    at.radio(key=state.W_STRATEGY).set_value("Grid").run()
+    at.radio(key=state.W_STRATEGY).set_value("grid").run()
     assert not at.exception and not at.error
     assert "Grid: **6 combinations** + 1 defaults trial = 7 trials" in texts(at.markdown)
     edited = at.session_state["knobs.space"]["logistic"]

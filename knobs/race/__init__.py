@@ -8,21 +8,20 @@ fairly on the workers (``launch_race`` does it in a detached process for the das
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from knobs._lazy import lazy_exports
 
 _EXPORTS = {
-    "stats": ("_stats", None),
+    "stats": "_stats:",
     **{
-        n: ("_race", n)
+        n: "_race"
         for n in (
-            "CONTESTANTS", "LABELS", "Race", "RaceSpec", "RunInfo", "create_race", "launch_race",
+            "CONTESTANTS", "Race", "RaceSpec", "RunInfo", "create_race", "launch_race",
             "list_races", "load_race", "parse_contestants", "race_path", "request_stop",
             "run_race", "schedule", "score_tests",
         )
     },
     **{
-        n: ("_summary", n)
+        n: "_summary"
         for n in (
             "Aggregate", "Comparison", "RaceSummary", "RunCurve", "curve_from_trials",
             "race_curves", "report", "results_csv", "results_rows", "summarize", "summary_of",
@@ -32,7 +31,7 @@ _EXPORTS = {
 }  # fmt: skip
 
 __all__ = [
-    "CONTESTANTS", "LABELS", "Aggregate", "Comparison", "Race", "RaceSpec", "RaceSummary",
+    "CONTESTANTS", "Aggregate", "Comparison", "Race", "RaceSpec", "RaceSummary",
     "RunCurve", "RunInfo", "create_race", "curve_from_trials", "launch_race", "list_races",
     "load_race", "parse_contestants", "race_curves", "race_path", "report", "request_stop",
     "results_csv", "results_rows", "run_race", "schedule", "score_tests", "stats", "summarize",
@@ -40,10 +39,5 @@ __all__ = [
 ]  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    """Lazy exports: ``knobs race --help`` must not pay for importing the search engine."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'knobs.race' has no attribute {name!r}")
-    module, attr = _EXPORTS[name]
-    mod = importlib.import_module(f"knobs.race.{module}")
-    return mod if attr is None else getattr(mod, attr)
+# Lazy: ``knobs race --help`` must not pay for importing the search engine.
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -25,28 +24,13 @@ from knobs import study as results
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
 from knobs.errors import ConfigError, StudyError
-from knobs.study import Search, knobs_home, load_study, storage_url
+from knobs.strategies import ALIASES, STRATEGIES
+from knobs.study import Search, knobs_home, load_study, process_alive, spawn, storage_url
 
 log = logging.getLogger("knobs.race")
 
-#: Contestant name -> (``SearchConfig.strategy``, ``SearchConfig.sampler``), in display order.
-CONTESTANTS: dict[str, tuple[str, str]] = {
-    "grid": ("grid", "tpe"),
-    "random": ("random", "tpe"),
-    "tpe": ("bayes", "tpe"),
-    "gp": ("bayes", "gp"),
-    "cmaes": ("cmaes", "tpe"),
-    "qmc": ("qmc", "tpe"),
-}
-LABELS = {
-    "grid": "Grid",
-    "random": "Random",
-    "tpe": "TPE",
-    "gp": "GP",
-    "cmaes": "CMA-ES",
-    "qmc": "Quasi-random",
-}
-ALIASES = {"bayes": "tpe", "bayesian": "tpe", "cma": "cmaes", "cma-es": "cmaes", "sobol": "qmc"}
+#: Contestants are strategies, by their registry name (``knobs.strategies.STRATEGIES``).
+CONTESTANTS: tuple[str, ...] = tuple(STRATEGIES)
 #: Pruning does not exist in Knobs yet: these contestants are refused with that reason.
 NOT_YET = ("sha", "hyperband", "random+sha", "tpe+sha", "random+hyperband", "tpe+hyperband")
 RACE_STATES = ("created", "running", "refitting", "finished", "stopped", "failed")
@@ -114,9 +98,12 @@ class RaceSpec:
         return 1000 * self.config.seed + index + 1
 
     def run_config(self, contestant: str, index: int) -> SearchConfig:
-        strategy, sampler = CONTESTANTS[contestant]
+        row = STRATEGIES[contestant]
         return self.config.with_updates(
-            strategy=strategy, sampler=sampler, sampler_seed=self.sampler_seed(index), workers=1
+            strategy=row.strategy,
+            sampler=row.sampler,
+            sampler_seed=self.sampler_seed(index),
+            workers=1,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,19 +242,8 @@ def list_races() -> list[Race]:
 
 
 def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return True  # not launched in the background: whoever runs it is in the foreground
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child is dead for our purposes
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    """A race without a pid runs in the foreground, in whoever reads it."""
+    return pid is None or process_alive(pid)
 
 
 def create_race(
@@ -328,17 +304,7 @@ def request_stop(race_id: str) -> None:
 def launch_race(race_id: str) -> subprocess.Popen:
     """Run the race in its own detached process (the dashboard never runs it in its thread)."""
     load_race(race_id)  # it must exist
-    log_file = open(races_dir() / f"{race_id}.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "knobs.race", "--race", race_id],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    log_file.close()
+    proc = spawn("knobs.race", ["--race", race_id], races_dir() / f"{race_id}.log")
     # A side file, not the race file: the child may already be writing that one.
     pid_path(race_id).write_text(str(proc.pid), encoding="ascii")
     return proc

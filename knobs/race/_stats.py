@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from knobs.metrics import Direction
+
 #: Below this many seeds the Wilcoxon signed-rank test is not used (its smallest possible
 #: two-sided p with 5 pairs is 0.0625): an exact sign-flip permutation test is used instead, and
 #: the verdict says that the power is low.
@@ -28,12 +30,12 @@ ALPHA = 0.05
 
 
 def better(direction: str, a: float, b: float) -> bool:
-    return a > b if direction == "maximize" else a < b
+    return Direction(direction).better(a, b)
 
 
 def gain(direction: str, a: float, b: float) -> float:
     """How much better ``a`` is than ``b`` (> 0: better), whatever the direction."""
-    return a - b if direction == "maximize" else b - a
+    return Direction(direction).gain(a, b)
 
 
 def best_so_far(values: Sequence[float | None], direction: str) -> list[float | None]:
@@ -142,7 +144,7 @@ def target_score(
     if not 0 < fraction <= 1:
         raise ValueError(f"`fraction` must be in (0, 1], but got {fraction}.")
     slack = (1 - fraction) * abs(best)
-    target = best - slack if direction == "maximize" else best + slack
+    target = Direction(direction).shifted(best, slack)
     if (
         baseline is not None
         and math.isfinite(baseline)
@@ -286,7 +288,5 @@ def paired_test(
 
 def ranks(means: Sequence[float | None], direction: str) -> list[int | None]:
     """1 = best mean; contestants without a score get no rank; ties share the better rank."""
-    scored = sorted(
-        (m for m in means if m is not None), key=lambda m: -m if direction == "maximize" else m
-    )
+    scored = Direction(direction).ranked((m for m in means if m is not None), key=float)
     return [None if m is None else scored.index(m) + 1 for m in means]

@@ -16,11 +16,13 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from knobs.metrics import Direction
+from knobs.strategies import STRATEGIES
 from knobs.study import counts_toward_budget, load_study
 from knobs.study.keys import BASELINE, CV, INTERRUPTED
 
 from . import _stats as S
-from ._race import LABELS, Race
+from ._race import Race
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def summarize(
     baselines = [c.baseline for c in curves if c.baseline is not None]
     baseline = None
     if baselines:
-        baseline = max(baselines) if direction == "maximize" else min(baselines)
+        baseline = Direction(direction).best(baselines)
     race_best = None
     noise = None
     if scored:
@@ -220,7 +222,7 @@ def summarize(
         aggs.append(
             Aggregate(
                 contestant=name,
-                label=LABELS.get(name, name),
+                label=STRATEGIES[name].short if name in STRATEGIES else name,
                 runs=len(runs),
                 mean_best=mean_best,
                 std_best=std_best,

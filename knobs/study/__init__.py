@@ -16,8 +16,7 @@ touches. Nothing here imports ``knobs.api``: the layering runs api -> study -> c
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from knobs._lazy import lazy_exports
 
 _LAZY = {
     # plan
@@ -51,16 +50,4 @@ _LAZY = {
 }  # fmt: skip
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'knobs.study' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"knobs.study.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*__all__, "keys"])
+__getattr__, __dir__ = lazy_exports(__name__, {**_LAZY, "keys": "keys:"}, globals())

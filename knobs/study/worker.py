@@ -29,7 +29,7 @@ from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, load_study
 from knobs.study.keys import FAIL_REASON, INTERRUPTED, STOP, WORKER
 
-log = logging.getLogger("knobs.worker")
+log = logging.getLogger("knobs.study.worker")
 
 
 class Interrupted(BaseException):
