@@ -15,6 +15,7 @@ from knobs.config import SearchConfig, parse_models
 from knobs.data import RawTable, prepare, read_table
 from knobs.errors import ConfigError, StudyError
 from knobs.models import Param
+from knobs.pruners import DEFAULT_PRUNER
 from knobs.study import DataSource, Search, SearchStatus, StudyPlan, TuneResult, list_studies
 
 __all__ = ["Search", "SearchStatus", "TuneResult", "studies", "tune"]
@@ -28,6 +29,8 @@ def tune(
     models: str | Sequence[str] | None = None,
     strategy: str = "bayes",
     sampler: str = "tpe",
+    pruner: str = DEFAULT_PRUNER,
+    early_stopping: bool = True,
     n_trials: int | None = None,
     timeout: float | None = None,
     cv: int = 5,
@@ -68,6 +71,8 @@ def tune(
             models=parse_models(models),
             strategy=strategy,
             sampler=sampler,
+            pruner=pruner,
+            early_stopping=early_stopping,
             n_trials=50 if n_trials is None and timeout is None else n_trials,
             timeout=timeout,
             cv=cv,

@@ -17,6 +17,7 @@ from typing import Any
 from knobs.config import TASKS
 from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration, fmt_score
+from knobs.pruners import DEFAULT_PRUNER, PRUNERS
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
 
 
@@ -47,6 +48,14 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--strategy", choices=CONFIG_STRATEGIES, default="bayes")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Bayesian sampler")
+    p.add_argument(
+        "--pruner", choices=list(PRUNERS), default=DEFAULT_PRUNER,
+        help=f"stop hopeless trials after a fold (default: {DEFAULT_PRUNER})",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-early-stopping", dest="early_stopping", action="store_false",
+        help="let boosted models run every round (their round count is then tuned blindly)",
+    )  # fmt: skip
     p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
     p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")
     p.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
@@ -115,6 +124,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         models=args.models,
         strategy=args.strategy,
         sampler=args.sampler,
+        pruner=args.pruner,
+        early_stopping=args.early_stopping,
         n_trials=args.trials,
         timeout=args.timeout,
         cv=args.cv,

@@ -13,6 +13,7 @@ from typing import Any
 
 from knobs.errors import ConfigError
 from knobs.models import Param
+from knobs.pruners import DEFAULT_PRUNER, get_pruner
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
 
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
@@ -38,6 +39,8 @@ class SearchConfig:
     strategy race runs each strategy with several sampler seeds).
     ``keep_oof`` keeps every trial's out-of-fold predictions beside the study, for ensembles;
     ``None`` means "when they are small" (see ``knobs.study.OOF_MAX_VALUES``).
+    ``pruner`` stops hopeless trials after a fold (``knobs.pruners.PRUNERS``); ``early_stopping``
+    lets boosted models stop adding rounds on an inner validation slice of each fold.
     """
 
     target: str
@@ -54,6 +57,8 @@ class SearchConfig:
     sampler_seed: int | None = None
     workers: int | None = None
     keep_oof: bool | None = None
+    pruner: str = DEFAULT_PRUNER
+    early_stopping: bool = True
     exclude: tuple[str, ...] = ()
     space: Mapping[str, tuple[Param, ...]] = field(default_factory=dict)
 
@@ -87,6 +92,7 @@ class SearchConfig:
                 f"`test_size` must be between 0.05 and 0.5 (a share of the rows), "
                 f"but got {self.test_size}."
             )
+        get_pruner(self.pruner)
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"`workers` must be >= 1, but got {self.workers}.")
 

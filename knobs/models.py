@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
 import optuna
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import (
@@ -122,6 +123,62 @@ class Param:
 
 Builder = Callable[[str, dict[str, Any], int, int], BaseEstimator]
 
+#: Rounds without improvement on the inner validation slice before a boosted model stops.
+PATIENCE = 20
+
+
+@dataclass(frozen=True)
+class Boosting:
+    """How a boosted family stops early, declared beside its space.
+
+    ``rounds`` names the parameter that counts rounds (trees, iterations, epochs): tuned, it is a
+    cap, not a target. ``fit`` trains with early stopping on an inner validation slice (the fold's
+    scored rows never steer it) and returns the round count that scored best there; ``fixed``
+    turns tuned parameters into those of a refit with a fixed round count (no validation slice:
+    the refit learns from every training row).
+    """
+
+    rounds: str
+    fit: Callable[[BaseEstimator, Any, Any, Any, Any], int]
+    fixed: Callable[[dict[str, Any], int], dict[str, Any]]
+    #: The estimator holds out its own slice of the rows it is given (``fit`` gets no slice).
+    own_slice: bool = False
+
+
+def _fit_xgboost(model: BaseEstimator, X: Any, y: Any, X_val: Any, y_val: Any) -> int:
+    model.set_params(early_stopping_rounds=PATIENCE)
+    model.fit(X, y, eval_set=[(X_val, y_val)], verbose=False)
+    return int(model.best_iteration) + 1
+
+
+def _fit_hist_gb(model: BaseEstimator, X: Any, y: Any, X_val: Any, y_val: Any) -> int:
+    model.set_params(early_stopping=True, n_iter_no_change=PATIENCE)
+    model.fit(X, y, X_val=X_val, y_val=y_val)
+    # validation_score_[i] is the score after i iterations (higher is better, losses negated).
+    return max(1, int(np.argmax(model.validation_score_)))
+
+
+def _fit_mlp(model: BaseEstimator, X: Any, y: Any, X_val: Any, y_val: Any) -> int:
+    # The MLP holds out its own slice (validation_fraction) of the rows it is given, which are
+    # the fold's training rows: the scored rows still never steer it. It keeps its best weights.
+    model.set_params(early_stopping=True, n_iter_no_change=PATIENCE)
+    model.fit(X, y)
+    return int(np.argmax(model.validation_scores_)) + 1
+
+
+def _fixed(rounds_param: str, **off: Any) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    def fixed(params: dict[str, Any], rounds: int) -> dict[str, Any]:
+        return {**params, rounds_param: int(rounds), **off}
+
+    return fixed
+
+
+XGBOOST_BOOSTING = Boosting("n_estimators", _fit_xgboost, _fixed("n_estimators"))
+HIST_GB_BOOSTING = Boosting("max_iter", _fit_hist_gb, _fixed("max_iter", early_stopping=False))
+MLP_BOOSTING = Boosting(
+    "max_iter", _fit_mlp, _fixed("max_iter", early_stopping=False), own_slice=True
+)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -141,6 +198,10 @@ class ModelSpec:
     max_rows: int | None = None
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    #: How the family stops early (boosted and iterative models); None: it always runs to the end.
+    boosting: Boosting | None = None
+    #: Known-good settings tried right after the defaults trial (tuned parameters, unprefixed).
+    starts: tuple[Mapping[str, Any], ...] = ()
 
     def key(self, param: str) -> str:
         """The Optuna parameter name of one of this model's parameters."""
@@ -168,10 +229,23 @@ class ModelSpec:
             )
         return replace(self, params=tuple(by_name.get(p.name, p) for p in self.params))
 
+    def valid_starts(self) -> list[dict[str, Any]]:
+        """The declared starting points that fit this space (a user's edit may exclude some)."""
+        space = {p.name: p for p in self.params}
+        return [dict(s) for s in self.starts if all(_within(space.get(k), v) for k, v in s.items())]
+
     def estimator(
         self, task: str, params: Mapping[str, Any], seed: int = 0, n_jobs: int = 1
     ) -> BaseEstimator:
         return self.build(task, dict(params), seed, n_jobs)
+
+
+def _within(param: Param | None, value: Any) -> bool:
+    if param is None:
+        return False
+    if param.kind == "categorical":
+        return value in param.choices
+    return param.low <= value <= param.high
 
 
 # --- builders -------------------------------------------------------------------------------
@@ -262,6 +336,7 @@ _SPECS: tuple[ModelSpec, ...] = (
                 "class_weight", "categorical", choices=(None, "balanced"), grid=(None, "balanced")
             ),
         ),
+        starts=({"C": 0.1, "class_weight": None},),
     ),
     ModelSpec(
         name="linear",
@@ -283,19 +358,29 @@ _SPECS: tuple[ModelSpec, ...] = (
             Param("l1_ratio", "float", 0.05, 1.0, grid=(0.1, 0.5, 0.9)),
         ),
     ),
-    ModelSpec("random_forest", "Random forest", ALL_TASKS, _random_forest, _forest_params()),
+    ModelSpec(
+        "random_forest", "Random forest", ALL_TASKS, _random_forest, _forest_params(),
+        starts=({"n_estimators": 300, "max_depth": 40, "min_samples_leaf": 1, "max_features": 0.5},),
+    ),
     ModelSpec("extra_trees", "Extra trees", ALL_TASKS, _extra_trees, _forest_params()),
     ModelSpec(
         name="hist_gb",
         label="Histogram gradient boosting",
         tasks=ALL_TASKS,
         build=_hist_gb,
+        boosting=HIST_GB_BOOSTING,
         params=(
             Param("learning_rate", "float", 0.01, 0.5, log=True, grid=(0.03, 0.1, 0.3)),
             Param("max_leaf_nodes", "int", 4, 128, log=True, grid=(15, 31, 63)),
             Param("min_samples_leaf", "int", 2, 200, log=True, grid=(10, 40)),
             Param("l2_regularization", "float", 1e-6, 10.0, log=True, grid=(1e-6, 1.0)),
-            Param("max_iter", "int", 50, 500, log=True),
+            Param("max_iter", "int", 50, 1000, log=True),
+        ),
+        starts=(
+            {"learning_rate": 0.05, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+             "l2_regularization": 1e-3, "max_iter": 1000},
+            {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 40,
+             "l2_regularization": 1.0, "max_iter": 500},
         ),
     ),
     ModelSpec(
@@ -334,6 +419,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         tasks=ALL_TASKS,
         build=_mlp,
         scale=True,
+        boosting=MLP_BOOSTING,
         params=(
             Param("n_layers", "int", 1, 3, grid=(1, 2)),
             Param("width", "int", 16, 256, log=True, grid=(32, 128)),
@@ -346,6 +432,13 @@ _SPECS: tuple[ModelSpec, ...] = (
         label="XGBoost",
         tasks=ALL_TASKS,
         build=_xgboost,
+        boosting=XGBOOST_BOOSTING,
+        starts=(
+            {"n_estimators": 1000, "max_depth": 6, "learning_rate": 0.05, "subsample": 0.8,
+             "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0},
+            {"n_estimators": 1000, "max_depth": 3, "learning_rate": 0.1, "subsample": 0.9,
+             "colsample_bytree": 0.7, "min_child_weight": 3.0, "reg_lambda": 3.0},
+        ),
         params=(
             Param("n_estimators", "int", 50, 1000, log=True, grid=(100, 300)),
             Param("max_depth", "int", 2, 12, grid=(3, 6, 9)),

@@ -24,7 +24,7 @@ from knobs.strategies._samplers import (
     TunedSpaceQMCSampler,
 )
 
-SamplerFactory = Callable[[int | None, bool, Mapping[str, list[Any]] | None], Any]
+SamplerFactory = Callable[[int | None, bool, Mapping[str, list[Any]] | None, int | None], Any]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,11 @@ class Strategy:
     """One search strategy.
 
     ``strategy`` and ``sampler`` are the two ``SearchConfig`` fields (and CLI flags) that select
-    it; ``name`` is unique and is what a race calls it. ``build(seed, parallel, grid)`` makes the
-    sampler: ``parallel`` is true when several workers share the study.
+    it; ``name`` is unique and is what a race calls it. ``build(seed, parallel, grid, budget)``
+    makes the sampler: ``parallel`` is true when several workers share the study, ``budget`` is
+    the study's trial budget (None: until a timeout). ``starts`` says whether the models'
+    known-good starting points are tried first (a model-based strategy learns from them; random
+    and grid search stay what their names say).
     """
 
     name: str
@@ -45,9 +48,12 @@ class Strategy:
     offered: bool
     help: str
     build: SamplerFactory
+    starts: bool = False
 
 
-def _grid(seed: int | None, parallel: bool, grid: Mapping[str, list[Any]] | None) -> Any:
+def _grid(
+    seed: int | None, parallel: bool, grid: Mapping[str, list[Any]] | None, budget: int | None
+) -> Any:
     if grid is None:
         raise ConfigError("A grid search needs the grid to walk.")
     # GridSampler shuffles its points with the seed: every worker must share one seed, or the same
@@ -55,15 +61,25 @@ def _grid(seed: int | None, parallel: bool, grid: Mapping[str, list[Any]] | None
     return AskTellGridSampler(dict(grid), seed=seed)
 
 
-def _tpe(seed: int | None, parallel: bool, grid: Any) -> Any:
+def _tpe(seed: int | None, parallel: bool, grid: Any, budget: int | None) -> Any:
     # Constant liar: with several workers, running trials count as "probably bad" so two workers
     # do not pile onto the same region.
     return optuna.samplers.TPESampler(
-        seed=seed, multivariate=True, group=True, constant_liar=parallel
+        seed=seed,
+        multivariate=True,
+        group=True,
+        constant_liar=parallel,
+        n_startup_trials=startup_trials(budget),
     )
 
 
-def _gp(seed: int | None, parallel: bool, grid: Any) -> Any:
+def startup_trials(budget: int | None) -> int:
+    """Random trials before TPE models the study: Optuna's 10, fewer on a small budget (a fifth
+    of it, at least 3), or a 10-trial budget would be all random."""
+    return 10 if budget is None else max(3, min(10, budget // 5))
+
+
+def _gp(seed: int | None, parallel: bool, grid: Any, budget: int | None) -> Any:
     try:
         import torch  # noqa: F401 - GPSampler needs it
     except ImportError as exc:  # pragma: no cover - torch is in requirements.txt
@@ -73,7 +89,7 @@ def _gp(seed: int | None, parallel: bool, grid: Any) -> Any:
     return TunedSpaceGPSampler(seed=seed)
 
 
-def _cmaes(seed: int | None, parallel: bool, grid: Any) -> Any:
+def _cmaes(seed: int | None, parallel: bool, grid: Any, budget: int | None) -> Any:
     # CMA-ES models continuous parameters only; the model choice and categorical parameters are
     # sampled independently, by a seeded random sampler so a run stays reproducible.
     return TunedSpaceCmaEsSampler(
@@ -89,15 +105,17 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             "tpe", "bayes", "tpe", "Bayesian (TPE)", "TPE", "#3366cc", True,
             "learns from finished trials where good settings lie; fast and robust.", _tpe,
+            starts=True,
         ),
         Strategy(
             "gp", "bayes", "gp", "Bayesian (Gaussian process)", "GP", "#17becf", True,
             "more sample-efficient on small budgets and few numeric parameters.", _gp,
+            starts=True,
         ),
         Strategy(
             "random", "random", "tpe", "Random", "Random", "#e4572e", True,
             "samples the space blindly; the baseline every strategy must beat.",
-            lambda seed, parallel, grid: optuna.samplers.RandomSampler(seed=seed),
+            lambda seed, parallel, grid, budget: optuna.samplers.RandomSampler(seed=seed),
         ),
         Strategy(
             "grid", "grid", "tpe", "Grid", "Grid", "#7f7f7f", True,
@@ -106,12 +124,12 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             "cmaes", "cmaes", "tpe", "CMA-ES", "CMA-ES", "#9467bd", True,
             "evolves a distribution over the numeric parameters; good with larger budgets.",
-            _cmaes,
+            _cmaes, starts=True,
         ),
         Strategy(
             "qmc", "qmc", "tpe", "Quasi-random (Sobol)", "Quasi-random", "#2ca02c", True,
             "covers the space more evenly than random search (scrambled Sobol points).",
-            lambda seed, parallel, grid: TunedSpaceQMCSampler(seed=seed, scramble=True),
+            lambda seed, parallel, grid, budget: TunedSpaceQMCSampler(seed=seed, scramble=True),
         ),
     )
 }  # fmt: skip
@@ -168,9 +186,10 @@ def make_sampler(
     seed: int | None = None,
     parallel: bool = False,
     grid: Mapping[str, list[Any]] | None = None,
+    budget: int | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler behind a ``SearchConfig`` strategy (and sampler)."""
-    return get_strategy(strategy, sampler).build(seed, parallel, grid)
+    return get_strategy(strategy, sampler).build(seed, parallel, grid, budget)
 
 
 __all__ = [

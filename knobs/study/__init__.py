@@ -40,10 +40,10 @@ _LAZY = {
     # reading
     "model_params": "_reader", "trials_frame": "_reader", "best_trial": "_reader",
     "baseline_trial": "_reader", "complete": "_reader", "counts": "_reader", "refit": "_reader",
-    "test_score": "_reader", "SearchStatus": "_reader", "TuneResult": "_reader",
+    "test_score": "_reader", "refit_params": "_reader", "saved_compute": "_reader", "SearchStatus": "_reader", "TuneResult": "_reader",
     "TRIAL_COLUMNS": "_reader",
     # lifecycle
-    "Search": "_search", "list_studies": "_search", "new_study_name": "_search",
+    "Search": "_search", "list_studies": "_search", "enqueue_openers": "_search", "new_study_name": "_search",
     "DataSource": "_search",
     # estimate
     "Estimate": "_estimate", "estimate": "_estimate", "probe_fit_seconds": "_estimate",

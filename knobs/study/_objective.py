@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from knobs.metrics import DECISION, PROBA, VALUE
 from knobs.models import ModelSpec
 from knobs.study._pipeline import Problem, pipeline_for
-from knobs.study.keys import BASELINE, CV, OOF
+from knobs.study.keys import BASELINE, CV, OOF, PRUNED
 
 #: Out-of-fold predictions are kept per trial when they hold at most this many values
 #: (rows x outputs; 1M float32 values = 4 MB a trial), unless the search says otherwise.
@@ -40,8 +40,17 @@ def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str,
     return spec, {p.name: p.suggest(trial, spec.key(p.name)) for p in tuned}
 
 
+#: Share of a fold's training rows held out to stop a boosted model early.
+INNER_FRACTION = 0.1
+
+
 def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 1) -> float:
     """Cross-validated score of the trial's pipeline, the preprocessing refitted in every fold.
+
+    After each fold the trial reports to the study's pruner (the running mean of its folds, or
+    the fold's own score for paired tests) and stops if the pruner says so; a defaults trial is
+    never pruned, it is the bar. Boosted models stop early on an inner slice of the fold's
+    training rows, and the round count each fold used is kept for the refit.
 
     Raises ``TrialFailed`` (a reason for the user) and ``optuna.TrialPruned``; anything else the
     model raises propagates and the caller records it as the failure reason.
@@ -54,13 +63,22 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
             f"{n_rows:,}; pick another model or sample the table."
         )
     pipeline = pipeline_for(problem, spec, params, seed=seed, n_jobs=n_jobs)
+    baseline = bool(BASELINE.get(trial))
+    early = problem.early_stopping and spec.boosting is not None and not baseline
     scores: list[float] = []
+    rounds: list[int] = []
     oof: np.ndarray | None = None
     oof_kind = ""
     started = time.perf_counter()
+    n_folds = len(problem.folds)
     for k, (train_idx, valid_idx) in enumerate(problem.folds):
         X_valid, y_valid = problem.X.iloc[valid_idx], problem.y.iloc[valid_idx]
-        fitted = clone(pipeline).fit(problem.X.iloc[train_idx], problem.y.iloc[train_idx])
+        X_train, y_train = problem.X.iloc[train_idx], problem.y.iloc[train_idx]
+        if early:
+            fitted, used = fit_early_stopped(pipeline, spec, X_train, y_train, problem, seed)
+            rounds.append(used)
+        else:
+            fitted = clone(pipeline).fit(X_train, y_train)
         if problem.oof_dir is None:
             scores.append(problem.metric.score(fitted, X_valid, y_valid))
         else:
@@ -73,10 +91,22 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
             if oof is None:
                 oof = np.full((n_rows, *pred.shape[1:]), np.nan, dtype=np.float32)
             oof[valid_idx] = pred
-        if problem.report_folds:
-            trial.report(float(np.mean(scores)), k)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after fold {k + 1} of {len(problem.folds)}")
+        if problem.reports is not None and math.isfinite(scores[-1]):
+            trial.report(scores[-1] if problem.reports == "fold" else float(np.mean(scores)), k)
+            if not baseline and k + 1 < n_folds and trial.should_prune():
+                spent = time.perf_counter() - started
+                PRUNED.set(
+                    trial,
+                    {
+                        "after_fold": k + 1,
+                        "folds": n_folds,
+                        "fit_s": spent,
+                        # The folds it did not run, at the pace of the ones it ran.
+                        "saved_s": spent * (n_folds - k - 1) / (k + 1),
+                        "fold_scores": scores,
+                    },
+                )
+                raise optuna.TrialPruned(f"pruned after fold {k + 1} of {n_folds}")
     value = float(np.mean(scores))
     if not math.isfinite(value):
         raise TrialFailed(f"The score is not a number ({value}); fold scores: {scores}.")
@@ -85,15 +115,45 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         path = problem.oof_dir / f"trial-{trial.number}.npy"
         np.save(path, oof, allow_pickle=False)
         OOF.set(trial, {"file": path.name, "kind": oof_kind, "shape": oof.shape})
-    CV.set(
-        trial,
-        {
-            "fold_scores": scores,
-            "std": float(np.std(scores)),
-            "fit_s": time.perf_counter() - started,
-        },
-    )
+    record = {"fold_scores": scores, "std": float(np.std(scores))}
+    record["fit_s"] = time.perf_counter() - started
+    if rounds:
+        record["rounds"] = rounds
+    CV.set(trial, record)
     return value
+
+
+def fit_early_stopped(
+    pipeline: Pipeline,
+    spec: ModelSpec,
+    X: pd.DataFrame,
+    y: pd.Series,
+    problem: Problem,
+    seed: int,
+) -> tuple[Pipeline, int]:
+    """Fit ``pipeline`` on a fold's training rows, the model stopping early on an inner slice.
+
+    The slice (``INNER_FRACTION`` of the rows, stratified for classes) comes out of the rows
+    given, so the fold's scored rows never steer the round count. The preprocessing is fitted on
+    the rest, as the model is: the slice is new data to both. Returns the fitted pipeline and the
+    round count that scored best on the slice.
+    """
+    from sklearn.model_selection import train_test_split
+
+    boosting = spec.boosting
+    assert boosting is not None
+    fitted = clone(pipeline)
+    prep, model = fitted.named_steps["prep"], fitted.named_steps["model"]
+    if boosting.own_slice:  # it holds out its slice of the rows it is given (the MLP)
+        return fitted, boosting.fit(model, prep.fit_transform(X, y), y, None, None)
+    stratify = y if problem.task != "regression" and y.value_counts().min() >= 2 else None
+    X_fit, X_stop, y_fit, y_stop = train_test_split(
+        X, y, test_size=INNER_FRACTION, random_state=seed, stratify=stratify
+    )
+    used = boosting.fit(
+        model, prep.fit_transform(X_fit, y_fit), y_fit, prep.transform(X_stop), y_stop
+    )
+    return fitted, used
 
 
 def oof_predictions(fitted: Pipeline, X: pd.DataFrame, task: str) -> tuple[str, np.ndarray]:

@@ -35,7 +35,11 @@ class Problem:
     models: Mapping[str, ModelSpec]
     columns: tuple[Any, ...]
     folds: list[tuple[np.ndarray, np.ndarray]]
-    report_folds: bool = False
+    #: What a trial reports to the pruner after each fold (``knobs.pruners.Reports``); None: no
+    #: reports, nothing is pruned.
+    reports: str | None = None
+    #: Boosted models stop early on an inner validation slice of each fold's training rows.
+    early_stopping: bool = False
     oof_dir: Path | None = None
     #: Grid search: parameters without grid values keep the library default (GridSampler
     #: refuses to sample a parameter outside its grid).

@@ -25,6 +25,7 @@ from knobs.data import ColumnProfile, Dataset
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import Direction, Metric, get_metric
 from knobs.models import ModelSpec, resolve_models
+from knobs.pruners import get_pruner
 from knobs.study._objective import OOF_MAX_VALUES
 from knobs.study._pipeline import Problem
 from knobs.study.keys import PLAN
@@ -124,8 +125,11 @@ class StudyPlan:
     def oof_dir(self) -> Path:
         return Path(self.data_dir) / "oof"
 
-    def problem(self, *, report_folds: bool = False) -> Problem:
+    def problem(self) -> Problem:
+        """What a worker scores trials on: the training split, its folds, the models and metric,
+        what trials report to the pruner and whether boosted models stop early."""
         X, y = self.load_split("train")
+        pruner = get_pruner(self.config.pruner)
         return Problem(
             X=X,
             y=y,
@@ -134,7 +138,8 @@ class StudyPlan:
             models=self.specs(),
             columns=self.columns,
             folds=make_folds(y, self.task, self.folds, self.config.seed),
-            report_folds=report_folds,
+            reports=None if pruner.name == "none" else pruner.reports,
+            early_stopping=self.config.early_stopping,
             grid_only=self.config.strategy == "grid",
             oof_dir=self.oof_dir() if self.keeps_oof() else None,
         )

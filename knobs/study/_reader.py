@@ -19,11 +19,11 @@ from knobs.metrics import direction as as_direction
 from knobs.study._budget import is_scored
 from knobs.study._pipeline import pipeline_for
 from knobs.study._plan import StudyPlan
-from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, WORKER
+from knobs.study.keys import BASELINE, CV, FAIL_REASON, INTERRUPTED, PRUNED, START, WORKER
 
 TRIAL_COLUMNS = [
-    "number", "state", "value", "model", "params", "duration_s", "baseline",
-    "fail_reason", "started", "completed", "worker",
+    "number", "state", "value", "model", "params", "duration_s", "baseline", "start",
+    "fail_reason", "pruned_after_fold", "saved_s", "rounds", "started", "completed", "worker",
 ]  # fmt: skip
 
 
@@ -42,6 +42,7 @@ def trials_frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
         model, params = model_params(t)
         duration = t.duration.total_seconds() if t.duration is not None else None
         worker = WORKER.get(t) or {}
+        pruned = PRUNED.get(t) or {}
         rows.append(
             {
                 "number": t.number,
@@ -51,13 +52,25 @@ def trials_frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
                 "params": params,
                 "duration_s": duration,
                 "baseline": bool(BASELINE.get(t)),
+                "start": bool(START.get(t)),
                 "fail_reason": FAIL_REASON.get(t),
+                "pruned_after_fold": pruned.get("after_fold"),
+                "saved_s": pruned.get("saved_s"),
+                "rounds": (CV.get(t) or {}).get("rounds"),
                 "started": t.datetime_start,
                 "completed": t.datetime_complete,
                 "worker": f"{worker.get('host', '')}:{worker.get('pid', '')}" if worker else "",
             }
         )
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def saved_compute(trials: Sequence[FrozenTrial]) -> tuple[float, float]:
+    """Seconds pruning saved (the folds pruned trials did not run, at their own pace), and that
+    as a share of what the search would have cost without pruning."""
+    saved = sum((PRUNED.get(t) or {}).get("saved_s", 0.0) for t in trials)
+    spent = sum(t.duration.total_seconds() for t in trials if t.duration is not None)
+    return saved, (saved / (saved + spent) if saved + spent > 0 else 0.0)
 
 
 def complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -83,12 +96,27 @@ def counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     return out
 
 
+def refit_params(plan: StudyPlan, trial: FrozenTrial) -> tuple[str, dict[str, Any]]:
+    """The model and the parameters a trial is refitted with on the whole training split.
+
+    A defaults trial keeps every library default. A trial whose boosted model stopped early
+    fixes its round count to the mean of its folds' best round counts (rounded): the refit has
+    no validation slice to stop on, and the folds measured how many rounds these settings need.
+    """
+    model, params = model_params(trial)
+    if BASELINE.get(trial):
+        return str(model), {}
+    rounds = (CV.get(trial) or {}).get("rounds")
+    spec = plan.specs().get(str(model))
+    if rounds and spec is not None and spec.boosting is not None:
+        params = spec.boosting.fixed(params, max(1, round(sum(rounds) / len(rounds))))
+    return str(model), params
+
+
 def refit(plan: StudyPlan, trial: FrozenTrial, *, n_jobs: int = 1) -> Pipeline:
     """The trial's pipeline fitted on the whole training split (never on the test split)."""
     X, y = plan.load_split("train")
-    model, params = model_params(trial)
-    if BASELINE.get(trial):
-        params = {}
+    model, params = refit_params(plan, trial)
     pipeline = pipeline_for(plan, model, params, seed=plan.config.seed, n_jobs=n_jobs)
     return pipeline.fit(X, y)
 
@@ -114,6 +142,8 @@ class SearchStatus:
     baseline_value: float | None
     elapsed_s: float
     eta_s: float | None
+    saved_s: float = 0.0
+    saved_share: float = 0.0
 
     @property
     def progress(self) -> float | None:
@@ -138,6 +168,8 @@ class TuneResult:
     trials: pd.DataFrame
     best_pipeline: Any = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    saved_s: float = 0.0
+    saved_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``knobs tune --json``)."""
@@ -150,7 +182,13 @@ class TuneResult:
                 "model": r.model,
                 "duration_s": _num(r.duration_s),
                 "baseline": bool(r.baseline),
+                "start": bool(r.start),
                 "fail_reason": r.fail_reason,
+                "pruned_after_fold": None
+                if _missing(r.pruned_after_fold)
+                else int(r.pruned_after_fold),
+                "saved_s": _num(r.saved_s),
+                "rounds": r.rounds if isinstance(r.rounds, list) else None,
             }
             for r in self.trials.itertuples()
         ]
@@ -165,6 +203,10 @@ class TuneResult:
             "metric": self.plan.metric,
             "direction": self.plan.direction,
             "cv": self.plan.folds,
+            "pruner": self.plan.config.pruner,
+            "early_stopping": self.plan.config.early_stopping,
+            "saved_s": round(self.saved_s, 3),
+            "saved_share": round(self.saved_share, 4),
             "best_score": _num(self.best_score),
             "best_params": self.best_params,
             "best_model": self.best_model,
@@ -181,6 +223,10 @@ class TuneResult:
             "versions": dict(self.plan.versions),
             "trials": trials,
         }
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 def _num(value: Any) -> float | None:

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import ConfigError
 from knobs.study._storage import claim_lock, load_study, storage_url, study_dir
-from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, RETRY_OF, RUN, STOP, WORKER
+from knobs.study.keys import CARRIED_ON_RETRY, FAIL_REASON, INTERRUPTED, RETRY_OF, RUN, STOP, WORKER
 
 # --- worker identity and liveness ---------------------------------------------------------
 
@@ -108,8 +108,9 @@ def sweep_interrupted(study: optuna.Study, trials: Iterable[FrozenTrial] | None 
             if t.number in retried:
                 continue
             attrs = RETRY_OF.attr(t.number)
-            if BASELINE.get(t):
-                attrs |= BASELINE.attr(True)
+            for key in CARRIED_ON_RETRY:
+                if key.get(t):
+                    attrs |= key.attr(key.get(t))
             study.enqueue_trial(dict(t.params), user_attrs=attrs, skip_if_exists=False)
     return failed
 

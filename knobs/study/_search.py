@@ -23,13 +23,14 @@ from optuna.trial import FrozenTrial
 from knobs.config import SearchConfig
 from knobs.data import Dataset, RawTable, choose_folds, prepare, read_table, train_test
 from knobs.errors import ConfigError, StudyError
+from knobs.strategies import get_strategy
 from knobs.study import _reader as results
 from knobs.study import _runner as runner
 from knobs.study._budget import finished, planned_budget, spent, study_budget
-from knobs.study._plan import build_plan, read_plan, save_split
+from knobs.study._plan import StudyPlan, build_plan, read_plan, save_split
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
-from knobs.study.keys import BASELINE, BUDGET, PLAN, STOP, TEST_SCORE
+from knobs.study.keys import BASELINE, BUDGET, PLAN, START, STOP, TEST_SCORE
 
 DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
 
@@ -42,6 +43,22 @@ def _study_stem(source: str) -> str:
 def new_study_name(source: str, strategy: str) -> str:
     """Readable and unguessable: the dashboard puts it in the URL as the study's handle."""
     return f"{_study_stem(source)}-{strategy}-{secrets.token_urlsafe(9).replace('_', 'x')}"
+
+
+def enqueue_openers(study: optuna.Study, plan: StudyPlan) -> None:
+    """Queue what every study tries first: each model's library defaults (the bar tuning has to
+    beat), then, for strategies that learn from them, each model's known-good starting points
+    (``ModelSpec.starts``), so a small budget starts from settings that usually work."""
+    specs = plan.specs()
+    for model in plan.models:
+        study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
+    if not get_strategy(plan.config.strategy, plan.config.sampler).starts:
+        return
+    for model in plan.models:
+        spec = specs[model]
+        for start in spec.valid_starts():
+            params = {"model": model, **{spec.key(k): v for k, v in start.items()}}
+            study.enqueue_trial(params, user_attrs=START.attr(True))
 
 
 class Search:
@@ -101,8 +118,7 @@ class Search:
         study = optuna.create_study(study_name=name, storage=storage_obj, direction=plan.direction)
         PLAN.set(study, plan.to_attr())
         BUDGET.set(study, planned_budget(plan))
-        for model in plan.models:
-            study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
+        enqueue_openers(study, plan)
         return cls(name, url)
 
     @classmethod
@@ -221,6 +237,7 @@ class Search:
             state = "interrupted" if budget is not None else "finished"
         best = results.best_trial(trials, self.plan.direction)
         base = results.baseline_trial(trials, self.plan.direction)
+        saved, share = results.saved_compute(trials)
         return SearchStatus(
             state=state,
             done=done,
@@ -234,6 +251,8 @@ class Search:
             baseline_value=base.value if base else None,
             elapsed_s=elapsed,
             eta_s=eta,
+            saved_s=saved,
+            saved_share=share,
         )
 
     def result(self, *, refit: bool = True, wall_s: float | None = None) -> TuneResult:
@@ -247,6 +266,7 @@ class Search:
             pipeline = results.refit(self.plan, best)
             test = results.test_score(self.plan, pipeline)
             TEST_SCORE.set(self._study, {"trial": best.number, "value": test})
+        saved, share = results.saved_compute(trials)
         model, params = results.model_params(best) if best else (None, {})
         if wall_s is None:
             wall_s = self.status().elapsed_s
@@ -265,6 +285,8 @@ class Search:
             trials=results.trials_frame(trials),
             best_pipeline=pipeline,
             counts=results.counts(trials),
+            saved_s=saved,
+            saved_share=share,
         )
 
     def delete(self) -> None:

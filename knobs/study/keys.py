@@ -64,12 +64,26 @@ def ensemble_key(ensemble_id: str) -> Key:
 
 # --- on a trial ----------------------------------------------------------------------------------
 BASELINE = Key("knobs.baseline", "True for a model's library-defaults trial.", False)
+START = Key("knobs.start", "True for a model's known-good starting point, tried early.", False)
 FAIL_REASON = Key("knobs.fail_reason", "Why the trial failed, in words for the user.")
-CV = Key("knobs.cv", "{fold_scores, std, fit_s}: the trial's cross-validation.")
+CV = Key("knobs.cv", "{fold_scores, std, fit_s, rounds?}: the trial's cross-validation.")
+PRUNED = Key("knobs.pruned", "{after_fold, folds, fit_s, saved_s, fold_scores}: where it stopped.")
 OOF = Key("knobs.oof", "{file, kind, shape}: where the out-of-fold predictions are kept.")
 WORKER = Key("knobs.worker", "{host, pid, start}: the worker process that claimed the trial.")
 INTERRUPTED = Key("knobs.interrupted", "True when stopped or killed before it finished.", False)
 RETRY_OF = Key("knobs.retry_of", "Number of the interrupted trial this one runs again.")
 
 STUDY_KEYS: tuple[Key, ...] = (PLAN, BUDGET, STOP, RUN, TEST_SCORE)
-TRIAL_KEYS: tuple[Key, ...] = (BASELINE, FAIL_REASON, CV, OOF, WORKER, INTERRUPTED, RETRY_OF)
+TRIAL_KEYS: tuple[Key, ...] = (
+    BASELINE,
+    START,
+    FAIL_REASON,
+    CV,
+    PRUNED,
+    OOF,
+    WORKER,
+    INTERRUPTED,
+    RETRY_OF,
+)
+#: Marks a retried trial keeps from the trial it runs again.
+CARRIED_ON_RETRY: tuple[Key, ...] = (BASELINE, START)

@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from knobs.pruners import get_pruner
 from knobs.strategies import make_sampler
 from knobs.study._budget import spent, study_budget
 from knobs.study._objective import TrialFailed, evaluate
@@ -178,8 +179,13 @@ def work(
     grid = GridPicker(plan, base) if plan.config.strategy == "grid" else None
     if grid is None:
         study.sampler = make_sampler(
-            plan.config.strategy, plan.config.sampler, seed=seed, parallel=True
+            plan.config.strategy,
+            plan.config.sampler,
+            seed=seed,
+            parallel=True,
+            budget=study_budget(study, plan),
         )
+    study.pruner = get_pruner(plan.config.pruner).build(plan.folds)
     problem = plan.problem()
     done = 0
     while not sig.stop:
