@@ -46,6 +46,7 @@ def tune(
     progress: Callable[[SearchStatus], None] | None = None,
     on_start: Callable[[Search], None] | None = None,
     refit: bool = True,
+    started_at: float | None = None,
 ) -> TuneResult:
     """Tune models on a table and return the best one, refitted on the training split.
 
@@ -54,14 +55,17 @@ def tune(
     continues a stopped or killed one to exactly its budget. ``n_trials`` defaults to 50 for a
     new study (unbounded when only ``timeout`` is given) and to the study's budget on resume.
     """
-    started = time.perf_counter()
+    # The time budget bounds the whole job, reading the table to the refit, from ``started_at``
+    # (the CLI passes its process's start) or from this call.
+    started_at = time.time() if started_at is None else started_at
+    deadline = started_at + timeout if timeout else None
     if resume:
         if not study:
             raise ConfigError("`resume` needs the name of the study to continue (`study=`).")
         search = Search.open(study, storage)
         if data is not None:
             _check_same_table(search.plan, data)
-        search.start(workers=workers, n_trials=n_trials, timeout=timeout)
+        search.start(workers=workers, n_trials=n_trials, timeout=timeout, deadline=deadline)
     else:
         if data is None or target is None:
             raise ConfigError("`tune` needs a table (path, bytes or DataFrame) and a `target`.")
@@ -84,11 +88,13 @@ def tune(
             space={k: tuple(v) for k, v in (space or {}).items()},
         )
         search = Search.create(data, config, name=study, storage=storage)
-        search.start(workers=workers, timeout=timeout)
+        search.start(workers=workers, timeout=timeout, deadline=deadline)
     if on_start is not None:
         on_start(search)
     search.wait(progress)
-    return search.result(refit=refit, wall_s=time.perf_counter() - started)
+    result = search.result(refit=refit)
+    result.wall_s = time.time() - started_at  # start-up to refit and test score
+    return result
 
 
 def _check_same_table(plan: StudyPlan, data: DataSource) -> None:
@@ -99,7 +105,6 @@ def _check_same_table(plan: StudyPlan, data: DataSource) -> None:
             "This table is not the one the study was created on (its fingerprint differs); "
             "resume without the table, or start a new study."
         )
-
 
 
 def studies(storage: str | None = None) -> list[dict]:

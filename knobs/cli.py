@@ -42,9 +42,10 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default=None, help="column to predict (required unless --resume)")
     p.add_argument("--task", choices=TASKS, help="override the task inferred from the target")
     p.add_argument(
-        "--models", default="xgboost",
-        help="comma-separated short names (xgboost, random_forest, extra_trees, hist_gb, "
-        "logistic/linear, elastic_net, knn, svm, mlp) or `all` (default: xgboost)",
+        "--models", default="auto",
+        help="`auto` (default: the budget goes to the model families that lead for their cost), "
+        "`all`, or comma-separated short names (xgboost, random_forest, extra_trees, hist_gb, "
+        "logistic/linear, elastic_net, knn, svm, mlp)",
     )  # fmt: skip
     p.add_argument("--strategy", choices=CONFIG_STRATEGIES, default="bayes")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Bayesian sampler")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from knobs.api import tune
+    from knobs.study import process_started_at
 
     if args.resume and not args.study:
         raise _usage("--resume needs --study NAME (the study to continue).")
@@ -138,6 +140,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         resume=args.resume,
         storage=args.storage,
         progress=None if args.quiet else Progress(),
+        started_at=process_started_at(),
         on_start=None if args.quiet else _announce,
     )
     report = result.to_dict()

@@ -45,7 +45,7 @@ class SearchConfig:
 
     target: str
     task: str | None = None
-    models: tuple[str, ...] = ("xgboost",)
+    models: tuple[str, ...] = ("auto",)
     strategy: str = "bayes"
     sampler: str = "tpe"
     n_trials: int | None = 50
@@ -122,10 +122,10 @@ class SearchConfig:
 
 def parse_models(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if value is None:
-        return ("xgboost",)
+        return ("auto",)
     if isinstance(value, str):
         value = value.split(",")
     names = tuple(v.strip() for v in value if v and v.strip())
     if not names:
-        raise ConfigError("No model chosen: pass at least one model name, or `all`.")
+        raise ConfigError("No model chosen: pass at least one model name, `auto` or `all`.")
     return names

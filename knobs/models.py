@@ -453,8 +453,10 @@ _SPECS: tuple[ModelSpec, ...] = (
 
 REGISTRY: dict[str, ModelSpec] = {s.name: s for s in _SPECS}
 
-#: What ``--models all`` means, per task: every family, linear first (cheap, a good sanity check).
-DEFAULT_FAMILY = "xgboost"
+#: ``--models auto`` (the default): the families raced for the budget (``knobs.study._families``),
+#: cheapest first; each task keeps those that can learn it. ``all`` is every family.
+AUTO_FAMILIES = ("logistic", "linear", "random_forest", "extra_trees", "hist_gb", "xgboost")
+AUTO = "auto"
 
 
 def model_names(task: str | None = None) -> list[str]:
@@ -490,13 +492,15 @@ def get_model(name: str, task: str | None = None) -> ModelSpec:
 def resolve_models(names: str | Sequence[str] | None, task: str) -> tuple[ModelSpec, ...]:
     """Turn ``"all"``, ``"xgboost,random_forest"`` or a list into specs for ``task``, in order."""
     if names is None:
-        names = [DEFAULT_FAMILY]
+        names = [AUTO]
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
     if not names:
         raise ConfigError("No model chosen: pass at least one model name, or `all`.")
     if any(n.strip().lower() == "all" for n in names):
         return tuple(REGISTRY[n] for n in model_names(task))
+    if any(n.strip().lower() == AUTO for n in names):
+        return tuple(REGISTRY[n] for n in AUTO_FAMILIES if task in REGISTRY[n].tasks)
     specs: list[ModelSpec] = []
     for n in names:
         spec = get_model(n, task)

@@ -35,7 +35,7 @@ _LAZY = {
     "oof_predictions": "_objective", "OOF_MAX_VALUES": "_objective",
     # workers
     "launch": "_runner", "spawn": "_runner", "request_stop": "_runner", "live_workers": "_runner",
-    "worker_alive": "_runner", "process_alive": "_runner", "worker_identity": "_runner",
+    "worker_alive": "_runner", "process_alive": "_runner", "process_started_at": "_runner", "worker_identity": "_runner",
     "sweep_interrupted": "_runner", "prepare_resume": "_runner", "reap": "_runner",
     # reading
     "model_params": "_reader", "trials_frame": "_reader", "best_trial": "_reader",

@@ -72,6 +72,11 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
     started = time.perf_counter()
     n_folds = len(problem.folds)
     for k, (train_idx, valid_idx) in enumerate(problem.folds):
+        if k and problem.deadline is not None:
+            per_fold = (time.perf_counter() - started) / k
+            if time.time() + per_fold > problem.deadline:
+                _record_pruned(trial, scores, n_folds, started, reason="time budget")
+                raise optuna.TrialPruned(f"stopped by the time budget after fold {k}")
         X_valid, y_valid = problem.X.iloc[valid_idx], problem.y.iloc[valid_idx]
         X_train, y_train = problem.X.iloc[train_idx], problem.y.iloc[train_idx]
         if early:
@@ -94,18 +99,7 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         if problem.reports is not None and math.isfinite(scores[-1]):
             trial.report(scores[-1] if problem.reports == "fold" else float(np.mean(scores)), k)
             if not baseline and k + 1 < n_folds and trial.should_prune():
-                spent = time.perf_counter() - started
-                PRUNED.set(
-                    trial,
-                    {
-                        "after_fold": k + 1,
-                        "folds": n_folds,
-                        "fit_s": spent,
-                        # The folds it did not run, at the pace of the ones it ran.
-                        "saved_s": spent * (n_folds - k - 1) / (k + 1),
-                        "fold_scores": scores,
-                    },
-                )
+                _record_pruned(trial, scores, n_folds, started, reason="pruner")
                 raise optuna.TrialPruned(f"pruned after fold {k + 1} of {n_folds}")
     value = float(np.mean(scores))
     if not math.isfinite(value):
@@ -121,6 +115,26 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         record["rounds"] = rounds
     CV.set(trial, record)
     return value
+
+
+def _record_pruned(
+    trial: optuna.Trial, scores: list[float], n_folds: int, started: float, *, reason: str
+) -> None:
+    """Where and why a trial stopped, and the compute that saved: the folds it did not run, at
+    the pace of the ones it ran."""
+    done = len(scores)
+    spent = time.perf_counter() - started
+    PRUNED.set(
+        trial,
+        {
+            "after_fold": done,
+            "folds": n_folds,
+            "fit_s": spent,
+            "saved_s": spent * (n_folds - done) / max(1, done),
+            "fold_scores": scores,
+            "reason": reason,
+        },
+    )
 
 
 def fit_early_stopped(

@@ -40,6 +40,8 @@ class Problem:
     reports: str | None = None
     #: Boosted models stop early on an inner validation slice of each fold's training rows.
     early_stopping: bool = False
+    #: Wall-clock time (``time.time()``) by which a trial must have ended; None: no time budget.
+    deadline: float | None = None
     oof_dir: Path | None = None
     #: Grid search: parameters without grid values keep the library default (GridSampler
     #: refuses to sample a parameter outside its grid).

@@ -24,7 +24,7 @@ from knobs.config import SearchConfig
 from knobs.data import ColumnProfile, Dataset
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import Direction, Metric, get_metric
-from knobs.models import ModelSpec, resolve_models
+from knobs.models import AUTO, ModelSpec, resolve_models
 from knobs.pruners import get_pruner
 from knobs.study._objective import OOF_MAX_VALUES
 from knobs.study._pipeline import Problem
@@ -82,6 +82,11 @@ class StudyPlan:
     def schema(self) -> dict[str, str]:
         """User's column name -> kind, for the columns the models use."""
         return {c.name: c.kind for c in self.columns if c.used}
+
+    @property
+    def auto_models(self) -> bool:
+        """``--models auto``: the budget is spread across the families by promise."""
+        return AUTO in self.config.models and len(self.models) > 1
 
     @property
     def goal(self) -> Direction:

@@ -44,6 +44,20 @@ def _proc_start_ticks(pid: int) -> int | None:
         return None
 
 
+def process_started_at(pid: int | None = None) -> float | None:
+    """When process ``pid`` (default: this one) started, as a ``time.time()``; None off Linux.
+
+    A command's time budget counts from here, interpreter start-up and imports included.
+    """
+    ticks = _proc_start_ticks(pid or os.getpid())
+    try:
+        with open("/proc/stat", "rb") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return None if ticks is None else boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def worker_identity() -> dict[str, Any]:
     pid = os.getpid()
     return {"host": socket.gethostname(), "pid": pid, "start": _proc_start_ticks(pid)}
@@ -123,10 +137,12 @@ def launch(
     storage: str | None,
     workers: int,
     *,
-    timeout: float | None = None,
+    deadline: float | None = None,
     threads: int | None = None,
 ) -> list[subprocess.Popen]:
     """Start ``workers`` detached worker processes on this host; return their handles.
+
+    ``deadline`` (a ``time.time()``) is when the job must be done, refit included.
 
     Each worker's models get ``threads`` threads (default: the cores shared out among workers),
     and BLAS/OpenMP pools are capped to match, so workers do not oversubscribe the cores.
@@ -138,10 +154,11 @@ def launch(
     run = int(RUN.get(study)) + 1
     RUN.set(study, run)
     STOP.set(study, None)
-    deadline = time.time() + timeout if timeout else None
     n_jobs = threads or max(1, default_workers() // workers)
     logs = study_dir(study_name)
-    env = {var: str(n_jobs) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = {
+        var: str(n_jobs) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    }
     procs = []
     for index in range(workers):
         args = [

@@ -20,7 +20,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 
-from knobs.config import SearchConfig
+from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset, RawTable, choose_folds, prepare, read_table, train_test
 from knobs.errors import ConfigError, StudyError
 from knobs.strategies import get_strategy
@@ -133,9 +133,14 @@ class Search:
         n_trials: int | None = None,
         timeout: float | None = None,
         threads: int | None = None,
+        deadline: float | None = None,
     ) -> None:
         """Launch worker processes and return at once. ``n_trials`` resets the total budget;
-        ``threads`` is per worker (default: the cores shared out among the workers)."""
+        ``threads`` is per worker (default: the cores shared out among the workers).
+
+        ``timeout`` counts from now; ``deadline`` (a ``time.time()``) is when the whole job must
+        be done, refit included (``tune`` passes its own start + timeout): workers keep back the
+        refit's time from it."""
         if self.is_running():
             raise StudyError(f"Study `{self.name}` is already running; stop it first.")
         runner.prepare_resume(self._study)
@@ -151,7 +156,9 @@ class Search:
         if remaining is not None:
             n = max(1, min(n, remaining))
         self.workers = n
-        self._procs = runner.launch(self.name, self.storage, n, timeout=timeout, threads=threads)
+        if deadline is None and timeout:
+            deadline = time.time() + timeout
+        self._procs = runner.launch(self.name, self.storage, n, deadline=deadline, threads=threads)
 
     def wait(
         self, progress: Callable[[SearchStatus], None] | None = None, *, poll_s: float = 0.5
@@ -263,7 +270,8 @@ class Search:
         pipeline = None
         test = None
         if best is not None and refit:
-            pipeline = results.refit(self.plan, best)
+            # The workers have exited: the refit may use every core.
+            pipeline = results.refit(self.plan, best, n_jobs=default_workers())
             test = results.test_score(self.plan, pipeline)
             TEST_SCORE.set(self._study, {"trial": best.number, "value": test})
         saved, share = results.saved_compute(trials)

@@ -23,11 +23,13 @@ from optuna.trial import TrialState
 from knobs.pruners import get_pruner
 from knobs.strategies import make_sampler
 from knobs.study._budget import spent, study_budget
+from knobs.study._families import next_family
 from knobs.study._objective import TrialFailed, evaluate
 from knobs.study._pipeline import Problem
 from knobs.study._plan import StudyPlan, read_plan
 from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, load_study
+from knobs.study._timing import expected_trial_s, refit_reserve
 from knobs.study.keys import FAIL_REASON, INTERRUPTED, STOP, WORKER
 
 log = logging.getLogger("knobs.study.worker")
@@ -36,6 +38,10 @@ log = logging.getLogger("knobs.study.worker")
 class Interrupted(BaseException):
     """Raised inside a trial by SIGTERM. A BaseException, so models' ``except Exception`` blocks
     cannot swallow it."""
+
+
+class OutOfTime(Interrupted):
+    """Raised inside a trial when the time budget's cut arrives in the middle of a fold."""
 
 
 class _Signals:
@@ -49,12 +55,25 @@ class _Signals:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
         signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGALRM, self._out_of_time)
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.stop = True
         if self.in_trial:
             self.in_trial = False
             raise Interrupted()
+
+    def _out_of_time(self, signum: int, frame: Any) -> None:
+        self.stop = True
+        if self.in_trial:
+            self.in_trial = False
+            raise OutOfTime()
+
+    @staticmethod
+    def alarm_at(when: float | None) -> None:
+        """Deliver SIGALRM at time ``when`` (None: never)."""
+        delay = 0.0 if when is None else max(0.01, when - time.time())
+        signal.setitimer(signal.ITIMER_REAL, delay)
 
 
 class GridPicker:
@@ -103,11 +122,18 @@ def claim(
         budget = study_budget(study, plan)
         if budget is not None and spent(trials) >= budget:
             return None
-        if grid is not None and not any(t.state == TrialState.WAITING for t in trials):
+        if deadline is not None:
+            expected = expected_trial_s(trials)
+            if expected is not None and time.time() + expected > deadline:
+                return None  # it could not finish before the cut: leave the time to the refit
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if grid is not None and not waiting:
             sampler = grid.next_sampler(trials)
             if sampler is None:
                 return None
             study.sampler = sampler
+        elif plan.auto_models and not waiting:
+            study.enqueue_trial({"model": next_family(study, plan.models, plan.goal)})
         trial = study.ask()
         WORKER.set(trial, worker_identity())
         return trial
@@ -135,6 +161,12 @@ def run_trial(
         sig.in_trial = False
         study.tell(trial, state=TrialState.PRUNED)
         return
+    except OutOfTime:
+        sig.in_trial = False
+        INTERRUPTED.set(trial, True)
+        reason = (
+            "Stopped by the time budget in the middle of a fold; retried if the search resumes."
+        )
     except Interrupted:
         sig.in_trial = False
         INTERRUPTED.set(trial, True)
@@ -189,10 +221,19 @@ def work(
     problem = plan.problem()
     done = 0
     while not sig.stop:
-        trial = claim(study, plan, deadline=deadline, grid=grid)
+        cut = None
+        if deadline is not None:
+            trials = study.get_trials(deepcopy=False)
+            cut = deadline - refit_reserve(trials, plan.folds, plan.direction)
+        trial = claim(study, plan, deadline=cut, grid=grid)
         if trial is None:
             break
-        run_trial(study, trial, problem, sig, seed=plan.config.seed, n_jobs=n_jobs)
+        problem.deadline = cut
+        sig.alarm_at(cut)
+        try:
+            run_trial(study, trial, problem, sig, seed=plan.config.seed, n_jobs=n_jobs)
+        finally:
+            sig.alarm_at(None)
         done += 1
     return done
 

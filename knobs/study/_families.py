@@ -1,0 +1,89 @@
+"""``--models auto``: a trial budget spread across model families by how promising each is.
+
+Every family first gets its defaults trial and its known-good starting points (cheap ones first).
+Then the tuned trials go round in rungs of successive halving over the families: in rung ``k``
+every family still in the race gets ``2**k`` tuned trials; when all have claimed them, the
+families are ranked by their best cross-validated score so far (a trial still running in another
+worker does not hold the others up) and the worse half stops getting trials, except a
+family within the fold-to-fold noise of the leader (it has not lost yet). The last family left
+gets the rest of the budget. The decisions are stored on the study, so every worker and every
+resume follows the same ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from knobs.metrics import Direction
+from knobs.study._budget import counts_toward_budget, is_scored
+from knobs.study.keys import BASELINE, CV, FAMILIES, START
+
+
+def _tuned(trials: Sequence[FrozenTrial], model: str) -> list[FrozenTrial]:
+    """A family's tuned trials so far (failed ones too), not its defaults or starting points."""
+    return [
+        t
+        for t in trials
+        if t.params.get("model") == model
+        and not BASELINE.get(t)
+        and not START.get(t)
+        and counts_toward_budget(t)
+    ]
+
+
+def _best(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> FrozenTrial | None:
+    scored = [t for t in trials if t.params.get("model") == model and is_scored(t)]
+    return goal.pick(scored, key=lambda t: t.value) if scored else None
+
+
+def _noise(trial: FrozenTrial | None) -> float:
+    """The standard error of a trial's mean fold score: how much its lead could be luck."""
+    folds = (CV.get(trial) or {}).get("fold_scores") if trial is not None else None
+    if not folds or len(folds) < 2:
+        return 0.0
+    mean = sum(folds) / len(folds)
+    sd = math.sqrt(sum((f - mean) ** 2 for f in folds) / (len(folds) - 1))
+    return sd / math.sqrt(len(folds))
+
+
+def survivors(alive: Sequence[str], trials: Sequence[FrozenTrial], goal: Direction) -> list[str]:
+    """The families that go on to the next rung: the better half by best score, plus any within
+    the noise of the leader. A family with no score after its rung (every trial failed) cannot
+    learn the task and stops, unless no family has a score yet."""
+    bests = {m: _best(trials, m, goal) for m in alive}
+    scored = goal.ranked([m for m in alive if bests[m] is not None], key=lambda m: bests[m].value)
+    if not scored:
+        return list(alive)
+    if len(scored) == 1:
+        return scored
+    leader = bests[scored[0]]
+    keep = set(scored[: max(1, math.ceil(len(scored) / 2))])
+    slack = 2 * _noise(leader)
+    threshold = goal.shifted(leader.value, slack)
+    keep |= {m for m in scored if not goal.better(threshold, bests[m].value)}
+    return [m for m in alive if m in keep]
+
+
+def next_family(study: optuna.Study, models: Sequence[str], goal: Direction) -> str:
+    """The family the next tuned trial goes to (call it under the claim lock)."""
+    state: dict[str, Any] = FAMILIES.get(study) or {"rung": 0, "alive": list(models)}
+    trials = study.get_trials(deepcopy=False)
+    while True:
+        alive, rung = list(state["alive"]), int(state["rung"])
+        quota = 2**rung
+        short = [m for m in alive if len(_tuned(trials, m)) < quota]
+        if short or len(alive) == 1:
+            pick = min(short, key=lambda m: len(_tuned(trials, m))) if short else alive[0]
+            if FAMILIES.get(study) != state:
+                FAMILIES.set(study, state)
+            return pick
+        state = {
+            "rung": rung + 1,
+            "alive": survivors(alive, trials, goal),
+            "history": [*state.get("history", []), {"rung": rung, "alive": alive}],
+        }
