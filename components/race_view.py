@@ -1,4 +1,4 @@
-"""Drawing a race inside Streamlit: progress, the charts from ``knobs.race_charts``, the table.
+"""Drawing a race inside Streamlit: progress, the charts from ``knobs.visualization``, the table.
 
 Figures keep the user's zoom across refreshes (plotly ``uirevision`` = the race id). Nothing here
 computes: the numbers come from ``knobs.race.summary_of``.
@@ -10,9 +10,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from knobs import metrics, race_charts
+from knobs import metrics
 from knobs import race as R
-from knobs.strategies import STRATEGIES
+from knobs import visualization as V
 
 STATE_WORDS = {
     "created": "Starting",
@@ -45,7 +45,7 @@ def progress(race: R.Race) -> None:
         budget += f"{' or ' if budget else ''}{cfg.timeout:g} s"
     st.caption(
         f"**{spec.source}** → **{cfg.target}** · {', '.join(cfg.models)} · "
-        f"{', '.join(STRATEGIES[c].short for c in spec.contestants)} × {spec.seeds} seeds · "
+        f"{', '.join(R.contestant_label(c) for c in spec.contestants)} × {spec.seeds} seeds · "
         f"{budget} per run · {spec.slots} run(s) at once, {spec.n_threads} thread(s) each · "
         f"{metric_label(race)}, {race.direction} · race `{race.id}`"
     )
@@ -65,7 +65,7 @@ def charts(race: R.Race, summary: R.RaceSummary) -> None:
             icon=":material/hourglass_top:",
         )
         return
-    figs = race_charts.race_figures(summary, metric_label(race))
+    figs = V.race_figures(summary, metric_label(race))
     left, right = st.columns(2)
     with left:
         _show(figs["by_trial"], "race.by_trial", race.id)
@@ -130,7 +130,7 @@ def downloads(race: R.Race, summary: R.RaceSummary) -> None:
         )
         st.download_button(
             "Charts report (HTML)",
-            lambda: race_charts.report_html(
+            lambda: V.race_report_html(
                 summary,
                 title=f"Strategy race on {race.spec.source} ({metric_label(race)})",
                 label=metric_label(race),

@@ -33,7 +33,7 @@ def tune(
     early_stopping: bool = True,
     n_trials: int | None = None,
     timeout: float | None = None,
-    cv: int = 5,
+    cv: int | None = None,
     metric: str | None = None,
     test_size: float = 0.2,
     seed: int = 0,

@@ -59,7 +59,10 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
     p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")
-    p.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument(
+        "--cv", type=int, default=None,
+        help="cross-validation folds (default: 5, or 3 above 20,000 training rows)",
+    )  # fmt: skip
     p.add_argument("--metric", default=None, help="e.g. roc_auc, accuracy, f1, log_loss, r2, rmse")
     p.add_argument("--test-size", type=float, default=0.2, help="held-out share (default 0.2)")
     p.add_argument("--seed", type=int, default=0)

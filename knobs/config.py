@@ -39,6 +39,7 @@ class SearchConfig:
     strategy race runs each strategy with several sampler seeds).
     ``keep_oof`` keeps every trial's out-of-fold predictions beside the study, for ensembles;
     ``None`` means "when they are small" (see ``knobs.study.OOF_MAX_VALUES``).
+    ``cv`` is the number of folds; ``None`` sizes it to the table (see ``knobs.study.auto_folds``).
     ``pruner`` stops hopeless trials after a fold (``knobs.pruners.PRUNERS``); ``early_stopping``
     lets boosted models stop adding rounds on an inner validation slice of each fold.
     """
@@ -50,7 +51,7 @@ class SearchConfig:
     sampler: str = "tpe"
     n_trials: int | None = 50
     timeout: float | None = None
-    cv: int = 5
+    cv: int | None = None
     metric: str | None = None
     test_size: float = 0.2
     seed: int = 0
@@ -85,7 +86,7 @@ class SearchConfig:
             raise ConfigError(f"`n_trials` must be >= 1, but got {self.n_trials}.")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError(f"`timeout` must be > 0 seconds, but got {self.timeout}.")
-        if not 2 <= self.cv <= 20:
+        if self.cv is not None and not 2 <= self.cv <= 20:
             raise ConfigError(f"`cv` (folds) must be between 2 and 20, but got {self.cv}.")
         if not 0.05 <= self.test_size <= 0.5:
             raise ConfigError(

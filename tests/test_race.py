@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 
 from knobs import race as R
-from knobs import race_charts
+from knobs import visualization as V
 from knobs.config import SearchConfig
 from knobs.data import prepare
 from knobs.errors import ConfigError
 from knobs.race import stats as S
-from knobs.strategies import make_sampler
+from knobs.strategies import STRATEGIES, make_sampler
 from knobs.study import load_study
 from knobs.study.keys import BASELINE
 from tests.conftest import make_table
@@ -212,19 +212,37 @@ def test_verdict_says_when_tuning_is_within_noise() -> None:
 
 def test_charts_draw_baseline_noise_and_both_contestants() -> None:
     s = R.summarize(synthetic_race(), "maximize", ("random", "tpe"), metric="roc_auc")
-    figs = race_charts.race_figures(s)
+    figs = V.race_figures(s)
     for key, fig in figs.items():
         shapes = fig.layout.shapes
         assert any(sh.type == "rect" for sh in shapes), key  # CV noise band
         assert any(sh.type == "line" and sh.y0 == 0.80 for sh in shapes), key  # defaults line
     names = {t.name for t in figs["by_trial"].data}
     assert {"TPE", "Random"} <= names
-    med = race_charts.curves_by_trial(s).bands["random"].median
+    med = V.race_curves_by_trial(s).bands["random"].median
     assert med[-1] == 0.84  # median of 0.84, 0.84, 0.845
-    dist = race_charts.score_distribution(s)
+    dist = V.race_score_distribution(s)
     assert len(dist["random"]) == 14  # 3 x 5 tuned trials, one failed
-    html = race_charts.report_html(s, title="race")
+    html = V.race_report_html(s, title="race")
     assert "TPE reached" in html and "<table>" in html and "plotly" in html.lower()
+
+
+def test_report_prints_the_defaults_and_the_noise() -> None:
+    s = R.summarize(synthetic_race(), "maximize", ("random", "tpe"), metric="roc_auc")
+    html = V.race_report_html(s, title="race")
+    assert "{_cell(s." not in html  # once printed as a literal (an f-string without its f)
+    noise = f"{s.noise:.4f}"  # std of (0.84, 0.86) / sqrt(2) = 0.0100
+    assert f"Defaults: 0.8000; CV noise: ±{noise}" in html
+    assert f"Target: {s.target:.4f}" in html
+
+
+def test_race_charts_use_the_strategy_registry() -> None:
+    s = R.summarize(synthetic_race(), "maximize", ("random", "tpe"), metric="roc_auc")
+    fig = V.race_figures(s)["by_trial"]
+    medians = {t.name: t.line.color for t in fig.data if t.legendgroup and t.showlegend is None}
+    assert medians == {"Random": STRATEGIES["random"].colour, "TPE": STRATEGIES["tpe"].colour}
+    best = V.race_figures(s)["best"]
+    assert [t.x[0] for t in best.data if t.name in ("TPE", "Random")] == ["TPE", "Random"]
 
 
 # --- contestants and schedule ------------------------------------------------------------------
@@ -235,10 +253,24 @@ def test_contestants_parse_with_aliases_and_clear_errors() -> None:
     assert R.parse_contestants(["cma-es", "sobol", "gp"]) == ("cmaes", "qmc", "gp")
     with pytest.raises(ConfigError, match="Unknown contestant `annealing`"):
         R.parse_contestants("random,annealing")
-    with pytest.raises(ConfigError, match="pruning"):
+    # A pruner is not a strategy: it joins one (`random+hyperband`), which the message says.
+    with pytest.raises(ConfigError, match="with a pruner: `tpe\\+median`"):
         R.parse_contestants("random,hyperband")
+    assert R.parse_contestants("tpe,bayes+median,random+hyperband,tpe+none") == (
+        "tpe", "tpe+median", "random+hyperband",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="Unknown pruner `magic`"):
+        R.parse_contestants("tpe,tpe+magic")
     with pytest.raises(ConfigError, match="at least two"):
         R.parse_contestants("random")
+
+
+def test_pruned_contestants_race_with_their_pruner_and_plain_ones_without() -> None:
+    spec = R.RaceSpec(SearchConfig(target="y"), ("tpe", "tpe+wilcoxon"), seeds=1)
+    plain, pruned = (spec.run_config(c, 0) for c in spec.contestants)
+    assert (plain.strategy, plain.pruner) == ("bayes", "none")
+    assert (pruned.strategy, pruned.sampler, pruned.pruner) == ("bayes", "tpe", "wilcoxon")
+    assert R.contestant_label("random+hyperband") == "Random + Hyperband"
 
 
 def test_schedule_interleaves_so_no_strategy_always_starts_first() -> None:

@@ -15,7 +15,7 @@ _EXPORTS = {
     **{
         n: "_race"
         for n in (
-            "CONTESTANTS", "Race", "RaceSpec", "RunInfo", "create_race", "launch_race",
+            "CONTESTANTS", "Race", "RaceSpec", "RunInfo", "contestant_label", "split_contestant", "create_race", "launch_race",
             "list_races", "load_race", "parse_contestants", "race_path", "request_stop",
             "run_race", "schedule", "score_tests",
         )
@@ -31,7 +31,7 @@ _EXPORTS = {
 }  # fmt: skip
 
 __all__ = [
-    "CONTESTANTS", "Aggregate", "Comparison", "Race", "RaceSpec", "RaceSummary",
+    "CONTESTANTS", "contestant_label", "split_contestant", "Aggregate", "Comparison", "Race", "RaceSpec", "RaceSummary",
     "RunCurve", "RunInfo", "create_race", "curve_from_trials", "launch_race", "list_races",
     "load_race", "parse_contestants", "race_curves", "race_path", "report", "request_stop",
     "results_csv", "results_rows", "run_race", "schedule", "score_tests", "stats", "summarize",

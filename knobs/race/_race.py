@@ -24,37 +24,53 @@ from knobs import study as results
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
 from knobs.errors import ConfigError, StudyError
+from knobs.pruners import PRUNERS
 from knobs.strategies import ALIASES, STRATEGIES
 from knobs.study import Search, knobs_home, load_study, process_alive, spawn, storage_url
 
 log = logging.getLogger("knobs.race")
 
-#: Contestants are strategies, by their registry name (``knobs.strategies.STRATEGIES``).
+#: Contestants are strategies by their registry name (``knobs.strategies.STRATEGIES``), alone
+#: (every trial runs all its folds) or with a pruner: ``tpe+median``, ``random+hyperband``.
 CONTESTANTS: tuple[str, ...] = tuple(STRATEGIES)
-#: Pruning does not exist in Knobs yet: these contestants are refused with that reason.
-NOT_YET = ("sha", "hyperband", "random+sha", "tpe+sha", "random+hyperband", "tpe+hyperband")
 RACE_STATES = ("created", "running", "refitting", "finished", "stopped", "failed")
 
 
+def split_contestant(name: str) -> tuple[str, str]:
+    """``"tpe+sh"`` -> ``("tpe", "sh")``; ``"tpe"`` -> ``("tpe", "none")``."""
+    strategy, _, pruner = name.partition("+")
+    return strategy, pruner or "none"
+
+
+def contestant_label(name: str) -> str:
+    """``TPE``, ``TPE + Hyperband``: how a contestant reads on charts and tables."""
+    strategy, pruner = split_contestant(name)
+    short = STRATEGIES[strategy].short if strategy in STRATEGIES else strategy
+    return short if pruner == "none" else f"{short} + {PRUNERS[pruner].label}"
+
+
 def parse_contestants(value: str | Sequence[str]) -> tuple[str, ...]:
-    """``"grid,random,bayes"`` -> ``("grid", "random", "tpe")``; unknown names fail clearly."""
+    """``"grid,random,bayes+sh"`` -> ``("grid", "random", "tpe+sh")``; unknown names fail clearly."""
     items = value.split(",") if isinstance(value, str) else list(value)
     out: list[str] = []
     for raw in items:
-        name = raw.strip().lower()
-        if not name:
+        text = raw.strip().lower()
+        if not text:
             continue
-        name = ALIASES.get(name, name)
-        if name in NOT_YET:
-            raise ConfigError(
-                f"Contestant `{raw.strip()}` needs pruning, which Knobs does not have yet; "
-                f"race {', '.join(CONTESTANTS)} instead."
-            )
-        if name not in CONTESTANTS:
+        strategy, pruner = split_contestant(text)
+        strategy = ALIASES.get(strategy, strategy)
+        if strategy not in CONTESTANTS:
             raise ConfigError(
                 f"Unknown contestant `{raw.strip()}`: pick from {', '.join(CONTESTANTS)} "
-                "(`bayes` means tpe)."
+                f"(`bayes` means tpe), optionally with a pruner: `tpe+median` "
+                f"({', '.join(p for p in PRUNERS if p != 'none')})."
             )
+        if pruner not in PRUNERS:
+            raise ConfigError(
+                f"Unknown pruner `{pruner}` in contestant `{raw.strip()}`: pick from "
+                f"{', '.join(PRUNERS)}."
+            )
+        name = strategy if pruner == "none" else f"{strategy}+{pruner}"
         if name not in out:
             out.append(name)
     if len(out) < 2:
@@ -98,10 +114,12 @@ class RaceSpec:
         return 1000 * self.config.seed + index + 1
 
     def run_config(self, contestant: str, index: int) -> SearchConfig:
-        row = STRATEGIES[contestant]
+        strategy, pruner = split_contestant(contestant)
+        row = STRATEGIES[strategy]
         return self.config.with_updates(
             strategy=row.strategy,
             sampler=row.sampler,
+            pruner=pruner,
             sampler_seed=self.sampler_seed(index),
             workers=1,
         )

@@ -17,12 +17,11 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.metrics import Direction
-from knobs.strategies import STRATEGIES
 from knobs.study import counts_toward_budget, load_study
 from knobs.study.keys import BASELINE, CV, INTERRUPTED
 
 from . import _stats as S
-from ._race import Race
+from ._race import Race, contestant_label
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ def summarize(
         aggs.append(
             Aggregate(
                 contestant=name,
-                label=STRATEGIES[name].short if name in STRATEGIES else name,
+                label=contestant_label(name),
                 runs=len(runs),
                 mean_best=mean_best,
                 std_best=std_best,

@@ -68,7 +68,7 @@ def _progress(stream: Any = sys.stderr) -> Callable[[Any], None]:
 
 def cmd_race(args: argparse.Namespace) -> int:
     from knobs import race as R
-    from knobs import race_charts
+    from knobs import visualization as V
     from knobs.config import SearchConfig, parse_models
     from knobs.data import prepare, read_table
 
@@ -120,7 +120,7 @@ def cmd_race(args: argparse.Namespace) -> int:
     if args.html_path:
         title = f"Strategy race on {spec.source} ({race.metric})"
         Path(args.html_path).write_text(
-            race_charts.report_html(summary, title=title), encoding="utf-8"
+            V.race_report_html(summary, title=title), encoding="utf-8"
         )
     print(format_table(summary))
     print(summary.verdict)

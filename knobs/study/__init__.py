@@ -20,7 +20,7 @@ from knobs._lazy import lazy_exports
 
 _LAZY = {
     # plan
-    "StudyPlan": "_plan", "build_plan": "_plan", "read_plan": "_plan", "make_folds": "_plan",
+    "StudyPlan": "_plan", "build_plan": "_plan", "read_plan": "_plan", "make_folds": "_plan", "auto_folds": "_plan",
     "save_split": "_plan", "library_versions": "_plan", "TARGET_COLUMN": "_plan",
     # budget
     "planned_budget": "_budget", "study_budget": "_budget", "counts_toward_budget": "_budget",

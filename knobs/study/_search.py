@@ -27,7 +27,7 @@ from knobs.strategies import get_strategy
 from knobs.study import _reader as results
 from knobs.study import _runner as runner
 from knobs.study._budget import finished, planned_budget, spent, study_budget
-from knobs.study._plan import StudyPlan, build_plan, read_plan, save_split
+from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save_split
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
 from knobs.study.keys import BASELINE, BUDGET, PLAN, START, STOP, TEST_SCORE
@@ -95,7 +95,8 @@ class Search:
             )
             dataset = prepare(table, config.target, task=config.task, exclude=config.exclude)
         train, test = train_test(dataset, config.test_size, config.seed)
-        folds, fold_notice = choose_folds(train.y, dataset.task, config.cv)
+        wanted, size_notice = auto_folds(len(train.y), config.cv)
+        folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
         url = storage_url(storage)
         name = check_study_name(name or new_study_name(source, config.strategy))
         storage_obj = open_storage(url)
@@ -110,7 +111,7 @@ class Search:
             data_dir=directory,
             source=Path(source).name,
             folds=folds,
-            notices=(fold_notice,) if fold_notice else (),
+            notices=tuple(n for n in (size_notice, fold_notice) if n),
             n_train=len(train.y),
             n_test=len(test.y),
         )
