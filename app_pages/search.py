@@ -6,13 +6,16 @@ import streamlit as st
 
 from components import errors, forms, state
 from components.charts import STATE_WORDS
-from knobs import charts, strategies
+from knobs import strategies
 from knobs import study as estimate
 from knobs.api import Search
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
+from knobs.formatting import fmt_duration
 from knobs.metrics import metric_label, metric_names
-from knobs.models import REGISTRY, ModelSpec, model_names
+from knobs.models import AUTO, REGISTRY, ModelSpec, model_names, resolve_models
+from knobs.pruners import DEFAULT_PRUNER, PRUNERS
+from knobs.study import auto_folds
 
 
 def current_search() -> None:
@@ -47,7 +50,20 @@ def current_search() -> None:
             st.rerun()
 
 
-def choose_models(ds: Dataset) -> list[ModelSpec]:
+def choose_models(ds: Dataset) -> tuple[tuple[str, ...], list[ModelSpec]]:
+    """The ``models`` of the config (``auto`` or names) and the specs they stand for."""
+    auto = st.toggle(
+        "Choose the models for me",
+        value=True,
+        key=state.W_AUTO_MODELS,
+        help="The budget goes to the model families that lead for their cost: each family "
+        "gets its defaults and a few known-good settings, then the worse half stops getting "
+        "trials at each round (successive halving over families).",
+    )
+    if auto:
+        specs = list(resolve_models(AUTO, ds.task))
+        st.caption("Racing: " + ", ".join(s.label for s in specs) + ".")
+        return (AUTO,), specs
     names = model_names(ds.task)
     chosen = st.multiselect(
         "Models",
@@ -58,7 +74,7 @@ def choose_models(ds: Dataset) -> list[ModelSpec]:
         help="Each trial picks one of these and tunes its parameters. Linear models and "
         "forests are quick; XGBoost, SVM and neural networks take longer.",
     )
-    return [REGISTRY[n] for n in chosen]
+    return tuple(chosen), [REGISTRY[n] for n in chosen]
 
 
 def space_editors(specs: list[ModelSpec]) -> list[ModelSpec]:
@@ -103,13 +119,13 @@ def duration_estimate(
         return
     if est.trials:
         text = (
-            f"Estimated duration: **about {charts.fmt_duration(est.seconds)}** "
+            f"Estimated duration: **about {fmt_duration(est.seconds)}** "
             f"({est.trials} trials of ~{est.per_trial_s:.1f} s each on {est.workers} "
             f"worker{'s' if est.workers > 1 else ''})."
         )
     else:
         text = (
-            f"Runs for **{charts.fmt_duration(est.seconds)}** (time budget); "
+            f"Runs for **{fmt_duration(est.seconds)}** (time budget); "
             f"~{est.per_trial_s:.1f} s per trial."
         )
     st.markdown(text)
@@ -138,7 +154,7 @@ def form(ds: Dataset) -> None:
     )
     left, right = st.columns(2)
     with left:
-        specs = choose_models(ds)
+        models, specs = choose_models(ds)
         chosen = st.radio(
             "Strategy",
             [s.name for s in strategies.offered()],
@@ -158,6 +174,22 @@ def form(ds: Dataset) -> None:
             key=state.W_METRIC,
             format_func=metric_label,
             help="What the search optimises, averaged over the cross-validation folds.",
+        )
+        p1, p2 = st.columns(2)
+        pruner = p1.selectbox(
+            "Pruner",
+            list(PRUNERS),
+            index=list(PRUNERS).index(DEFAULT_PRUNER),
+            key=state.W_PRUNER,
+            format_func=lambda name: PRUNERS[name].label,
+            help=" ".join(f"**{p.label}** {p.help}" for p in PRUNERS.values()),
+        )
+        early_stopping = p2.toggle(
+            "Early stopping",
+            value=True,
+            key=state.W_EARLY_STOPPING,
+            help="Boosted models (XGBoost, histogram boosting, the MLP) stop adding rounds once "
+            "an inner validation slice of each fold's training rows stops improving.",
         )
     with right:
         b1, b2 = st.columns(2)
@@ -183,11 +215,12 @@ def form(ds: Dataset) -> None:
         f1, f2, f3 = st.columns(3)
         folds = f1.number_input(
             "Folds",
-            min_value=2,
+            min_value=0,
             max_value=20,
-            value=5,
+            value=0,
             key=state.W_FOLDS,
-            help="Cross-validation folds per trial: more is steadier, and slower.",
+            help="Cross-validation folds per trial: more is steadier, and slower. 0 = sized to "
+            "the table (5, or 3 above 20,000 training rows).",
         )
         cores = default_workers()
         workers = f2.number_input(
@@ -240,7 +273,7 @@ def form(ds: Dataset) -> None:
         specs,
         trials=n_trials,
         minutes=minutes or None,
-        folds=int(folds),
+        folds=int(folds) or auto_folds(int(len(ds.y) * (1 - test_size)), None)[0],
         test_size=float(test_size),
         workers=int(workers),
     )
@@ -249,12 +282,14 @@ def form(ds: Dataset) -> None:
         SearchConfig,
         target=ds.target,
         task=state.task_override(),
-        models=tuple(s.name for s in specs),
+        models=models,
         strategy=strategy,
         sampler=sampler,
+        pruner=pruner,
+        early_stopping=early_stopping,
         n_trials=n_trials,
         timeout=timeout,
-        cv=int(folds),
+        cv=int(folds) or None,
         metric=metric,
         test_size=float(test_size),
         seed=int(seed),

@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 import knobs
 from components import forms, state
 from knobs.data import sample_path
+from knobs.pruners import DEFAULT_PRUNER
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -145,6 +146,12 @@ def test_search_form_offers_task_metrics_and_an_estimate() -> None:
     at = app().run()
     at.switch_page("app_pages/search.py").run()
     assert not at.exception and not at.error
+    # Automatic model choice by default: the families raced for the budget are named.
+    assert at.toggle(key=state.W_AUTO_MODELS).value is True
+    assert "Racing: Logistic regression, Random forest" in texts(at.caption)
+    assert at.selectbox(key=state.W_PRUNER).value == DEFAULT_PRUNER
+    assert at.toggle(key=state.W_EARLY_STOPPING).value is True
+    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
     assert at.multiselect(key=state.W_MODELS).value == ["logistic", "random_forest"]
     metrics = at.selectbox(key=state.W_METRIC).options
     assert metrics[0] == "ROC AUC" and "R²" not in metrics
@@ -160,6 +167,7 @@ def test_search_form_offers_task_metrics_and_an_estimate() -> None:
 def test_search_space_editor_shows_invalid_edits() -> None:
     at = app().run()
     at.switch_page("app_pages/search.py").run()
+    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
     at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
     at.session_state[state.W_SPACE_PREFIX + "logistic"] = {
         "edited_rows": {0: {"low": 50.0, "high": 5.0}},
@@ -193,10 +201,12 @@ def test_search_budget_must_exist() -> None:
 def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
     at = app().run()
     at.switch_page("app_pages/search.py").run()
+    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
     at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
     at.number_input(key=state.W_TRIALS).set_value(8).run()
     at.number_input(key=state.W_FOLDS).set_value(3).run()
     at.number_input(key=state.W_WORKERS).set_value(1).run()
+    at.selectbox(key=state.W_PRUNER).set_value("none").run()  # 8 complete trials to chart
     at.button(key=state.W_START).click().run()
     assert not at.exception and not at.error
     name = at.session_state["knobs.study"]
