@@ -18,7 +18,7 @@ from knobs.config import TASKS
 from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration, fmt_score
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
-from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
+from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS, strategy_label
 
 
 class Progress:
@@ -157,6 +157,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
+    if report["counts"].get("PRUNED"):
+        print(
+            f"pruned {report['counts']['PRUNED']} trials, saving about {report['saved_s']:.0f} s "
+            f"({report['saved_share']:.0%} of the search)"
+        )
     return 0 if report["best_score"] is not None else 1
 
 
@@ -164,12 +169,15 @@ def _announce(search: Any) -> None:
     """Say what is about to run, before the first trial: the task, the budget, the grid size."""
     plan = search.plan
     cfg = plan.config
-    strategy = f"bayes ({cfg.sampler.upper()})" if cfg.strategy == "bayes" else cfg.strategy
+    strategy = strategy_label(cfg.strategy, cfg.sampler)
     budget = search.budget()
+    models = "auto (" + ", ".join(plan.models) + ")" if plan.auto_models else ", ".join(plan.models)
+    pruning = "no pruning" if cfg.pruner == "none" else f"{cfg.pruner} pruner"
+    stopping = "early stopping" if cfg.early_stopping else "no early stopping"
     line = (
         f"study {search.name}: {plan.task} task, target `{plan.target}`, {plan.n_train} training / "
         f"{plan.n_test} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
-        f"models {', '.join(plan.models)}, {strategy}, "
+        f"models {models}, {strategy}, {pruning}, {stopping}, "
         f"budget {'unbounded' if budget is None else f'{budget} trials'}"
         f"{f', timeout {cfg.timeout:g} s' if cfg.timeout else ''}, {search.workers} worker(s)"
     )
