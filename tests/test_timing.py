@@ -1,0 +1,55 @@
+"""A time budget bounds the whole job, refit included, even when trials take seconds each."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import optuna
+import pytest
+
+import knobs
+from knobs.models import Param
+from knobs.study._timing import MARGIN_S, expected_trial_s, refit_reserve
+from knobs.study.keys import BASELINE, CV
+from tests.conftest import make_table
+
+
+def _trial(seconds: float, value: float = 0.8, *, fit_s: float = 5.0, baseline: bool = False):
+    start = dt.datetime(2026, 1, 1, 12, 0, 0)
+    attrs = CV.attr({"fold_scores": [value] * 5, "fit_s": fit_s})
+    if baseline:
+        attrs |= BASELINE.attr(True)
+    return optuna.trial.FrozenTrial(
+        number=0, state=optuna.trial.TrialState.COMPLETE, value=value,
+        datetime_start=start, datetime_complete=start + dt.timedelta(seconds=seconds),
+        params={}, distributions={}, user_attrs=attrs, system_attrs={},
+        intermediate_values={}, trial_id=0,
+    )  # fmt: skip
+
+
+def test_the_refit_reserve_scales_the_best_trials_fold_fit_to_all_rows() -> None:
+    trials = [_trial(6.0, 0.7, fit_s=10.0), _trial(6.0, 0.9, fit_s=5.0)]
+    # best trial: 5 s over 5 folds = 1 s a fold; the refit sees 5/4 of a fold's rows; x1.5 spread
+    assert refit_reserve(trials, 5, "maximize") == pytest.approx(MARGIN_S + 1.5 * 1.0 * 5 / 4)
+    assert refit_reserve([], 5, "maximize") == MARGIN_S
+
+
+def test_the_expected_trial_time_is_the_median_of_recent_tuned_trials() -> None:
+    trials = [_trial(100.0, baseline=True), _trial(2.0), _trial(4.0), _trial(30.0)]
+    assert expected_trial_s(trials) == 4.0
+    assert expected_trial_s([]) is None
+
+
+@pytest.mark.slow
+def test_timeout_holds_for_the_whole_call_when_trials_take_seconds() -> None:
+    budget = 25.0
+    frame = make_table("binary", n=3000)
+    slow = {"random_forest": (Param("n_estimators", "int", 300, 600),)}
+    result = knobs.tune(
+        frame, "label", models="random_forest", space=slow, timeout=budget, workers=2, cv=5,
+        pruner="none",
+    )  # fmt: skip
+    durations = result.trials["duration_s"].dropna()
+    assert durations.median() > 2.0, "the trials must take seconds for this test to mean much"
+    assert result.best_score is not None and result.test_score is not None
+    assert result.wall_s <= budget * 1.05, result.wall_s
