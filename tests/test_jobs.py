@@ -27,6 +27,10 @@ SLOW_FOREST = {
 }
 
 
+#: Trials that ran and ended: the budget counts both (a pruner may stop some after a fold).
+ENDED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
 def _wait_for(predicate, timeout=60.0, poll=0.05):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -42,7 +46,8 @@ def test_tune_returns_best_baseline_test_score_and_a_fitted_pipeline(binary_tabl
         n_trials=6, cv=3, workers=2, seed=3,
     )  # fmt: skip
     assert result.n_trials == 6
-    assert (result.trials.state == "COMPLETE").sum() == 6
+    # A pruned trial counts toward the budget too: every trial of the budget ran and ended.
+    assert result.trials.state.isin(["COMPLETE", "PRUNED"]).sum() == 6
     first = result.trials.sort_values("number").iloc[0]
     assert first.baseline and first.params == {}
     assert result.baseline_score == pytest.approx(first.value)
@@ -98,7 +103,7 @@ def test_three_workers_times_ten_trials_is_exactly_thirty(binary_table):
     search.start(workers=3)
     search.wait()
     trials = search.trials()
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 30
+    assert sum(t.state in ENDED for t in trials) == 30
     assert len(trials) == 30
     pids = {WORKER.get(t)["pid"] for t in trials}
     assert len(pids) == 3, "all three workers took trials"
@@ -147,8 +152,8 @@ def test_sigkill_a_worker_then_resume_loses_nothing_and_meets_the_budget_exactly
     after = {t.number: t for t in search.trials()}
     for number, value in before.items():  # no completed trial lost or changed
         assert after[number].state == TrialState.COMPLETE and after[number].value == value
-    complete = [t for t in after.values() if t.state == TrialState.COMPLETE]
-    assert len(complete) == 14 == resumed.n_trials
+    ended = [t for t in after.values() if t.state in ENDED]
+    assert len(ended) == 14 == resumed.n_trials
     orphans = [t for t in after.values() if INTERRUPTED.get(t)]
     assert len(orphans) >= 2
     assert all(t.state == TrialState.FAIL for t in orphans)

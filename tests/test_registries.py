@@ -38,7 +38,7 @@ def test_every_strategy_is_reachable_from_the_cli_the_config_and_the_race(name: 
     assert sampler is not None
 
 
-@pytest.mark.parametrize(("name", "task"), [(n, t) for n, m in METRICS.items() for t in m.tasks])
+@pytest.mark.parametrize(("name", "task"), [(n, t) for n, m in METRICS.items() for t in sorted(m.tasks)])
 def test_every_metric_is_reachable_from_the_cli_and_the_search_form(name: str, task: str) -> None:
     args = build_parser().parse_args(["tune", "t.csv", "--target", "y", "--metric", name])
     metric = get_metric(args.metric, task)
