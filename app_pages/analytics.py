@@ -1,4 +1,4 @@
-"""Study analytics: Optuna's plots for any study, with filters; layout only (``knobs.analytics``)."""
+"""Study analytics: Optuna's plots for any study, with filters; layout only (``knobs.visualization``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import streamlit as st
 import knobs
 from components import errors, pickers, state
 from components.errors import log
-from knobs import analytics as A
+from knobs import visualization as V
 from knobs.api import Search
 from knobs.metrics import metric_label
 
@@ -47,7 +47,7 @@ with errors.boundary("showing the analytics"):
     failed = cols[0].toggle("Failed trials", value=False, key=state.W_AN_FAILED)
     pruned = cols[1].toggle("Pruned trials", value=True, key=state.W_AN_PRUNED)
     baseline = cols[2].toggle("Defaults trials", value=True, key=state.W_AN_BASELINE)
-    models = A.models_in(trials)
+    models = V.tuned_counts(trials)
     model = None
     if models:
         model = cols[3].selectbox(
@@ -56,8 +56,8 @@ with errors.boundary("showing the analytics"):
             key=state.W_AN_MODEL,
             format_func=lambda m: f"{m} ({models[m]} trials)",
         )
-    sel = A.Selection(failed=failed, pruned=pruned, baseline=baseline)
-    chosen = A.select(trials, sel)
+    sel = V.Selection(failed=failed, pruned=pruned, baseline=baseline)
+    chosen = V.select(trials, sel)
     st.caption(
         f"{len(chosen)} of {len(trials)} trials shown · {metric} ({plan.direction}) · "
         f"{plan.source} → {plan.target}"
@@ -67,40 +67,49 @@ with errors.boundary("showing the analytics"):
     with tab_hist:
         left, right = st.columns(2)
         with left:
-            _show(lambda: A.history_figure(chosen, plan.direction, metric), "an.history", rev)
+            _show(
+                lambda: V.optimization_history_figure(chosen, plan.direction, metric),
+                "an.history",
+                rev,
+            )
         with right:
-            _show(lambda: A.edf_figure(chosen, plan.direction, metric), "an.edf", rev)
-        if A.has_intermediate(chosen):
-            _show(lambda: A.intermediate_figure(chosen, plan.direction), "an.intermediate", rev)
+            _show(lambda: V.edf_figure(chosen, plan.direction, metric), "an.edf", rev)
+        if V.has_intermediate(chosen):
+            _show(lambda: V.intermediate_figure(chosen, plan.direction), "an.intermediate", rev)
         else:
             st.caption("No trial reported intermediate values (they come with pruning).")
     with tab_params:
         if model is None:
             st.caption("Parameter charts need completed tuned trials.")
         else:
-            tuned = A.unprefixed(A.select(trials, A.Selection(failed, pruned, False, model)), model)
+            in_model = V.select(trials, V.Selection(failed, pruned, False, model))
+            tuned = V.tuned_trials(in_model, model, scored_only=False)
             method = st.radio(
                 "Importance",
-                list(A.IMPORTANCE_METHODS),
+                list(V.IMPORTANCE_METHODS),
                 horizontal=True,
-                format_func=lambda m: {"fanova": "fANOVA", "ped_anova": "PED-ANOVA"}[m],
+                format_func=V.importance_label,
                 key=state.W_AN_IMPORTANCE,
             )
             left, right = st.columns([2, 3])
             with left:
-                _show(lambda: A.importance_figure(tuned, plan.direction, method), "an.imp", rev)
+                _show(
+                    lambda: V.importance_figure(tuned, plan.direction, method=method),
+                    "an.imp",
+                    rev,
+                )
             with right:
-                _show(lambda: A.parallel_figure(tuned, plan.direction, metric), "an.par", rev)
-            _show(lambda: A.slice_figure(tuned, plan.direction, metric), "an.slice", rev)
-            params = A.varied_params(tuned)
+                _show(lambda: V.parallel_figure(tuned, plan.direction, metric), "an.par", rev)
+            _show(lambda: V.slice_figure(tuned, plan.direction, metric), "an.slice", rev)
+            params = V.params_varied_in_complete(tuned)
             if len(params) >= 2:
                 c1, c2 = st.columns(2)
                 x = c1.selectbox("Contour x", params, index=0, key=state.W_AN_X)
                 y = c2.selectbox("Contour y", params, index=1, key=state.W_AN_Y)
-                _show(lambda: A.contour_figure(tuned, plan.direction, x, y, metric), "an.ct", rev)
+                _show(lambda: V.contour_figure(tuned, plan.direction, x, y, metric), "an.ct", rev)
             else:
                 st.caption("A contour needs two parameters that took several values.")
     with tab_time:
-        _show(lambda: A.worker_timeline_figure(A.worker_timeline(chosen, now=time.time())),
+        _show(lambda: V.worker_timeline_figure(V.worker_timeline(chosen, now=time.time())),
               "an.workers", rev)  # fmt: skip
-        _show(lambda: A.timeline_figure(chosen, plan.direction), "an.timeline", rev)
+        _show(lambda: V.timeline_figure(chosen, plan.direction), "an.timeline", rev)

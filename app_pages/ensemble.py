@@ -8,11 +8,12 @@ from components import ensemble as ui
 from components import errors, state
 from knobs import ensembles
 from knobs.api import studies
+from knobs.formatting import fmt_score
 from knobs.models import model_names
 
 
 def study_label(row: dict) -> str:
-    best = "–" if row.get("best_value") is None else f"{row['best_value']:.4f}"
+    best = fmt_score(row.get("best_value"), missing="–")
     return f"{row.get('source') or row['study']} · {row.get('metric')} best {best} · {row['study']}"
 
 
@@ -95,10 +96,12 @@ with errors.boundary("building an ensemble"):
         options["n_iter"] = int(st.number_input("Selection rounds", 5, 500, 50, key=ui.W_N_ITER))
     if st.button("Build ensemble", key=ui.W_BUILD, type="primary", icon=":material/join:"):
         with st.spinner("Combining on out-of-fold predictions, then refitting the members…"):
-            built = errors.attempt(
-                ensembles.build_ensemble, chosen, kind, int(top), diverse=bool(diverse),
-                keep=False, pool=found, **options,
-            )  # fmt: skip
+            opts = errors.attempt(
+                ensembles.Options, kind=kind, top=int(top), diverse=bool(diverse), **options
+            )
+            built = opts and errors.attempt(
+                ensembles.build_ensemble, chosen, opts, keep=False, pool=found
+            )
         if built is not None:
             ui.set_report(built.to_dict())
     data = ui.report()

@@ -1,7 +1,7 @@
 """Export page: pick a study's model and a format, read its card, download it, score a new CSV.
 
-Layout only: the refit, the bundle and the predictions all come from ``knobs.export`` and
-``knobs.predict``, the same functions ``knobs export`` and ``knobs predict`` call.
+Layout only: the choices and the bundle come from ``components.export`` (over ``knobs.export``,
+the functions ``knobs export`` calls), the predictions from ``knobs.predict``.
 """
 
 from __future__ import annotations
@@ -12,24 +12,11 @@ import streamlit as st
 
 from components import errors, state
 from components.charts import fmt_score
+from components.export import FORMAT_LABELS, ensemble_choices, study_download, trial_choices
 from knobs.api import studies
-from knobs.export import (
-    FORMATS,
-    JOBLIB_WARNING,
-    ensemble_choices,
-    load_bundle_bytes,
-    study_download,
-    trial_choices,
-)
+from knobs.export import FORMATS, load_bundle_bytes, render_markdown
 from knobs.metrics import metric_label
 from knobs.predict import predict_table
-
-FORMAT_LABELS = {
-    "skops": "skops (safe, default)",
-    "xgboost": "XGBoost format (.ubj)",
-    "onnx": "ONNX (float32)",
-    "joblib": "joblib (unsafe pickle)",
-}
 
 
 def pick_study() -> str | None:
@@ -66,16 +53,15 @@ def card_view(card: dict[str, Any]) -> None:
         o = card["onnx"]
         st.caption(f"ONNX check: max |difference| {o['max_abs_diff']:.3g} on {o['rows']} training "
                    f"rows ({o['compared']}), tolerance {o['tolerance']:.3g}.")  # fmt: skip
-    from knobs.export._card import render_markdown
-
     lines = render_markdown(card).splitlines()[1:]  # the title is the tab's name here
     st.markdown("\n".join("#### " + ln[3:] if ln.startswith("## ") else ln for ln in lines))
 
 
 def score_box(bundle: bytes, fmt: str) -> None:
     st.caption("Predictions from this bundle, through the same checks as `knobs predict`.")
-    if fmt == "joblib":
-        st.caption("Knobs never loads joblib files (they run code); export as skops to score here.")
+    if FORMATS[fmt].runs_code:
+        st.caption(f"Knobs never loads {fmt} files (they run code); export as skops to score "
+                   "here.")  # fmt: skip
         return
     upload = st.file_uploader("A CSV with the same columns", type=["csv", "txt"],
                               key=state.W_EXPORT_SCORE)  # fmt: skip
@@ -110,10 +96,10 @@ def main() -> None:
     cols = st.columns([2, 2, 1], vertical_alignment="bottom")
     choice = cols[0].selectbox("Model", list(labels), format_func=labels.__getitem__,
                                key=state.W_EXPORT_TRIAL)  # fmt: skip
-    fmt = cols[1].selectbox("Format", FORMATS, format_func=FORMAT_LABELS.__getitem__,
+    fmt = cols[1].selectbox("Format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.__getitem__,
                             key=state.W_EXPORT_FORMAT)  # fmt: skip
-    if fmt == "joblib":
-        st.warning(JOBLIB_WARNING, icon=":material/warning:")
+    if FORMATS[fmt].warning:
+        st.warning(FORMATS[fmt].warning, icon=":material/warning:")
     what, _, ident = str(choice).partition(":")
     trial = int(ident) if what == "trial" else None
     ensemble = ident if what == "ensemble" else None

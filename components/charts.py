@@ -1,4 +1,4 @@
-"""Drawing the live view: status metrics and charts from ``knobs.charts``, inside Streamlit.
+"""Drawing the live view: status metrics and charts from ``knobs.visualization``, in Streamlit.
 
 Figures keep the user's zoom across refreshes (plotly's ``uirevision`` set to the study name),
 and the costly analysis figures are rebuilt only when a new tuned trial has completed.
@@ -12,8 +12,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from optuna.trial import FrozenTrial
 
-from knobs import charts
+from knobs import visualization as V
 from knobs.api import SearchStatus
+from knobs.formatting import fmt_duration
+from knobs.formatting import fmt_score as _fmt_score
 from knobs.metrics import metric_label
 from knobs.study import StudyPlan
 
@@ -30,7 +32,8 @@ STATE_WORDS = {
 
 
 def fmt_score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
+    """A score as the dashboard shows it (``knobs.formatting``), a dash when there is none."""
+    return _fmt_score(value, missing="–")
 
 
 def _show(fig: go.Figure, key: str, revision: str) -> None:
@@ -74,8 +77,8 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
         help="Best cross-validated score of the chosen models with library defaults: "
         "what tuning has to beat.",
     )
-    cols[2].metric("Elapsed", charts.fmt_duration(status.elapsed_s))
-    eta = charts.fmt_duration(status.eta_s) if status.state == "running" else "–"
+    cols[2].metric("Elapsed", fmt_duration(status.elapsed_s))
+    eta = fmt_duration(status.eta_s) if status.state == "running" else "–"
     cols[3].metric("Time left (est.)", eta, help="From the average duration of finished trials.")
     cols[4].metric(
         "Failed / pruned",
@@ -90,9 +93,9 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
         )
 
 
-def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -> charts.History:
+def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -> V.History:
     metric = metric_label(plan.metric)
-    h = charts.history(trials, plan.direction)
+    h = V.history(trials, plan.direction)
     if not h.points:
         st.info(
             "The first trials are running; charts appear as soon as one finishes.",
@@ -101,20 +104,20 @@ def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -
         return h
     left, right = st.columns(2)
     with left:
-        _show(charts.best_so_far_figure(h, metric, x="number"), "live.best_by_trial", name)
+        _show(V.best_so_far_figure(h, metric, x="number"), "live.best_by_trial", name)
     with right:
-        _show(charts.best_so_far_figure(h, metric, x="elapsed"), "live.best_by_time", name)
-    _show(charts.scores_figure(h, metric), "live.scores", name)
+        _show(V.best_so_far_figure(h, metric, x="elapsed"), "live.best_by_time", name)
+    _show(V.scores_figure(h, metric), "live.scores", name)
     return h
 
 
 def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -> None:
     """Importance and parallel coordinates for one model, once it has enough tuned trials."""
-    ready = charts.analysis_model(trials, plan.models)
+    ready = V.tuned_counts(trials, minimum=V.MIN_TRIALS_FOR_ANALYSIS)
     if not ready:
         st.caption(
             f"Parameter importance and parallel coordinates appear once a model has "
-            f"{charts.MIN_TRIALS_FOR_ANALYSIS} completed tuned trials."
+            f"{V.MIN_TRIALS_FOR_ANALYSIS} completed tuned trials."
         )
         return
     models = list(ready)
@@ -126,19 +129,19 @@ def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -
             key=state.W_ANALYSIS_MODEL,
             format_func=lambda m: f"{m} ({ready[m]} trials)",
         )
-    tuned = charts.tuned_trials(trials, model)
+    tuned = V.tuned_trials(trials, model)
     cache = state.analysis_cache()
     key = (name, model, len(tuned))
     if key not in cache:
         metric = metric_label(plan.metric)
         importance = None
-        if charts.varied_params(tuned):
+        if V.params_varied_in_complete(tuned):
             try:
-                importance = charts.importance_figure(tuned, plan.direction, model)
+                importance = V.importance_figure(tuned, plan.direction, model=model)
             except Exception:  # noqa: BLE001 - an optional chart must not take the panel down
                 log.warning("parameter importance failed for %s", name, exc_info=True)
         cache.clear()  # keep one entry: the figures are large
-        cache[key] = (importance, charts.parallel_figure(tuned, plan.direction, model, metric))
+        cache[key] = (importance, V.parallel_figure(tuned, plan.direction, metric, model=model))
     importance, parallel = cache[key]
     left, right = st.columns([2, 3])
     with left:

@@ -14,7 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from knobs import ensembles
-from knobs.metrics import metric_label
+from knobs import visualization as V
+from knobs.formatting import fmt_gain
+from knobs.metrics import direction, metric_label
 
 from .charts import fmt_score
 
@@ -95,7 +97,7 @@ def candidates_panel(found: ensembles.Pool) -> None:
         st.caption(note)
     if len(found.candidates) > 1:
         st.plotly_chart(
-            ensembles.correlation_figure(ensembles.correlation(found)),
+            V.correlation_figure(ensembles.correlation(found)),
             key="ensemble.heatmap",
             config={"displaylogo": False},
         )
@@ -107,21 +109,22 @@ def candidates_panel(found: ensembles.Pool) -> None:
 
 def report_panel(data: dict[str, Any]) -> None:
     metric = metric_label(data["metric"])
-    lower = data["direction"] == "minimize"
+    # Streamlit colours a positive delta green: for a loss (RMSE, log loss) lower is better.
+    colour = "normal" if direction(data["direction"]).maximize else "inverse"
     cols = st.columns(4)
     cols[0].metric(
         f"Ensemble CV {metric}",
         fmt_score(data["cv_score"]),
-        delta=f"{data['cv_score'] - data['best_single_cv_score']:+.4f} vs best single",
-        delta_color="inverse" if lower else "normal",
+        delta=f"{fmt_gain(data['cv_score'] - data['best_single_cv_score'])} vs best single",
+        delta_color=colour,
     )
     cols[1].metric(f"Best single CV {metric}", fmt_score(data["best_single_cv_score"]))
     test, best_test = data.get("test_score"), data.get("best_single_test_score")
     cols[2].metric(
         f"Ensemble test {metric}",
         fmt_score(test),
-        delta=None if test is None or best_test is None else f"{test - best_test:+.4f}",
-        delta_color="inverse" if lower else "normal",
+        delta=None if test is None or best_test is None else fmt_gain(test - best_test),
+        delta_color=colour,
     )
     cols[3].metric(f"Best single test {metric}", fmt_score(best_test))
     if data["helps"]:
@@ -129,7 +132,7 @@ def report_panel(data: dict[str, Any]) -> None:
     else:
         st.warning(data["verdict"], icon=":material/info:")
     st.plotly_chart(
-        ensembles.comparison_figure(ensembles.comparison_data(data), metric),
+        V.ensemble_comparison_figure(V.ensemble_comparison_data(data), metric),
         key="ensemble.comparison",
         config={"displaylogo": False},
     )

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from optuna.trial import FrozenTrial
 
-from knobs import charts
+from knobs import visualization as V
 from knobs.data import ColumnProfile
 from knobs.metrics import metric_label
 from knobs.strategies import strategy_label
@@ -64,7 +64,7 @@ def show_profile(profiles: Sequence[ColumnProfile]) -> None:
 
 
 def show_trials(trials: Sequence[FrozenTrial]) -> None:
-    frame = charts.trials_table(trials)
+    frame = V.trials_table(trials)
     st.dataframe(
         frame,
         hide_index=True,

@@ -54,6 +54,10 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         help=f"stop hopeless trials after a fold (default: {DEFAULT_PRUNER})",
     )  # fmt: skip
     p.add_argument(
+        "--no-ensemble", dest="ensemble", action="store_false",
+        help="end with the best single trial, never a greedy ensemble of the best trials",
+    )  # fmt: skip
+    p.add_argument(
         "--no-early-stopping", dest="early_stopping", action="store_false",
         help="let boosted models run every round (their round count is then tuned blindly)",
     )  # fmt: skip
@@ -131,6 +135,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         pruner=args.pruner,
         early_stopping=args.early_stopping,
+        ensemble=args.ensemble,
         n_trials=args.trials,
         timeout=args.timeout,
         cv=args.cv,
@@ -157,6 +162,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
+    if report["final"]:
+        print(f"final model: {report['final']['why']}")
     if report["counts"].get("PRUNED"):
         print(
             f"pruned {report['counts']['PRUNED']} trials, saving about {report['saved_s']:.0f} s "

@@ -42,6 +42,8 @@ class SearchConfig:
     ``cv`` is the number of folds; ``None`` sizes it to the table (see ``knobs.study.auto_folds``).
     ``pruner`` stops hopeless trials after a fold (``knobs.pruners.PRUNERS``); ``early_stopping``
     lets boosted models stop adding rounds on an inner validation slice of each fold.
+    ``ensemble`` ends the search with a greedy ensemble of its best trials when that beats the
+    best single trial by more than the fold noise (``knobs.ensembles.final_choice``).
     """
 
     target: str
@@ -60,6 +62,7 @@ class SearchConfig:
     keep_oof: bool | None = None
     pruner: str = DEFAULT_PRUNER
     early_stopping: bool = True
+    ensemble: bool = True
     exclude: tuple[str, ...] = ()
     space: Mapping[str, tuple[Param, ...]] = field(default_factory=dict)
 

@@ -26,7 +26,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from knobs.data import _clean, read_table
+from knobs import portable
+from knobs.data import read_table
 from knobs.errors import DataError
 from knobs.export import LoadedModel, load_bundle
 
@@ -67,17 +68,17 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
     for col in schema:
         s = frame[col["name"]]
         kind = col["kind"]
-        present = _clean.as_strings(s).notna() if s.dtype == object else s.notna()
+        present = portable.as_strings(s).notna() if s.dtype == object else s.notna()
         if kind in ("numeric", "boolean"):
-            parsed = _clean.to_float(s, kind)
+            parsed = portable.to_float(s, kind)
             bad = present & parsed.isna()
             _check_unreadable(col["name"], kind, s, bad, present, warnings)
         elif kind == "datetime":
-            parsed = _clean.to_datetime(s)
+            parsed = portable.to_datetime(s)
             bad = present & parsed.isna()
             _check_unreadable(col["name"], kind, s, bad, present, warnings)
         elif kind == "categorical" and "categories" in col and not col.get("categories_truncated"):
-            values = _clean.to_category(s)
+            values = portable.to_category(s)
             unseen = values.notna() & ~values.isin(set(col["categories"]))
             if unseen.any():
                 warnings.append(

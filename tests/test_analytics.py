@@ -14,9 +14,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from knobs import analytics as A
+from knobs import visualization as V
 from knobs.errors import ConfigError
-from knobs.study.keys import WORKER
+from knobs.study.keys import BASELINE, WORKER
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
 MODELS = CategoricalDistribution(["xgboost", "logistic"])
@@ -29,7 +29,7 @@ def _trial(number, model, params, value, *, state=TrialState.COMPLETE, baseline=
     dists = {"model": MODELS, **{k: (XGB | LOG)[k] for k in params}}
     attrs = WORKER.attr({"host": "h", "pid": pid})
     if baseline:
-        attrs["knobs.baseline"] = True
+        attrs |= BASELINE.attr(True)
     t = optuna.trial.create_trial(
         params={"model": model, **params},
         distributions=dists,
@@ -64,48 +64,68 @@ def trials():
     return out
 
 
+def _every_state(trials, model):
+    """What the Analytics page feeds the parameter plots: one model, every state, unprefixed."""
+    return V.tuned_trials(trials, model, scored_only=False)
+
+
 def test_select_by_state_baseline_and_model(trials) -> None:
-    assert len(A.select(trials, A.Selection())) == 17  # failed off by default, pruned on
-    assert len(A.select(trials, A.Selection(failed=True))) == 18
-    assert len(A.select(trials, A.Selection(pruned=False))) == 16
-    no_base = A.select(trials, A.Selection(baseline=False))
-    assert all(not t.user_attrs.get("knobs.baseline") for t in no_base) and len(no_base) == 15
-    xgb = A.select(trials, A.Selection(model="xgboost", baseline=False))
+    assert len(V.select(trials, V.Selection())) == 17  # failed off by default, pruned on
+    assert len(V.select(trials, V.Selection(failed=True))) == 18
+    assert len(V.select(trials, V.Selection(pruned=False))) == 16
+    no_base = V.select(trials, V.Selection(baseline=False))
+    assert all(not BASELINE.get(t) for t in no_base) and len(no_base) == 15
+    xgb = V.select(trials, V.Selection(model="xgboost", baseline=False))
     assert {t.params["model"] for t in xgb} == {"xgboost"} and len(xgb) == 13
 
 
 def test_unprefixed_keeps_one_models_space(trials) -> None:
-    tuned = A.unprefixed(trials, "xgboost")
+    tuned = _every_state(trials, "xgboost")
     assert len(tuned) == 14  # 12 complete + failed + pruned, defaults left out
     assert set(tuned[0].params) == {"max_depth", "eta"}
-    assert A.varied_params(tuned) == ["eta", "max_depth"]
-    assert A.models_in(trials) == {"xgboost": 12, "logistic": 2}
+    assert V.params_varied_in_complete(tuned) == ["eta", "max_depth"]
+    assert V.tuned_counts(trials) == {"xgboost": 12, "logistic": 2}
+
+
+def test_the_live_view_gets_scored_trials_only(trials) -> None:
+    scored = V.tuned_trials(trials, "xgboost")
+    assert len(scored) == 12 and {t.state for t in scored} == {TrialState.COMPLETE}
+    assert V.tuned_counts(trials, minimum=3) == {"xgboost": 12}
+
+
+def test_a_parameter_moved_only_by_a_failed_trial_did_not_vary() -> None:
+    same = [_trial(i, "logistic", {"logistic.C": 1.0}, 0.6, start=i) for i in range(3)]
+    odd = _trial(3, "logistic", {"logistic.C": 5.0}, None, state=TrialState.FAIL)
+    tuned = _every_state([*same, odd], "logistic")
+    assert len(tuned) == 4 and V.params_varied_in_complete(tuned) == []
+    with pytest.raises(ConfigError, match="several values"):
+        V.importance_figure(tuned, "maximize")
 
 
 def test_worker_timeline_rows_per_process(trials) -> None:
-    bars = A.worker_timeline(trials)
+    bars = V.worker_timeline(trials)
     assert {b.worker for b in bars} == {"h:1", "h:2"}
     first = next(b for b in bars if b.number == 3)
     assert (first.start_s, first.end_s, first.state) == (3.0, 4.0, "COMPLETE")
     assert any(b.state == "FAIL" for b in bars)
-    fig = A.worker_timeline_figure(bars)
+    fig = V.worker_timeline_figure(bars)
     assert {t.name for t in fig.data} >= {"complete", "fail", "pruned"}
-    assert A.worker_timeline([]) == []
+    assert V.worker_timeline([]) == []
 
 
 def test_every_optuna_plot_builds(trials) -> None:
-    chosen = A.select(trials, A.Selection(failed=True))
-    tuned = A.unprefixed(trials, "xgboost")
+    chosen = V.select(trials, V.Selection(failed=True))
+    tuned = _every_state(trials, "xgboost")
     figs = {
-        "history": A.history_figure(chosen, "maximize", "AUC"),
-        "edf": A.edf_figure(chosen, "maximize"),
-        "timeline": A.timeline_figure(chosen, "maximize"),
-        "fanova": A.importance_figure(tuned, "maximize", "fanova"),
-        "ped": A.importance_figure(tuned, "maximize", "ped_anova"),
-        "parallel": A.parallel_figure(tuned, "maximize"),
-        "slice": A.slice_figure(tuned, "maximize"),
-        "contour": A.contour_figure(tuned, "maximize", "eta", "max_depth"),
-        "intermediate": A.intermediate_figure(chosen, "maximize"),
+        "history": V.optimization_history_figure(chosen, "maximize", "AUC"),
+        "edf": V.edf_figure(chosen, "maximize"),
+        "timeline": V.timeline_figure(chosen, "maximize"),
+        "fanova": V.importance_figure(tuned, "maximize", method="fanova"),
+        "ped": V.importance_figure(tuned, "maximize", method="ped_anova"),
+        "parallel": V.parallel_figure(tuned, "maximize"),
+        "slice": V.slice_figure(tuned, "maximize"),
+        "contour": V.contour_figure(tuned, "maximize", "eta", "max_depth"),
+        "intermediate": V.intermediate_figure(chosen, "maximize"),
     }
     for key, fig in figs.items():
         assert fig.data, key
@@ -113,16 +133,16 @@ def test_every_optuna_plot_builds(trials) -> None:
     bars = figs["fanova"].data[0]
     ranked = dict(zip(bars.y, bars.x, strict=True))
     assert ranked["max_depth"] > ranked["eta"]
-    assert A.has_intermediate(chosen)
+    assert V.has_intermediate(chosen)
 
 
 def test_bad_requests_get_clear_errors(trials) -> None:
-    tuned = A.unprefixed(trials, "xgboost")
+    tuned = _every_state(trials, "xgboost")
     with pytest.raises(ConfigError, match="two different parameters"):
-        A.contour_figure(tuned, "maximize", "eta", "eta")
+        V.contour_figure(tuned, "maximize", "eta", "eta")
     with pytest.raises(ConfigError, match="`gamma` did not vary"):
-        A.contour_figure(tuned, "maximize", "eta", "gamma")
+        V.contour_figure(tuned, "maximize", "eta", "gamma")
     with pytest.raises(ConfigError, match="must be one of"):
-        A.importance_figure(tuned, "maximize", "shap")
+        V.importance_figure(tuned, "maximize", method="shap")
     with pytest.raises(ConfigError, match="several values"):
-        A.importance_figure(A.unprefixed(trials, "logistic")[:1], "maximize")
+        V.importance_figure(_every_state(trials, "logistic")[:1], "maximize")

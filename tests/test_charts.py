@@ -1,4 +1,4 @@
-"""``knobs.charts``: the data behind every live-view chart, checked on real studies.
+"""``knobs.visualization``: the data behind the live view's charts, checked on real studies.
 
 Two small studies are run once per module with real worker processes under a temporary
 ``KNOBS_HOME``: one that completes normally, and one whose space is impossible for the
@@ -14,16 +14,18 @@ from collections.abc import Iterator
 import numpy as np
 import optuna
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 import knobs
-from knobs import charts
 from knobs import study as results
+from knobs import visualization as V
+from knobs.formatting import fmt_duration
 from knobs.models import Param
+from knobs.strategies import STRATEGIES
 from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED
+from knobs.visualization._style import rgba, strategy_colour, strategy_short
 
 
 def _table(n: int, seed: int = 0) -> pd.DataFrame:
@@ -50,8 +52,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def finished(home: str) -> knobs.Search:
     config = knobs.SearchConfig(
-        target="label", models=("logistic",), strategy="random", n_trials=9, cv=3, workers=1
-    )
+        target="label", models=("logistic",), strategy="random", n_trials=9, cv=3, workers=1,
+        pruner="none",  # every trial scored: the counts below are exact
+    )  # fmt: skip
     search = knobs.Search.create(_table(160), config, source="toy.csv")
     search.start()
     search.wait(poll_s=0.2)
@@ -73,7 +76,7 @@ def failing(home: str) -> knobs.Search:
 
 def test_history_follows_the_study(finished: knobs.Search) -> None:
     trials = finished.trials()
-    h = charts.history(trials, "maximize")
+    h = V.history(trials, "maximize")
     assert len(h.points) == len([t for t in trials if t.state.is_finished()]) == 9
     assert [p.number for p in h.points] == sorted(p.number for p in h.points)
     assert h.best == pytest.approx(results.best_trial(trials, "maximize").value)
@@ -88,43 +91,46 @@ def test_history_follows_the_study(finished: knobs.Search) -> None:
 
 
 def test_failed_trials_are_kept_with_their_reason(failing: knobs.Search) -> None:
-    h = charts.history(failing.trials(), "maximize")
+    h = V.history(failing.trials(), "maximize")
     assert h.n_failed == 4 and len(h.scored) == 1  # only the defaults trial could score
     assert all(p.value is None and "class_weight" in (p.reason or "") for p in h.unscored)
-    fig = charts.scores_figure(h, "ROC AUC")
+    fig = V.scores_figure(h, "ROC AUC")
     grey = next(tr for tr in fig.data if tr.name.startswith("failed"))
     assert grey.name == "failed (4)"
     assert len(set(grey.y)) == 1 and grey.y[0] < min(p.value for p in h.scored)
 
 
 def test_tuned_trials_drop_defaults_and_prefixes(finished: knobs.Search) -> None:
-    tuned = charts.tuned_trials(finished.trials(), "logistic")
+    tuned = V.tuned_trials(finished.trials(), "logistic")
     assert len(tuned) == 8
     assert all(set(t.params) == {"C", "class_weight"} for t in tuned)
     assert all(set(t.distributions) == {"C", "class_weight"} for t in tuned)
-    assert charts.tuned_trials(finished.trials(), "xgboost") == []
+    assert V.tuned_trials(finished.trials(), "xgboost") == []
 
 
 def test_analysis_needs_enough_trials(finished: knobs.Search, failing: knobs.Search) -> None:
-    assert charts.analysis_model(finished.trials(), ["logistic"]) == {"logistic": 8}
-    assert charts.analysis_model(failing.trials(), ["logistic"]) == {}
-    few = finished.trials()[: charts.MIN_TRIALS_FOR_ANALYSIS]  # defaults + 4 tuned
-    assert charts.analysis_model(few, ["logistic"]) == {}
+    ready = V.MIN_TRIALS_FOR_ANALYSIS
+    assert V.tuned_counts(finished.trials(), minimum=ready) == {"logistic": 8}
+    assert V.tuned_counts(failing.trials()) == {}  # its tuned trials all failed
+    few = finished.trials()[:ready]  # defaults + 4 tuned
+    assert V.tuned_counts(few, minimum=ready) == {}
+    assert V.tuned_counts(few) == {"logistic": 4}
 
 
-def test_analysis_figures_draw(finished: knobs.Search) -> None:
-    tuned = charts.tuned_trials(finished.trials(), "logistic")
-    assert "C" in charts.varied_params(tuned)
-    importance = charts.importance_figure(tuned, "maximize", "logistic")
-    parallel = charts.parallel_figure(tuned, "maximize", "logistic", "ROC AUC")
-    assert isinstance(importance, go.Figure) and importance.data
-    assert isinstance(parallel, go.Figure) and parallel.data
+def test_live_analysis_figures_name_the_model(finished: knobs.Search) -> None:
+    tuned = V.tuned_trials(finished.trials(), "logistic")
+    assert "C" in V.params_varied_in_complete(tuned)
+    importance = V.importance_figure(tuned, "maximize", model="logistic")
+    parallel = V.parallel_figure(tuned, "maximize", "ROC AUC", model="logistic")
+    assert importance.data and importance.layout.title.text.endswith("· logistic")
+    assert parallel.data and parallel.layout.title.text == "Parameters of each trial · logistic"
+    assert list(parallel.layout.xaxis.ticktext) == ["ROC AUC", "C", "class_weight"]
 
 
 def test_best_so_far_figure_draws_the_baseline(finished: knobs.Search) -> None:
-    h = charts.history(finished.trials(), "maximize")
+    h = V.history(finished.trials(), "maximize")
     for x in ("number", "elapsed"):
-        fig = charts.best_so_far_figure(h, "ROC AUC", x=x)
+        fig = V.best_so_far_figure(h, "ROC AUC", x=x)
         assert [s.y0 for s in fig.layout.shapes] == [pytest.approx(h.baseline)]
         assert list(fig.data[0].y) == [
             b for _, b in (h.best_by_number if x == "number" else h.best_by_time)
@@ -132,14 +138,14 @@ def test_best_so_far_figure_draws_the_baseline(finished: knobs.Search) -> None:
 
 
 def test_trials_table(finished: knobs.Search, failing: knobs.Search) -> None:
-    table = charts.trials_table(finished.trials())
+    table = V.trials_table(finished.trials())
     assert list(table.columns) == [
         "trial", "state", "score", "model", "parameters", "duration_s", "defaults", "note",
     ]  # fmt: skip
     assert len(table) == 9 and table["score"].dtype == "float64"
     assert table.loc[table.defaults, "parameters"].tolist() == ["(library defaults)"]
     assert table["parameters"].str.contains("C=").sum() == 8
-    notes = charts.trials_table(failing.trials())["note"]
+    notes = V.trials_table(failing.trials())["note"]
     assert notes.str.contains("class_weight").sum() == 4
 
 
@@ -171,7 +177,7 @@ def test_minimize_best_goes_down_and_time_order_differs_from_number_order() -> N
         _trial(3, 4.0, start_s=3, end_s=5),
         _trial(4, -math.inf, start_s=5, end_s=6),  # a non-finite score counts as a failure
     ]
-    h = charts.history(trials, "minimize")
+    h = V.history(trials, "minimize")
     assert h.best_by_number == ((0, 5.0), (1, 3.0), (3, 3.0))
     assert h.best_by_time == ((2.0, 3.0), (5.0, 3.0), (9.0, 3.0))
     assert h.n_failed == 2 and h.baseline is None
@@ -185,22 +191,23 @@ def test_interrupted_trials_are_told_apart_from_failures() -> None:
         _trial(2, None, TrialState.FAIL, attrs=INTERRUPTED.attr(True)),
         _trial(3, None, TrialState.PRUNED),
     ]
-    h = charts.history(trials, "maximize")
+    h = V.history(trials, "maximize")
     assert (h.n_failed, h.n_pruned, h.n_interrupted) == (1, 1, 1)
     assert h.baseline == 0.7
     assert [p.reason for p in h.unscored][0] == "ValueError: boom"
-    fig = charts.scores_figure(h, "accuracy")
+    fig = V.scores_figure(h, "accuracy")
     assert fig.data[-1].name == "failed (1), pruned (1), interrupted (1)"
-    states = charts.trials_table(trials)["state"].tolist()
+    assert fig.layout.annotations[0].text == "defaults 0.7000"  # knobs.formatting.fmt_score
+    states = V.trials_table(trials)["state"].tolist()
     assert states == ["complete", "fail", "interrupted", "pruned"]
 
 
 def test_running_trials_are_not_drawn() -> None:
     running = _trial(0, None, TrialState.RUNNING)
     running.datetime_complete = None
-    h = charts.history([running], "maximize")
+    h = V.history([running], "maximize")
     assert h.points == () and h.best is None
-    assert charts.scores_figure(h, "r2").data == ()
+    assert V.scores_figure(h, "r2").data == ()
 
 
 @pytest.mark.parametrize(
@@ -209,4 +216,54 @@ def test_running_trials_are_not_drawn() -> None:
      (3725, "1:02:05")],
 )  # fmt: skip
 def test_fmt_duration(seconds: float | None, text: str) -> None:
-    assert charts.fmt_duration(seconds) == text
+    """How the live view's elapsed and ETA read (the function lives in ``knobs.formatting``)."""
+    assert fmt_duration(seconds) == text
+
+
+# --- one style for every chart ---------------------------------------------------------------
+
+
+def test_race_colours_and_labels_come_from_the_strategy_registry() -> None:
+    for name, row in STRATEGIES.items():
+        assert strategy_colour(name) == row.colour and strategy_short(name) == row.short
+    assert strategy_short("annealing") == "annealing"  # an unknown name reads as itself
+    assert rgba("#3366cc", 0.15) == "rgba(51,102,204,0.15)"
+
+
+# --- the ensemble page's comparison ----------------------------------------------------------
+
+
+def _ensemble_report(best_is_member: bool) -> dict:
+    best = {"study": "s", "trial": 3 if best_is_member else 9, "model": "xgb"}
+    return {
+        "kind": "greedy", "cv_score": 0.9, "test_score": 0.88, "best_single_cv_score": 0.85,
+        "best_single_test_score": 0.86, "best_single": best,
+        "members": [
+            {"study": "s", "trial": 3, "model": "xgb", "weight": 0.6, "cv_score": 0.85},
+            {"study": "s", "trial": 7, "model": "knn", "weight": 0.4, "cv_score": 0.8},
+        ],
+    }  # fmt: skip
+
+
+def test_comparison_puts_the_ensemble_beside_the_best_single() -> None:
+    data = V.ensemble_comparison_data(_ensemble_report(best_is_member=True))
+    assert data["role"].tolist() == ["best single", "member", "ensemble"]
+    assert data.loc[0, "test"] == 0.86 and np.isnan(data.loc[1, "test"])
+    assert data.loc[2, "cv"] == 0.9
+    fig = V.ensemble_comparison_figure(data, "ROC AUC")
+    assert [t.name for t in fig.data] == ["CV", "test"]
+    assert list(fig.data[0].text) == ["0.8500", "0.8000", "0.9000"]
+    assert list(fig.data[1].x) == ["xgb #3", "greedy ensemble"]  # members have no test score
+
+
+def test_comparison_adds_a_best_single_that_is_not_a_member() -> None:
+    data = V.ensemble_comparison_data(_ensemble_report(best_is_member=False))
+    assert data["role"].tolist() == ["member", "member", "best single", "ensemble"]
+    assert data.loc[2, ["name", "cv", "test"]].tolist() == ["xgb #9", 0.85, 0.86]
+
+
+def test_correlation_heatmap_keeps_the_matrix() -> None:
+    corr = pd.DataFrame([[1.0, 0.3], [0.3, 1.0]], index=["a", "b"], columns=["a", "b"])
+    fig = V.correlation_figure(corr)
+    assert fig.data[0].z.tolist() == corr.to_numpy().tolist()
+    assert fig.layout.height == 200

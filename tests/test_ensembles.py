@@ -25,11 +25,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import knobs
 from knobs import ensembles
 from knobs.cli import main
+from knobs.ensembles import Candidate, Options, Pool
 from knobs.ensembles._combine import blend, caruana, optimize_weights
-from knobs.ensembles._study import Candidate, Options, Pool
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import METRICS, PROBA, VALUE, get_metric
-from knobs.plan import make_folds
+from knobs.study import make_folds
 from tests.conftest import make_table
 
 # --- metrics on stored predictions ----------------------------------------------------------------
@@ -88,6 +88,66 @@ def test_decision_values_score_like_sklearn_for_auc_and_accuracy() -> None:
         assert got == pytest.approx(metric.score(model, X[120:], y[120:]))
     with pytest.raises(ConfigError, match="needs class probabilities"):
         get_metric("log_loss", "binary").score_predictions(y, np.zeros(len(y)), "decision", [0, 1])
+
+
+# --- options -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "option", "rule"),
+    [
+        ({"kind": "vote"}, "`kind`", "'voting' or 'stacking' or 'greedy', but got 'vote'"),
+        ({"top": 1}, "`top`", "between 2 and 50, but got 1"),
+        ({"top": 51}, "`top`", "between 2 and 50, but got 51"),
+        ({"top": 3.0}, "`top`", "whole number"),
+        ({"top": True}, "`top`", "whole number"),
+        ({"voting": "sof"}, "`voting`", "'soft' or 'hard', but got 'sof'; 'soft' averages"),
+        ({"weights": "best"}, "`weights`", "'optimized' or 'equal', but got 'best'"),
+        ({"meta": ""}, "`meta`", "a model name such as 'logistic' or None"),
+        ({"meta": 3}, "`meta`", "but got 3"),
+        ({"n_iter": 0}, "`n_iter`", "between 1 and 1000, but got 0; the default 50"),
+        ({"n_iter": 1001}, "`n_iter`", "between 1 and 1000, but got 1001"),
+        ({"n_iter": "50"}, "`n_iter`", "but got '50'"),
+        ({"diverse": "yes"}, "`diverse`", "True or False, but got 'yes'"),
+        ({"recompute": 1}, "`recompute`", "True or False, but got 1"),
+        ({"passthrough": None}, "`passthrough`", "True or False, but got None"),
+        ({"evaluate_test": "no"}, "`evaluate_test`", "True or False"),
+    ],
+)
+def test_bad_options_name_the_option_the_rule_and_the_value(
+    settings: dict, option: str, rule: str
+) -> None:
+    settings = {"kind": "greedy", **settings}
+    with pytest.raises(ConfigError) as info:
+        Options(**settings)
+    message = str(info.value)
+    assert message.startswith(option) and rule in message, message
+
+
+def test_options_short_form_refuses_unknown_or_doubled_settings() -> None:
+    assert Options.of("greedy", top=3, n_iter=9) == Options("greedy", top=3, n_iter=9)
+    opts = Options("voting", weights="equal")
+    assert Options.of(opts) is opts
+    with pytest.raises(ConfigError, match=r"Unknown ensemble option\(s\) \['n_iters'\]"):
+        Options.of("greedy", n_iters=9)
+    with pytest.raises(ConfigError, match=r"Settings \['top'\] were given beside an Options"):
+        Options.of(opts, top=3)
+    with pytest.raises(ConfigError, match="`kind` must be"):
+        ensembles.build_ensemble(["never-opened"], "blend")  # refused before any study opens
+
+
+def test_only_the_combination_is_stored_and_it_reloads() -> None:
+    opts = Options("stacking", top=7, diverse=True, meta="random_forest", passthrough=True)
+    stored = opts.stored()
+    assert list(stored) == ["kind", "voting", "weights", "meta", "passthrough", "n_iter"]
+    json.dumps(stored)
+    back = Options.from_stored({**stored, "unknown_later_key": 1})
+    assert back.stored() == stored and back.top == Options("stacking").top
+    assert Options("voting", voting="hard").hard_votes("binary")
+    assert not Options("voting", voting="hard").hard_votes("regression")
+    assert not Options("greedy", voting="hard").hard_votes("binary")
+    assert not Options("voting", weights="equal").learns_combination
+    assert Options("voting").learns_combination and Options("greedy").learns_combination
 
 
 # --- combining -----------------------------------------------------------------------------------
@@ -318,7 +378,9 @@ def test_every_kind_builds_scores_and_predicts_on_every_task(
     studies: dict[str, str], kind: str, which: str
 ) -> None:
     names = [studies["logistic"], studies["forest"]] if which == "binary" else [studies[which]]
-    report = ensembles.build_ensemble(names, kind, top=3, storage=studies["url"], keep=False)
+    report = ensembles.build_ensemble(
+        names, Options(kind, top=3), storage=studies["url"], keep=False
+    )
     for key in ("cv_score", "best_single_cv_score", "test_score", "best_single_test_score"):
         assert np.isfinite(getattr(report, key)), key
     assert report.members and all(m["study"] in names for m in report.members)
@@ -378,7 +440,7 @@ def test_mixing_tables_or_splits_is_refused(
 
 def test_kept_ensemble_reloads_and_rebuilds_the_same_model(studies: dict[str, str]) -> None:
     names = [studies["logistic"], studies["forest"]]
-    report = ensembles.build_ensemble(names, "greedy", top=3, storage=studies["url"])
+    report = ensembles.build_ensemble(names, Options("greedy", top=3), storage=studies["url"])
     assert report.id.startswith("ens-") and len(report.id) > 16
     stored = ensembles.load_ensemble(report.id, storage=studies["url"])
     assert stored["members"] == report.members and stored["kind"] == "greedy"
@@ -394,7 +456,7 @@ def test_kept_ensemble_reloads_and_rebuilds_the_same_model(studies: dict[str, st
 
 def test_voting_weights_are_kept_and_reused(studies: dict[str, str]) -> None:
     names = [studies["regression"]]
-    report = ensembles.build_ensemble(names, "voting", top=3, storage=studies["url"])
+    report = ensembles.build_ensemble(names, Options("voting", top=3), storage=studies["url"])
     assert sum(m["weight"] for m in report.members) == pytest.approx(1.0, abs=1e-5)
     est, _ = ensembles.fitted_ensemble(report.id, storage=studies["url"])
     X_test, _ = knobs.Search.open(names[0], studies["url"]).plan.load_split("test")
@@ -402,20 +464,28 @@ def test_voting_weights_are_kept_and_reused(studies: dict[str, str]) -> None:
 
 
 def test_stacking_options_meta_learner_and_passthrough(studies: dict[str, str]) -> None:
+    # the short form: a kind's name and the options as keywords (export's tests use it)
     report = ensembles.build_ensemble(
         [studies["regression"]], "stacking", top=3, meta="random_forest", passthrough=True,
         storage=studies["url"], keep=False,
     )  # fmt: skip
-    assert report.options["meta"] == "random_forest" and report.options["passthrough"]
+    assert report.options == {
+        "kind": "stacking",
+        "voting": "soft",
+        "weights": "optimized",
+        "meta": "random_forest",
+        "passthrough": True,
+        "n_iter": 50,
+    }  # only the combination is kept, as before: old definitions still load
     assert all(m["weight"] is None for m in report.members)  # not a linear meta-learner
     with pytest.raises(ConfigError, match="Unknown model `nope`"):
-        ensembles.build_ensemble([studies["regression"]], "stacking", 3, meta="nope",
+        ensembles.build_ensemble([studies["regression"]], Options("stacking", 3, meta="nope"),
                                  storage=studies["url"], keep=False)  # fmt: skip
 
 
 def test_hard_voting_is_refused_for_a_probability_metric(studies: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="Hard voting predicts labels only"):
-        ensembles.build_ensemble([studies["logistic"]], "voting", 3, voting="hard",
+        ensembles.build_ensemble([studies["logistic"]], Options("voting", 3, voting="hard"),
                                  storage=studies["url"], keep=False)  # fmt: skip
 
 
@@ -431,7 +501,7 @@ def test_trials_without_stored_oof_are_recomputed_on_the_same_folds(
     search.wait(poll_s=0.2)
     assert not any(t.user_attrs.get("knobs.oof") for t in search.trials())
     with pytest.raises(ConfigError, match="needs at least 2 candidate trials"):
-        ensembles.build_ensemble(search.name, "voting", 3, recompute=False, keep=False)
+        ensembles.build_ensemble(search.name, Options("voting", 3, recompute=False), keep=False)
     skipped = ensembles.candidates(search.name, 3, recompute=False)
     assert len(skipped.excluded) == 3 and "no stored out-of-fold" in skipped.excluded[0][1]
     pool = ensembles.candidates(search.name, 3)
@@ -439,23 +509,6 @@ def test_trials_without_stored_oof_are_recomputed_on_the_same_folds(
     assert "recomputed with the study's 3 folds" in pool.notes[0]
     for c in pool.candidates:  # same folds, same seed: the trial's own score again
         assert c.cv_score == pytest.approx(c.value, abs=1e-9)
-
-
-def test_comparison_chart_data_puts_the_ensemble_beside_the_best_single() -> None:
-    report = {
-        "kind": "greedy", "cv_score": 0.9, "test_score": 0.88, "best_single_cv_score": 0.85,
-        "best_single_test_score": 0.86, "best_single": {"study": "s", "trial": 3, "model": "xgb"},
-        "members": [
-            {"study": "s", "trial": 3, "model": "xgb", "weight": 0.6, "cv_score": 0.85},
-            {"study": "s", "trial": 7, "model": "knn", "weight": 0.4, "cv_score": 0.8},
-        ],
-    }  # fmt: skip
-    data = ensembles.comparison_data(report)
-    assert data["role"].tolist() == ["best single", "member", "ensemble"]
-    assert data.loc[0, "test"] == 0.86 and np.isnan(data.loc[1, "test"])
-    assert data.loc[2, "cv"] == 0.9
-    fig = ensembles.comparison_figure(data, "ROC AUC")
-    assert [t.name for t in fig.data] == ["CV", "test"]
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -505,14 +558,14 @@ def test_kept_ensemble_round_trips_through_skops_with_an_exact_trust_list(
     import skops.io as sio
 
     names = [studies["logistic"], studies["forest"]]
-    report = ensembles.build_ensemble(names, "stacking", top=3, storage=studies["url"])
+    report = ensembles.build_ensemble(names, Options("stacking", top=3), storage=studies["url"])
     est, meta = ensembles.fitted_ensemble(report.id, storage=studies["url"])
     assert meta["family"] == "ensemble:stacking" and meta["study"] == names[0]
     blob = sio.dumps(est)
     untrusted = sio.get_untrusted_types(data=blob)
-    prefixes = ("sklearn.", "numpy.", "scipy.", "builtins.", "knobs.ensembles.", "knobs.data.")
+    prefixes = ("sklearn.", "numpy.", "scipy.", "builtins.", "knobs.")
     assert all(t.startswith(prefixes) for t in untrusted), untrusted
-    assert "knobs.ensembles.StackingEnsembleClassifier" in untrusted
+    assert f"{type(est).__module__}.StackingEnsembleClassifier" in untrusted
     loaded = sio.loads(blob, trusted=untrusted)
     X_test, _ = knobs.Search.open(names[0], studies["url"]).plan.load_split("test")
     assert np.array_equal(loaded.predict_proba(X_test), est.predict_proba(X_test))
@@ -520,7 +573,7 @@ def test_kept_ensemble_round_trips_through_skops_with_an_exact_trust_list(
 
 def test_hard_voting_counts_labels_for_a_label_metric(studies: dict[str, str]) -> None:
     report = ensembles.build_ensemble(
-        [studies["multiclass"]], "voting", 3, voting="hard", weights="equal",
+        [studies["multiclass"]], Options("voting", 3, voting="hard", weights="equal"),
         storage=studies["url"], keep=False,
     )  # fmt: skip
     assert report.metric == "accuracy" and report.estimator.voting == "hard"

@@ -311,7 +311,7 @@ def test_card_holds_what_the_issue_lists(plans: dict, tmp_path: Path) -> None:
     assert card["data"]["fingerprint"] == plan.fingerprint
     assert card["data"]["n_train"] == plan.n_train and card["data"]["seed"] == 0
     assert {"scikit-learn", "xgboost-cpu", "skops", "numpy"} <= set(card["versions"]["export"])
-    assert "knobs.data._preprocess.KindCoercer" in card["trusted_types"]
+    assert "knobs.portable.KindCoercer" in card["trusted_types"]
     assert card["requires_knobs"] and "knobs==" in card["loading"]["note"]
     assert 'sio.load("model.skops", trusted=card["trusted_types"])' in card["loading"]["snippet"]
     names = {f["name"] for f in card["files"]}
@@ -481,3 +481,92 @@ def test_train_py_refuses_stacking_whose_oof_no_longer_match(plans: dict, tmp_pa
     assert not (tmp_path / "b" / "train.py").exists()
     result = write_bundle(plan, dataclasses.replace(source, oof=None), "skops", tmp_path / "c")
     assert "needs the out-of-fold predictions" in result.card["train_py"]["reason"]
+
+
+# --- the format registry, and the portable module train.py carries ------------------------------
+
+
+def test_every_reader_of_formats_reads_the_registry() -> None:
+    """The CLI's choices, the page's labels and the files a loader accepts come from the rows."""
+    from components.export import FORMAT_LABELS
+    from knobs.cli import build_parser
+    from knobs.export import FORMATS
+    from knobs.export._formats import BUNDLE_FILES
+
+    assert list(FORMATS) == ["skops", "xgboost", "onnx", "joblib"]
+    assert FORMAT_LABELS == {name: row.label for name, row in FORMATS.items()}
+    assert {f for row in FORMATS.values() for f in row.files} <= BUNDLE_FILES
+    import argparse
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    fmt = next(a for a in commands.choices["export"]._actions if a.dest == "fmt")  # noqa: SLF001
+    assert list(fmt.choices) == list(FORMATS) and fmt.default == "skops"
+    for row in FORMATS.values():
+        assert row.help in fmt.help
+    assert [name for name, row in FORMATS.items() if row.runs_code] == ["joblib"]
+
+
+def test_portable_imports_nothing_but_the_pinned_libraries() -> None:
+    """knobs.portable is copied into train.py whole: any other import would break the script."""
+    import ast
+
+    from knobs.export._trainpy import portable_source
+
+    allowed = {"numpy", "pandas", "scipy", "sklearn", "xgboost", "__future__"}
+    roots = set()
+    for node in ast.walk(ast.parse(portable_source())):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "no relative imports"
+            roots.add(str(node.module).split(".")[0])
+    assert roots, "the parse found no imports at all"
+    assert roots - allowed <= set(sys.stdlib_module_names), (
+        roots - allowed - set(sys.stdlib_module_names)
+    )
+
+
+def test_new_exports_name_the_portable_classes(plans: dict, tmp_path: Path) -> None:
+    """A new skops file records Knobs' classes under knobs.portable, the stable public path."""
+    result = write_bundle(plans["rich"], fitted_source(plans["rich"], "xgboost"), "skops", tmp_path)
+    ours = [t for t in result.card["trusted_types"] if t.startswith("knobs.")]
+    assert ours and all(t.startswith("knobs.portable.") for t in ours), ours
+    assert "`knobs.portable`" in result.card["loading"]["note"]
+
+
+def test_greedy_outside_knobs_needs_weights_and_refits_only_the_kept_members() -> None:
+    """What train.py relies on: with ``weights`` given, no selection runs, and members of weight
+    0 are never fitted; without weights or a selection, fit says how to give them."""
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+
+    import knobs.portable as portable
+
+    X, y = make_regression(60, 3, random_state=0)
+    members = [("a", Ridge()), ("b", Ridge(alpha=10.0)), ("c", Ridge(alpha=100.0))]
+    est = portable.GreedyEnsembleRegressor(members).fit(X, y, weights=[0.0, 2.0, 1.0])
+    assert est.members_.tolist() == [1, 2] and len(est.estimators_) == 2
+    blend = (2 * est.estimators_[0].predict(X) + est.estimators_[1].predict(X)) / 3
+    np.testing.assert_allclose(est.predict(X), blend)
+    with pytest.raises(ValueError, match="3 non-negative numbers"):
+        portable.GreedyEnsembleRegressor(members).fit(X, y, weights=[1.0, -1.0, 0.0])
+    saved = dict(portable._GREEDY_SELECTION)  # noqa: SLF001 - restored below
+    try:
+        portable.set_greedy_selection(None)
+        with pytest.raises(ValueError, match="no `weights` and no selection is set"):
+            portable.GreedyEnsembleRegressor(members).fit(X, y)
+    finally:
+        portable._GREEDY_SELECTION.update(saved)  # noqa: SLF001
+
+
+def test_train_py_carries_the_portable_module_whole(plans: dict, tmp_path: Path) -> None:
+    from knobs.export._trainpy import portable_source
+
+    write_bundle(plans["binary"], fitted_source(plans["binary"], "logistic"), "skops", tmp_path)
+    script = (tmp_path / "train.py").read_text()
+    assert portable_source() in script
+    # Library classes are imported by the exported part, even those portable imports itself.
+    exported = script.split("# ==== Part 2: the exported model ====", 1)[1]
+    assert "from sklearn.linear_model import LogisticRegression" in exported
+    compile(script, "train.py", "exec")  # and the whole still parses as one module

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 import knobs
 from components import state
-from knobs.export import load_bundle_bytes, study_download
+from components.export import study_download
+from knobs.export import load_bundle_bytes
 from tests.conftest import make_table
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -142,8 +142,9 @@ def test_analytics_draws_every_chart_with_filters() -> None:
     at.switch_page("app_pages/analytics.py").run()
     assert not at.exception and not at.error
     assert at.selectbox(key=state.W_AN_STUDY).value == name
-    # history, EDF; importance, parallel, slice, contour; workers, timeline
-    assert len(at.get("plotly_chart")) == 8
+    # history, EDF, per-fold values (trials report them to the default pruner); importance,
+    # parallel, slice, contour; workers, timeline
+    assert len(at.get("plotly_chart")) == 9
     assert at.selectbox(key=state.W_AN_X).value == "C"
     assert at.selectbox(key=state.W_AN_Y).value == "class_weight"
     at.radio(key=state.W_AN_IMPORTANCE).set_value("ped_anova").run()

@@ -27,6 +27,7 @@ from knobs.data._profile import (
 )
 from knobs.data._target import TASKS, TargetInfo, Task, analyse_target
 from knobs.errors import DataError
+from knobs.portable import TableError, canonical_str, split_indices
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,8 +178,6 @@ def _classes(info: TargetInfo) -> tuple[str, ...]:
     # A numeric target read as classes on request: order the labels by value.
     assert info.numbers is not None
     values = np.sort(info.numbers[info.present].unique())
-    from knobs.data._clean import canonical_str
-
     return tuple(str(canonical_str(v)) for v in values)
 
 
@@ -273,55 +272,22 @@ def choose_folds(y: pd.Series, task: Task, requested: int) -> tuple[int, str | N
 
 
 def train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
-    """Split into train and test parts; stratified, and every class present in both, or refused."""
+    """Split into train and test parts; stratified, and every class present in both, or refused.
+
+    The split is :func:`knobs.portable.split_indices`, the one train.py makes too.
+    """
     if not isinstance(test_size, int | float) or not 0 < test_size <= 0.5:
         raise DataError(f"The test share must be more than 0 and at most 0.5, got {test_size!r}.")
     n = len(ds.y)
     n_test = math.ceil(test_size * n)
-    n_train = n - n_test
-    rng = np.random.default_rng(seed)
-    y = ds.y.to_numpy()
-    if ds.task == "regression":
-        if n_test < 1 or n_train < 2:
-            raise DataError(f"Cannot split {n} rows with a test share of {test_size}: each part "
-                            "needs rows. Add rows or change the share.")
-        order = rng.permutation(n)
-        test_idx, train_idx = order[:n_test], order[n_test:]
-    else:
-        test_idx, train_idx = _stratified(y, n_test, rng, ds, test_size)
-    return _subset(ds, np.sort(train_idx)), _subset(ds, np.sort(test_idx))
-
-
-def _stratified(y: np.ndarray, n_test: int, rng: np.random.Generator, ds: Dataset,
-                test_size: float) -> tuple[np.ndarray, np.ndarray]:
-    k = len(ds.classes)
-    counts = np.bincount(y, minlength=k)
-    for code, count in enumerate(counts):
-        if count < 2:
-            raise DataError(f"Class `{ds.classes[code]}` has {count} row{'s' * (count != 1)}; a "
-                            "train/test split needs at least 2 rows of every class. Add rows of "
-                            "that class or remove it.")
-    if n_test < k or len(y) - n_test < k:
-        raise DataError(f"A test share of {test_size} of {len(y)} rows gives {n_test} test rows, "
-                        f"too few to hold each of the {k} classes in both parts. Use a larger test "
-                        "share or add rows.")
-    # Per-class test counts: proportional, at least 1, at most count - 1; then fix the total.
-    share = counts * n_test / len(y)
-    take = np.clip(np.floor(share).astype(int), 1, counts - 1)
-    while take.sum() < n_test:
-        room = np.flatnonzero(take < counts - 1)
-        if not len(room):
-            break
-        take[room[np.argmax((share - take)[room])]] += 1
-    while take.sum() > n_test:
-        room = np.flatnonzero(take > 1)
-        take[room[np.argmax((take - share)[room])]] -= 1
-    test_parts, train_parts = [], []
-    for code in range(k):
-        members = rng.permutation(np.flatnonzero(y == code))
-        test_parts.append(members[: take[code]])
-        train_parts.append(members[take[code]:])
-    return np.concatenate(test_parts), np.concatenate(train_parts)
+    if ds.task == "regression" and (n_test < 1 or n - n_test < 2):
+        raise DataError(f"Cannot split {n} rows with a test share of {test_size}: each part "
+                        "needs rows. Add rows or change the share.")
+    try:
+        train_idx, test_idx = split_indices(ds.y.to_numpy(), ds.task, test_size, seed, ds.classes)
+    except TableError as exc:
+        raise DataError(str(exc)) from None
+    return _subset(ds, train_idx), _subset(ds, test_idx)
 
 
 def _subset(ds: Dataset, rows: np.ndarray) -> Dataset:

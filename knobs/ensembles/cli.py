@@ -11,7 +11,11 @@ import json
 import sys
 from typing import Any
 
-KIND_CHOICES = ("voting", "stacking", "greedy")
+from knobs.ensembles import KINDS, VOTINGS, WEIGHTINGS, Options
+from knobs.formatting import fmt_score
+
+#: The defaults the options object declares (one home: ``knobs.ensembles.Options``).
+_DEFAULTS = Options(KINDS[0])
 
 
 def add_ensemble_parser(sub: Any) -> None:
@@ -22,15 +26,16 @@ def add_ensemble_parser(sub: Any) -> None:
         "table. Weights are learned on the trials' stored out-of-fold predictions; members are "
         "refitted once on the training split to score the held-out test split.",
     )
+    d = _DEFAULTS
     p.add_argument("--study", action="append", required=True, help="study name (repeatable)")
-    p.add_argument("--kind", choices=KIND_CHOICES, required=True)
-    p.add_argument("--top", type=int, default=5, help="candidate trials (default 5)")
+    p.add_argument("--kind", choices=KINDS, required=True)
+    p.add_argument("--top", type=int, default=d.top, help=f"candidate trials (default {d.top})")
     p.add_argument("--diverse", action="store_true", help="prefer other families, low correlation")
-    p.add_argument("--voting", choices=("soft", "hard"), default="soft", help="classifiers")
-    p.add_argument("--weights", choices=("equal", "optimized"), default="optimized")
-    p.add_argument("--meta", default=None, help="stacking meta-learner (a model name)")
+    p.add_argument("--voting", choices=VOTINGS, default=d.voting, help="classifiers")
+    p.add_argument("--weights", choices=WEIGHTINGS, default=d.weights)
+    p.add_argument("--meta", default=d.meta, help="stacking meta-learner (a model name)")
     p.add_argument("--passthrough", action="store_true", help="stacking: also pass features")
-    p.add_argument("--n-iter", type=int, default=50, help="greedy selection rounds")
+    p.add_argument("--n-iter", type=int, default=d.n_iter, help="greedy selection rounds")
     p.add_argument(
         "--no-recompute", action="store_true",
         help="leave out trials without stored out-of-fold predictions instead of recomputing",
@@ -40,19 +45,20 @@ def add_ensemble_parser(sub: Any) -> None:
     p.add_argument("--json", dest="json_path", default=None, help="write the report here")
 
 
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def options_from_args(args: argparse.Namespace) -> Options:
+    """The command line's choices as the one options object the API takes."""
+    return Options(
+        kind=args.kind, top=args.top, diverse=args.diverse, recompute=not args.no_recompute,
+        voting=args.voting, weights=args.weights, meta=args.meta, passthrough=args.passthrough,
+        n_iter=args.n_iter,
+    )  # fmt: skip
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from knobs.ensembles import build_ensemble
 
-    report = build_ensemble(
-        args.study, args.kind, args.top, diverse=args.diverse, voting=args.voting,
-        weights=args.weights, meta=args.meta, passthrough=args.passthrough,
-        n_iter=args.n_iter, recompute=not args.no_recompute, keep=not args.no_keep,
-        storage=args.storage,
-    )  # fmt: skip
+    options = options_from_args(args)
+    report = build_ensemble(args.study, options, keep=not args.no_keep, storage=args.storage)
     data = report.to_dict()
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as f:
@@ -61,9 +67,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(
         f"{report.kind} ensemble {report.id if not args.no_keep else '(not kept)'}: "
-        f"CV {report.metric} {_f(report.cv_score)} vs best single "
-        f"{_f(report.best_single_cv_score)}; test {_f(report.test_score)} vs "
-        f"{_f(report.best_single_test_score)}"
+        f"CV {report.metric} {fmt_score(report.cv_score)} vs best single "
+        f"{fmt_score(report.best_single_cv_score)}; test {fmt_score(report.test_score)} vs "
+        f"{fmt_score(report.best_single_test_score)}"
     )
     t = report.timings
     print(
@@ -72,7 +78,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         f"{t.get('refit_members_s', 0):.1f} s + test {t.get('test_s', 0):.1f} s"
     )
     for m in report.members:
-        w = "-" if m["weight"] is None else f"{m['weight']:.3f}"
+        w = fmt_score(m["weight"], 3)
         print(f"  {m['model']:<14} trial {m['trial']:<4} weight {w:<6} {m['study']}")
     print(report.verdict)
     return 0

@@ -6,14 +6,22 @@ trusted types from it); ``card.md`` says the same for people.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from knobs.data import _clean
+from knobs.formatting import fmt_score
+from knobs.portable import to_category
 from knobs.study import StudyPlan
+
+if TYPE_CHECKING:
+    from knobs.export._formats import Format, Written
+    from knobs.export._source import ModelSource
+
+CARD_VERSION = 1
 
 #: Categories listed per column in the card; beyond this the list is cut (and says so).
 MAX_CATEGORIES = 1000
@@ -27,13 +35,13 @@ _TRAIN_PY_ENSEMBLE = {
     "greedy": (
         "For this greedy ensemble the weights Knobs' selection chose on the members' out-of-fold "
         "predictions are written into the script (`ENSEMBLE['weights']`); it refits the members "
-        "they keep. The ensemble class is copied from Knobs' source."
+        "they keep. The ensemble classes come from `knobs.portable`, which the script carries whole."
     ),
     "stacking": (
         "For this stacking ensemble it refits every member and fits the meta-learner on the "
         "members' out-of-fold predictions from the search, which the script carries "
-        "(`STACKING_OOF`): the CSV alone cannot recreate them. The ensemble class is copied from "
-        "Knobs' source."
+        "(`STACKING_OOF`): the CSV alone cannot recreate them. The ensemble classes come from "
+        "`knobs.portable`, which the script carries whole."
     ),
 }
 
@@ -46,47 +54,12 @@ def input_schema(plan: StudyPlan, X_train: pd.DataFrame) -> list[dict[str, Any]]
             continue
         entry: dict[str, Any] = {"name": c.name, "safe_name": c.safe_name, "kind": c.kind}
         if c.kind == "categorical" and c.safe_name in X_train:
-            values = _clean.to_category(X_train[c.safe_name]).dropna().unique().tolist()
+            values = to_category(X_train[c.safe_name]).dropna().unique().tolist()
             cats = sorted(str(v) for v in values)
             entry["categories"] = cats[:MAX_CATEGORIES]
             entry["categories_truncated"] = len(cats) > MAX_CATEGORIES
         out.append(entry)
     return out
-
-
-def load_snippet(fmt: str, model_class: str | None) -> str:
-    if fmt == "skops":
-        return (
-            "import json\nimport skops.io as sio  # needs `knobs` installed, see below\n\n"
-            'card = json.load(open("card.json"))\n'
-            'model = sio.load("model.skops", trusted=card["trusted_types"])\n'
-            "model.predict(X)  # X: a DataFrame with the columns' safe names"
-        )
-    if fmt == "xgboost":
-        return (
-            "import json\nimport skops.io as sio\nfrom sklearn.pipeline import Pipeline\n"
-            f"from xgboost import {model_class}\n\n"
-            'card = json.load(open("card.json"))\n'
-            'prep = sio.load("preprocess.skops", trusted=card["trusted_types"])\n'
-            f'booster = {model_class}()\nbooster.load_model("model.ubj")\n'
-            'model = Pipeline([*prep.steps, ("model", booster)])'
-        )
-    if fmt == "onnx":
-        return (
-            "from knobs.export import load_bundle  # prepares the inputs the graph expects\n\n"
-            'model = load_bundle(".")\nmodel.predict_table(frame)  # frame: user column names\n\n'
-            '# Without Knobs: onnxruntime.InferenceSession("model.onnx"), one input per column\n'
-            "# (card.json `onnx.inputs`): float32 [n, 1] for numeric/boolean, strings [n, 1]\n"
-            '# for categorical with missing values as "__missing__".'
-        )
-    return (
-        "import joblib  # WARNING: runs code stored in the file; only for files you made\n\n"
-        'model = joblib.load("model.joblib")'
-    )
-
-
-def _score(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4f}"
 
 
 def render_markdown(card: Mapping[str, Any]) -> str:
@@ -109,10 +82,10 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         "## Scores",
         f"| {s['metric']} ({s['direction']}) | value |",
         "|---|---|",
-        f"| cross-validation ({card['data']['folds']} folds, the trial's value) | {_score(s['cv'])} |",
-        f"| held-out test split ({card['data']['n_test']} rows) | {_score(s['test'])} |",
+        f"| cross-validation ({card['data']['folds']} folds, the trial's value) | {fmt_score(s['cv'])} |",
+        f"| held-out test split ({card['data']['n_test']} rows) | {fmt_score(s['test'])} |",
         f"| {s.get('baseline_label', 'baseline (default parameters, CV)')} | "
-        f"{_score(s['baseline'])} |",
+        f"{fmt_score(s['baseline'])} |",
         "",
         "## Parameters",
         "```json",
@@ -187,5 +160,72 @@ def render_markdown(card: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def files_table(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(entries, key=lambda e: e["name"])
+def build_card(
+    plan: StudyPlan,
+    source: ModelSource,
+    row: Format,
+    written: Written,
+    *,
+    X_train: pd.DataFrame,
+    study: str,
+    baseline_score: float | None,
+    reading: Mapping[str, str],
+    train_py: Mapping[str, Any],
+    knobs_version: str,
+    versions: Mapping[str, str],
+) -> dict[str, Any]:
+    """card.json's content, but for ``files`` (the writer adds them once every file is there)."""
+    est = source.estimator
+    return {
+        "card_version": CARD_VERSION,
+        "study": study,
+        "exported": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "format": row.name,
+        "task": plan.task,
+        "target": plan.target,
+        "classes": list(plan.classes),
+        "model": {
+            "label": source.label,
+            "kind": source.kind,
+            "family": source.family,
+            "trial": source.trial,
+            "params": dict(source.params),
+            "fit_s": source.fit_s,
+            "estimator": type(est).__name__,
+            "xgboost_class": written.model_class,
+            **({"extra": dict(source.extra)} if source.extra else {}),
+        },
+        "scores": {
+            "metric": plan.metric,
+            "direction": plan.direction,
+            "cv": source.cv_score,
+            "test": source.test_score,
+            "baseline": baseline_score,
+            "baseline_label": (
+                "best single trial (CV)"
+                if source.kind == "ensemble"
+                else "baseline (default parameters, CV)"
+            ),
+        },
+        "schema": input_schema(plan, X_train),
+        "data": {
+            "source": plan.source,
+            "n_train": plan.n_train,
+            "n_test": plan.n_test,
+            "fingerprint": plan.fingerprint,
+            "seed": plan.config.seed,
+            "test_size": plan.config.test_size,
+            "folds": plan.folds,
+            "reading": dict(reading),
+        },
+        "versions": {"export": dict(versions), "search": dict(plan.versions)},
+        "trusted_types": list(written.trusted),
+        "requires_knobs": bool(written.knobs_modules),
+        "onnx": dict(written.onnx) if written.onnx is not None else None,
+        "train_py": dict(train_py),
+        "warnings": [row.warning] if row.warning else [],
+        "loading": {
+            "snippet": row.snippet(written),
+            "note": row.note(written, knobs_version, bool(train_py["available"])),
+        },
+    }

@@ -20,10 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.metaestimators import available_if
 
-from knobs.data import _clean
-from knobs.data._preprocess import MISSING, DateParts, KindCoercer, TargetEncoding, TextTfidf
 from knobs.errors import ExportError
+from knobs.portable import (
+    MISSING,
+    DateParts,
+    KindCoercer,
+    TargetEncoding,
+    TextTfidf,
+    to_category,
+    to_float,
+)
 
 #: Largest accepted |ONNX - model| for class probabilities (absolute).
 PROBA_TOL = 1e-4
@@ -204,9 +212,9 @@ def onnx_inputs(schema: Mapping[str, str], X: pd.DataFrame) -> dict[str, np.ndar
     for safe, kind in schema.items():
         s = X[safe]
         if kind in ("numeric", "boolean"):
-            feeds[safe] = _clean.to_float(s, kind).to_numpy(dtype=np.float32).reshape(-1, 1)
+            feeds[safe] = to_float(s, kind).to_numpy(dtype=np.float32).reshape(-1, 1)
         else:
-            values = _clean.to_category(s).fillna(MISSING)
+            values = to_category(s).fillna(MISSING)
             feeds[safe] = values.astype(str).to_numpy(dtype=object).reshape(-1, 1)
     return feeds
 
@@ -301,6 +309,30 @@ def run_onnx(data: bytes, schema: Mapping[str, str], X: pd.DataFrame) -> dict[st
     label = by.get("label", by.get("output_label", outputs[0]))
     proba = by.get("probabilities", by.get("output_probability", outputs[1]))
     return {"label": np.asarray(label).reshape(-1), "proba": np.asarray(proba)}
+
+
+class OnnxModel:
+    """An exported graph loaded for prediction, with the ``predict`` / ``predict_proba`` of the
+    model it was made from: class codes (int64) or values (float64), probabilities (float64)
+    only when the graph holds them (a model without ``predict_proba`` has scores there)."""
+
+    def __init__(self, data: bytes, inputs: Mapping[str, str], task: str, *, has_proba: bool):
+        self.data = data
+        self.inputs = dict(inputs)
+        self.task = task
+        self.has_proba = has_proba
+
+    def _run(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        return run_onnx(self.data, self.inputs, X)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.task == "regression":
+            return self._run(X)["value"].astype(np.float64)
+        return self._run(X)["label"].astype(np.int64)
+
+    @available_if(lambda self: self.task != "regression" and self.has_proba)
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self._run(X)["proba"].astype(np.float64)
 
 
 def compare(

@@ -7,7 +7,8 @@ import argparse
 import sys
 from typing import Any
 
-from knobs.export._formats import FORMATS, JOBLIB_WARNING
+from knobs.export._formats import DEFAULT_FORMAT, FORMATS, cli_help
+from knobs.formatting import fmt_score
 
 
 def add_export_parsers(sub: Any) -> None:
@@ -19,11 +20,8 @@ def add_export_parsers(sub: Any) -> None:
     which = exp.add_mutually_exclusive_group()
     which.add_argument("--trial", type=int, default=None, help="trial number (default: the best)")
     which.add_argument("--ensemble", default=None, help="a kept ensemble's id (knobs ensemble)")
-    exp.add_argument(
-        "--format", dest="fmt", choices=FORMATS, default="skops",
-        help="skops (default, no pickle), xgboost (XGBoost models), onnx, or joblib (a pickle: "
-        "runs code on load, only on explicit request)",
-    )  # fmt: skip
+    exp.add_argument("--format", dest="fmt", choices=list(FORMATS), default=DEFAULT_FORMAT,
+                     help=cli_help())  # fmt: skip
     exp.add_argument("--out", required=True, help="folder to create, or a path ending in .zip")
     exp.add_argument(
         "--data", default=None,
@@ -42,8 +40,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from knobs.errors import ExportError
     from knobs.export import export_ensemble, export_study
 
-    if args.fmt == "joblib":
-        print(f"knobs: warning: {JOBLIB_WARNING}", file=sys.stderr)
+    warning = FORMATS[args.fmt].warning
+    if warning:
+        print(f"knobs: warning: {warning}", file=sys.stderr)
     if args.ensemble:
         result = export_ensemble(
             args.ensemble, args.fmt, args.out, storage=args.storage, data=args.data
@@ -56,11 +55,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ExportError("Say what to export: --study NAME [--trial N], or --ensemble ID.")
     card = result.card
     s = card["scores"]
-    cv = "-" if s["cv"] is None else f"{s['cv']:.4f}"
-    test = "-" if s["test"] is None else f"{s['test']:.4f}"
     print(
         f"exported {card['model']['label']} of study {args.study} as {card['format']} to "
-        f"{result.path} ({s['metric']}: CV {cv}, test {test})"
+        f"{result.path} ({s['metric']}: CV {fmt_score(s['cv'])}, test {fmt_score(s['test'])})"
     )
     for f in card["files"]:
         print(f"  {f['name']:<18} {f['bytes']:>10,} bytes")

@@ -83,6 +83,4 @@ def pipeline_for(
         probabilities = metric is not None and metric.needs_proba
     if probabilities and source.task != "regression" and not hasattr(estimator, "predict_proba"):
         estimator = CalibratedClassifierCV(estimator, ensemble=False)
-    return Pipeline(
-        [("prep", build_preprocessor(columns, scale=spec.scale)), ("model", estimator)]
-    )
+    return Pipeline([("prep", build_preprocessor(columns, scale=spec.scale)), ("model", estimator)])

@@ -124,7 +124,9 @@ class StudyPlan:
         """Out-of-fold predictions are kept when asked, or by default when they are small."""
         if self.config.keep_oof is not None:
             return self.config.keep_oof
-        outputs = max(1, len(self.classes)) if self.task == "multiclass" else 2 if self.classes else 1
+        outputs = (
+            max(1, len(self.classes)) if self.task == "multiclass" else 2 if self.classes else 1
+        )
         return self.n_train * outputs <= OOF_MAX_VALUES
 
     def oof_dir(self) -> Path:

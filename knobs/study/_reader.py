@@ -170,6 +170,8 @@ class TuneResult:
     counts: Mapping[str, int] = field(default_factory=dict)
     saved_s: float = 0.0
     saved_share: float = 0.0
+    #: The model the search ended with (``knobs.ensembles.FinalChoice`` as a dict), when chosen.
+    final: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``knobs tune --json``)."""
@@ -213,6 +215,7 @@ class TuneResult:
             "best_trial": self.best_trial,
             "baseline_score": _num(self.baseline_score),
             "test_score": _num(self.test_score),
+            "final": self.final,
             "n_trials": self.n_trials,
             "counts": dict(self.counts),
             "wall_s": round(self.wall_s, 3),

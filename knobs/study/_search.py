@@ -30,7 +30,7 @@ from knobs.study._budget import finished, planned_budget, spent, study_budget
 from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save_split
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
-from knobs.study.keys import BASELINE, BUDGET, PLAN, START, STOP, TEST_SCORE
+from knobs.study.keys import BASELINE, BUDGET, FINAL, PLAN, START, STOP, TEST_SCORE
 
 DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
 
@@ -264,17 +264,27 @@ class Search:
         )
 
     def result(self, *, refit: bool = True, wall_s: float | None = None) -> TuneResult:
-        """Summarize the study; with ``refit`` fit the best pipeline and score the test split."""
+        """Summarize the study; with ``refit`` choose the final model (the best trial, or a
+        greedy ensemble of the best trials when the plan asks for one and it beats the fold
+        noise), fit it on the training split and score the test split."""
         trials = self.trials()
         best = results.best_trial(trials, self.plan.direction)
         base = results.baseline_trial(trials, self.plan.direction)
         pipeline = None
         test = None
+        final: dict[str, Any] | None = None
         if best is not None and refit:
-            # The workers have exited: the refit may use every core.
-            pipeline = results.refit(self.plan, best, n_jobs=default_workers())
+            if self.plan.config.ensemble:
+                from knobs.ensembles import final_choice
+
+                choice, pipeline = final_choice(self.name, storage=self.storage)
+                final = choice.to_dict()
+                FINAL.set(self._study, final)
+            if pipeline is None:
+                # The workers have exited: the refit may use every core.
+                pipeline = results.refit(self.plan, best, n_jobs=default_workers())
             test = results.test_score(self.plan, pipeline)
-            TEST_SCORE.set(self._study, {"trial": best.number, "value": test})
+            TEST_SCORE.set(self._study, {"trial": best.number, "value": test, "final": final})
         saved, share = results.saved_compute(trials)
         model, params = results.model_params(best) if best else (None, {})
         if wall_s is None:
@@ -296,6 +306,7 @@ class Search:
             counts=results.counts(trials),
             saved_s=saved,
             saved_share=share,
+            final=final,
         )
 
     def delete(self) -> None:

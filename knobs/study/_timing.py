@@ -21,8 +21,15 @@ from knobs.study.keys import BASELINE, CV
 MARGIN_S = 2.0
 
 
-def refit_reserve(trials: Sequence[FrozenTrial], n_folds: int, direction: str) -> float:
-    """Seconds to keep for refitting the best trial on every training row.
+#: A final ensemble refits a few members (greedy selection picks 2-4 of the top 5 trials).
+ENSEMBLE_REFITS = 3
+
+
+def refit_reserve(
+    trials: Sequence[FrozenTrial], n_folds: int, direction: str, *, ensemble: bool = False
+) -> float:
+    """Seconds to keep for refitting the best trial on every training row (or the members of a
+    final ensemble: ``ENSEMBLE_REFITS`` of them).
 
     A fold trains on ``(k-1)/k`` of the rows; the refit trains on all of them, so it takes about
     one fold's fit time times ``k/(k-1)``. Half as much again covers the spread of fit times.
@@ -34,7 +41,8 @@ def refit_reserve(trials: Sequence[FrozenTrial], n_folds: int, direction: str) -
         return MARGIN_S
     fit_s = float((CV.get(best) or {}).get("fit_s") or 0.0)
     per_fold = fit_s / n_folds
-    return MARGIN_S + 1.5 * per_fold * n_folds / (n_folds - 1)
+    refits = ENSEMBLE_REFITS if ensemble else 1
+    return MARGIN_S + refits * 1.5 * per_fold * n_folds / (n_folds - 1)
 
 
 def expected_trial_s(trials: Sequence[FrozenTrial], recent: int = 10) -> float | None:

@@ -54,6 +54,7 @@ BUDGET = Key("knobs.budget", "Trials to evaluate in all (None: until the timeout
 STOP = Key("knobs.stop", "Time a stop was requested; workers end at their next claim.")
 RUN = Key("knobs.run", "How many times workers were launched (a resume is a new run).", 0)
 TEST_SCORE = Key("knobs.test_score", "{trial, value}: the refitted best trial on the test split.")
+FINAL = Key("knobs.final", "{kind, why, ensemble_id, ...}: the model the search ended with.")
 FAMILIES = Key("knobs.families", "{rung, alive, history}: how `--models auto` spread the budget.")
 #: Ensembles are stored one attribute each: ``knobs.ensemble.<id>``.
 ENSEMBLE_PREFIX = "knobs.ensemble."
@@ -74,7 +75,7 @@ WORKER = Key("knobs.worker", "{host, pid, start}: the worker process that claime
 INTERRUPTED = Key("knobs.interrupted", "True when stopped or killed before it finished.", False)
 RETRY_OF = Key("knobs.retry_of", "Number of the interrupted trial this one runs again.")
 
-STUDY_KEYS: tuple[Key, ...] = (PLAN, BUDGET, STOP, RUN, TEST_SCORE, FAMILIES)
+STUDY_KEYS: tuple[Key, ...] = (PLAN, BUDGET, STOP, RUN, TEST_SCORE, FINAL, FAMILIES)
 TRIAL_KEYS: tuple[Key, ...] = (
     BASELINE,
     START,

@@ -224,7 +224,10 @@ def work(
         cut = None
         if deadline is not None:
             trials = study.get_trials(deepcopy=False)
-            cut = deadline - refit_reserve(trials, plan.folds, plan.direction)
+            reserve = refit_reserve(
+                trials, plan.folds, plan.direction, ensemble=plan.config.ensemble
+            )
+            cut = deadline - reserve
         trial = claim(study, plan, deadline=cut, grid=grid)
         if trial is None:
             break

@@ -1,0 +1,71 @@
+"""What the Export page offers and builds: the models of a study, the formats, the bundle bytes.
+
+Plain functions over ``knobs.study`` (trials), ``knobs.ensembles`` (kept ensembles) and
+``knobs.export`` (the bundle), so tests call them without a server; the page only lays them out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from knobs import ensembles
+from knobs import study as results
+from knobs.export import (
+    DEFAULT_FORMAT,
+    FORMATS,
+    bundle_bytes,
+    get_format,
+    source_from_ensemble,
+    source_from_study,
+)
+from knobs.study.keys import BASELINE
+
+#: format name -> how the page's format picker shows it (from the formats' own rows).
+FORMAT_LABELS: dict[str, str] = {name: row.label for name, row in FORMATS.items()}
+
+
+def trial_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:
+    """Completed trials, best first: number, model, score, whether it is a defaults trial."""
+    search = results.Search.open(study, storage)
+    done = results.complete(search.trials())
+    done.sort(key=lambda t: t.value, reverse=search.plan.direction == "maximize")
+    return [
+        {
+            "number": t.number,
+            "model": results.model_params(t)[0],
+            "value": t.value,
+            "baseline": bool(BASELINE.get(t)),
+        }
+        for t in done
+    ]
+
+
+def ensemble_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:
+    """The ensembles kept in ``study`` (``knobs ensemble``): id, kind, CV score, member count."""
+    return [
+        {
+            "id": e["id"],
+            "kind": e.get("kind"),
+            "value": e.get("cv_score"),
+            "members": len(e.get("members", [])),
+        }
+        for e in ensembles.list_ensembles(study, storage)
+    ]
+
+
+def study_download(
+    study: str,
+    trial: int | None = None,
+    fmt: str = DEFAULT_FORMAT,
+    storage: str | None = None,
+    *,
+    ensemble: str | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """Refit the trial (or the kept ensemble), export it, and return the zip bytes and the card:
+    what the page's download button holds."""
+    fmt = get_format(fmt).name  # an unknown format is refused before the refit
+    if ensemble is not None:
+        plan, source, baseline = source_from_ensemble(ensemble, storage)
+    else:
+        plan, source, baseline = source_from_study(study, trial, storage)
+    return bundle_bytes(plan, source, fmt, study=study, baseline_score=baseline)

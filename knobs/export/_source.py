@@ -1,0 +1,136 @@
+"""What to export: a fitted estimator and what its card says about it.
+
+The exporter takes any fitted scikit-learn estimator plus a :class:`ModelSource`; the two
+adapters here make one from a study's trial (refit on the whole training split) or from a kept
+ensemble. Nothing after this point depends on how the model was made.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from knobs.errors import ExportError
+from knobs.study import StudyPlan
+from knobs.study.keys import BASELINE
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A fitted estimator and what its card says about it.
+
+    ``estimator`` takes the table with safe column names (``plan.load_split``) and follows the
+    scikit-learn API; ``kind`` is ``"trial"`` or ``"ensemble"`` (any label works);
+    ``params`` are shown in the card as given.
+    """
+
+    estimator: Any
+    label: str
+    kind: str
+    family: str
+    params: Mapping[str, Any]
+    cv_score: float | None
+    test_score: float | None
+    fit_s: float
+    trial: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: An ensemble's out-of-fold predictions that ``estimator.fit`` was given (one array per
+    #: member): a stacking meta-learner is fitted on them, and train.py must fit it on the same.
+    oof: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)
+
+
+def source_from_study(
+    study: str, trial: int | None = None, storage: str | None = None
+) -> tuple[StudyPlan, ModelSource, float | None]:
+    """Refit a study's best (or chosen) trial on the whole training split, and score its test.
+
+    Returns the plan, the source and the study's baseline CV score (the card's comparison).
+    """
+    from optuna.trial import TrialState
+
+    from knobs import study as results
+
+    search = results.Search.open(study, storage)
+    trials = search.trials()
+    plan = search.plan
+    if trial is None:
+        chosen = results.best_trial(trials, plan.direction)
+        if chosen is None:
+            raise ExportError(
+                f"Study `{study}` has no completed trial yet, so there is nothing to export. Let "
+                "the search finish a trial first."
+            )
+    else:
+        by_number = {t.number: t for t in trials}
+        if trial not in by_number:
+            raise ExportError(
+                f"Study `{study}` has no trial {trial} (trials 0 to {len(trials) - 1}). Pick one "
+                "from `knobs studies` or the dashboard."
+            )
+        chosen = by_number[trial]
+        if chosen.state != TrialState.COMPLETE or chosen not in results.complete([chosen]):
+            raise ExportError(
+                f"Trial {trial} of study `{study}` is {chosen.state.name}, not COMPLETE with a "
+                "score; export a completed trial."
+            )
+    started = time.perf_counter()
+    pipeline = results.refit(plan, chosen)
+    fit_s = time.perf_counter() - started
+    model, params = results.model_params(chosen)
+    baseline = results.baseline_trial(trials, plan.direction)
+    is_baseline = bool(BASELINE.get(chosen))
+    source = ModelSource(
+        estimator=pipeline,
+        label=f"trial {chosen.number} ({model}{', defaults' if is_baseline else ''})",
+        kind="trial",
+        family=str(model),
+        params={} if is_baseline else params,
+        cv_score=chosen.value,
+        test_score=results.test_score(plan, pipeline),
+        fit_s=fit_s,
+        trial=chosen.number,
+    )
+    return plan, source, baseline.value if baseline else None
+
+
+def source_from_ensemble(
+    ensemble_id: str, storage: str | None = None
+) -> tuple[StudyPlan, ModelSource, float | None]:
+    """A kept ensemble (``knobs.ensembles``) refit on the training split, ready to export.
+
+    The baseline shown on its card is the best single trial's CV score: what the ensemble has
+    to beat.
+    """
+    from knobs import ensembles
+    from knobs import study as results
+
+    estimator, meta = ensembles.fitted_ensemble(ensemble_id, storage)
+    plan = results.Search.open(meta["study"], storage).plan
+    oof = None
+    if meta.get("kind") == "stacking":
+        # The same pool `fitted_ensemble` fitted the meta-learner on (stored OOF predictions,
+        # read again from disk): train.py carries them, since the CSV cannot recreate them.
+        only = [(c["study"], int(c["trial"])) for c in meta["candidates"]]
+        pool = ensembles.candidates(meta["studies"], max(2, len(only)), storage=storage, only=only)
+        oof = tuple(pool.oof)
+    members = [
+        {k: m.get(k) for k in ("study", "trial", "model", "weight")}
+        for m in meta.get("members", [])
+    ]
+    source = ModelSource(
+        estimator=estimator,
+        label=str(meta.get("label") or f"ensemble {ensemble_id}"),
+        kind="ensemble",
+        family=str(meta.get("family") or "ensemble"),
+        params={"kind": meta.get("kind"), "options": meta.get("options", {}), "members": members},
+        cv_score=meta.get("cv_score"),
+        test_score=results.test_score(plan, estimator),
+        fit_s=float(meta.get("fit_s") or 0.0),
+        extra={"ensemble_id": ensemble_id, "studies": meta.get("studies", [])},
+        oof=oof,
+    )
+    return plan, source, meta.get("best_single_cv_score")

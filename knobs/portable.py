@@ -1,0 +1,1004 @@
+"""What an exported Knobs model is made of, in one self-contained module with stable names.
+
+Everything a fitted Knobs pipeline or ensemble needs at predict time, and everything the
+generated ``train.py`` needs to rebuild one, lives here and nowhere else:
+
+- the value cleaning (``to_float``, ``to_category``, ``to_datetime``, ...), so a value is read the
+  same way when profiling, training and predicting;
+- reading the target (``analyse_target``) and the seeded train/test split (``split_indices``);
+- the preprocessing transformers (``KindCoercer``, ``DateParts``, ``TextTfidf``,
+  ``TargetEncoding``);
+- the ensemble estimators (``GreedyEnsemble*``, ``StackingEnsemble*``).
+
+Rules that keep it portable: it imports only the standard library, numpy, pandas, scipy and
+scikit-learn (never another ``knobs`` module), and its public names do not change, because
+saved models name them. skops records a class as ``module.name`` (``knobs.portable.KindCoercer``)
+and builds it on load by importing that path; ``knobs export`` copies this file whole into
+``train.py``, which therefore runs the very code Knobs ran. Knobs imports these names from here
+(``knobs.data``, ``knobs.ensembles``). Models saved by Knobs 0.1.0 name the same classes by older
+paths (``knobs.data._preprocess.KindCoercer``, ``knobs.ensembles.StackingEnsembleClassifier``);
+those modules keep re-exporting them, so such files keep loading.
+
+Every estimator follows the scikit-learn contract (parameters stored as given in ``__init__``,
+learned attributes end in ``_``, no lambdas), so pipelines clone, cross-validate and save with
+skops.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+from pandas.tseries.api import guess_datetime_format
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    TransformerMixin,
+    clone,
+    is_classifier,
+)
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_val_predict
+from sklearn.preprocessing import TargetEncoder
+from sklearn.utils import Tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+__all__ = [
+    "DATE_PARTS",
+    "FALSE_WORDS",
+    "MAX_CLASSES_FOR_NUMBERS",
+    "MISSING",
+    "TASKS",
+    "TRUE_WORDS",
+    "DateParts",
+    "GreedyEnsembleClassifier",
+    "GreedyEnsembleRegressor",
+    "KindCoercer",
+    "StackingEnsembleClassifier",
+    "StackingEnsembleRegressor",
+    "TableError",
+    "TargetEncoding",
+    "TargetInfo",
+    "Task",
+    "TextTfidf",
+    "analyse_target",
+    "as_strings",
+    "bool_pair",
+    "canonical_str",
+    "guess_date_format",
+    "meta_features",
+    "parse_dates",
+    "parse_numbers",
+    "set_greedy_selection",
+    "split_indices",
+    "stratified_split",
+    "to_category",
+    "to_datetime",
+    "to_float",
+    "to_ns",
+    "words_to_float",
+]
+
+
+class TableError(ValueError):
+    """A problem with the table, said in words (Knobs raises it as ``knobs.errors.DataError``)."""
+
+
+# --- reading values: one way at profiling, training and predict time ----------------------------
+#
+# Functions work on the distinct values of a column where possible: a 50k-row categorical has a
+# few dozen distinct strings, and parsing those is what keeps profiling under a second.
+
+TRUE_WORDS = frozenset({"yes", "true", "y", "t"})
+FALSE_WORDS = frozenset({"no", "false", "n", "f"})
+_BOOL_PAIRS = (
+    frozenset({"yes", "no"}),
+    frozenset({"true", "false"}),
+    frozenset({"y", "n"}),
+    frozenset({"t", "f"}),
+)
+
+_SPACES = re.compile(r"[\s\u00a0\u202f']")  # spaces and Swiss apostrophes used as thousands marks
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+")
+_DATE_HINT = re.compile(r"\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?|[A-Za-z]{3,9}[ .-]\d|\d{8}")
+_NS_MIN = pd.Timestamp.min.as_unit("ns")
+_NS_MAX = pd.Timestamp.max.as_unit("ns")
+
+
+# What str() makes of missing values; a user's DataFrame often carries them as text.
+_STR_ARTIFACTS = ("", "nan", "NaN", "None", "<NA>", "NaT")
+
+
+def as_strings(s: pd.Series) -> pd.Series:
+    """Text view of a column: stripped strings, with blanks and missing values as NaN."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if s.dtype == object and len(s):
+        # Mixed Python objects (a user's DataFrame): a float 1.0 next to strings reads as "1".
+        s = s.map(canonical_str, na_action="ignore")
+    out = s.astype("str").str.strip()
+    return out.where(~out.isin(_STR_ARTIFACTS))
+
+
+def canonical_str(value: object) -> object:
+    """str() of a value, writing integral floats without ".0" so 1.0 and "1" are one category."""
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return np.nan
+        if np.isfinite(value) and float(value).is_integer():
+            return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
+    """Read numbers written as text: " 42 ", "1,234", "1.234,5", "1,5" (decimal comma), "inf".
+
+    A comma alone is a thousands mark only when every such value is grouped by three digits and the
+    file does not use decimal commas; otherwise it is the decimal mark. Unreadable values are NaN.
+    """
+    t = values.astype("str").str.replace(_SPACES, "", regex=True)
+    out = pd.to_numeric(t, errors="coerce").astype("float64")
+    need = out.isna() & t.notna() & t.str.contains(",", regex=False).fillna(False).astype(bool)
+    if not need.any():
+        return out
+    u = t[need]
+    last_comma = u.str.rfind(",")
+    last_dot = u.str.rfind(".")
+    has_dot = last_dot >= 0
+    euro = has_dot & (last_comma > last_dot)
+    us = has_dot & (last_dot > last_comma)
+    only_comma = ~has_dot
+    comma_thousands = decimal_hint != "," and bool(
+        u[only_comma].str.fullmatch(_THOUSANDS).fillna(False).all()
+    )
+    fixed = u.copy()
+    fixed[euro] = u[euro].str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    fixed[us] = u[us].str.replace(",", "", regex=False)
+    if comma_thousands:
+        fixed[only_comma] = u[only_comma].str.replace(",", "", regex=False)
+    else:
+        fixed[only_comma] = u[only_comma].str.replace(",", ".", regex=False)
+    out[need] = pd.to_numeric(fixed, errors="coerce").astype("float64")
+    return out
+
+
+def bool_pair(lowered: set[str]) -> bool:
+    """True when exactly two distinct words form a yes/no pair (yes/no, true/false, y/n, t/f)."""
+    return len(lowered) == 2 and frozenset(lowered) in _BOOL_PAIRS
+
+
+def words_to_float(s: pd.Series) -> pd.Series:
+    """yes/true/y/t -> 1.0, no/false/n/f -> 0.0, numbers kept, anything else NaN."""
+    low = as_strings(s).str.lower()
+    out = pd.Series(np.nan, index=s.index, dtype="float64")
+    out[low.isin(TRUE_WORDS).fillna(False).astype(bool)] = 1.0
+    out[low.isin(FALSE_WORDS).fillna(False).astype(bool)] = 0.0
+    rest = out.isna() & low.notna()
+    if rest.any():
+        out[rest] = parse_numbers(low[rest]).to_numpy()
+    return out
+
+
+def to_float(s: pd.Series, kind: str = "numeric") -> pd.Series:
+    """Any column as float64, infinities as NaN: the numeric view used for numeric and boolean."""
+    if is_bool_dtype(s.dtype):
+        out = s.astype("float64") if s.notna().all() else s.astype("Float64").astype("float64")
+    elif is_numeric_dtype(s.dtype):
+        out = pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index)
+    elif is_datetime64_any_dtype(s.dtype):
+        out = pd.Series(np.nan, index=s.index, dtype="float64")
+    elif kind == "boolean":
+        out = words_to_float(s)
+    else:
+        strings = as_strings(s)
+        out = parse_numbers(strings)
+    return out.where(np.isfinite(out))
+
+
+def guess_date_format(uniques: pd.Series) -> str | None:
+    """One strftime format that reads most of a sample of distinct strings, or None.
+
+    Dates must share one format (parsing each value on its own through dateutil is slow and
+    silently swaps day and month between rows).
+    """
+    sample = uniques.dropna().astype("str")
+    sample = sample[sample.str.len().between(6, 40)].head(200)
+    if sample.empty or sample.str.contains(_DATE_HINT).mean() < 0.9:
+        return None
+    formats: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for value in sample.head(30):
+            for dayfirst in (False, True):
+                fmt = guess_datetime_format(value, dayfirst=dayfirst)
+                if fmt and fmt not in formats:
+                    formats.append(fmt)
+    best, best_ok = None, 0.0
+    for fmt in formats:
+        ok = parse_dates(sample, fmt).notna().mean()
+        if ok > best_ok:
+            best, best_ok = fmt, ok
+    return best if best_ok >= 0.9 else None
+
+
+def parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
+    """Strings to datetime64[ns] (naive, UTC for zoned values), NaT where unreadable."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            zoned = fmt is not None and (fmt == "mixed" or "%z" in fmt or "%Z" in fmt)
+            out = pd.to_datetime(values, format=fmt, errors="coerce", utc=zoned)
+        except (ValueError, TypeError, OverflowError):
+            out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    return to_ns(pd.Series(out, index=values.index))
+
+
+def to_ns(s: pd.Series) -> pd.Series:
+    """datetime64 of any unit or zone to naive datetime64[ns]; out-of-range dates become NaT."""
+    if getattr(s.dt, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    if s.dtype != "datetime64[ns]":
+        s = s.where((s >= _NS_MIN) & (s <= _NS_MAX))
+        s = s.astype("datetime64[ns]")
+    return s
+
+
+def to_datetime(s: pd.Series) -> pd.Series:
+    """Any column as datetime64[ns]: the view used for datetime features at fit and predict."""
+    if is_datetime64_any_dtype(s.dtype):
+        return to_ns(s)
+    strings = as_strings(s)
+    codes, uniques = pd.factorize(strings)
+    uniques = pd.Series(uniques, dtype="str")
+    fmt = guess_date_format(uniques)
+    if fmt is None and len(uniques) > 5000:
+        # No shared format: parsing each distinct value on its own (dateutil) is too slow here.
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    parsed = parse_dates(uniques, fmt if fmt is not None else "mixed")
+    values = parsed.to_numpy()
+    if len(values) == 0:
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    out = np.where(codes >= 0, values[np.maximum(codes, 0)], np.datetime64("NaT", "ns"))
+    return pd.Series(out, index=s.index, dtype="datetime64[ns]")
+
+
+def to_category(s: pd.Series) -> pd.Series:
+    """Any column as object strings with NaN for missing: the view used for categories and text."""
+    if is_datetime64_any_dtype(s.dtype):
+        strings = s.astype(object).map(str, na_action="ignore")
+        return strings.astype(object).where(s.notna(), np.nan)
+    if is_numeric_dtype(s.dtype) and not is_bool_dtype(s.dtype):
+        return s.astype(object).map(canonical_str, na_action="ignore").astype(object)
+    out = as_strings(s).astype(object)
+    return out.where(out.notna(), np.nan)
+
+
+# --- the target: labels or numbers, and the learning task -----------------------------------------
+#
+# Labels are normalised before anything counts them: "1", "1.0" and 1 are one class, "Yes" and
+# "yes" are one class, so a class is never split (or found "too small") because of how it was
+# written.
+
+Task = Literal["binary", "multiclass", "regression"]
+TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
+MAX_CLASSES_FOR_NUMBERS = 20
+
+
+@dataclass(frozen=True, eq=False)
+class TargetInfo:
+    task: Task
+    present: np.ndarray  # bool mask of rows with a target value
+    labels: pd.Series  # canonical label strings, NaN where missing
+    numbers: pd.Series | None  # float values when every present value is a number
+    classes: tuple[str, ...]  # sorted distinct labels (numerically when they are numbers)
+
+
+def analyse_target(y: pd.Series, name: str | None = None) -> TargetInfo:
+    """Normalise a target and infer its task; TableError when every value is missing."""
+    name = str(name if name is not None else y.name)
+    numbers: pd.Series | None
+    if is_bool_dtype(y.dtype):
+        labels = y.astype(object).map(str, na_action="ignore")
+        labels = labels.where(y.notna())
+        numbers = None
+    elif is_numeric_dtype(y.dtype):
+        numbers = pd.Series(y.to_numpy(dtype="float64", na_value=np.nan), index=y.index)
+        labels = numbers.map(canonical_str, na_action="ignore")
+    else:
+        strings = as_strings(y)
+        codes, uniques = pd.factorize(strings)
+        uniques = pd.Series(uniques, dtype="str")
+        parsed = parse_numbers(uniques).to_numpy()
+        unparsed = np.isnan(parsed) & ~uniques.str.lower().isin(["nan"]).to_numpy()
+        if len(uniques) and not unparsed.any():
+            values = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.nan)
+            numbers = pd.Series(values, index=y.index, dtype="float64")
+            labels = numbers.map(canonical_str, na_action="ignore")
+        else:
+            numbers = None
+            labels = _bool_labels(strings, uniques, codes)
+    present = labels.notna().to_numpy()
+    if not present.any():
+        raise TableError(
+            f"Target `{name}` is missing in every row: there is nothing to learn. "
+            "Choose another target column."
+        )
+    if numbers is not None:
+        finite = numbers[present]
+        integral = bool(np.isfinite(finite).all() and (finite == np.round(finite)).all())
+        distinct = finite.nunique()
+        if not (integral and distinct <= MAX_CLASSES_FOR_NUMBERS):
+            return TargetInfo("regression", present, labels, numbers, ())
+        classes = tuple(canonical_str(v) for v in np.sort(finite.unique()))
+    else:
+        classes = tuple(sorted(labels[present].unique()))
+    task: Task = "binary" if len(classes) <= 2 else "multiclass"
+    return TargetInfo(task, present, labels, numbers, tuple(str(c) for c in classes))
+
+
+def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> pd.Series:
+    """Yes/yes/YES are one class, spelled as its most frequent spelling in the file."""
+    lowered = uniques.str.lower()
+    if not bool_pair(set(lowered)):
+        return strings
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    spelling: dict[str, str] = {}
+    for low in set(lowered):
+        members = np.flatnonzero((lowered == low).to_numpy())
+        spelling[low] = str(uniques.iloc[members[np.argmax(counts[members])]])
+    mapped = np.array([spelling[v] for v in lowered], dtype=object)
+    out = np.where(codes >= 0, mapped[np.maximum(codes, 0)], np.nan)
+    return pd.Series(out, index=strings.index, dtype=object)
+
+
+# --- the train/test split ---------------------------------------------------------------------
+
+
+def split_indices(
+    y: np.ndarray, task: str, test_size: float, seed: int, classes: Sequence[str] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, test) row numbers: ``ceil(test_size * n)`` test rows drawn with ``seed``,
+    stratified by class code for classification (``y`` holds codes into ``classes``)."""
+    n = len(y)
+    n_test = math.ceil(test_size * n)
+    rng = np.random.default_rng(seed)
+    if task == "regression":
+        order = rng.permutation(n)
+        test_idx, train_idx = order[:n_test], order[n_test:]
+    else:
+        test_idx, train_idx = stratified_split(np.asarray(y), n_test, rng, classes, test_size)
+    return np.sort(train_idx), np.sort(test_idx)
+
+
+def stratified_split(
+    y: np.ndarray, n_test: int, rng: np.random.Generator, classes: Sequence[str], test_size: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(test, train) row numbers with every class in both parts, in proportion; TableError when a
+    class has fewer than 2 rows or the test part cannot hold one row of each class."""
+    k = len(classes)
+    counts = np.bincount(y, minlength=k)
+    for code, count in enumerate(counts):
+        if count < 2:
+            raise TableError(
+                f"Class `{classes[code]}` has {count} row{'s' * (count != 1)}; a "
+                "train/test split needs at least 2 rows of every class. Add rows of "
+                "that class or remove it."
+            )
+    if n_test < k or len(y) - n_test < k:
+        raise TableError(
+            f"A test share of {test_size} of {len(y)} rows gives {n_test} test "
+            f"rows, too few to hold each of the {k} classes in both parts. Use a "
+            "larger test share or add rows."
+        )
+    # Per-class test counts: proportional, at least 1, at most count - 1; then fix the total.
+    share = counts * n_test / len(y)
+    take = np.clip(np.floor(share).astype(int), 1, counts - 1)
+    while take.sum() < n_test:
+        room = np.flatnonzero(take < counts - 1)
+        if not len(room):
+            break
+        take[room[np.argmax((share - take)[room])]] += 1
+    while take.sum() > n_test:
+        room = np.flatnonzero(take > 1)
+        take[room[np.argmax((take - share)[room])]] -= 1
+    test_parts, train_parts = [], []
+    for code in range(k):
+        members = rng.permutation(np.flatnonzero(y == code))
+        test_parts.append(members[: take[code]])
+        train_parts.append(members[take[code] :])
+    return np.concatenate(test_parts), np.concatenate(train_parts)
+
+
+# --- preprocessing transformers ------------------------------------------------------------------
+#
+# Each branch of Knobs' ColumnTransformer starts by coercing its columns to the kind decided at
+# profiling time, so the fitted pipeline also accepts new rows as a CSV reader delivers them: a
+# categorical column that is entirely missing arrives as floats, a boolean as "Yes"/"No", a date
+# as text.
+
+MISSING = "__missing__"
+DATE_PARTS = ("year", "month", "day", "weekday", "hour")
+
+
+def _as_frame(X: object, name: str) -> pd.DataFrame:
+    """Validate X the way scikit-learn's check_array would, but keep strings and mixed columns."""
+    if sp.issparse(X):
+        raise TypeError(f"{name} does not support sparse input: pass a dense array or a DataFrame.")
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    elif isinstance(X, pd.Series):
+        frame = X.to_frame()
+    else:
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise ValueError(
+                f"Expected 2D array, got {array.ndim}D array instead. Reshape your data either "
+                "using array.reshape(-1, 1) if your data has a single feature or "
+                "array.reshape(1, -1) if it contains a single sample."
+            )
+        frame = pd.DataFrame(array)
+    if any(np.issubdtype(t, np.complexfloating) for t in frame.dtypes if isinstance(t, np.dtype)):
+        raise ValueError("Complex data not supported.")
+    return frame
+
+
+class _ColumnsMixin(TransformerMixin, BaseEstimator):
+    """Record the input columns at fit time; shared by the small transformers below."""
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values are expected: later steps impute them
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
+
+    def _remember(self, X: object) -> pd.DataFrame:
+        frame = _as_frame(X, type(self).__name__)
+        if frame.shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={frame.shape}) while a minimum "
+                "of 1 is required."
+            )
+        if frame.shape[1] == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={frame.shape}) while a minimum "
+                "of 1 is required."
+            )
+        self.n_features_in_ = frame.shape[1]
+        if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return frame
+
+    def _check(self, X: object) -> pd.DataFrame:
+        check_is_fitted(self, "n_features_in_")
+        frame = _as_frame(X, type(self).__name__)
+        if frame.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+        return frame
+
+    def _input_names(self, input_features: Sequence[str] | None) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        if input_features is not None:
+            return np.asarray(input_features, dtype=object)
+        if hasattr(self, "feature_names_in_"):
+            return self.feature_names_in_
+        return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+
+
+class KindCoercer(_ColumnsMixin):
+    """Coerce columns to one kind: floats for numeric/boolean, strings (NaN missing) otherwise.
+
+    Parameters
+    ----------
+    kind : {"numeric", "boolean", "categorical"}
+        The kind decided when the data was profiled.
+    """
+
+    def __init__(self, kind: str = "numeric") -> None:
+        self.kind = kind
+
+    def fit(self, X: object, y: object = None) -> KindCoercer:
+        if self.kind not in ("numeric", "boolean", "categorical"):
+            raise ValueError(
+                f"kind must be 'numeric', 'boolean' or 'categorical', got {self.kind!r}."
+            )
+        self._remember(X)
+        return self
+
+    def transform(self, X: object) -> np.ndarray:
+        frame = self._check(X)
+        if self.kind == "categorical":
+            columns = [
+                to_category(frame.iloc[:, i]).to_numpy(dtype=object) for i in range(frame.shape[1])
+            ]
+            return np.column_stack(columns) if columns else np.empty((len(frame), 0), object)
+        columns = [
+            to_float(frame.iloc[:, i], self.kind).to_numpy(dtype="float64")
+            for i in range(frame.shape[1])
+        ]
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        return self._input_names(input_features)
+
+
+class DateParts(_ColumnsMixin):
+    """Split each date column into year, month, day, weekday and hour (floats, NaN when missing).
+
+    Models cannot use a timestamp as such; these parts carry trend (year) and seasonality.
+    """
+
+    def fit(self, X: object, y: object = None) -> DateParts:
+        self._remember(X)
+        return self
+
+    def transform(self, X: object) -> np.ndarray:
+        frame = self._check(X)
+        blocks = []
+        for i in range(frame.shape[1]):
+            dates = to_datetime(frame.iloc[:, i])
+            parts = [
+                dates.dt.year,
+                dates.dt.month,
+                dates.dt.day,
+                dates.dt.day_of_week,
+                dates.dt.hour,
+            ]
+            blocks.append(
+                np.column_stack([p.to_numpy(dtype="float64", na_value=np.nan) for p in parts])
+            )
+        if not blocks:
+            return np.empty((len(frame), 0))
+        return np.hstack(blocks)
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        names = self._input_names(input_features)
+        return np.asarray([f"{n}_{p}" for n in names for p in DATE_PARTS], dtype=object)
+
+
+class TextTfidf(_ColumnsMixin):
+    """A small TF-IDF of one free-text column; missing text is the empty document.
+
+    Parameters
+    ----------
+    max_features : int
+        Vocabulary size cap; small, because text is one column among many.
+    """
+
+    def __init__(self, max_features: int = 50) -> None:
+        self.max_features = max_features
+
+    def _documents(self, frame: pd.DataFrame) -> list[str]:
+        if frame.shape[1] != 1:
+            raise ValueError(f"TextTfidf takes exactly one column, got {frame.shape[1]}.")
+        values = to_category(frame.iloc[:, 0])
+        return values.fillna("").astype(str).tolist()
+
+    def fit(self, X: object, y: object = None) -> TextTfidf:
+        frame = self._remember(X)
+        vectorizer = TfidfVectorizer(max_features=self.max_features, dtype=np.float64)
+        try:
+            vectorizer.fit(self._documents(frame))
+        except ValueError:  # empty vocabulary: every document blank in this fold
+            vectorizer = None
+        self.vectorizer_ = vectorizer
+        return self
+
+    def transform(self, X: object) -> np.ndarray:
+        frame = self._check(X)
+        if self.vectorizer_ is None:
+            return np.zeros((len(frame), 1))
+        return self.vectorizer_.transform(self._documents(frame)).toarray()
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        name = self._input_names(input_features)[0]
+        check_is_fitted(self, "vectorizer_")
+        if self.vectorizer_ is None:
+            return np.asarray([f"{name}_empty"], dtype=object)
+        words = self.vectorizer_.get_feature_names_out()
+        return np.asarray([f"{name}_{w}" for w in words], dtype=object)
+
+
+class TargetEncoding(_ColumnsMixin):
+    """scikit-learn's TargetEncoder, with the target type read from the dtype of ``y``.
+
+    Knobs' ``Dataset.y`` is float64 for regression and int64 codes for classes; TargetEncoder's own guess
+    would call integral prices "multiclass". The folds of its cross-fitting shrink when a class is
+    too small for ``cv`` of them.
+
+    Parameters
+    ----------
+    cv : int
+        Folds for cross-fitting in ``fit_transform``.
+    random_state : int
+        Seed of the fold shuffling.
+    """
+
+    def __init__(self, cv: int = 5, random_state: int = 0) -> None:
+        self.cv = cv
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X: object, y: object) -> TargetEncoding:
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: object, y: object = None, **fit_params: object) -> np.ndarray:
+        if y is None:
+            raise ValueError("TargetEncoding requires y to be passed, but the target y is None.")
+        frame = self._remember(X)
+        target = np.asarray(y)
+        if np.issubdtype(target.dtype, np.floating):
+            target_type = "continuous"
+            splitter: object = KFold(
+                max(2, min(self.cv, len(target))), shuffle=True, random_state=self.random_state
+            )
+        else:
+            _, counts = np.unique(target, return_counts=True)
+            target_type = "binary" if len(counts) <= 2 else "multiclass"
+            folds = max(2, min(self.cv, int(counts.min())))
+            splitter = (
+                StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+                if counts.min() >= 2
+                else KFold(
+                    max(2, min(self.cv, len(target))), shuffle=True, random_state=self.random_state
+                )
+            )
+        self.encoder_ = TargetEncoder(target_type=target_type, cv=splitter)
+        return self.encoder_.fit_transform(frame.to_numpy(dtype=object), target)
+
+    def transform(self, X: object) -> np.ndarray:
+        frame = self._check(X)
+        return self.encoder_.transform(frame.to_numpy(dtype=object))
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        names = self._input_names(input_features)
+        check_is_fitted(self, "encoder_")
+        return self.encoder_.get_feature_names_out(names)
+
+
+# --- ensembles on out-of-fold predictions ------------------------------------------------------
+#
+# Greedy selection and stacking learn how to combine members from out-of-fold (OOF) predictions,
+# then refit every member that counts on the whole training set. ``fit(X, y, oof=...)`` takes OOF
+# predictions that were already computed (Knobs keeps them for every trial, so this costs no
+# extra fits); without them the estimator computes them with ``cross_val_predict`` over ``cv``.
+# scikit-learn's own ``StackingClassifier`` always recomputes them, which is exactly the cost
+# stored predictions avoid; hence these classes. ``X`` is handed to the members as given (a
+# DataFrame stays a DataFrame, so Knobs pipelines find their columns by name).
+
+
+def _check_members(estimators: Any) -> list[tuple[str, BaseEstimator]]:
+    if not isinstance(estimators, (list, tuple)) or len(estimators) == 0:
+        raise ValueError(
+            "`estimators` must be a non-empty list of (name, estimator) pairs, "
+            f"but got {estimators!r}."
+        )
+    names = []
+    for item in estimators:
+        if not (isinstance(item, tuple) and len(item) == 2 and hasattr(item[1], "fit")):
+            raise ValueError(
+                f"Each entry of `estimators` must be a (name, estimator) pair; got {item!r}."
+            )
+        names.append(item[0])
+    if len(set(names)) != len(names):
+        raise ValueError(f"Member names must be unique; got {names}.")
+    return list(estimators)
+
+
+class _OOFEnsemble(BaseEstimator):
+    """Shared plumbing: input checks, OOF predictions (given or computed), member refits."""
+
+    def _check_X(self, X: Any, *, reset: bool) -> None:
+        validate_data(
+            self, X, reset=reset, dtype=None, ensure_all_finite=False, ensure_min_samples=1
+        )
+
+    def _check_Xy(self, X: Any, y: Any) -> np.ndarray:
+        _, y_checked = validate_data(
+            self, X, y, dtype=None, ensure_all_finite=False, ensure_min_samples=2,
+            y_numeric=not is_classifier(self),
+        )  # fmt: skip
+        if is_classifier(self):
+            check_classification_targets(y_checked)
+        return np.asarray(y_checked)
+
+    def _response(self) -> str:
+        return "predict_proba" if is_classifier(self) else "predict"
+
+    def _oof(self, members: list, X: Any, y: np.ndarray, oof: Sequence | None) -> list[np.ndarray]:
+        n = len(y)
+        if oof is not None:
+            if len(oof) != len(members):
+                raise ValueError(
+                    f"`oof` must hold one prediction array per member ({len(members)}), "
+                    f"but holds {len(oof)}."
+                )
+            arrays = [np.asarray(p, dtype=np.float64) for p in oof]
+            for (name, _), a in zip(members, arrays, strict=True):
+                if a.shape[0] != n:
+                    raise ValueError(
+                        f"OOF predictions of member `{name}` have {a.shape[0]} rows; X has {n}."
+                    )
+            return arrays
+        cv = check_cv(self.cv, y, classifier=is_classifier(self))
+        method = self._response()
+        out = []
+        for name, est in members:
+            if not hasattr(est, method):
+                raise ValueError(
+                    f"Member `{name}` ({type(est).__name__}) has no `{method}`; "
+                    "wrap it in CalibratedClassifierCV to get probabilities."
+                )
+            out.append(np.asarray(cross_val_predict(clone(est), X, y, cv=cv, method=method)))
+        return out
+
+    def _member_outputs(self, X: Any) -> list[np.ndarray]:
+        method = self._response()
+        return [np.asarray(getattr(est, method)(X), dtype=np.float64) for est in self.estimators_]
+
+
+# --- greedy ensemble selection -------------------------------------------------------------------
+
+#: ``select(oof_predictions, y, scoring, classes, n_iter) -> weights`` (one per member): how a
+#: greedy ensemble chooses its weights when ``fit`` is not given them. Knobs sets it when
+#: ``knobs.ensembles`` is imported (Caruana's selection, scored with the Knobs metric ``scoring``
+#: names); this module holds no metric table of its own, so without a selection set, ``fit``
+#: needs ``weights=`` (train.py passes the weights Knobs chose).
+GreedySelection = Callable[
+    [list[np.ndarray], np.ndarray, "str | None", "np.ndarray | None", int], np.ndarray
+]
+_GREEDY_SELECTION: dict[str, GreedySelection] = {}
+
+
+def set_greedy_selection(select: GreedySelection | None) -> None:
+    """Set (or with None, clear) how greedy ensembles choose weights from OOF predictions."""
+    _GREEDY_SELECTION.pop("select", None)
+    if select is not None:
+        _GREEDY_SELECTION["select"] = select
+
+
+def _check_weights(weights: Any, members: list) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(members),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(
+            f"`weights` must be {len(members)} non-negative numbers (one per member), not all 0; "
+            f"got {weights!r}."
+        )
+    return w
+
+
+class _Greedy(_OOFEnsemble):
+    """Caruana's greedy ensemble selection; the subclasses say how a blend predicts."""
+
+    def __init__(
+        self,
+        estimators: list[tuple[str, BaseEstimator]],
+        *,
+        n_iter: int = 50,
+        cv: Any = 5,
+        scoring: str | None = None,
+    ) -> None:
+        self.estimators = estimators
+        self.n_iter = n_iter
+        self.cv = cv
+        self.scoring = scoring
+
+    def fit(
+        self, X: Any, y: Any, oof: Sequence | None = None, weights: Sequence[float] | None = None
+    ) -> _Greedy:
+        """Select weights on ``oof`` (one array per member: ``(n, n_classes)`` probabilities or
+        ``(n,)`` values) or on OOF predictions computed over ``cv``; or take ``weights`` as
+        chosen before (one per member). Only the members with a weight are refitted."""
+        members = _check_members(self.estimators)
+        if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 1:
+            raise ValueError(f"`n_iter` must be an integer >= 1, but got {self.n_iter!r}.")
+        y = self._check_Xy(X, y)
+        classes = None
+        if is_classifier(self):
+            self.classes_ = classes = np.unique(y)
+        if weights is None:
+            select = _GREEDY_SELECTION.get("select")
+            if select is None:
+                raise ValueError(
+                    f"{type(self).__name__}.fit was given no `weights` and no selection is set: "
+                    "pass `weights=` (one per member), or `set_greedy_selection(...)` (importing "
+                    "`knobs.ensembles` sets Knobs' own)."
+                )
+            preds = self._oof(members, X, y, oof)
+            weights = select(preds, y, self.scoring, classes, int(self.n_iter))
+        self.weights_ = _check_weights(weights, members)
+        self.members_ = np.flatnonzero(self.weights_)
+        self.estimators_ = [clone(members[i][1]).fit(X, y) for i in self.members_]
+        return self
+
+    def _blend(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        self._check_X(X, reset=False)
+        outs = self._member_outputs(X)
+        w = self.weights_[self.members_]
+        return sum(wi * o for wi, o in zip(w, outs, strict=True)) / w.sum()
+
+
+class GreedyEnsembleClassifier(ClassifierMixin, _Greedy):
+    """Caruana's greedy ensemble selection over classifiers' out-of-fold probabilities.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator)
+        Candidate members; each needs ``predict_proba``.
+    n_iter : int
+        Selection rounds (members may be picked repeatedly; weights are pick counts).
+    cv : int, splitter or iterable
+        Folds for computing OOF predictions when ``fit`` is not given them.
+    scoring : str or None
+        The metric the selection minimizes the loss of on the OOF predictions, by name (Knobs'
+        metric names, once ``knobs.ensembles`` has set the selection); default ``log_loss``.
+    """
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self._blend(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class GreedyEnsembleRegressor(RegressorMixin, _Greedy):
+    """Caruana's greedy ensemble selection over regressors' out-of-fold predictions.
+
+    Same parameters as :class:`GreedyEnsembleClassifier`; ``scoring`` defaults to ``rmse``.
+    """
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._blend(X)
+
+
+# --- stacking ------------------------------------------------------------------------------------
+
+
+def meta_features(preds: Sequence[np.ndarray], classifier: bool) -> np.ndarray:
+    """The meta-learner's inputs: member outputs side by side.
+
+    A binary classifier's two probability columns sum to one, so only the positive class's is
+    kept (the other is redundant and makes linear meta-learners ill-posed).
+    """
+    cols = []
+    for p in preds:
+        p = np.asarray(p, dtype=np.float64)
+        if p.ndim == 1:
+            p = p[:, None]
+        if classifier and p.shape[1] == 2:
+            p = p[:, 1:]
+        cols.append(p)
+    return np.hstack(cols)
+
+
+class _Stacking(_OOFEnsemble):
+    """Stacking on out-of-fold predictions; the subclasses choose the default meta-learner."""
+
+    def __init__(
+        self,
+        estimators: list[tuple[str, BaseEstimator]],
+        *,
+        final_estimator: BaseEstimator | None = None,
+        passthrough: bool | BaseEstimator = False,
+        cv: Any = 5,
+    ) -> None:
+        self.estimators = estimators
+        self.final_estimator = final_estimator
+        self.passthrough = passthrough
+        self.cv = cv
+
+    def _default_final(self) -> BaseEstimator:
+        raise NotImplementedError
+
+    def _passthrough_features(self, X: Any, *, fit: bool) -> np.ndarray | None:
+        if self.passthrough is False or self.passthrough is None:
+            return None
+        if self.passthrough is True:
+            return check_array(X, dtype=np.float64, ensure_all_finite=False)
+        if fit:
+            self.passthrough_ = clone(self.passthrough).fit(X, self._y_fit)
+        return np.asarray(self.passthrough_.transform(X), dtype=np.float64)
+
+    def _stack(self, preds: Sequence[np.ndarray], X: Any, *, fit: bool) -> np.ndarray:
+        meta = meta_features(preds, is_classifier(self))
+        extra = self._passthrough_features(X, fit=fit)
+        return meta if extra is None else np.hstack([meta, extra])
+
+    def fit(self, X: Any, y: Any, oof: Sequence | None = None) -> _Stacking:
+        """Fit the meta-learner on ``oof`` (one array per member) or on OOF predictions
+        computed over ``cv``, then refit every member on ``X``."""
+        members = _check_members(self.estimators)
+        if not (
+            isinstance(self.passthrough, bool)
+            or self.passthrough is None
+            or isinstance(self.passthrough, TransformerMixin)
+            or hasattr(self.passthrough, "transform")
+        ):
+            raise ValueError(
+                f"`passthrough` must be True, False or a transformer; got {self.passthrough!r}."
+            )
+        y = self._check_Xy(X, y)
+        if is_classifier(self):
+            self.classes_ = np.unique(y)
+        preds = self._oof(members, X, y, oof)
+        self._y_fit = y
+        try:
+            meta = self._stack(preds, X, fit=True)
+        finally:
+            del self._y_fit
+        final = self.final_estimator if self.final_estimator is not None else self._default_final()
+        self.final_estimator_ = clone(final).fit(meta, y)
+        self.estimators_ = [clone(est).fit(X, y) for _, est in members]
+        return self
+
+    def _meta(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        self._check_X(X, reset=False)
+        return self._stack(self._member_outputs(X), X, fit=False)
+
+
+class StackingEnsembleClassifier(ClassifierMixin, _Stacking):
+    """Stacking whose meta-learner learns from out-of-fold probabilities given to ``fit``.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator)
+        Members; each needs ``predict_proba``. All are refitted on the whole training set.
+    final_estimator : classifier or None
+        The meta-learner (default: logistic regression).
+    passthrough : bool or transformer
+        Also give the meta-learner the features: ``True`` for numeric ``X`` as is, or a
+        transformer (fitted on ``X``) that turns a mixed table into numbers.
+    cv : int, splitter or iterable
+        Folds for computing OOF predictions when ``fit`` is not given them.
+    """
+
+    def _default_final(self) -> BaseEstimator:
+        return LogisticRegression(max_iter=2000)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        meta = self._meta(X)
+        return self.final_estimator_.predict_proba(meta)
+
+    def predict(self, X: Any) -> np.ndarray:
+        meta = self._meta(X)
+        return self.final_estimator_.predict(meta)
+
+
+class StackingEnsembleRegressor(RegressorMixin, _Stacking):
+    """Stacking for regression; the meta-learner defaults to ridge with a built-in alpha search.
+
+    Same parameters as :class:`StackingEnsembleClassifier`.
+    """
+
+    def _default_final(self) -> BaseEstimator:
+        return RidgeCV(alphas=np.logspace(-3, 3, 13))
+
+    def predict(self, X: Any) -> np.ndarray:
+        meta = self._meta(X)
+        return self.final_estimator_.predict(meta)
