@@ -12,6 +12,7 @@ from knobs.errors import StudyError
 from knobs.metrics import metric_label
 from knobs.strategies import strategy_label
 from knobs.study import model_params
+from knobs.study.keys import FINAL
 
 
 def refresh_every(n_trials: int) -> float:
@@ -92,8 +93,10 @@ def panel(handle: Search) -> None:
         trials = handle.trials()
         interrupted = results.counts(trials)["INTERRUPTED"]
         live_charts.status_header(status, handle.plan, interrupted=interrupted)
+        live_charts.final_model(FINAL.get(handle.study))
         best_summary(handle)
         live_charts.progress_charts(trials, handle.plan, handle.name)
+        live_charts.budget_chart(trials, handle.name)
         live_charts.analysis_charts(trials, handle.plan, handle.name)
         st.subheader("Trials")
         st.caption("Click a column header to sort. Failed trials say why in the note column.")

@@ -91,6 +91,28 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
             f"{interrupted} trial{'s were' if interrupted > 1 else ' was'} interrupted by Stop "
             "and will run again if you resume."
         )
+    if status.saved_s > 0:
+        st.caption(
+            f"Pruning saved about **{fmt_duration(status.saved_s)}** of compute "
+            f"({status.saved_share:.0%} of what the search would have cost without it): "
+            "hopeless trials stopped after a fold or two."
+        )
+
+
+def final_model(final: dict | None) -> None:
+    """Which model the search ended with (the best trial or a greedy ensemble), and why."""
+    if not final:
+        return
+    icon = ":material/join:" if final.get("kind") == "ensemble" else ":material/emoji_events:"
+    st.success(f"**Final model.** {final.get('why', '')}", icon=icon)
+
+
+def budget_chart(trials: Sequence[FrozenTrial], name: str) -> None:
+    """Trials per model family by how they ended, when the search tried several families."""
+    spread = V.budget_spread(trials)
+    if spread.empty or spread["model"].nunique() < 2:
+        return
+    _show(V.budget_spread_figure(spread), "live.budget_spread", name)
 
 
 def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -> V.History:

@@ -421,7 +421,7 @@ def test_background_race_stops_on_request(dataset) -> None:
     ("extra", "message"),
     [
         (["--strategies", "random"], "at least two contestants"),
-        (["--strategies", "random,tpe+hyperband"], "needs pruning"),
+        (["--strategies", "random,tpe+magic"], "Unknown pruner `magic`"),
         (["--strategy", "grid"], "takes `--strategies a,b,c`"),
         (["--seeds", "0"], "`seeds` must be between 1 and 50"),
     ],

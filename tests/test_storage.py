@@ -89,3 +89,45 @@ def test_study_names_that_are_not_safe_folder_names_are_refused(name):
 
     with pytest.raises(ConfigError, match="not allowed"):
         study_dir(name)
+
+
+def test_a_signal_that_raises_never_leaves_the_journal_lock_taken(tmp_path) -> None:
+    """Workers turn SIGALRM (time budget) and SIGTERM (stop) into exceptions inside a trial,
+    which writes to the journal: raised while the lock is held, such an exception used to leak
+    the lock and deadlock every worker (seen with two workers on a 40 s budget). The handler now
+    waits for the lock's release. numpy is imported first: its thread pools are why blocking the
+    signal in the main thread alone was not enough."""
+    import fcntl
+    import os
+    import signal
+
+    from knobs.study._storage import FlockLock, deferred_while_locked
+
+    class Boom(Exception):
+        pass
+
+    def raise_boom(signum, frame):  # noqa: ANN001 - a signal handler
+        raise Boom()
+
+    def free() -> bool:
+        fd = os.open(str(tmp_path / "j.flock"), os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    previous = signal.signal(signal.SIGALRM, deferred_while_locked(raise_boom))
+    try:
+        lock = FlockLock(str(tmp_path / "j"))
+        lock.acquire()
+        os.kill(os.getpid(), signal.SIGALRM)  # arrives while the lock is held: deferred
+        assert not free()
+        with pytest.raises(Boom):
+            lock.release()  # delivered once the lock is released
+        assert free()
+    finally:
+        signal.signal(signal.SIGALRM, previous)

@@ -68,7 +68,12 @@ def trials_frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
 def saved_compute(trials: Sequence[FrozenTrial]) -> tuple[float, float]:
     """Seconds pruning saved (the folds pruned trials did not run, at their own pace), and that
     as a share of what the search would have cost without pruning."""
-    saved = sum((PRUNED.get(t) or {}).get("saved_s", 0.0) for t in trials)
+    # A trial cut by the time budget saved nothing: its folds were wanted, there was no time.
+    saved = sum(
+        info.get("saved_s", 0.0)
+        for t in trials
+        if (info := PRUNED.get(t) or {}).get("reason", "pruner") == "pruner"
+    )
     spent = sum(t.duration.total_seconds() for t in trials if t.duration is not None)
     return saved, (saved / (saved + spent) if saved + spent > 0 else 0.0)
 

@@ -18,7 +18,8 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,26 +66,79 @@ def study_dir(study_name: str, *, create: bool = True) -> Path:
     return path
 
 
+class _LockDepth(threading.local):
+    """How deep this thread is in the journal lock, and the signal handlers held back meanwhile."""
+
+    depth = 0
+    held_back: list[Callable[[], None]]
+
+    def __init__(self) -> None:
+        self.held_back = []
+
+
+_LOCK = _LockDepth()
+
+
+def deferred_while_locked(handler: Callable[[int, Any], None]) -> Callable[[int, Any], None]:
+    """Wrap a signal handler that may raise so that it waits for the journal lock's release.
+
+    Workers turn SIGTERM and the time budget's SIGALRM into exceptions inside a trial, and a
+    trial writes to the journal (fold reports, attributes). An exception raised while the lock is
+    held (even between taking it and recording it) would leak the lock and deadlock every
+    writer, this process included. Python runs signal handlers in the main thread, which is the
+    one that takes the lock, so the handler is simply postponed to the release.
+    """
+
+    def wrapped(signum: int, frame: Any) -> None:
+        if _LOCK.depth:
+            _LOCK.held_back.append(lambda: handler(signum, None))
+            return
+        handler(signum, frame)
+
+    return wrapped
+
+
 class FlockLock(BaseJournalFileLock):
     """A kernel file lock: released by the OS when its holder dies, so a killed worker never
     leaves the others waiting out Optuna's 30 s stale-lock grace period. Local disks only (as is
-    the default storage); shared file systems across hosts should use a database URL instead."""
+    the default storage); shared file systems across hosts should use a database URL instead.
+    Signal handlers wrapped by :func:`deferred_while_locked` run after ``release``."""
 
     def __init__(self, path: str) -> None:
         self._path = path + ".flock"
         self._fd: int | None = None
 
     def acquire(self) -> bool:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _LOCK.depth += 1
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
+            self._leave()
+            raise
         self._fd = fd
         return True
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        finally:
+            self._leave()
+
+    @staticmethod
+    def _leave() -> None:
+        _LOCK.depth -= 1
+        if _LOCK.depth == 0 and _LOCK.held_back:
+            pending, _LOCK.held_back = _LOCK.held_back, []
+            for handler in pending:
+                handler()  # may raise: now the lock is free
 
 
 class RepairingJournalFileBackend(JournalFileBackend):

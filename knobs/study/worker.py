@@ -28,7 +28,7 @@ from knobs.study._objective import TrialFailed, evaluate
 from knobs.study._pipeline import Problem
 from knobs.study._plan import StudyPlan, read_plan
 from knobs.study._runner import sweep_interrupted, worker_identity
-from knobs.study._storage import claim_lock, load_study
+from knobs.study._storage import claim_lock, deferred_while_locked, load_study
 from knobs.study._timing import expected_trial_s, refit_reserve
 from knobs.study.keys import FAIL_REASON, INTERRUPTED, STOP, WORKER
 
@@ -53,9 +53,10 @@ class _Signals:
         self.in_trial = False
 
     def install(self) -> None:
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGALRM, self._out_of_time)
+        # Held back while this process holds the journal lock (see deferred_while_locked).
+        signal.signal(signal.SIGTERM, deferred_while_locked(self._handle))
+        signal.signal(signal.SIGINT, deferred_while_locked(self._handle))
+        signal.signal(signal.SIGALRM, deferred_while_locked(self._out_of_time))
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.stop = True

@@ -56,9 +56,14 @@ from ._selection import (
     tuned_counts,
     tuned_trials,
 )
+from ._spread import OUTCOMES, budget_spread, budget_spread_figure, outcome
 from ._trials import trials_table
 
 __all__ = [
+    "OUTCOMES",
+    "budget_spread",
+    "budget_spread_figure",
+    "outcome",
     "IMPORTANCE_METHODS",
     "MIN_TRIALS_FOR_ANALYSIS",
     "CurveSet",

@@ -9,7 +9,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.study import is_scored, model_params
-from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED
+from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, PRUNED
 
 DEFAULTS_TEXT = "(library defaults)"
 TRIAL_TABLE_COLUMNS = (
@@ -24,6 +24,18 @@ def params_text(params: dict[str, Any]) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     return ", ".join(f"{k}={fmt(v)}" for k, v in params.items()) or DEFAULTS_TEXT
+
+
+def _pruned_note(t: FrozenTrial) -> str:
+    """Where a pruned trial stopped and what that saved (a trial cut by the time budget saved
+    nothing: its folds were wanted)."""
+    info = PRUNED.get(t)
+    if t.state != TrialState.PRUNED or not info:
+        return ""
+    where = f"after fold {info['after_fold']} of {info['folds']}"
+    if info.get("reason") == "time budget":
+        return f"stopped by the time budget {where}"
+    return f"pruned {where}, saving ~{info['saved_s']:.1f} s"
 
 
 def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
@@ -42,7 +54,7 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
                 "parameters": DEFAULTS_TEXT if baseline else params_text(params),
                 "duration_s": t.duration.total_seconds() if t.duration is not None else None,
                 "defaults": baseline,
-                "note": FAIL_REASON.get(t) or "",
+                "note": FAIL_REASON.get(t) or _pruned_note(t),
             }
         )
     frame = pd.DataFrame(rows, columns=list(TRIAL_TABLE_COLUMNS))

@@ -85,7 +85,8 @@ def test_export_journey(server: tuple[str, Path]) -> None:
             browser.close()
 
     # The download's bytes, through the same function the page calls.
-    from knobs.export import load_bundle_bytes, study_download
+    from components.export import study_download
+    from knobs.export import load_bundle_bytes
 
     data, card = study_download(STUDY, None, "skops")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
