@@ -94,7 +94,7 @@ def tune(
     if on_start is not None:
         on_start(search)
     search.wait(progress)
-    result = search.result(refit=refit)
+    result = search.result(refit=refit, deadline=deadline)
     result.wall_s = time.time() - started_at  # start-up to refit and test score
     return result
 

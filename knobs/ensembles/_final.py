@@ -14,16 +14,31 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from knobs.errors import ConfigError, StudyError
 from knobs.formatting import fmt_gain, fmt_score
 
-from ._nested import nested_cv_scores
+from ._nested import learn_weights, nested_cv_scores
 from ._options import Options
 from ._pool import candidates
 from ._verdict import noise_floor
 
 #: Candidate trials greedy selection may pick from.
 FINAL_TOP = 5
+
+
+def _refit_seconds(pool: Any, members: Any) -> float:
+    """Seconds to refit ``members`` of ``pool`` on the whole training split, from their trials'
+    own fold fits (the same estimate the workers keep back for a single refit)."""
+    from knobs.study import load_study
+    from knobs.study._timing import refit_seconds
+
+    trials = {name: load_study(name, pool.storage).trials for name in pool.studies}
+    return sum(
+        refit_seconds(trials[c.study][c.trial], pool.plan.folds)
+        for c in (pool.candidates[i] for i in members)
+    )
 
 
 @dataclass(frozen=True)
@@ -42,10 +57,14 @@ class FinalChoice:
 
 
 def final_choice(
-    study: str, *, storage: str | None = None, top: int = FINAL_TOP
+    study: str, *, storage: str | None = None, top: int = FINAL_TOP, budget_s: float | None = None
 ) -> tuple[FinalChoice, Any]:
     """Choose the search's final model; returns the choice and, for an ensemble, the fitted
-    estimator (trained on the whole training split)."""
+    estimator (trained on the whole training split).
+
+    ``budget_s`` is the time left for the refit: an ensemble whose members' refits would not
+    fit in it (estimated from their own fold fits) gives way to the best single trial.
+    """
     from ._build import build_ensemble
 
     started = time.perf_counter()
@@ -77,6 +96,18 @@ def final_choice(
             cv_score=cv, best_single_cv_score=best_cv,
             seconds=time.perf_counter() - started,
         ), None  # fmt: skip
+    if budget_s is not None:
+        members = np.flatnonzero(learn_weights(pool, opts, np.arange(len(pool.y))))
+        cost = _refit_seconds(pool, members)
+        if cost > budget_s:
+            return FinalChoice(
+                "single",
+                f"The best single trial: the {numbers} beats the noise, but refitting its "
+                f"{len(members)} members (about {cost:.0f} s) would overrun the time budget "
+                f"({max(0.0, budget_s):.0f} s left).",
+                cv_score=cv, best_single_cv_score=best_cv,
+                seconds=time.perf_counter() - started,
+            ), None  # fmt: skip
     report = build_ensemble(study, opts, storage=storage, keep=True, pool=pool)
     return FinalChoice(
         "ensemble", f"A greedy ensemble of {len(report.members)} trials: the {numbers}.",

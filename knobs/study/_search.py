@@ -30,6 +30,7 @@ from knobs.study._budget import finished, planned_budget, spent, study_budget
 from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save_split
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
+from knobs.study._timing import MARGIN_S
 from knobs.study.keys import BASELINE, BUDGET, FINAL, PLAN, START, STOP, TEST_SCORE
 
 DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
@@ -263,10 +264,13 @@ class Search:
             saved_share=share,
         )
 
-    def result(self, *, refit: bool = True, wall_s: float | None = None) -> TuneResult:
+    def result(
+        self, *, refit: bool = True, wall_s: float | None = None, deadline: float | None = None
+    ) -> TuneResult:
         """Summarize the study; with ``refit`` choose the final model (the best trial, or a
         greedy ensemble of the best trials when the plan asks for one and it beats the fold
-        noise), fit it on the training split and score the test split."""
+        noise and its refit fits before ``deadline``), fit it on the training split and score
+        the test split."""
         trials = self.trials()
         best = results.best_trial(trials, self.plan.direction)
         base = results.baseline_trial(trials, self.plan.direction)
@@ -277,7 +281,8 @@ class Search:
             if self.plan.config.ensemble:
                 from knobs.ensembles import final_choice
 
-                choice, pipeline = final_choice(self.name, storage=self.storage)
+                left = None if deadline is None else deadline - time.time() - MARGIN_S
+                choice, pipeline = final_choice(self.name, storage=self.storage, budget_s=left)
                 final = choice.to_dict()
                 FINAL.set(self._study, final)
             if pipeline is None:

@@ -25,24 +25,29 @@ MARGIN_S = 2.0
 ENSEMBLE_REFITS = 3
 
 
-def refit_reserve(
-    trials: Sequence[FrozenTrial], n_folds: int, direction: str, *, ensemble: bool = False
-) -> float:
-    """Seconds to keep for refitting the best trial on every training row (or the members of a
-    final ensemble: ``ENSEMBLE_REFITS`` of them).
+def refit_seconds(trial: FrozenTrial, n_folds: int) -> float:
+    """Seconds to refit ``trial`` on every training row, from its own fold fits.
 
     A fold trains on ``(k-1)/k`` of the rows; the refit trains on all of them, so it takes about
     one fold's fit time times ``k/(k-1)``. Half as much again covers the spread of fit times.
     """
+    if n_folds < 2:
+        return 0.0
+    per_fold = float((CV.get(trial) or {}).get("fit_s") or 0.0) / n_folds
+    return 1.5 * per_fold * n_folds / (n_folds - 1)
+
+
+def refit_reserve(
+    trials: Sequence[FrozenTrial], n_folds: int, direction: str, *, ensemble: bool = False
+) -> float:
+    """Seconds to keep for refitting the best trial on every training row (or the members of a
+    final ensemble: ``ENSEMBLE_REFITS`` of them, at the best trial's pace)."""
     from knobs.study._reader import best_trial
 
     best = best_trial(trials, direction)
-    if best is None or n_folds < 2:
+    if best is None:
         return MARGIN_S
-    fit_s = float((CV.get(best) or {}).get("fit_s") or 0.0)
-    per_fold = fit_s / n_folds
-    refits = ENSEMBLE_REFITS if ensemble else 1
-    return MARGIN_S + refits * 1.5 * per_fold * n_folds / (n_folds - 1)
+    return MARGIN_S + (ENSEMBLE_REFITS if ensemble else 1) * refit_seconds(best, n_folds)
 
 
 def expected_trial_s(trials: Sequence[FrozenTrial], recent: int = 10) -> float | None:
