@@ -64,3 +64,44 @@ def multiclass_table() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def regression_table() -> pd.DataFrame:
     return make_table("regression")
+
+
+def pruned_study(frame, target: str, *, source: str = "churn.csv") -> str:  # noqa: ANN001
+    """A finished Knobs study (no workers) whose trials include pruned ones that saved compute:
+    the plan comes from the real ``Search.create``; the trials are written as a search with the
+    median pruner leaves them, so pages can be tested on them deterministically."""
+    import datetime as dt
+
+    import optuna
+
+    import knobs
+    from knobs.study.keys import CV, PRUNED
+
+    config = knobs.SearchConfig(target=target, models=("logistic",), strategy="random",
+                                n_trials=6, cv=3, workers=1, pruner="median")  # fmt: skip
+    search = knobs.Search.create(frame, config, source=source)
+    study = search.study
+    baseline = study.ask()  # the queued defaults trial, scored as a worker would
+    CV.set(baseline, {"fold_scores": [0.82] * 3, "fit_s": 3.0})
+    study.tell(baseline, 0.82)
+    dist = {
+        "model": optuna.distributions.CategoricalDistribution(["logistic"]),
+        "logistic.C": optuna.distributions.FloatDistribution(1e-3, 1e3, log=True),
+    }
+    start = dt.datetime.now()
+    for c, value in [(1.0, 0.84), (0.01, 0.80), (10.0, 0.83)]:
+        study.add_trial(optuna.trial.create_trial(
+            params={"model": "logistic", "logistic.C": c}, distributions=dist, value=value,
+            user_attrs=CV.attr({"fold_scores": [value] * 3, "fit_s": 3.0}),
+            intermediate_values={0: value, 1: value, 2: value},
+        ))  # fmt: skip
+    for c in (0.002, 0.003):
+        study.add_trial(optuna.trial.FrozenTrial(
+            number=0, trial_id=0, state=optuna.trial.TrialState.PRUNED, value=None,
+            datetime_start=start, datetime_complete=start + dt.timedelta(seconds=1),
+            params={"model": "logistic", "logistic.C": c}, distributions=dist,
+            user_attrs=PRUNED.attr({"after_fold": 1, "folds": 3, "fit_s": 1.0, "saved_s": 2.0,
+                                    "fold_scores": [0.6], "reason": "pruner"}),
+            system_attrs={}, intermediate_values={0: 0.6},
+        ))  # fmt: skip
+    return search.name

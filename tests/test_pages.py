@@ -22,6 +22,7 @@ import knobs
 from components import forms, state
 from knobs.data import sample_path
 from knobs.pruners import DEFAULT_PRUNER
+from tests.conftest import pruned_study
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -229,6 +230,22 @@ def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
 
 
 # --- Live view -----------------------------------------------------------------------------------
+
+
+def test_live_shows_pruned_trials_and_the_compute_they_saved() -> None:
+    name = pruned_study(pd.read_csv(sample_path("churn")).head(300), "churn")
+    at = app()
+    at.query_params["study"] = name
+    at.run()
+    at.switch_page("app_pages/live.py").run()
+    assert not at.exception and not at.error
+    assert "Pruning saved about" in texts(at.caption)
+    metric = next(m for m in at.metric if m.label == "Failed / pruned")
+    assert metric.value == "0 / 2"
+    table = at.dataframe[-1].value
+    pruned = table[table.state == "pruned"]
+    assert len(pruned) == 2
+    assert all(n.startswith("pruned after fold 1 of 3, saving") for n in pruned.note)
 
 
 def test_live_without_a_study_says_what_to_do() -> None:
