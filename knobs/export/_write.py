@@ -197,6 +197,14 @@ def bundle_bytes(
         return _zip_folder(Path(tmp)), result.card
 
 
+def final_of(study: str, storage: str | None = None) -> dict | None:
+    """The final model a search ended with (``knobs.study.keys.FINAL``), if it chose one."""
+    from knobs.study import load_study
+    from knobs.study.keys import FINAL
+
+    return FINAL.get(load_study(study, storage))
+
+
 def export_study(
     study: str,
     fmt: str = DEFAULT_FORMAT,
@@ -206,8 +214,14 @@ def export_study(
     storage: str | None = None,
     data: str | Path | None = None,
 ) -> ExportResult:
-    """``knobs export``: refit the chosen trial and export it."""
+    """``knobs export``: refit the chosen trial and export it. Without ``trial``, the model the
+    search ended with: its final greedy ensemble when one was chosen (see ``knobs tune``'s
+    ``final``), else its best trial."""
     fmt = get_format(fmt).name  # an unknown format is refused before the refit
+    if trial is None:
+        final = final_of(study, storage)
+        if final and final.get("kind") == "ensemble" and final.get("ensemble_id"):
+            return export_ensemble(final["ensemble_id"], fmt, out, storage=storage, data=data)
     plan, source, baseline = source_from_study(study, trial, storage)
     return export_model(plan, source, fmt, out, study=study, baseline_score=baseline, data=data)
 

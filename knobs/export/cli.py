@@ -56,7 +56,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     card = result.card
     s = card["scores"]
     print(
-        f"exported {card['model']['label']} of study {args.study} as {card['format']} to "
+        f"exported {card['model']['label']} of study {card.get('study') or args.study} as "
+        f"{card['format']} to "
         f"{result.path} ({s['metric']}: CV {fmt_score(s['cv'])}, test {fmt_score(s['test'])})"
     )
     for f in card["files"]:
