@@ -21,8 +21,9 @@ from knobs.study.keys import BASELINE, CV
 MARGIN_S = 2.0
 
 
-#: A final ensemble refits a few members (greedy selection picks 2-4 of the top 5 trials).
-ENSEMBLE_REFITS = 3
+#: A final ensemble refits a few members (greedy selection picks 2-4 of the top 5 trials), at a
+#: safe pace (``knobs.ensembles._final.ENSEMBLE_SAFETY``), after seconds of choosing them.
+ENSEMBLE_REFITS = 4
 
 
 def refit_seconds(trial: FrozenTrial, n_folds: int) -> float:

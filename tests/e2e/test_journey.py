@@ -97,6 +97,7 @@ def test_journey(server: str, tmp_path: Path) -> None:
             # stop it, two workers.
             page.get_by_role("button", name="Next: set up the search").click()
             expect(page.get_by_role("heading", name="Search", exact=True)).to_be_visible()
+            page.get_by_text("Choose the models for me").click()  # pick them ourselves
             models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models")
             models.get_by_role("button", name=re.compile("Remove.*Logistic")).click()
             expect(models.get_by_text("Logistic regression")).to_have_count(0)
@@ -144,7 +145,7 @@ def test_journey(server: str, tmp_path: Path) -> None:
             expect(page.get_by_role("heading", name="Studies")).to_be_visible()
             picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Study")
             expect(picker).to_match_aria_snapshot(
-                '- combobox "Study": /loan_decisions.csv.*stopped/'
+                '- combobox "Study": /loan_decisions-bayes-.*stopped/'
             )
             _no_traceback(page)
             _shot(page, "06-studies")
