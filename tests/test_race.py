@@ -422,6 +422,7 @@ def test_background_race_stops_on_request(dataset) -> None:
     [
         (["--strategies", "random"], "at least two contestants"),
         (["--strategies", "random,tpe+magic"], "Unknown pruner `magic`"),
+        (["--strategies", "random,tpe", "--pruner", "sh"], "names each contestant's pruner"),
         (["--strategy", "grid"], "takes `--strategies a,b,c`"),
         (["--seeds", "0"], "`seeds` must be between 1 and 50"),
     ],

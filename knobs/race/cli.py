@@ -71,9 +71,15 @@ def cmd_race(args: argparse.Namespace) -> int:
     from knobs import visualization as V
     from knobs.config import SearchConfig, parse_models
     from knobs.data import prepare, read_table
+    from knobs.pruners import DEFAULT_PRUNER
 
     if args.strategy != "bayes" or args.sampler != "tpe":
         raise ConfigError("`knobs race` takes `--strategies a,b,c`, not `--strategy`/`--sampler`.")
+    if args.pruner != DEFAULT_PRUNER:
+        raise ConfigError(
+            "`knobs race` names each contestant's pruner in `--strategies` (`tpe+median,tpe`: a "
+            "bare strategy runs without pruning), not `--pruner`."
+        )
     if not args.target:
         raise ConfigError("--target is required: the name of the column to predict.")
     if not os.path.exists(args.data):
@@ -89,6 +95,7 @@ def cmd_race(args: argparse.Namespace) -> int:
         test_size=args.test_size,
         seed=args.seed,
         exclude=tuple(c.strip() for c in args.exclude.split(",") if c.strip()),
+        early_stopping=args.early_stopping,
     )
     spec = R.RaceSpec(
         config=config,
