@@ -264,6 +264,18 @@ _ALIASES = {
 DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 
 
+def fold_noise(fold_scores: Sequence[float | None]) -> float | None:
+    """The noise of a score that is a mean over folds: their standard error, std / sqrt(folds).
+
+    Two scores that differ by less than this cannot be told apart by the cross-validation
+    itself (the race's verdicts and ``--models auto`` both judge leads against it).
+    """
+    scores = [s for s in fold_scores if s is not None and np.isfinite(s)]
+    if len(scores) < 2:
+        return None
+    return float(np.std(scores, ddof=1) / np.sqrt(len(scores)))
+
+
 def metric_names(task: str) -> list[str]:
     """The metrics that fit ``task``, its default first (the order a form offers them)."""
     default = DEFAULT_METRIC[task]

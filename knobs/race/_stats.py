@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from knobs.metrics import Direction
+from knobs.metrics import Direction, fold_noise
 
 #: Below this many seeds the Wilcoxon signed-rank test is not used (its smallest possible
 #: two-sided p with 5 pairs is 0.0625): an exact sign-flip permutation test is used instead, and
@@ -185,16 +185,8 @@ def mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None]
     return float(np.mean(vals)), sd
 
 
-def cv_noise(fold_scores: Sequence[float]) -> float | None:
-    """The CV noise of a score: the standard error of a mean over folds, std / sqrt(folds).
-
-    Two searches whose best CV scores differ by less than this cannot be told apart by the
-    cross-validation itself.
-    """
-    scores = [s for s in fold_scores if s is not None and math.isfinite(s)]
-    if len(scores) < 2:
-        return None
-    return float(np.std(scores, ddof=1) / math.sqrt(len(scores)))
+#: The CV noise of a best score (``knobs.metrics.fold_noise``), by the name the race uses.
+cv_noise = fold_noise
 
 
 @dataclass(frozen=True)

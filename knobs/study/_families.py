@@ -19,8 +19,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from knobs.metrics import Direction
-from knobs.study._budget import counts_toward_budget, is_scored
+from knobs.metrics import Direction, fold_noise
+from knobs.study._budget import counts_toward_budget
+from knobs.study._reader import best_trial
 from knobs.study.keys import BASELINE, CV, FAMILIES, START
 
 
@@ -37,18 +38,13 @@ def _tuned(trials: Sequence[FrozenTrial], model: str) -> list[FrozenTrial]:
 
 
 def _best(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> FrozenTrial | None:
-    scored = [t for t in trials if t.params.get("model") == model and is_scored(t)]
-    return goal.pick(scored, key=lambda t: t.value) if scored else None
+    return best_trial([t for t in trials if t.params.get("model") == model], goal)
 
 
 def _noise(trial: FrozenTrial | None) -> float:
-    """The standard error of a trial's mean fold score: how much its lead could be luck."""
-    folds = (CV.get(trial) or {}).get("fold_scores") if trial is not None else None
-    if not folds or len(folds) < 2:
-        return 0.0
-    mean = sum(folds) / len(folds)
-    sd = math.sqrt(sum((f - mean) ** 2 for f in folds) / (len(folds) - 1))
-    return sd / math.sqrt(len(folds))
+    """How much a trial's lead could be luck: the noise of its mean fold score."""
+    folds = (CV.get(trial) or {}).get("fold_scores", ()) if trial is not None else ()
+    return fold_noise(folds) or 0.0
 
 
 def survivors(alive: Sequence[str], trials: Sequence[FrozenTrial], goal: Direction) -> list[str]:

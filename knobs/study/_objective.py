@@ -109,8 +109,8 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         path = problem.oof_dir / f"trial-{trial.number}.npy"
         np.save(path, oof, allow_pickle=False)
         OOF.set(trial, {"file": path.name, "kind": oof_kind, "shape": oof.shape})
-    record = {"fold_scores": scores, "std": float(np.std(scores))}
-    record["fit_s"] = time.perf_counter() - started
+    fit_s = time.perf_counter() - started
+    record = {"fold_scores": scores, "std": float(np.std(scores)), "fit_s": fit_s}
     if rounds:
         record["rounds"] = rounds
     CV.set(trial, record)

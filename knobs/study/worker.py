@@ -112,32 +112,42 @@ def claim(
     *,
     deadline: float | None,
     grid: GridPicker | None,
-) -> optuna.Trial | None:
-    """The next trial for this worker, or None when the search is over (budget, time, stop)."""
+) -> tuple[optuna.Trial | None, float | None]:
+    """The next trial for this worker and the time it must end by, or ``(None, None)`` when the
+    search is over (budget, time, stop).
+
+    The cut is ``deadline`` less the time the refit will need (``refit_reserve``), read from the
+    same trials the budget is counted on.
+    """
     with claim_lock(study.study_name):
-        if STOP.get(study) or (deadline is not None and time.time() >= deadline):
-            return None
+        if STOP.get(study):
+            return None, None
         if sweep_interrupted(study):
             log.warning("failed trials whose worker died; they are queued again")
         trials = study.get_trials(deepcopy=False)
         budget = study_budget(study, plan)
         if budget is not None and spent(trials) >= budget:
-            return None
+            return None, None
+        cut = None
         if deadline is not None:
-            expected = expected_trial_s(trials)
-            if expected is not None and time.time() + expected > deadline:
-                return None  # it could not finish before the cut: leave the time to the refit
+            reserve = refit_reserve(
+                trials, plan.folds, plan.direction, ensemble=plan.config.ensemble
+            )
+            cut = deadline - reserve
+            expected = expected_trial_s(trials) or 0.0
+            if time.time() + expected >= cut:
+                return None, None  # it could not finish before the cut: leave the time to the refit
         waiting = any(t.state == TrialState.WAITING for t in trials)
         if grid is not None and not waiting:
             sampler = grid.next_sampler(trials)
             if sampler is None:
-                return None
+                return None, None
             study.sampler = sampler
         elif plan.auto_models and not waiting:
             study.enqueue_trial({"model": next_family(study, plan.models, plan.goal)})
         trial = study.ask()
         WORKER.set(trial, worker_identity())
-        return trial
+        return trial, cut
 
 
 def run_trial(
@@ -222,14 +232,7 @@ def work(
     problem = plan.problem()
     done = 0
     while not sig.stop:
-        cut = None
-        if deadline is not None:
-            trials = study.get_trials(deepcopy=False)
-            reserve = refit_reserve(
-                trials, plan.folds, plan.direction, ensemble=plan.config.ensemble
-            )
-            cut = deadline - reserve
-        trial = claim(study, plan, deadline=cut, grid=grid)
+        trial, cut = claim(study, plan, deadline=deadline, grid=grid)
         if trial is None:
             break
         problem.deadline = cut
