@@ -296,14 +296,28 @@ def _svm(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
     return SVR(**p)
 
 
+#: The MLP's ``schedule`` choices: Adam adapts each weight's step itself; the others are SGD
+#: (with Nesterov momentum) under scikit-learn's learning-rate schedules.
+MLP_SCHEDULES = ("adam", "constant", "invscaling", "adaptive")
+
+
 def _mlp(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
+    """``width`` is the first layer's width (and every layer's, in studies made before per-layer
+    widths: ``width_2``/``width_3`` then default to it); ``schedule`` picks the solver too."""
     p = dict(p)
     layers = int(p.pop("n_layers", 1))
     width = p.pop("width", None)
+    deeper = [p.pop(f"width_{k}", None) for k in (2, 3)]
     if width is not None:
-        p["hidden_layer_sizes"] = (int(width),) * layers
+        sizes = [int(width), *(int(w if w is not None else width) for w in deeper)]
+        sizes += [int(width)] * max(0, layers - len(sizes))
+        p["hidden_layer_sizes"] = tuple(sizes[:layers])
+    schedule = p.pop("schedule", None)
+    if schedule is not None and schedule != "adam":
+        p.update(solver="sgd", learning_rate=schedule)
     cls = MLPClassifier if _is_clf(task) else MLPRegressor
-    return cls(random_state=seed, max_iter=400, early_stopping=True, **p)
+    # The refit of an early-stopped trial fixes `max_iter` and turns early stopping off.
+    return cls(random_state=seed, **{"max_iter": 400, "early_stopping": True, **p})
 
 
 def _xgboost(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstimator:
@@ -420,11 +434,19 @@ _SPECS: tuple[ModelSpec, ...] = (
         build=_mlp,
         scale=True,
         boosting=MLP_BOOSTING,
+        # Per-layer widths: `width` is the first layer's (the name older studies stored for
+        # every layer's); `width_2`/`width_3` are sampled always (every trial has the same
+        # space) and used only by a second/third layer; grid search keeps one width for all.
         params=(
             Param("n_layers", "int", 1, 3, grid=(1, 2)),
             Param("width", "int", 16, 256, log=True, grid=(32, 128)),
+            Param("width_2", "int", 8, 256, log=True),
+            Param("width_3", "int", 8, 256, log=True),
+            Param("activation", "categorical", choices=("relu", "tanh", "logistic")),
             Param("alpha", "float", 1e-6, 1e-1, log=True, grid=(1e-4, 1e-2)),
             Param("learning_rate_init", "float", 1e-4, 1e-2, log=True),
+            Param("batch_size", "int", 16, 512, log=True),
+            Param("schedule", "categorical", choices=MLP_SCHEDULES),
         ),
     ),
     ModelSpec(

@@ -198,15 +198,37 @@ def _onnx_snippet(written: Written) -> str:
         'model = load_bundle(".")\npredict_frame(model, frame).frame  # frame: user column names\n\n'
         '# Without Knobs: onnxruntime.InferenceSession("model.onnx"), one input per column\n'
         "# (card.json `onnx.inputs`): float32 [n, 1] for numeric/boolean, strings [n, 1]\n"
-        '# for categorical with missing values as "__missing__".'
+        '# for categorical with missing values as "__missing__"'
+        + (
+            ",\n# and for each date column five float32 [n, 1] parts: `<column>__year`,\n"
+            "# `__month`, `__day`, `__weekday` (Monday = 0) and `__hour`, NaN when missing."
+            if _onnx_dates(written)
+            else "."
+        )
     )
+
+
+def _onnx_dates(written: Written) -> list[str]:
+    """The date columns whose parts the graph takes as inputs (``onnx.inputs``)."""
+    return sorted(_onnx.date_columns((written.onnx or {}).get("inputs", {})))
 
 
 def _onnx_note(written: Written, knobs_version: str, train_py: bool) -> str:
-    return (
+    note = (
         "The graph runs with onnxruntime alone; its inputs are the columns after Knobs' "
         "cleaning (see the snippet). `knobs predict` does that cleaning for you."
     )
+    dates = _onnx_dates(written)
+    if dates:
+        note += (
+            " Date columns (" + ", ".join(f"`{d}`" for d in dates) + ") enter the graph as "
+            "precomputed parts, because no ONNX operator reads dates written as text: Knobs "
+            "reads each date with `knobs.portable.to_datetime` (zoned dates in UTC) and gives "
+            "its year, month, day, weekday (Monday = 0) and hour as float32, NaN when missing; "
+            "pandas' `.dt.year`, `.dt.month`, `.dt.day`, `.dt.day_of_week` and `.dt.hour` give "
+            "the same numbers."
+        )
+    return note
 
 
 # --- joblib (explicit request only) ------------------------------------------------------------

@@ -1,19 +1,46 @@
-"""ONNX export: skl2onnx for scikit-learn, onnxmltools' converter for XGBoost, and Knobs' coercer.
+"""ONNX export: skl2onnx for scikit-learn, onnxmltools' converter for XGBoost, and converters for
+Knobs' own steps and ensembles.
 
-ONNX graphs take typed tensors, so the one Knobs step ONNX can express is :class:`KindCoercer`
-once its job (turning text such as "1,5" or "Yes" into a float, or any value into a category
-string) is done before the graph: the exported graph takes one input per column, float32 for
-numeric and boolean columns, strings for categorical ones (missing as ``"__missing__"``), and
-``knobs predict`` prepares those inputs with the same cleaning code. Steps with no ONNX
-equivalent (date parts, text TF-IDF over Knobs' cleaning, target encoding) refuse the export and
-name the step. ONNX computes in float32, so the export is checked against the fitted model on the
-training rows and refused beyond the stated tolerance.
+ONNX graphs take typed tensors, so the value cleaning Knobs' :class:`KindCoercer` does (turning
+text such as "1,5" or "Yes" into a float, or any value into a category string) happens before
+the graph, with the same code (:func:`onnx_inputs`; ``knobs predict`` calls it). The graph takes
+one input per column it reads:
+
+- float32 ``[n, 1]`` for numeric and boolean columns (missing as NaN);
+- strings ``[n, 1]`` for categorical columns (missing as ``"__missing__"``);
+- for a date column ``d``, five float32 ``[n, 1]`` inputs ``d__year``, ``d__month``, ``d__day``,
+  ``d__weekday`` (Monday = 0) and ``d__hour``, NaN when the date is missing or unreadable:
+  **precomputed inputs**. Why not date parsing inside the graph: dates arrive as text in a
+  format Knobs guesses per column (``portable.to_datetime``: day-first or month-first, zones
+  turned to UTC, out-of-range dates missing), and no ONNX operator parses text dates. Once a
+  date is read, its parts are trivial and exact in any language, whereas deriving them in the
+  graph from a float32 timestamp would lose the hour (float32 holds Unix seconds only to about
+  two minutes). Knobs computes these inputs with ``portable.DateParts`` itself, the very code
+  the fitted pipeline runs, so the graph sees the numbers the pipeline saw.
+
+Inside the graph: the coercer and the categorical imputer are the identity (their work was done
+on the way in), numeric imputers keep their missing-value indicator columns (skl2onnx's own
+converter drops them), target encoding is a per-category lookup of the fitted encoding table
+(``ai.onnx.ml`` ``LabelEncoder``; unseen categories get the fitted target mean, as in
+scikit-learn). Ensembles are the members' graphs over the shared inputs, then: for voting and
+greedy ensembles a weighted average of their probabilities or values (weighted votes for hard
+voting); for stacking the members' outputs laid out as ``portable.meta_features`` does (and
+Knobs' preprocessing when the features are passed through), then the meta-learner's graph.
+Steps with no faithful ONNX equivalent refuse the export and name the step: stacking on the raw
+table (``passthrough=True``: one numeric matrix, where the graph has one input per column),
+quantile scaling to a normal distribution (no converter), and text TF-IDF: skl2onnx's
+TfidfVectorizer graph matches scikit-learn on ASCII text, but onnxruntime's tokenizer treats
+only ASCII letters as word characters (TF-IDF values of "café" differ by 0.6), and its
+lowercasing needs a locale the host may lack; the check on training rows could pass while
+accented text at predict time silently gets other features. ONNX computes in float32, so every
+export is checked against the fitted model on the training rows and refused beyond the stated
+tolerance.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +51,14 @@ from sklearn.utils.metaestimators import available_if
 
 from knobs.errors import ExportError
 from knobs.portable import (
+    DATE_PARTS,
     MISSING,
     DateParts,
+    GreedyEnsembleClassifier,
+    GreedyEnsembleRegressor,
     KindCoercer,
+    StackingEnsembleClassifier,
+    StackingEnsembleRegressor,
     TargetEncoding,
     TextTfidf,
     to_category,
@@ -39,11 +71,54 @@ PROBA_TOL = 1e-4
 VALUE_RTOL = 1e-4
 OPSET = 17
 ML_OPSET = 3
-_BLOCKING = {
-    DateParts: "date parts",
-    TextTfidf: "text TF-IDF",
-    TargetEncoding: "target encoding",
-}
+#: The input kind of one date part: ``"datetime.year"`` ... (see the module docstring).
+DATE_KIND = "datetime"
+_STACKING_INSTEAD = (
+    "Use --format skops for this ensemble, or build it with Knobs (`knobs ensemble --kind "
+    "stacking [--passthrough]` passes the features through Knobs' preprocessing), which "
+    "exports to ONNX."
+)
+_RAW_PASSTHROUGH = (
+    "stacking whose meta-learner also reads the raw table (`passthrough=True`): the graph's "
+    "inputs are per-column tensors of mixed types, not one numeric matrix"
+)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A step no converter expresses faithfully: what it is, and what to do instead."""
+
+    cls: type
+    what: str
+    instead: str
+    applies: Callable[[Any], bool] = lambda step: True
+
+
+def _raw_passthrough(step: Any) -> bool:
+    return step.passthrough is True
+
+
+def _quantile_normal(step: Any) -> bool:
+    return getattr(step, "output_distribution", None) == "normal"
+
+
+def _refusals() -> tuple[_Refusal, ...]:
+    from sklearn.preprocessing import QuantileTransformer
+
+    return (
+        _Refusal(StackingEnsembleClassifier, _RAW_PASSTHROUGH, _STACKING_INSTEAD,
+                 _raw_passthrough),
+        _Refusal(StackingEnsembleRegressor, _RAW_PASSTHROUGH, _STACKING_INSTEAD,
+                 _raw_passthrough),
+        _Refusal(TextTfidf, "text TF-IDF: its tokenizer matches Unicode words, onnxruntime's "
+                 "ASCII ones only, so accented text would silently get other features",
+                 "Use --format skops (or xgboost for XGBoost models), or leave that column out "
+                 "of the search."),
+        _Refusal(QuantileTransformer, "quantile scaling to a normal distribution: skl2onnx has "
+                 "no converter for it (ONNX has no inverse normal function)",
+                 "Use --format skops, or export a trial with the standard or robust scaler "
+                 "(`prep.scaler`).", _quantile_normal),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,16 +128,20 @@ class OnnxCheck:
     rows: int
     max_abs_diff: float
     tolerance: float
-    compared: str  # "probabilities" | "values"
+    compared: str  # "probabilities" | "values" | "labels"
     label_agreement: float | None
 
 
-class _Prefilled(TransformerMixin, BaseEstimator):
-    """Stands in, inside the graph only, for the constant imputer of categorical columns.
+# --- stand-ins, used only inside the graph copy --------------------------------------------------
 
-    skl2onnx cannot convert a string imputer whose missing marker is NaN (strings in ONNX cannot
-    be NaN); the graph's inputs already carry missing categories as ``MISSING``, so the step is
-    the identity there. The fitted pipeline itself is never changed (a deep copy is converted).
+
+class _Prefilled(TransformerMixin, BaseEstimator):
+    """Stands in, inside the graph only, for a step whose work was done before the graph.
+
+    That is the constant imputer of categorical columns (skl2onnx cannot convert a string
+    imputer whose missing marker is NaN, and the graph's inputs already carry missing categories
+    as ``MISSING``) and :class:`DateParts` (its parts are the graph's inputs). The fitted
+    pipeline itself is never changed: a deep copy is converted.
     """
 
     def fit(self, X: object, y: object = None) -> _Prefilled:
@@ -73,7 +152,7 @@ class _Prefilled(TransformerMixin, BaseEstimator):
 
 
 class _NumericImputer(TransformerMixin, BaseEstimator):
-    """Stands in, inside the graph only, for a fitted median imputer with missing indicators.
+    """Stands in, inside the graph only, for a fitted numeric imputer with missing indicators.
 
     skl2onnx's SimpleImputer converter leaves out ``add_indicator`` columns, which shifts every
     feature after them; this converter writes both parts: the filled values, then one 0/1
@@ -90,12 +169,57 @@ class _NumericImputer(TransformerMixin, BaseEstimator):
         return self.imputer.transform(X)
 
 
+class _Blend(BaseEstimator):
+    """Stands in, inside the graph only, for a voting or greedy ensemble.
+
+    ``members`` are the members' graph copies, ``weights`` sum to one. ``mode``: ``"proba"``
+    averages class probabilities (soft voting, greedy), ``"votes"`` adds the weights of the
+    members that predict each class (hard voting), ``"value"`` averages regression values.
+    """
+
+    def __init__(self, members: Any = None, weights: Any = None, mode: str = "proba",
+                 classes: Any = None) -> None:  # fmt: skip
+        self.members = members
+        self.weights = weights
+        self.mode = mode
+        self.classes = classes
+
+
+class _Stack(BaseEstimator):
+    """Stands in, inside the graph only, for a stacking ensemble: the members' graphs, their
+    outputs side by side as ``portable.meta_features`` lays them out (a binary classifier's
+    positive-class column only), then the passthrough preprocessing's columns, then the
+    meta-learner's own graph."""
+
+    def __init__(self, members: Any = None, passthrough: Any = None, final: Any = None,
+                 classifier: bool = True, binary: bool = False) -> None:  # fmt: skip
+        self.members = members
+        self.passthrough = passthrough
+        self.final = final
+        self.classifier = classifier
+        self.binary = binary
+
+
+# --- converters ---------------------------------------------------------------------------------
+
+
 def _imputer_shape(operator: Any) -> None:
     imp = operator.raw_operator.imputer
     extra = len(imp.indicator_.features_) if getattr(imp, "indicator_", None) is not None else 0
     width = operator.inputs[0].type.shape[1]
-    width = None if width is None else width + extra
+    kept = _kept_features(imp)
+    if width is not None:
+        width = (width if kept is None else len(kept)) + extra
     operator.outputs[0].type = operator.inputs[0].type.__class__([None, width])
+
+
+def _kept_features(imp: Any) -> list[int] | None:
+    """Columns a fitted imputer keeps (None: all): without ``keep_empty_features`` scikit-learn
+    drops the columns that were entirely missing at fit time."""
+    stats = np.asarray(imp.statistics_, dtype=np.float64)
+    if getattr(imp, "keep_empty_features", False) or not np.isnan(stats).any():
+        return None
+    return [int(i) for i in np.flatnonzero(~np.isnan(stats))]
 
 
 def _imputer_convert(scope: Any, operator: Any, container: Any) -> None:
@@ -111,6 +235,13 @@ def _imputer_convert(scope: Any, operator: Any, container: Any) -> None:
     container.add_node("IsNaN", x, isnan, name=scope.get_unique_operator_name("IsNaN"))
     container.add_node("Where", [isnan, stats_name, x], filled,
                        name=scope.get_unique_operator_name("Where"))  # fmt: skip
+    kept = _kept_features(imp)
+    if kept is not None:
+        keep_idx, narrowed = name("keep"), name("narrowed")
+        container.add_initializer(keep_idx, TensorProto.INT64, [len(kept)], kept)
+        container.add_node("Gather", [filled, keep_idx], narrowed, axis=1,
+                           name=scope.get_unique_operator_name("Gather"))  # fmt: skip
+        filled = narrowed
     features = getattr(getattr(imp, "indicator_", None), "features_", None)
     if features is None or len(features) == 0:
         container.add_node("Identity", filled, operator.outputs[0].full_name,
@@ -126,50 +257,161 @@ def _imputer_convert(scope: Any, operator: Any, container: Any) -> None:
                        name=scope.get_unique_operator_name("Concat"))  # fmt: skip
 
 
-def _graph_copy(pipeline: Any) -> Any:
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-
-    graph = copy.deepcopy(pipeline)
-    for _name, step, _cols in graph.steps[0][1].transformers_:
-        if isinstance(step, Pipeline):
-            for i, (name, sub) in enumerate(step.steps):
-                if isinstance(sub, SimpleImputer) and sub.fill_value == MISSING:
-                    step.steps[i] = (name, _Prefilled())
-                elif isinstance(sub, SimpleImputer) and sub.strategy == "median":
-                    step.steps[i] = (name, _NumericImputer(sub))
-    return graph
-
-
-def _walk(est: Any, path: str) -> list[tuple[str, Any]]:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-
-    found = [(path, est)]
-    if isinstance(est, Pipeline):
-        for name, step in est.steps:
-            found += _walk(step, f"{path} › {name}")
-    elif isinstance(est, ColumnTransformer):
-        for name, step, _cols in getattr(est, "transformers_", est.transformers):
-            if not isinstance(step, str):
-                found += _walk(step, f"{path} › {name}")
-    return found
+def _target_tables(step: TargetEncoding) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+    """One lookup per output column of a fitted :class:`TargetEncoding`, in scikit-learn's
+    order: ``(input column, categories, encodings, value for unseen categories)``. Multiclass
+    targets give one column per (feature, class), feature-major."""
+    enc = step.encoder_
+    if enc.target_type_ == "multiclass":
+        n = len(enc.classes_)
+        means = np.asarray(enc.target_mean_, dtype=np.float64)
+        return [
+            (e // n, np.asarray(enc.categories_[e // n]), np.asarray(codes), float(means[e % n]))
+            for e, codes in enumerate(enc.encodings_)
+        ]
+    mean = float(np.asarray(enc.target_mean_, dtype=np.float64))
+    return [
+        (i, np.asarray(cats), np.asarray(codes), mean)
+        for i, (cats, codes) in enumerate(zip(enc.categories_, enc.encodings_, strict=True))
+    ]
 
 
-def blocking_step(pipeline: Any) -> str | None:
-    """The first step ONNX cannot express, as ``'prep › datetime › parts (date parts)'``."""
-    for path, est in _walk(pipeline, "pipeline"):
-        for cls, what in _BLOCKING.items():
-            if isinstance(est, cls):
-                return f"`{path}` ({type(est).__name__}: {what})"
-    return None
+def _target_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    operator.outputs[0].type = FloatTensorType([None, len(_target_tables(operator.raw_operator))])
+
+
+def _target_convert(scope: Any, operator: Any, container: Any) -> None:
+    """Each output column: the input column's category looked up in the fitted table."""
+    from onnx import TensorProto
+
+    name = scope.get_unique_variable_name
+    x = operator.inputs[0].full_name
+    columns = []
+    for col, categories, encodings, unseen in _target_tables(operator.raw_operator):
+        idx, picked, looked = name("col_idx"), name("category"), name("encoded")
+        container.add_initializer(idx, TensorProto.INT64, [1], [col])
+        container.add_node("Gather", [x, idx], picked, axis=1,
+                           name=scope.get_unique_operator_name("Gather"))  # fmt: skip
+        container.add_node(
+            "LabelEncoder", picked, looked, op_domain="ai.onnx.ml", op_version=2,
+            keys_strings=[str(c).encode("utf-8") for c in categories],
+            values_floats=np.asarray(encodings, dtype=np.float32).tolist(),
+            default_float=float(unseen), name=scope.get_unique_operator_name("TargetLookup"),
+        )  # fmt: skip
+        columns.append(looked)
+    container.add_node("Concat", columns, operator.outputs[0].full_name, axis=1,
+                       name=scope.get_unique_operator_name("Concat"))  # fmt: skip
+
+
+def _blend_parser(scope: Any, model: _Blend, inputs: list, custom_parsers: Any = None) -> list:
+    """Each member's graph over the shared inputs, then one blend operator on their outputs."""
+    from skl2onnx._parse import _parse_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+
+    outs = [_parse_sklearn(scope, m, inputs, custom_parsers=custom_parsers) for m in model.members]
+    op = scope.declare_local_operator("KnobsBlend", model)
+    if model.mode == "value":
+        op.inputs = [o[0] for o in outs]
+        value = scope.declare_local_variable("variable", FloatTensorType([None, 1]))
+        op.outputs.append(value)
+        return [value]
+    op.inputs = [o[0] if model.mode == "votes" else o[1] for o in outs]
+    label = scope.declare_local_variable("label", Int64TensorType([None]))
+    proba = scope.declare_local_variable("probabilities", FloatTensorType([None, None]))
+    op.outputs += [label, proba]
+    return [label, proba]
+
+
+def _declared_shape(operator: Any) -> None:
+    return None  # the parser declared the outputs' types
+
+
+def _blend_convert(scope: Any, operator: Any, container: Any) -> None:
+    from onnx import TensorProto
+
+    blend: _Blend = operator.raw_operator
+    name = scope.get_unique_variable_name
+
+    def node(op_type: str, ins: list[str], out: str, **attrs: Any) -> str:
+        container.add_node(op_type, ins, out, name=scope.get_unique_operator_name(op_type),
+                           **attrs)  # fmt: skip
+        return out
+
+    terms = []
+    for var, w in zip(operator.inputs, blend.weights, strict=True):
+        x = var.full_name
+        if blend.mode == "votes":  # this member's label as a 0/1 row over the classes
+            classes = name("classes_row")
+            container.add_initializer(classes, TensorProto.INT64, [1, len(blend.classes)],
+                                      [int(c) for c in blend.classes])  # fmt: skip
+            shape = name("column")
+            container.add_initializer(shape, TensorProto.INT64, [2], [-1, 1])
+            col = node("Reshape", [x, shape], name("label_col"))
+            hit = node("Equal", [col, classes], name("hit"))
+            x = node("Cast", [hit], name("vote"), to=TensorProto.FLOAT)
+        weight = name("weight")
+        container.add_initializer(weight, TensorProto.FLOAT, [1], [float(w)])
+        terms.append(node("Mul", [x, weight], name("weighted")))
+    if blend.mode == "value":
+        node("Sum", terms, operator.outputs[0].full_name)
+        return
+    proba = node("Sum", terms, operator.outputs[1].full_name)
+    best = node("ArgMax", [proba], name("best"), axis=1, keepdims=0)
+    labels = name("class_labels")
+    container.add_initializer(labels, TensorProto.INT64, [len(blend.classes)],
+                              [int(c) for c in blend.classes])  # fmt: skip
+    node("Gather", [labels, best], operator.outputs[0].full_name, axis=0)
+
+
+def _stack_parser(scope: Any, model: _Stack, inputs: list, custom_parsers: Any = None) -> list:
+    """Members' graphs, one operator laying their outputs out as the meta-features, then the
+    meta-learner parsed on those: it is converted by its own skl2onnx converter."""
+    from skl2onnx._parse import _parse_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    outs = [_parse_sklearn(scope, m, inputs, custom_parsers=custom_parsers) for m in model.members]
+    op = scope.declare_local_operator("KnobsStackFeatures", model)
+    op.inputs = [o[1] if model.classifier else o[0] for o in outs]
+    if model.passthrough is not None:
+        op.inputs.append(
+            _parse_sklearn(scope, model.passthrough, inputs, custom_parsers=custom_parsers)[0]
+        )
+    meta = scope.declare_local_variable(
+        "meta_features", FloatTensorType([None, int(model.final.n_features_in_)])
+    )
+    op.outputs.append(meta)
+    return _parse_sklearn(scope, model.final, [meta], custom_parsers=custom_parsers)
+
+
+def _stack_convert(scope: Any, operator: Any, container: Any) -> None:
+    from onnx import TensorProto
+
+    stack: _Stack = operator.raw_operator
+    name = scope.get_unique_variable_name
+    columns = []
+    for i, var in enumerate(operator.inputs):
+        x = var.full_name
+        member = i < len(stack.members)
+        if member and stack.classifier and stack.binary:  # the positive class's column only
+            idx, x = name("positive"), name("positive_proba")
+            container.add_initializer(idx, TensorProto.INT64, [1], [1])
+            container.add_node("Gather", [var.full_name, idx], x, axis=1,
+                               name=scope.get_unique_operator_name("Gather"))  # fmt: skip
+        cast = name("as_float")
+        container.add_node("Cast", x, cast, to=TensorProto.FLOAT,
+                           name=scope.get_unique_operator_name("Cast"))  # fmt: skip
+        columns.append(cast)
+    container.add_node("Concat", columns, operator.outputs[0].full_name, axis=1,
+                       name=scope.get_unique_operator_name("Concat"))  # fmt: skip
 
 
 def _register() -> None:
     from skl2onnx import update_registered_converter
 
     def shape(operator: Any) -> None:
-        # Same tensor type and width out as in: the coercion happened before the graph.
+        # Same tensor type and width out as in: the work happened before the graph.
         kind = operator.inputs[0].type
         operator.outputs[0].type = kind.__class__([None, kind.shape[1]])
 
@@ -187,6 +429,12 @@ def _register() -> None:
     update_registered_converter(
         _NumericImputer, "KnobsNumericImputer", _imputer_shape, _imputer_convert
     )
+    update_registered_converter(TargetEncoding, "KnobsTargetEncoding", _target_shape,
+                                _target_convert)  # fmt: skip
+    update_registered_converter(_Blend, "KnobsBlend", _declared_shape, _blend_convert,
+                                parser=_blend_parser)  # fmt: skip
+    update_registered_converter(_Stack, "KnobsStackFeatures", _declared_shape, _stack_convert,
+                                parser=_stack_parser)  # fmt: skip
     try:
         from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
         from skl2onnx.common.shape_calculator import (
@@ -206,10 +454,205 @@ def _register() -> None:
     )  # fmt: skip
 
 
+# --- what the estimator is made of ---------------------------------------------------------------
+
+
+def _columns_step(pipeline: Any) -> Any:
+    """The ColumnTransformer a Knobs pipeline starts with: its ``prep`` step, or the first step
+    of ``prep`` when a pipeline search added feature selection after it; None otherwise."""
+    from sklearn.pipeline import Pipeline
+
+    if not (isinstance(pipeline, Pipeline) and len(pipeline.steps) == 2):
+        return None
+    return _ct_of(pipeline.steps[0][1])
+
+
+def _ct_of(prep: Any) -> Any:
+    """A preprocessing step's ColumnTransformer: itself, or the first step of its Pipeline."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(prep, Pipeline) and prep.steps:
+        prep = prep.steps[0][1]
+    return prep if isinstance(prep, ColumnTransformer) else None
+
+
+def _is_knobs_pipeline(est: Any) -> bool:
+    return _columns_step(est) is not None
+
+
+def _members(est: Any) -> list[tuple[str, Any]] | None:
+    """A fitted ensemble's fitted members by name (None when ``est`` is no ensemble)."""
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    if isinstance(est, VotingClassifier | VotingRegressor):
+        names = [n for n, e in est.estimators if e != "drop"]
+        return list(zip(names, est.estimators_, strict=True))
+    if isinstance(est, GreedyEnsembleClassifier | GreedyEnsembleRegressor):
+        return [(est.estimators[i][0], e) for i, e in zip(est.members_, est.estimators_,
+                                                          strict=True)]  # fmt: skip
+    if isinstance(est, StackingEnsembleClassifier | StackingEnsembleRegressor):
+        return [(n, e) for (n, _), e in zip(est.estimators, est.estimators_, strict=True)]
+    return None
+
+
+def _stacking_parts(est: Any) -> list[tuple[str, Any]]:
+    """A stacking ensemble's meta-learner and its fitted passthrough transformer, if any."""
+    if not isinstance(est, StackingEnsembleClassifier | StackingEnsembleRegressor):
+        return []
+    parts = [("final_estimator", est.final_estimator_)]
+    if getattr(est, "passthrough_", None) is not None:
+        parts.append(("passthrough", est.passthrough_))
+    return parts
+
+
+def _walk(est: Any, path: str) -> list[tuple[str, Any]]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    found = [(path, est)]
+    members = _members(est)
+    if members is not None:
+        for name, member in [*members, *_stacking_parts(est)]:
+            found += _walk(member, f"{path} › {name}")
+    elif isinstance(est, Pipeline):
+        for name, step in est.steps:
+            found += _walk(step, f"{path} › {name}")
+    elif isinstance(est, ColumnTransformer):
+        for name, step, _cols in getattr(est, "transformers_", est.transformers):
+            if not isinstance(step, str):
+                found += _walk(step, f"{path} › {name}")
+    return found
+
+
+def _root(est: Any) -> str:
+    return "ensemble" if _members(est) is not None else "pipeline"
+
+
+def _blocking(est: Any) -> tuple[str, str] | None:
+    for path, step in _walk(est, _root(est)):
+        for r in _refusals():
+            if isinstance(step, r.cls) and r.applies(step):
+                return f"`{path}` ({type(step).__name__}: {r.what})", r.instead
+    return None
+
+
+def blocking_step(pipeline: Any) -> str | None:
+    """The first step ONNX cannot express faithfully, as ``'`pipeline › prep › text_note`
+    (TextTfidf: text TF-IDF: ...)'``; None when the model converts (the check may still refuse
+    it beyond tolerance)."""
+    found = _blocking(pipeline)
+    return found[0] if found else None
+
+
+def _check_convertible(est: Any) -> None:
+    """A Knobs pipeline (preprocessing, then one model), or a voting, greedy or stacking
+    ensemble of them; anything else is refused before any conversion is tried."""
+    members = _members(est)
+    if members is None and _is_knobs_pipeline(est):
+        return
+    if members is not None:
+        bad = [n for n, m in members if not _is_knobs_pipeline(m)]
+        passthrough = dict(_stacking_parts(est)).get("passthrough")
+        if passthrough is not None and _ct_of(passthrough) is None:
+            raise ExportError(
+                f"ONNX export of stacking needs its passthrough to be Knobs' preprocessing, but "
+                f"it is `{type(passthrough).__name__}`. Use --format skops."
+            )
+        if not bad:
+            return
+        raise ExportError(
+            f"ONNX export needs every ensemble member to be a Knobs pipeline, but member "
+            f"`{bad[0]}` is `{type(dict(members)[bad[0]]).__name__}`. Use --format skops, which "
+            "holds any scikit-learn model."
+        )
+    raise ExportError(
+        f"ONNX export needs a Knobs pipeline (preprocessing, then one model) or a voting, "
+        f"greedy or stacking ensemble of them, got `{type(est).__name__}`. Use --format skops, "
+        "which holds any scikit-learn model."
+    )
+
+
+def _pipelines(est: Any) -> list[Any]:
+    members = _members(est)
+    return [m for _n, m in members] if members is not None else [est]
+
+
+def _column_steps(est: Any) -> list[Any]:
+    """Every ColumnTransformer that reads the table: each member's, and stacking's passthrough."""
+    cts = [_columns_step(p) for p in _pipelines(est)]
+    passthrough = dict(_stacking_parts(est)).get("passthrough")
+    return cts + ([_ct_of(passthrough)] if passthrough is not None else [])
+
+
+# --- the graph's inputs --------------------------------------------------------------------------
+
+
+def date_input(column: str, part: str) -> str:
+    """The graph input holding one part of a date column: ``signup_date__year``."""
+    return f"{column}__{part}"
+
+
+def _columns_schema(prep: Any) -> dict[str, str]:
+    schema: dict[str, str] = {}
+    for _name, step, cols in prep.transformers_:
+        if isinstance(step, str):
+            continue
+        first = step.steps[0][1] if hasattr(step, "steps") else step
+        for c in cols:
+            if isinstance(first, DateParts):
+                for part in DATE_PARTS:
+                    schema[date_input(str(c), part)] = f"{DATE_KIND}.{part}"
+            else:
+                schema[str(c)] = first.kind if isinstance(first, KindCoercer) else "numeric"
+    return schema
+
+
+def onnx_schema(estimator: Any) -> dict[str, str]:
+    """graph input name -> kind (``numeric``, ``boolean``, ``categorical``, ``datetime.year``,
+    ...), read from the fitted ColumnTransformer(s): an ensemble's members share the inputs."""
+    schema: dict[str, str] = {}
+    columns: set[str] = set()
+    for prep in _column_steps(estimator):
+        columns |= {str(c) for _n, s, cols in prep.transformers_ if not isinstance(s, str)
+                    for c in cols}  # fmt: skip
+        for name, kind in _columns_schema(prep).items():
+            if schema.setdefault(name, kind) != kind:
+                raise ExportError(
+                    f"Ensemble members read column `{name}` as different kinds ({schema[name]} "
+                    f"and {kind}); one ONNX graph needs one input per column. Use --format skops."
+                )
+    clash = sorted(n for n, k in schema.items() if k.startswith(f"{DATE_KIND}.") and n in columns)
+    if clash:
+        raise ExportError(
+            f"The ONNX input for a date part, `{clash[0]}`, has the name of a column of the "
+            "table; rename that column, or use --format skops."
+        )
+    return schema
+
+
+def date_columns(schema: Mapping[str, str]) -> dict[str, list[tuple[str, str]]]:
+    """date column -> [(graph input, part)]: the columns whose parts are computed inputs."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for name, kind in schema.items():
+        if kind.startswith(f"{DATE_KIND}."):
+            part = kind.split(".", 1)[1]
+            column = name[: -len(date_input("", part))]
+            out.setdefault(column, []).append((name, part))
+    return out
+
+
 def onnx_inputs(schema: Mapping[str, str], X: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The graph's inputs from a table with safe column names: the cleaning Knobs' coercer does."""
+    """The graph's inputs from a table with safe column names: the cleaning Knobs' steps do
+    before the graph (:class:`KindCoercer`'s, and :class:`DateParts` itself for dates)."""
     feeds: dict[str, np.ndarray] = {}
+    for column, parts in date_columns(schema).items():
+        values = DateParts().fit(X[[column]]).transform(X[[column]])
+        for name, part in parts:
+            feeds[name] = values[:, [DATE_PARTS.index(part)]].astype(np.float32)
     for safe, kind in schema.items():
+        if safe in feeds:
+            continue
         s = X[safe]
         if kind in ("numeric", "boolean"):
             feeds[safe] = to_float(s, kind).to_numpy(dtype=np.float32).reshape(-1, 1)
@@ -219,42 +662,98 @@ def onnx_inputs(schema: Mapping[str, str], X: pd.DataFrame) -> dict[str, np.ndar
     return feeds
 
 
-def onnx_schema(pipeline: Any) -> dict[str, str]:
-    """safe column name -> kind of ONNX input, read from the fitted ColumnTransformer."""
-    prep = pipeline.steps[0][1]
-    schema: dict[str, str] = {}
-    for _name, step, cols in prep.transformers_:
-        if isinstance(step, str):
-            continue
-        first = step.steps[0][1] if hasattr(step, "steps") else step
-        kind = first.kind if isinstance(first, KindCoercer) else "numeric"
-        for c in cols:
-            schema[str(c)] = kind
-    return schema
+# --- the graph copy ------------------------------------------------------------------------------
+
+
+def _rewrite_columns(prep: Any) -> None:
+    """Put the stand-ins above, in place, where a (copied) ColumnTransformer has steps done
+    before the graph; a date branch reads the date-part inputs instead of the date columns."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    for t, (tname, step, cols) in enumerate(prep.transformers_):
+        steps = step.steps if isinstance(step, Pipeline) else [(tname, step)]
+        if isinstance(steps[0][1], DateParts):
+            cols = [date_input(str(c), part) for c in cols for part in DATE_PARTS]
+            steps[0] = (steps[0][0], _Prefilled())
+        for i, (name, sub) in enumerate(steps):
+            if isinstance(sub, SimpleImputer) and sub.fill_value == MISSING:
+                steps[i] = (name, _Prefilled())
+            elif isinstance(sub, SimpleImputer) and np.asarray(sub.statistics_).dtype.kind == "f":
+                steps[i] = (name, _NumericImputer(sub))
+        prep.transformers_[t] = (tname, step if isinstance(step, Pipeline) else steps[0][1], cols)
+
+
+def _pipeline_graph(pipeline: Any) -> Any:
+    """A deep copy of a member pipeline (or of stacking's passthrough) ready for skl2onnx."""
+    graph = copy.deepcopy(pipeline)
+    _rewrite_columns(_columns_step(graph) or _ct_of(graph))
+    return graph
+
+
+def _graph_copy(estimator: Any) -> tuple[Any, list[Any]]:
+    """The estimator as skl2onnx will convert it, and the classifiers whose ZipMap to turn off."""
+    from sklearn.base import is_classifier
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    members = _members(estimator)
+    if members is None:
+        graph = _pipeline_graph(estimator)
+        model = graph.steps[-1][1]
+        return graph, [model] if is_classifier(model) else []
+    graphs = [_pipeline_graph(m) for _n, m in members]
+    classifiers = [g.steps[-1][1] for g in graphs if is_classifier(g.steps[-1][1])]
+    parts = dict(_stacking_parts(estimator))
+    if parts:
+        final = copy.deepcopy(parts["final_estimator"])
+        passthrough = parts.get("passthrough")
+        stack = _Stack(
+            graphs, None if passthrough is None else _pipeline_graph(passthrough), final,
+            is_classifier(estimator), is_classifier(estimator) and len(estimator.classes_) == 2,
+        )  # fmt: skip
+        return stack, classifiers + ([final] if is_classifier(final) else [])
+    if isinstance(estimator, VotingClassifier | VotingRegressor):
+        raw = estimator._weights_not_none  # noqa: SLF001 - scikit-learn's own weighting
+        weights = np.ones(len(graphs)) if raw is None else np.asarray(raw, dtype=np.float64)
+    else:
+        weights = np.asarray(estimator.weights_, dtype=np.float64)[estimator.members_]
+    weights = weights / weights.sum()
+    if not is_classifier(estimator):
+        return _Blend(graphs, weights, "value"), classifiers
+    classes = np.asarray(estimator.classes_)
+    if classes.dtype.kind not in "iub":
+        raise ExportError(
+            f"The ensemble's classes are `{classes.dtype}` values; its ONNX graph labels rows with "
+            "integer class codes, as Knobs' models do. Use --format skops."
+        )
+    for name, member in members:
+        if not np.array_equal(np.asarray(member.classes_), classes):
+            raise ExportError(
+                f"Member `{name}` knows classes {list(member.classes_)}, the ensemble "
+                f"{list(classes)}: their probabilities cannot be averaged column by column. "
+                "Use --format skops."
+            )
+    hard = isinstance(estimator, VotingClassifier) and estimator.voting == "hard"
+    return _Blend(graphs, weights, "votes" if hard else "proba", classes), classifiers
+
+
+# --- converting and checking ---------------------------------------------------------------------
 
 
 def to_onnx(
     pipeline: Any, task: str, X_check: pd.DataFrame
 ) -> tuple[bytes, dict[str, str], OnnxCheck]:
-    """Convert, then compare with the fitted pipeline on ``X_check``; refuse beyond tolerance."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
+    """Convert, then compare with the fitted estimator on ``X_check``; refuse beyond tolerance.
 
-    if not (
-        isinstance(pipeline, Pipeline)
-        and len(pipeline.steps) == 2
-        and isinstance(pipeline.steps[0][1], ColumnTransformer)
-    ):
-        raise ExportError(
-            f"ONNX export needs a Knobs pipeline (preprocessing, then one model), got "
-            f"`{type(pipeline).__name__}`. Use --format skops, which holds any scikit-learn model."
-        )
-    blocked = blocking_step(pipeline)
+    ``pipeline`` is a Knobs pipeline or a voting, greedy or stacking ensemble of them.
+    """
+    _check_convertible(pipeline)
+    blocked = _blocking(pipeline)
     if blocked:
         raise ExportError(
-            f"This pipeline cannot be exported to ONNX: step {blocked} has no ONNX converter. "
-            "Use --format skops (or xgboost for XGBoost models), or leave that column out of the "
-            "search."
+            f"This model cannot be exported to ONNX: step {blocked[0]} has no faithful ONNX "
+            f"equivalent. "
+            f"{blocked[1]}"
         )
     _register()
     from skl2onnx import convert_sklearn
@@ -262,17 +761,11 @@ def to_onnx(
 
     schema = onnx_schema(pipeline)
     initial = [
-        (
-            c,
-            FloatTensorType([None, 1])
-            if k in ("numeric", "boolean")
-            else StringTensorType([None, 1]),
-        )
+        (c, StringTensorType([None, 1]) if k == "categorical" else FloatTensorType([None, 1]))
         for c, k in schema.items()
     ]
-    graph = _graph_copy(pipeline)
-    model = graph.steps[-1][1]
-    options = {id(model): {"zipmap": False}} if task != "regression" else None
+    graph, classifiers = _graph_copy(pipeline)
+    options = {id(m): {"zipmap": False} for m in classifiers} or None
     try:
         onx = convert_sklearn(
             graph,
@@ -281,8 +774,10 @@ def to_onnx(
             target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
         )
     except Exception as exc:  # skl2onnx raises plain RuntimeError/NotImplementedError
+        models = ", ".join(sorted({f"`{type(p.steps[-1][1]).__name__}`"
+                                   for p in _pipelines(pipeline)}))  # fmt: skip
         raise ExportError(
-            f"skl2onnx cannot convert this pipeline's model `{type(model).__name__}` "
+            f"skl2onnx cannot convert this model ({models}) "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). Use --format skops."
         ) from None
     data = onx.SerializeToString()
@@ -296,11 +791,17 @@ def to_onnx(
     return data, schema, check
 
 
-def run_onnx(data: bytes, schema: Mapping[str, str], X: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Run the graph with onnxruntime: ``{'label': ..., 'proba': ...}`` or ``{'value': ...}``."""
+def _session(data: bytes) -> Any:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(
+    data: bytes, schema: Mapping[str, str], X: pd.DataFrame, session: Any = None
+) -> dict[str, np.ndarray]:
+    """Run the graph with onnxruntime: ``{'label': ..., 'proba': ...}`` or ``{'value': ...}``."""
+    session = session if session is not None else _session(data)
     outputs = session.run(None, onnx_inputs(schema, X))
     names = [o.name for o in session.get_outputs()]
     if len(outputs) == 1:
@@ -321,9 +822,12 @@ class OnnxModel:
         self.inputs = dict(inputs)
         self.task = task
         self.has_proba = has_proba
+        self._loaded: Any = None
 
     def _run(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
-        return run_onnx(self.data, self.inputs, X)
+        if self._loaded is None:  # one onnxruntime session, made on first use
+            self._loaded = _session(self.data)
+        return run_onnx(self.data, self.inputs, X, self._loaded)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if self.task == "regression":

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from knobs.metrics import DECISION, PROBA, VALUE
 from knobs.models import ModelSpec
+from knobs.pipelines import suggest_prep
 from knobs.study._pipeline import Problem, pipeline_for
 from knobs.study.keys import BASELINE, CV, OOF, PRUNED
 
@@ -31,13 +32,21 @@ class TrialFailed(Exception):
 
 
 def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str, Any]]:
-    """Sample a model and its parameters; a baseline trial keeps every library default."""
+    """Sample a model and its parameters; a baseline trial keeps every library default.
+
+    A pipeline search (``problem.search_pipeline``) also samples the preprocessing choices that
+    apply to the model, returned under their ``prep.`` names (``pipeline_for`` reads them); the
+    defaults trial keeps the fixed preprocessing too: it is the bar, defaults everywhere.
+    """
     name = trial.suggest_categorical("model", problem.model_names)
     spec = problem.models[name]
     if BASELINE.get(trial):
         return spec, {}
     tuned = [p for p in spec.params if p.grid or not problem.grid_only]
-    return spec, {p.name: p.suggest(trial, spec.key(p.name)) for p in tuned}
+    params = {p.name: p.suggest(trial, spec.key(p.name)) for p in tuned}
+    if problem.search_pipeline:
+        params.update(suggest_prep(trial, spec, grid_only=problem.grid_only))
+    return spec, params
 
 
 #: Share of a fold's training rows held out to stop a boosted model early.

@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from knobs.data import ColumnProfile, Dataset, build_preprocessor
 from knobs.metrics import Metric
 from knobs.models import ModelSpec, get_model
+from knobs.pipelines import prep_for, split_params
 
 if TYPE_CHECKING:
     from knobs.study._plan import StudyPlan
@@ -46,6 +47,10 @@ class Problem:
     #: Grid search: parameters without grid values keep the library default (GridSampler
     #: refuses to sample a parameter outside its grid).
     grid_only: bool = False
+    #: Trials also choose the preprocessing (``prep.*`` parameters, ``knobs.pipelines``).
+    search_pipeline: bool = False
+    #: Where XGBoost trains in this worker: ``"cpu"`` or ``"cuda"`` (``knobs.devices``).
+    device: str = "cpu"
 
     @property
     def model_names(self) -> list[str]:
@@ -60,6 +65,7 @@ def pipeline_for(
     seed: int = 0,
     n_jobs: int = 1,
     probabilities: bool | None = None,
+    device: str | None = None,
 ) -> Pipeline:
     """An unfitted pipeline for ``model`` with ``params``, over the columns of ``source``.
 
@@ -68,6 +74,11 @@ def pipeline_for(
     ``predict_proba`` (SVC) is calibrated when ``probabilities`` asks for it (ensemble members
     blend probabilities) or, by default, when the study's metric scores probabilities:
     calibration costs extra fits.
+
+    ``params`` may hold the trial's preprocessing choices (``prep.encoding`` and so on, from a
+    pipeline search); without them the preprocessing is the fixed one every search uses.
+    ``device`` (default: a problem's, else the CPU) moves a model that can train on a GPU
+    (XGBoost) there; refits and exports stay on the CPU, so an exported model runs anywhere.
     """
     columns: tuple[ColumnProfile, ...]
     metric: Metric | None
@@ -78,9 +89,17 @@ def pipeline_for(
     else:
         columns, metric, specs = source.columns, source.metric_obj(), source.specs()
     spec = model if isinstance(model, ModelSpec) else specs.get(model) or get_model(model)
-    estimator = spec.estimator(source.task, dict(params), seed=seed, n_jobs=n_jobs)
+    model_params, prep = split_params(params)
+    estimator = spec.estimator(source.task, model_params, seed=seed, n_jobs=n_jobs)
+    if device is None and isinstance(source, Problem):
+        device = source.device
+    if device == "cuda" and "device" in estimator.get_params():
+        estimator.set_params(device="cuda")
     if probabilities is None:
         probabilities = metric is not None and metric.needs_proba
     if probabilities and source.task != "regression" and not hasattr(estimator, "predict_proba"):
         estimator = CalibratedClassifierCV(estimator, ensemble=False)
-    return Pipeline([("prep", build_preprocessor(columns, scale=spec.scale)), ("model", estimator)])
+    prep_step = build_preprocessor(
+        columns, scale=spec.scale, task=source.task, **prep_for(spec, prep)
+    )
+    return Pipeline([("prep", prep_step), ("model", estimator)])
