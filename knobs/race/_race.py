@@ -36,17 +36,29 @@ CONTESTANTS: tuple[str, ...] = tuple(STRATEGIES)
 RACE_STATES = ("created", "running", "refitting", "finished", "stopped", "failed")
 
 
+#: The contestant modifier that starts a run from the race's earlier studies (``--warm-start``):
+#: ``tpe,tpe+warm`` races the same strategy cold against warm.
+WARM = "warm"
+
+
 def split_contestant(name: str) -> tuple[str, str]:
-    """``"tpe+sh"`` -> ``("tpe", "sh")``; ``"tpe"`` -> ``("tpe", "none")``."""
-    strategy, _, pruner = name.partition("+")
-    return strategy, pruner or "none"
+    """``"tpe+sh"`` -> ``("tpe", "sh")``; ``"tpe"`` -> ``("tpe", "none")`` (``+warm`` aside)."""
+    strategy, *rest = name.split("+")
+    rest = [p for p in rest if p != WARM]
+    return strategy, rest[0] if rest else "none"
+
+
+def is_warm(name: str) -> bool:
+    """Whether a contestant starts warm (``tpe+warm``, ``tpe+median+warm``)."""
+    return WARM in name.split("+")[1:]
 
 
 def contestant_label(name: str) -> str:
-    """``TPE``, ``TPE + Hyperband``: how a contestant reads on charts and tables."""
+    """``TPE``, ``TPE + Hyperband``, ``TPE (warm)``: how a contestant reads on charts and tables."""
     strategy, pruner = split_contestant(name)
     short = STRATEGIES[strategy].short if strategy in STRATEGIES else strategy
-    return short if pruner == "none" else f"{short} + {PRUNERS[pruner].label}"
+    label = short if pruner == "none" else f"{short} + {PRUNERS[pruner].label}"
+    return f"{label} (warm)" if is_warm(name) else label
 
 
 def parse_contestants(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -58,6 +70,11 @@ def parse_contestants(value: str | Sequence[str]) -> tuple[str, ...]:
         if not text:
             continue
         strategy, pruner = split_contestant(text)
+        if len([p for p in text.split("+")[1:] if p != WARM]) > 1:
+            raise ConfigError(
+                f"Contestant `{raw.strip()}` names more than one pruner; give one, like "
+                "`tpe+median` or `tpe+median+warm`."
+            )
         strategy = ALIASES.get(strategy, strategy)
         if strategy not in CONTESTANTS:
             raise ConfigError(
@@ -71,6 +88,8 @@ def parse_contestants(value: str | Sequence[str]) -> tuple[str, ...]:
                 f"{', '.join(PRUNERS)}."
             )
         name = strategy if pruner == "none" else f"{strategy}+{pruner}"
+        if is_warm(text):
+            name += f"+{WARM}"
         if name not in out:
             out.append(name)
     if len(out) < 2:
@@ -97,6 +116,11 @@ class RaceSpec:
             raise ConfigError(f"`workers` must be >= 1, but got {self.workers}.")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"`threads` must be >= 1, but got {self.threads}.")
+        if any(map(is_warm, self.contestants)) and not self.config.warm_start:
+            raise ConfigError(
+                "A `+warm` contestant starts from earlier studies: name them with "
+                "`--warm-start STUDY[,STUDY...]`."
+            )
 
     @property
     def slots(self) -> int:
@@ -116,10 +140,14 @@ class RaceSpec:
     def run_config(self, contestant: str, index: int) -> SearchConfig:
         strategy, pruner = split_contestant(contestant)
         row = STRATEGIES[strategy]
+        # With `+warm` contestants, only they start warm (cold against warm); without any,
+        # `--warm-start` warms every run.
+        warm = is_warm(contestant) or not any(map(is_warm, self.contestants))
         return self.config.with_updates(
             strategy=row.strategy,
             sampler=row.sampler,
             pruner=pruner,
+            warm_start=self.config.warm_start if warm else (),
             sampler_seed=self.sampler_seed(index),
             workers=1,
         )

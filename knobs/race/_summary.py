@@ -16,7 +16,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from knobs.metrics import Direction
+from knobs.metrics import RULE, Direction, call, margin, margin_words
 from knobs.study import counts_toward_budget, load_study
 from knobs.study.keys import BASELINE, CV, INTERRUPTED
 
@@ -297,21 +297,28 @@ def verdict(s: RaceSummary) -> str:
         parts.append(lead + (", " + ", ".join(others) if others else "") + ".")
     else:
         parts.append(f"{w.label} has the best mean CV {s.metric}, {_fmt(w.mean_best)}.")
+    folds = max((len(c.best_fold_scores) for c in s.curves), default=0)
+    floor = None if s.noise is None else margin(s.noise, folds)
     if s.baseline is not None and w.mean_best is not None:
         g = S.gain(s.direction, w.mean_best, s.baseline)
-        if s.noise is not None and g <= s.noise:
+        if floor is None:
+            parts.append(f"Tuning gained {g:+.4f} over the defaults ({s.baseline:.4f}).")
+        elif call(g, floor) == "gain":
             parts.append(
-                f"Tuning gained {g:+.4f} over the defaults ({s.baseline:.4f}), within the CV "
-                f"noise (±{s.noise:.4f}): tuning is not worth it here."
+                f"Tuning gained {g:+.4f} over the defaults ({s.baseline:.4f}), beyond the CV "
+                f"noise ({margin_words(floor, folds)})."
             )
         else:
-            parts.append(f"Tuning gained {g:+.4f} over the defaults ({s.baseline:.4f}).")
+            parts.append(
+                f"Tuning gained {g:+.4f} over the defaults ({s.baseline:.4f}), within the CV "
+                f"noise ({margin_words(floor, folds)}): tuning is not worth it here."
+            )
     for c in s.comparisons:
         o = s.aggregate(c.other)
         if c.cv.n and c.cv.mean_gain == 0 and c.cv.ci_low == 0 == c.cv.ci_high:
             parts.append(f"{o.label} found the same best score on every seed: a tie.")
             continue
-        cv_words = _test_words(c.cv, s.noise)
+        cv_words = _test_words(c.cv, floor)
         test_words = _test_words(c.test, None)
         parts.append(
             f"vs {o.label}: CV {_gain_str(c.cv)} ({cv_words}); test split "
@@ -368,14 +375,16 @@ def _gain_str(t: S.PairedTest) -> str:
     return "n/a" if t.mean_gain is None else f"{t.mean_gain:+.4f}"
 
 
-def _test_words(t: S.PairedTest, noise: float | None) -> str:
+def _test_words(t: S.PairedTest, floor: float | None) -> str:
+    """A lead over seeds is real when the paired test says so *and* it clears the CV noise
+    margin of the one rule (``knobs.ensembles.RULE``): consistent but tiny leads are not."""
     if t.method == "none":
         return "not enough paired seeds"
     p = f"{t.method} p={t.p_value:.2g}"
-    if t.significant and (noise is None or (t.mean_gain or 0) > noise):
+    if t.significant and (floor is None or call(t.mean_gain or 0.0, floor) == "gain"):
         return f"a real lead, {p}"
     if t.significant:
-        return f"consistent but smaller than the CV noise, {p}"
+        return f"consistent but within the CV noise margin, {p}"
     return f"within noise, {p}"
 
 
@@ -499,6 +508,7 @@ def report(race: Race, s: RaceSummary) -> dict[str, Any]:
         "baseline_score": _num(s.baseline),
         "cv_noise": _num(s.noise),
         "cv_noise_definition": "std of the fold scores of the race's best trial / sqrt(folds)",
+        "verdict_rule": RULE,
         "target_score": _num(s.target),
         "target_definition": f"within {1 - s.target_fraction:.0%} of the best score seen in the "
         f"race (by magnitude, on the worse side); when the defaults already reach that, "

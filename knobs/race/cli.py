@@ -33,8 +33,9 @@ def add_race_parser(
     p.add_argument(
         "--strategies",
         default="grid,random,bayes",
-        help="comma-separated contestants: grid, random, bayes (= tpe), gp, cmaes, qmc "
-        "(default grid,random,bayes)",
+        help="comma-separated contestants: grid, random, bayes (= tpe), gp, cmaes, qmc, each "
+        "optionally with a pruner (`tpe+median`) and `+warm` to start from --warm-start's "
+        "studies (`tpe,tpe+warm` races cold against warm) (default grid,random,bayes)",
     )
     p.add_argument("--seeds", type=int, default=3, help="runs per strategy (default 3)")
     p.add_argument(
@@ -96,6 +97,8 @@ def cmd_race(args: argparse.Namespace) -> int:
         seed=args.seed,
         exclude=tuple(c.strip() for c in args.exclude.split(",") if c.strip()),
         early_stopping=args.early_stopping,
+        search_pipeline=args.search_pipeline,
+        warm_start=tuple(s.strip() for s in args.warm_start.split(",") if s.strip()),
     )
     spec = R.RaceSpec(
         config=config,

@@ -1,0 +1,126 @@
+"""Transfer learning, printed: cold vs warm search, and fine-tune vs old-as-is vs from scratch.
+
+Each pair is an "old" and a "new" part of one table, split by time or by group, plus a shifted
+synthetic pair:
+
+- churn: customers who signed up before 2022 (old) and from 2022 (new);
+- houses: houses sold before 2024 (old) and in 2024 or later (new);
+- shifted: a synthetic table whose target leans on another column in the new part.
+
+(a) A search on the old part, then two searches of the same budget on the new part: cold, and
+warm started from the old study. Printed: the trials and seconds the warm search needed to reach
+the cold search's best CV score (and that as a share of the cold search's), and both best
+scores at equal budget. (b) The old study's best XGBoost trial exported, then fine-tuned on the
+new part: the old model as is, fine-tuned, and trained from scratch on a held-out part of the
+new rows, with seconds.
+
+    python bench/transfer.py --quick          # a smoke run, a few minutes on 2 cores
+    python bench/transfer.py --trials 40      # the real run
+
+Run it on an idle machine: on a shared one the seconds are wrong (trial counts are not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import knobs
+from knobs.data import sample_path
+from knobs.export import export_study
+from knobs.transfer import finetune
+
+
+def pairs() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, str]]:
+    churn = pd.read_csv(sample_path("churn"))
+    year = churn["signup_date"].str[:4].astype(int)
+    houses = pd.read_csv(sample_path("houses"))
+    sold = houses["sold_date"].str[-4:].astype(int)
+    rng = np.random.default_rng(0)
+    n = 1200
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "c": rng.choice(["x", "y", "z"], n)})  # fmt: skip
+    new = np.arange(n) >= n // 2
+    signal = frame["a"] + np.where(new, 1.5 * frame["b"], 0.3 * frame["b"]) + (frame["c"] == "x")
+    frame["y"] = (signal + rng.normal(scale=0.5, size=n) > 0.5).map({True: "yes", False: "no"})
+    return {
+        "churn (signup year)": (churn[year < 2022], churn[year >= 2022], "churn"),
+        "houses (sale year)": (houses[sold < 2024], houses[sold >= 2024], "price"),
+        "shifted (synthetic)": (frame[~new], frame[new], "y"),
+    }
+
+
+def reach(trials: pd.DataFrame, goal: float, maximize: bool) -> tuple[int | None, float | None]:
+    """Trials and seconds (from the first trial's start) until a CV score reached ``goal``."""
+    done = trials[trials["state"] == "COMPLETE"].sort_values("number")
+    if done.empty:
+        return None, None
+    hit = done[done["value"] >= goal - 1e-12] if maximize else done[done["value"] <= goal + 1e-12]
+    if hit.empty:
+        return None, None
+    first = hit.iloc[0]
+    n = int((trials["number"] <= first["number"]).sum())
+    seconds = float(done[done["number"] <= first["number"]]["duration_s"].sum())
+    return n, seconds
+
+
+def run(args: argparse.Namespace) -> None:
+    home = Path(tempfile.mkdtemp(prefix="knobs-bench-transfer-"))
+    os.environ["KNOBS_HOME"] = str(home)
+    common = dict(models=args.models, n_trials=args.trials, cv=3, workers=args.workers,
+                  ensemble=False, refit=False)  # fmt: skip
+    print(f"{'pair':<22} {'cold best':>10} {'warm best':>10} {'warm trials to cold best':>26} "
+          f"{'seconds':>16}")  # fmt: skip
+    fine_rows = []
+    for label, (old, new, target) in pairs().items():
+        old_res = knobs.tune(old, target, **common)
+        cold = knobs.tune(new, target, **common)
+        warm = knobs.tune(new, target, warm_start=[old_res.study], **common)
+        maximize = cold.plan.direction == "maximize"
+        n_cold, s_cold = reach(cold.trials, cold.best_score, maximize)
+        n_warm, s_warm = reach(warm.trials, cold.best_score, maximize)
+        share = f"{n_warm}/{n_cold}" if n_warm else f"never/{n_cold}"
+        secs = f"{s_warm:.0f}/{s_cold:.0f}" if s_warm is not None else f"-/{s_cold:.0f}"
+        print(f"{label:<22} {cold.best_score:>10.4f} {warm.best_score:>10.4f} {share:>26} "
+              f"{secs:>16}")  # fmt: skip
+        xgb = old_res.trials[(old_res.trials["model"] == "xgboost")
+                             & (old_res.trials["state"] == "COMPLETE")]  # fmt: skip
+        if xgb.empty:
+            continue
+        best = xgb.sort_values("value", ascending=not maximize).iloc[0]
+        bundle = home / f"{old_res.study}-xgb"
+        export_study(old_res.study, "xgboost", bundle, trial=int(best["number"]))
+        new_csv = home / f"{old_res.study}-new.csv"
+        new.to_csv(new_csv, index=False)
+        started = time.perf_counter()
+        result = finetune(bundle, new_csv, name=new_csv.name)
+        fine_rows.append((label, result, time.perf_counter() - started))
+    print()
+    print(f"{'pair':<22} {'metric':<8} {'old as is':>10} {'fine-tuned':>12} {'from scratch':>13} "
+          f"{'s tune':>7} {'s scratch':>10}")  # fmt: skip
+    for label, r, _ in fine_rows:
+        s = r.scores
+        print(f"{label:<22} {r.metric:<8} {s['old']:>10.4f} {s['finetuned']:>12.4f} "
+              f"{s['scratch']:>13.4f} {r.seconds['finetuned']:>7.2f} {r.seconds['scratch']:>10.2f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--models", default="logistic,random_forest,xgboost")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="12 trials per search")
+    args = parser.parse_args()
+    if args.quick:
+        args.trials = 12
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
