@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
+from optuna.trial import FrozenTrial
 
 from components import charts as live_charts
 from components import errors, forms, state, tables
@@ -13,12 +16,6 @@ from knobs.metrics import metric_label
 from knobs.strategies import strategy_label
 from knobs.study import model_params
 from knobs.study.keys import FINAL
-
-
-def refresh_every(n_trials: int) -> float:
-    """Seconds between refreshes while a search runs: ~1 s, so charts follow a finished trial
-    within two seconds, slowing down for big studies whose redraw costs more than it shows."""
-    return 1.0 if n_trials < 500 else 2.0 if n_trials < 2000 else 5.0
 
 
 def header(handle: Search) -> None:
@@ -70,8 +67,8 @@ def controls(handle: Search, status_state: str) -> None:
         st.rerun()
 
 
-def best_summary(handle: Search) -> None:
-    best = handle.best()
+def best_summary(handle: Search, trials: Sequence[FrozenTrial]) -> None:
+    best = results.best_trial(trials, handle.plan.direction)
     if best is None:
         return
     model, params = model_params(best)
@@ -83,7 +80,10 @@ def best_summary(handle: Search) -> None:
 
 
 def panel(handle: Search) -> None:
-    """The refreshing part of the page: one flat fragment body, reading only the storage."""
+    """The refreshing part of the page: one flat fragment body, reading only the storage.
+
+    The trials are read once per rerun and every chart shares them; the charts themselves come
+    from a cache shared by every session, keyed on the study and its finished trials."""
     with errors.boundary("refreshing the live view"):
         status = handle.status()
         previous = state.last_state()
@@ -94,13 +94,14 @@ def panel(handle: Search) -> None:
         interrupted = results.counts(trials)["INTERRUPTED"]
         live_charts.status_header(status, handle.plan, interrupted=interrupted)
         live_charts.final_model(FINAL.get(handle.study))
-        best_summary(handle)
-        live_charts.progress_charts(trials, handle.plan, handle.name)
-        live_charts.budget_chart(trials, handle.name)
-        live_charts.analysis_charts(trials, handle.plan, handle.name)
+        best_summary(handle, trials)
+        key = live_charts.study_key(handle.name, handle.storage, trials)
+        live_charts.progress_charts(trials, handle.plan, key)
+        live_charts.budget_chart(trials, key)
+        live_charts.analysis_charts(trials, handle.plan, key)
         st.subheader("Trials")
         st.caption("Click a column header to sort. Failed trials say why in the note column.")
-        tables.show_trials(trials)
+        tables.show_trials(trials, handle.plan.direction, key=key)
 
 
 with errors.boundary("opening the live view"):
@@ -125,5 +126,6 @@ with errors.boundary("opening the live view"):
         header(handle)
         first = handle.status()
         controls(handle, first.state)
-        every = refresh_every(first.done + first.running) if first.state == "running" else None
+        running = first.state == "running"
+        every = live_charts.refresh_every(first.done + first.running) if running else None
         st.fragment(run_every=every)(panel)(handle)

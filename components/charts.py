@@ -1,12 +1,19 @@
 """Drawing the live view: status metrics and charts from ``knobs.visualization``, in Streamlit.
 
-Figures keep the user's zoom across refreshes (plotly's ``uirevision`` set to the study name),
-and the costly analysis figures are rebuilt only when a new tuned trial has completed.
+Figures keep the user's zoom across refreshes (plotly's ``uirevision`` set to the study name).
+
+Charts of a study are computed once per (study, storage, trials key) and shared by every
+session (:func:`shared`, a ``st.cache_data`` with a TTL): one server process serves every user,
+so ten tabs on one 10,000-trial study must not compute its charts ten times, and a refresh that
+found no new finished trial recomputes nothing. The work itself is bounded in
+``knobs.visualization`` (thinned points, sampled importance), and done in the script run: no
+thread outlives a closed tab.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -14,10 +21,12 @@ from optuna.trial import FrozenTrial
 
 from knobs import visualization as V
 from knobs.api import SearchStatus
+from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration
 from knobs.formatting import fmt_score as _fmt_score
 from knobs.metrics import metric_label
-from knobs.study import StudyPlan
+from knobs.study import StudyPlan, storage_url
+from knobs.study import list_studies as knobs_studies
 
 from . import state
 from .errors import log
@@ -36,9 +45,99 @@ def fmt_score(value: float | None) -> str:
     return _fmt_score(value, missing="–")
 
 
-def _show(fig: go.Figure, key: str, revision: str) -> None:
-    fig.update_layout(uirevision=revision)
+#: Seconds a shared chart is kept after its last use (a new finished trial replaces it anyway).
+CACHE_TTL_S = 15 * 60
+#: Shared results kept at most (figures of a few studies, several filters each).
+CACHE_ENTRIES = 256
+#: How long the studies list is reused (listing replays every study's trials: ~2 s at 12,000).
+STUDIES_TTL_S = 30.0
+CANNOT_DRAW = "This chart cannot be drawn for these trials."
+
+
+@st.cache_resource(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
+def _shared(kind: str, key: tuple[Any, ...], _make: Callable[[], Any]) -> tuple[Any, str | None]:
+    """``(value, None)`` or ``(None, why)``: one computation per (kind, key) for every session.
+
+    ``_make`` is not hashed (the leading underscore): ``key`` must name everything it reads.
+    Streamlit runs one computation per key at a time. A failure is kept too, so a chart that
+    cannot be drawn is not retried on every refresh.
+
+    ``cache_resource``, not ``cache_data``: a copy per caller means unpickling every figure on
+    every refresh, which re-validates it (~0.05-0.15 s a chart); the shared object is read-only
+    instead (no caller changes it; ``shared`` sets what differs per view before it is shared).
+    """
+    try:
+        return _make(), None
+    except KnobsError as exc:
+        return None, str(exc)
+    except Exception:  # noqa: BLE001 - e.g. fANOVA on degenerate trials: one chart, not the page
+        log.warning("chart %s %s failed", kind, key, exc_info=True)
+        return None, CANNOT_DRAW
+
+
+def shared(
+    kind: str, key: tuple[Any, ...], make: Callable[[], Any], *, revision: str | None = None
+) -> tuple[Any, str | None]:
+    """The result of ``make`` for ``key`` (study, storage, ``study_key``, options), computed
+    once for every session; see the module doc. Read-only: never change what it returns.
+
+    ``revision`` is plotly's ``uirevision`` (a user's zoom survives refreshes while it stays the
+    same), set on every figure of the result before it is shared.
+    """
+    if revision is None:
+        return _shared(kind, key, make)
+
+    def make_with_revision() -> Any:
+        value = make()
+        for fig in value if isinstance(value, tuple) else (value,):
+            if isinstance(fig, go.Figure):
+                fig.update_layout(uirevision=revision)
+        return value
+
+    return _shared(kind, (*key, revision), make_with_revision)
+
+
+def study_key(name: str, storage: str, trials: Sequence[FrozenTrial]) -> tuple[Any, ...]:
+    """What a study's shared charts are keyed on: its name, its storage, and ``trials_key``
+    (changes when a trial is added or finishes)."""
+    return (name, storage, V.trials_key(trials))
+
+
+@st.cache_data(ttl=STUDIES_TTL_S, max_entries=16, show_spinner=False)
+def _studies(storage: str) -> list[dict[str, Any]]:
+    return knobs_studies(storage)
+
+
+def studies(storage: str | None = None, *, must_have: str | None = None) -> list[dict[str, Any]]:
+    """``knobs.studies()`` reused for a few seconds across sessions: it replays every study's
+    trials (~2 s at 12,000), and pickers call it on every rerun. When the study this tab
+    follows (``must_have``, e.g. one just created) is missing from the reused list, it is read
+    again at once."""
+    url = storage_url(storage)
+    rows = _studies(url)
+    if must_have and all(r["study"] != must_have for r in rows):
+        _studies.clear(url)
+        rows = _studies(url)
+    return rows
+
+
+def refresh_every(n_trials: int) -> float:
+    """Seconds between refreshes while a search runs: ~1 s, so charts follow a finished trial
+    within two seconds, slowing down for big studies whose redraw costs more than it shows."""
+    return 1.0 if n_trials < 500 else 2.0 if n_trials < 2000 else 5.0
+
+
+def _draw(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
+
+
+def show_shared(result: tuple[go.Figure | None, str | None], key: str) -> None:
+    """Draw a figure from :func:`shared`, or say in a caption why it cannot be drawn."""
+    fig, why = result
+    if fig is None:
+        st.caption(why or CANNOT_DRAW)
+        return
+    _draw(fig, key)
 
 
 def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0) -> None:
@@ -107,34 +206,63 @@ def final_model(final: dict | None) -> None:
     st.success(f"**Final model.** {final.get('why', '')}", icon=icon)
 
 
-def budget_chart(trials: Sequence[FrozenTrial], name: str) -> None:
+def budget_chart(trials: Sequence[FrozenTrial], key: tuple[Any, ...]) -> None:
     """Trials per model family by how they ended, when the search tried several families."""
-    spread = V.budget_spread(trials)
-    if spread.empty or spread["model"].nunique() < 2:
-        return
-    _show(V.budget_spread_figure(spread), "live.budget_spread", name)
+
+    def make() -> go.Figure | None:
+        spread = V.budget_spread(trials)
+        if spread.empty or spread["model"].nunique() < 2:
+            return None
+        return V.budget_spread_figure(spread)
+
+    fig, _ = shared("live.budget", key, make, revision=key[0])
+    if fig is not None:
+        _draw(fig, "live.budget_spread")
 
 
-def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -> V.History:
+def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[Any, ...]) -> None:
+    """Best so far by trial and by time, and every trial's score (thinned past
+    ``V.MAX_POINTS``: the best-so-far steps and the best trials exact)."""
     metric = metric_label(plan.metric)
-    h = V.history(trials, plan.direction)
-    if not h.points:
+
+    def make() -> tuple[go.Figure, go.Figure, go.Figure, str] | None:
+        full = V.history(trials, plan.direction)
+        if not full.points:
+            return None
+        h = V.thin_history(full)
+        return (
+            V.best_so_far_figure(h, metric, x="number"),
+            V.best_so_far_figure(h, metric, x="elapsed"),
+            V.scores_figure(h, metric),
+            V.history_note(full, h),
+        )
+
+    figs, why = shared("live.progress", (*key, metric), make, revision=key[0])
+    if figs is None:
+        if why:
+            st.caption(why)
         st.info(
             "The first trials are running; charts appear as soon as one finishes.",
             icon=":material/hourglass_top:",
         )
-        return h
+        return
+    by_trial, by_time, scores, note = figs
     left, right = st.columns(2)
     with left:
-        _show(V.best_so_far_figure(h, metric, x="number"), "live.best_by_trial", name)
+        _draw(by_trial, "live.best_by_trial")
     with right:
-        _show(V.best_so_far_figure(h, metric, x="elapsed"), "live.best_by_time", name)
-    _show(V.scores_figure(h, metric), "live.scores", name)
-    return h
+        _draw(by_time, "live.best_by_time")
+    _draw(scores, "live.scores")
+    if note:
+        st.caption(note)
 
 
-def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -> None:
-    """Importance and parallel coordinates for one model, once it has enough tuned trials."""
+def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[Any, ...]) -> None:
+    """Importance and parallel coordinates for one model, once it has enough tuned trials.
+
+    Importance is ``auto``: fANOVA up to ``V.FANOVA_MAX_TRIALS`` trials, PED-ANOVA above, on a
+    bounded sample; the title says which and on how many.
+    """
     ready = V.tuned_counts(trials, minimum=V.MIN_TRIALS_FOR_ANALYSIS)
     if not ready:
         st.caption(
@@ -151,25 +279,31 @@ def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, name: str) -
             key=state.W_ANALYSIS_MODEL,
             format_func=lambda m: f"{m} ({ready[m]} trials)",
         )
-    tuned = V.tuned_trials(trials, model)
-    cache = state.analysis_cache()
-    key = (name, model, len(tuned))
-    if key not in cache:
-        metric = metric_label(plan.metric)
-        importance = None
-        if V.params_varied_in_complete(tuned):
-            try:
-                importance = V.importance_figure(tuned, plan.direction, model=model)
-            except Exception:  # noqa: BLE001 - an optional chart must not take the panel down
-                log.warning("parameter importance failed for %s", name, exc_info=True)
-        cache.clear()  # keep one entry: the figures are large
-        cache[key] = (importance, V.parallel_figure(tuned, plan.direction, metric, model=model))
-    importance, parallel = cache[key]
+    metric = metric_label(plan.metric)
+    name = key[0]
+    tuned: list[FrozenTrial] = []
+
+    def tuned_trials() -> list[FrozenTrial]:
+        if not tuned:
+            tuned.extend(V.tuned_trials(trials, model))
+        return tuned
+
+    def importance() -> go.Figure:
+        return V.importance_figure(tuned_trials(), plan.direction, method="auto", model=model)
+
+    def parallel() -> go.Figure:
+        drawn = V.thin(tuned_trials(), plan.direction, cap=V.PARALLEL_TRIALS).trials
+        return V.parallel_figure(drawn, plan.direction, metric, model=model)
+
+    # Sampled results of a big running study are redone every few % more trials, not every trial.
+    coarse = (key[0], key[1], model, V.coarse_count(ready[model]))
     left, right = st.columns([2, 3])
     with left:
-        if importance is not None:
-            _show(importance, "live.importance", name)
+        fig, _ = shared("live.importance", coarse, importance, revision=name)
+        if fig is not None:
+            _draw(fig, "live.importance")
         else:
             st.caption("Importance needs parameters that took several values.")
     with right:
-        _show(parallel, "live.parallel", name)
+        show_shared(shared("live.parallel", (*coarse, metric), parallel, revision=name),
+                    "live.parallel")  # fmt: skip

@@ -18,7 +18,7 @@ from knobs.data import ColumnProfile
 from knobs.metrics import metric_label
 from knobs.strategies import strategy_label
 
-from . import state
+from . import charts, state
 
 FLAG_WORDS = {
     "target": "target",
@@ -63,8 +63,42 @@ def show_profile(profiles: Sequence[ColumnProfile]) -> None:
     )
 
 
-def show_trials(trials: Sequence[FrozenTrial]) -> None:
-    frame = V.trials_table(trials)
+TRIAL_ORDER_WORDS = {"best": "best score first", "newest": "newest first", "number": "trial number"}
+
+
+def show_trials(
+    trials: Sequence[FrozenTrial], direction: str = "maximize", *, key: tuple[Any, ...] = ()
+) -> None:
+    """The trials table; past ``V.TRIALS_PAGE_ROWS`` rows, one page at a time (a 10,000-row
+    table costs the browser seconds), with an order and a page number. With ``key``
+    (``charts.study_key``), a page is built once for every session showing it."""
+    size = V.TRIALS_PAGE_ROWS
+    if len(trials) <= size:
+        frame = V.trials_table(trials)
+    else:
+        left, right, info = st.columns([2, 1, 3], vertical_alignment="bottom")
+        order = left.selectbox(
+            "Order",
+            list(V.TRIAL_ORDERS),
+            format_func=TRIAL_ORDER_WORDS.get,
+            key=state.W_TRIALS_ORDER,
+        )
+        pages = -(-len(trials) // size)
+        page = right.number_input(
+            f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=state.W_TRIALS_PAGE
+        )
+
+        def build() -> V.TrialsPage:
+            return V.trials_page(trials, page=int(page), size=size, order=order,
+                                 direction=direction)  # fmt: skip
+
+        if key:
+            part, _ = charts.shared("trials_page", (*key, direction, order, int(page)), build)
+            part = part or build()  # a failure is raised here, where the page reports it
+        else:
+            part = build()
+        info.caption(f"Rows {part.first:,}–{part.last:,} of {part.total:,}.")
+        frame = part.frame
     st.dataframe(
         frame,
         hide_index=True,

@@ -8,6 +8,7 @@ answers are known.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import optuna
 import pytest
@@ -146,3 +147,47 @@ def test_bad_requests_get_clear_errors(trials) -> None:
         V.importance_figure(tuned, "maximize", method="shap")
     with pytest.raises(ConfigError, match="several values"):
         V.importance_figure(_every_state(trials, "logistic")[:1], "maximize")
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_analytics_refreshes_while_its_study_runs() -> None:
+    """Issue 14, 2.6: the page had no timer, so a running study's charts stood still."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    import knobs
+    from bench.ui_scale import build_study
+    from components import state
+
+    build_study("an-running", 30)
+    search = knobs.Search.open("an-running")
+    search.start(workers=1, n_trials=search.budget() + 400)
+    try:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"),
+                               default_timeout=60)  # fmt: skip
+        at.query_params[state.QUERY_STUDY] = "an-running"
+        at.run()
+        at.switch_page("app_pages/analytics.py").run()
+        assert not at.exception and not at.error
+        captions = "\n".join(str(c.value) for c in at.caption)
+        assert "The search is running: these charts refresh every 1 s." in captions
+        assert at.selectbox(key=state.W_AN_STUDY).value == "an-running"
+        shown = next(str(c.value) for c in at.caption if "trials shown" in str(c.value))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # what the timer does in a browser
+            time.sleep(1.0)
+            at.run()
+            assert not at.exception
+            now = next(str(c.value) for c in at.caption if "trials shown" in str(c.value))
+            if now != shown:
+                break
+        assert now != shown, "no new trial reached the page"
+    finally:
+        search.stop()
+    at.run()
+    assert not at.exception
+    assert "refresh every" not in "\n".join(str(c.value) for c in at.caption)

@@ -127,11 +127,23 @@ def test_live_analysis_figures_name_the_model(finished: knobs.Search) -> None:
     assert list(parallel.layout.xaxis.ticktext) == ["ROC AUC", "C", "class_weight"]
 
 
-def test_best_so_far_figure_draws_the_baseline(finished: knobs.Search) -> None:
-    h = V.history(finished.trials(), "maximize")
+def test_best_so_far_figure_draws_the_baseline_and_the_cv_noise(finished: knobs.Search) -> None:
+    """Is tuning worth it, on the live charts (issue 14, 2.2): a band of the best score's CV
+    noise around it, beside the defaults line."""
+    from knobs.metrics import fold_noise
+    from knobs.study import best_trial
+    from knobs.study.keys import CV
+
+    trials = finished.trials()
+    h = V.history(trials, "maximize")
+    best = best_trial(trials, "maximize")
+    assert h.noise == pytest.approx(fold_noise(CV.get(best)["fold_scores"])) and h.noise > 0
     for x in ("number", "elapsed"):
         fig = V.best_so_far_figure(h, "ROC AUC", x=x)
-        assert [s.y0 for s in fig.layout.shapes] == [pytest.approx(h.baseline)]
+        band, line = fig.layout.shapes
+        assert (band.y0, band.y1) == (pytest.approx(h.best - h.noise), pytest.approx(h.best + h.noise))
+        assert line.y0 == pytest.approx(h.baseline)
+        assert any("CV noise ±" in a.text for a in fig.layout.annotations)
         assert list(fig.data[0].y) == [
             b for _, b in (h.best_by_number if x == "number" else h.best_by_time)
         ]

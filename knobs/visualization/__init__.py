@@ -10,7 +10,10 @@ Streamlit, so the dashboard, the CLI's HTML report and a notebook draw the same 
   ``importance_figure``, ``parallel_figure`` (the live view and the Analytics page share them);
 - Analytics: ``select`` -> Optuna's history, slice, contour, EDF, timeline, intermediate values,
   and ``worker_timeline`` -> ``worker_timeline_figure``;
-- the trials table: ``trials_table``;
+- the trials table: ``trials_table``, paged with ``trials_page``;
+- big studies: ``thin`` / ``thin_history`` (at most a few thousand points drawn, the best-so-far
+  steps and the best trials exact), importance bounded by ``importance_sample`` (fANOVA or
+  PED-ANOVA on a capped, seeded sample), ``trials_key`` for shared caches of a study's charts;
 - the race: ``race_curves_by_trial``/``_by_time``, ``race_score_distribution`` -> ``race_figures``,
   ``race_report_html``;
 - ensembles: ``ensemble_comparison_data`` -> ``ensemble_comparison_figure``,
@@ -34,7 +37,15 @@ from ._analytics import (
 )
 from ._ensemble import correlation_figure, ensemble_comparison_data, ensemble_comparison_figure
 from ._history import History, TrialPoint, best_so_far_figure, history, scores_figure
-from ._importance import IMPORTANCE_METHODS, importance_figure, importance_label
+from ._importance import (
+    FANOVA_MAX_TRIALS,
+    IMPORTANCE_METHODS,
+    PED_ANOVA_MAX_TRIALS,
+    importance_figure,
+    importance_label,
+    importance_method,
+    importance_sample,
+)
 from ._parallel import parallel_figure
 from ._race import (
     CurveSet,
@@ -47,6 +58,20 @@ from ._race import (
     race_report_html,
     race_score_distribution,
 )
+from ._scale import (
+    EXACT_COUNT,
+    LINE_TRIALS,
+    MAX_POINTS,
+    PARALLEL_TRIALS,
+    PLOT_TRIALS,
+    TOP_KEPT,
+    Thinned,
+    coarse_count,
+    history_note,
+    thin,
+    thin_history,
+    trials_key,
+)
 from ._selection import (
     MIN_TRIALS_FOR_ANALYSIS,
     Selection,
@@ -57,9 +82,29 @@ from ._selection import (
     tuned_trials,
 )
 from ._spread import OUTCOMES, budget_spread, budget_spread_figure, outcome
-from ._trials import trials_table
+from ._trials import TRIAL_ORDERS, TRIALS_PAGE_ROWS, TrialsPage, trials_page, trials_table
 
 __all__ = [
+    "EXACT_COUNT",
+    "FANOVA_MAX_TRIALS",
+    "PARALLEL_TRIALS",
+    "coarse_count",
+    "LINE_TRIALS",
+    "MAX_POINTS",
+    "PED_ANOVA_MAX_TRIALS",
+    "PLOT_TRIALS",
+    "TOP_KEPT",
+    "TRIAL_ORDERS",
+    "TRIALS_PAGE_ROWS",
+    "Thinned",
+    "TrialsPage",
+    "history_note",
+    "importance_method",
+    "importance_sample",
+    "thin",
+    "thin_history",
+    "trials_key",
+    "trials_page",
     "OUTCOMES",
     "budget_spread",
     "budget_spread_figure",

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 from knobs.errors import ConfigError
 from knobs.study.keys import BASELINE, INTERRUPTED, WORKER
 
-from ._selection import optuna_plot, params_varied_in_complete
+from ._selection import optuna_plot, params_varied_in_complete, renumber
 from ._style import STANDARD, STATE_COLOURS, TALL, layout
 
 # --- what Optuna lacks: the timeline per worker --------------------------------------------------
@@ -95,7 +95,7 @@ def optimization_history_figure(
 ) -> go.Figure:
     """Optuna's history: every trial's score and the best so far."""
     fig = optuna_plot(_OV.plot_optimization_history, trials, direction, target_name=metric)
-    return layout(fig, "Optimization history")
+    return layout(renumber(fig, trials, "x"), "Optimization history")
 
 
 def slice_figure(trials: Sequence[FrozenTrial], direction: str, metric: str = "score") -> go.Figure:
@@ -130,7 +130,11 @@ def edf_figure(trials: Sequence[FrozenTrial], direction: str, metric: str = "sco
 def timeline_figure(trials: Sequence[FrozenTrial], direction: str) -> go.Figure:
     """Optuna's timeline: one row per trial."""
     fig = optuna_plot(_OV.plot_timeline, trials, direction)
-    return layout(fig, "Timeline of trials", height=max(300, min(900, 20 * len(trials))))
+    return layout(
+        renumber(fig, trials, "y"),
+        "Timeline of trials",
+        height=max(300, min(900, 20 * len(trials))),
+    )
 
 
 def intermediate_figure(trials: Sequence[FrozenTrial], direction: str) -> go.Figure:

@@ -15,8 +15,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from knobs.formatting import fmt_score
 from knobs.metrics import direction as as_direction
-from knobs.study import is_scored, model_params
-from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED
+from knobs.metrics import fold_noise
+from knobs.study import best_trial, is_scored, model_params
+from knobs.study.keys import BASELINE, CV, FAIL_REASON, INTERRUPTED
 
 from ._style import ACCENT, COMPACT, DEFAULTS, LEGEND_BELOW, MUTED, layout, reference_line
 
@@ -47,6 +48,9 @@ class History:
     n_failed: int
     n_pruned: int
     n_interrupted: int = 0
+    #: The best trial's fold-to-fold noise (standard error over its folds): scores closer than
+    #: this to the best cannot be told from it by cross-validation (``knobs.metrics.fold_noise``).
+    noise: float | None = None
 
     @property
     def scored(self) -> tuple[TrialPoint, ...]:
@@ -110,6 +114,7 @@ def history(trials: Sequence[FrozenTrial], direction: str) -> History:
     scored = [p for p in points if p.value is not None]
     by_time = sorted(scored, key=lambda p: (p.elapsed_s, p.number))
     baselines = [p.value for p in scored if p.baseline]
+    best = best_trial(trials, direction)
     return History(
         direction=direction,
         points=tuple(points),
@@ -119,6 +124,7 @@ def history(trials: Sequence[FrozenTrial], direction: str) -> History:
         n_failed=sum(1 for p in points if p.state == "FAIL"),
         n_pruned=sum(1 for p in points if p.state == "PRUNED"),
         n_interrupted=sum(1 for p in points if p.state == "INTERRUPTED"),
+        noise=fold_noise((CV.get(best) or {}).get("fold_scores") or []) if best else None,
     )
 
 
@@ -150,6 +156,18 @@ def _baseline_line(fig: go.Figure, h: History) -> None:
         reference_line(fig, h.baseline, text, DEFAULTS, coloured_label=True)
 
 
+def _noise_band(fig: go.Figure, h: History) -> None:
+    """The best score's CV noise as a band around it: is tuning worth it, at a glance (the
+    defaults line inside the band cannot be told from the best by cross-validation)."""
+    if h.best is None or not h.noise:
+        return
+    fig.add_hrect(
+        y0=h.best - h.noise, y1=h.best + h.noise, fillcolor=ACCENT, opacity=0.12, line_width=0,
+        annotation_text=f"CV noise ±{fmt_score(h.noise)}", annotation_position="top left",
+        annotation_font_color=MUTED,
+    )  # fmt: skip
+
+
 def best_so_far_figure(h: History, metric: str, *, x: str = "number") -> go.Figure:
     """Best score so far (a step line) over trial number or elapsed seconds, defaults dashed."""
     steps = h.best_by_number if x == "number" else h.best_by_time
@@ -166,6 +184,7 @@ def best_so_far_figure(h: History, metric: str, *, x: str = "number") -> go.Figu
             + "<br>best %{y:.4g}<extra></extra>",
         )
     )
+    _noise_band(fig, h)
     _baseline_line(fig, h)
     xlabel = "trial" if x == "number" else "elapsed seconds"
     title = "Best score by trial" if x == "number" else "Best score over time"

@@ -73,7 +73,12 @@ def tuned_trials(
         if (scored_only and not is_scored(t)) or not _is_tuned(t, model):
             continue
         _, params = model_params(t)
-        dists = {k[len(prefix) :]: d for k, d in t.distributions.items() if k.startswith(prefix)}
+        # The pipeline search's ``prep.*`` choices keep their names (``model_params`` does).
+        dists = {
+            (k[len(prefix) :] if k.startswith(prefix) else k): d
+            for k, d in t.distributions.items()
+            if k.startswith((prefix, "prep."))
+        }
         out.append(
             optuna.trial.create_trial(
                 params=params,
@@ -140,6 +145,22 @@ def optuna_plot(
 ) -> go.Figure:
     """One of ``optuna.visualization``'s plots, drawn from the selected trials only."""
     return plot(as_study(trials, direction), **options)
+
+
+def renumber(fig: go.Figure, trials: Sequence[FrozenTrial], axis: str) -> go.Figure:
+    """Put the study's own trial numbers back on ``axis`` of an Optuna plot.
+
+    ``as_study`` copies the selected trials into a new study, which numbers them 0, 1, 2...: a
+    chart of a filtered or thinned study would show trial 999 for trial 9,990. Values that are
+    not copy numbers (dates, scores) are left alone.
+    """
+    original = [t.number for t in trials if t.state != TrialState.RUNNING]
+    for trace in fig.data:
+        values = getattr(trace, axis, None)
+        if not values or not all(isinstance(v, int) and 0 <= v < len(original) for v in values):
+            continue
+        trace.update({axis: [original[v] for v in values]})
+    return fig
 
 
 def for_model(title: str, model: str | None) -> str:

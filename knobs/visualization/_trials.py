@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from knobs.errors import ConfigError
+from knobs.metrics import direction as as_direction
 from knobs.study import is_scored, model_params
 from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, PRUNED
 
@@ -59,3 +62,60 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows, columns=list(TRIAL_TABLE_COLUMNS))
     return frame.astype({"score": "float64", "duration_s": "float64"})
+
+
+#: Rows the trials table shows at once: a 10,000-row table costs the browser seconds to draw.
+TRIALS_PAGE_ROWS = 500
+#: How a paged table can be ordered, by the word a page or a flag uses.
+TRIAL_ORDERS = ("best", "newest", "number")
+
+
+@dataclass(frozen=True)
+class TrialsPage:
+    """One page of the trials table, and where it sits in the whole."""
+
+    frame: pd.DataFrame
+    page: int  # 1-based, clamped to the pages there are
+    pages: int
+    first: int  # 1-based number of the page's first row (0 when the table is empty)
+    last: int
+    total: int
+
+
+def _ordered(trials: Sequence[FrozenTrial], order: str, direction: str) -> list[FrozenTrial]:
+    by_number = sorted(trials, key=lambda t: t.number)
+    if order == "number":
+        return by_number
+    if order == "newest":
+        return by_number[::-1]
+    if order == "best":
+        d = as_direction(direction)
+        scored = sorted((t for t in by_number if is_scored(t)), key=lambda t: d.loss(t.value))
+        return scored + [t for t in by_number if not is_scored(t)]
+    raise ConfigError(f"Table order must be one of {list(TRIAL_ORDERS)}, but got {order!r}.")
+
+
+def trials_page(
+    trials: Sequence[FrozenTrial],
+    *,
+    page: int = 1,
+    size: int = TRIALS_PAGE_ROWS,
+    order: str = "number",
+    direction: str = "maximize",
+) -> TrialsPage:
+    """Page ``page`` (1-based, clamped) of ``size`` rows of the trials table, in ``order``:
+    ``best`` (scored trials best first, then the others by number), ``newest`` or ``number``.
+    Only the page's rows are built."""
+    if size < 1:
+        raise ConfigError(f"A table page holds at least 1 row, but got size={size}.")
+    rows = _ordered(trials, order, direction)
+    pages = max(1, -(-len(rows) // size))
+    page = min(max(1, int(page)), pages)
+    start = (page - 1) * size
+    part = rows[start : start + size]
+    frame = trials_table(part)
+    if order != "number":  # trials_table sorts by number: put the page back in its order
+        position = {t.number: i for i, t in enumerate(part)}
+        frame = frame.sort_values("trial", key=lambda s: s.map(position)).reset_index(drop=True)
+    first = start + 1 if part else 0
+    return TrialsPage(frame, page, pages, first, start + len(part), len(rows))
