@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import errors, forms, state, tables
-from knobs.data import RawTable, infer_task, sample_path
+from knobs.data import RawTable, infer_task, joined_with_test, read_table, sample_path
 
 SAMPLE = "churn"
 AUTO = "auto"  # the task select's "infer it" choice
@@ -59,8 +59,13 @@ def preview(raw: RawTable) -> None:
 
 
 def choose_target(raw: RawTable) -> str | None:
-    """Target, task and excluded columns; the problems they cause are shown right below them."""
+    """Target, task and excluded columns; the problems they cause are shown right below them.
+
+    The boxes are keyed on the table (``state.table_widget``): a new table gets new boxes, so
+    they show the target and task the app will use, never the previous table's.
+    """
     columns = [str(c) for c in raw.frame.columns]
+    choice = state.data()
     current = state.target()
     if current not in columns:
         current = forms.guess_target(columns)
@@ -71,7 +76,7 @@ def choose_target(raw: RawTable) -> str | None:
             "Target column",
             columns,
             index=columns.index(current) if current in columns else None,
-            key=state.W_TARGET,
+            key=state.table_widget(state.W_TARGET, choice),
             placeholder="Choose the column to predict",
             help="The column the model learns to predict; every other column is a candidate "
             "feature.",
@@ -87,7 +92,7 @@ def choose_target(raw: RawTable) -> str | None:
             "Task",
             options,
             index=options.index(override) if override in options else 0,
-            key=state.W_TASK,
+            key=state.table_widget(state.W_TASK, choice),
             format_func=lambda t: (
                 f"Automatic: {forms.TASK_LABELS.get(detected or '', 'unknown')}"
                 if t == AUTO
@@ -102,7 +107,7 @@ def choose_target(raw: RawTable) -> str | None:
             "Exclude columns",
             [c for c in columns if c != target],
             default=[c for c in state.exclude() if c in columns and c != target],
-            key=state.W_EXCLUDE,
+            key=state.table_widget(state.W_EXCLUDE, choice),
             placeholder="None: every usable column is a feature",
             help="Leave out columns that would not be known at prediction time, or that leak "
             "the answer.",
@@ -125,6 +130,7 @@ def readiness() -> None:
     )
     if ds.notices:
         st.info("\n".join(f"- {n}" for n in ds.notices), icon=":material/info:")
+    choose_test_table(ds.target)
     if st.button(
         "Next: set up the search",
         key=state.W_TO_SEARCH,
@@ -132,6 +138,41 @@ def readiness() -> None:
         icon=":material/arrow_forward:",
     ):
         st.switch_page("app_pages/search.py")
+
+
+def choose_test_table(target: str) -> None:
+    """Bring your own test table (``--test-data``): checked against the training table now, so a
+    missing column or target is said here, not when the search starts."""
+    current = state.test_data()
+    with st.expander("Score on a test table of your own (optional)", expanded=current is not None):
+        upload = st.file_uploader(
+            "Upload the test table",
+            type=["csv", "tsv", "txt"],
+            key=state.table_widget(state.W_TEST_UPLOAD, state.data()),
+            help="Same columns and target as the training table. The search then learns from "
+            "every row of the training table, and the final model is scored on this one.",
+        )
+        if upload is None:
+            state.set_test_data(None)
+            st.caption("Without one, a share of the training table is held out for the score.")
+            return
+        choice = state.DataChoice.of(upload.name, upload.getvalue())
+        rows = errors.attempt(_test_rows, choice, target)
+        state.set_test_data(choice if rows is not None else None)
+        if rows is not None:
+            st.success(
+                f"The final model will be scored on **{choice.name}** ({rows:,} labelled rows); "
+                "the search learns from every row of the training table.",
+                icon=":material/fact_check:",
+            )
+
+
+def _test_rows(choice: state.DataChoice, target: str) -> int:
+    test = read_table(choice.content, name=choice.name, min_rows=1)
+    _table, (_train, test_rows) = joined_with_test(
+        state.table(), test, target, test_name=choice.name
+    )
+    return len(test_rows)
 
 
 def summary(target: str) -> None:

@@ -6,17 +6,21 @@ the functions ``knobs export`` calls), the predictions from ``knobs.predict``.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import streamlit as st
 
 from components import errors, state
 from components.charts import fmt_score
+from components.explain import section as explain_section
 from components.export import FORMAT_LABELS, ensemble_choices, study_download, trial_choices
+from components.slim import slim_for_export_page
 from knobs.api import studies
 from knobs.export import FORMATS, load_bundle_bytes, render_markdown
 from knobs.metrics import metric_label
 from knobs.predict import predict_table
+from knobs.transfer import FINETUNE_FAMILIES, finetune_bytes
 
 
 def pick_study() -> str | None:
@@ -103,6 +107,7 @@ def main() -> None:
     what, _, ident = str(choice).partition(":")
     trial = int(ident) if what == "trial" else None
     ensemble = ident if what == "ensemble" else None
+    explain_section(name, trial, ensemble, folded=True)
     key = (name, str(choice), str(fmt))
     held = state.export_bundle(key)
     if cols[2].button("Build export", key=state.W_EXPORT_BUILD, type="primary",
@@ -126,5 +131,64 @@ def main() -> None:
         score_box(data, str(fmt))
 
 
+def finetune_section() -> None:
+    """Continue training an exported model on new labelled rows (``knobs finetune``)."""
+    st.divider()
+    st.subheader("Fine-tune a saved model on new rows")
+    can = ", ".join(k for k, t in FINETUNE_FAMILIES.items() if t.tune is not None)
+    st.caption(
+        "Upload a bundle Knobs exported (skops or xgboost format; never a pickle) and new "
+        "labelled rows. The preprocessing stays as it was; the model continues training "
+        f"({can}). Part of the new rows is held out to compare the model as is, the fine-tuned "
+        "one and one trained from scratch with the same parameters."
+    )
+    left, right = st.columns(2)
+    bundle = left.file_uploader("Exported bundle (.zip)", type=["zip"], key=state.W_FT_MODEL)
+    data = right.file_uploader("New labelled rows (.csv)", type=["csv", "txt"],
+                               key=state.W_FT_DATA)  # fmt: skip
+    holdout = st.slider("Held-out share of the new rows", 0.1, 0.5, 0.25, 0.05,
+                        key=state.W_FT_HOLDOUT)  # fmt: skip
+    if bundle is None or data is None:
+        return
+    raw, rows = bundle.getvalue(), data.getvalue()
+    key = (hashlib.sha256(raw).hexdigest(), hashlib.sha256(rows).hexdigest(), str(holdout))
+    held = state.finetuned(key)
+    if held is None and st.button("Fine-tune", key=state.W_FT_RUN, type="primary",
+                                  icon=":material/model_training:"):  # fmt: skip
+        with st.spinner("Fine-tuning and training the comparison from scratch…"):
+            held = errors.attempt(finetune_bytes, raw, rows, name=data.name, holdout=holdout)
+        if held is not None:
+            state.set_finetuned(key, held)
+    if held is None:
+        return
+    result, zipped = held
+    for w in result.warnings:
+        st.warning(w, icon=":material/warning:")
+    metric = metric_label(result.metric)
+    cols = st.columns(3)
+    cols[0].metric(f"Old model as is ({metric})", fmt_score(result.scores["old"]))
+    cols[1].metric(f"Fine-tuned ({metric})", fmt_score(result.scores["finetuned"]),
+                   help=f"{result.seconds['finetuned']:.1f} s")  # fmt: skip
+    cols[2].metric(f"From scratch ({metric})", fmt_score(result.scores["scratch"]),
+                   help=f"{result.seconds['scratch']:.1f} s")  # fmt: skip
+    words = {"old": "the old model as is", "finetuned": "the fine-tuned model",
+             "scratch": "the model trained from scratch"}  # fmt: skip
+    st.markdown(
+        f"On {result.rows['held_out']} held-out new rows, **{words[result.winner]}** scores "
+        f"best. Fine-tuning {result.family} {result.meaning}; tuned on "
+        f"{result.rows['tuned_on']} rows."
+    )
+    st.download_button(
+        "Download the fine-tuned bundle (.zip)", data=zipped, file_name="finetuned.zip",
+        mime="application/zip", key=state.W_FT_DOWNLOAD, icon=":material/download:",
+    )  # fmt: skip
+
+
 with errors.boundary("preparing the export"):
     main()
+
+with errors.boundary("slimming the model"):
+    slim_for_export_page()
+
+with errors.boundary("fine-tuning the model"):
+    finetune_section()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import errors, forms, race_view, state
+from components import errors, forms, pickers, race_view, state
 from knobs import race as R
 from knobs.config import SearchConfig, default_workers
 from knobs.errors import StudyError
+from knobs.metrics import metric_label, metric_names
 from knobs.models import model_names
 from knobs.strategies import STRATEGIES
 
@@ -25,11 +26,7 @@ def setup() -> None:
             pick = st.selectbox(
                 "Race",
                 [r.id for r in earlier],
-                format_func=lambda i: next(
-                    f"{r.created} · {r.spec.source} · {', '.join(r.spec.contestants)} · {r.state}"
-                    for r in earlier
-                    if r.id == i
-                ),
+                format_func=lambda i: next(pickers.race_label(r) for r in earlier if r.id == i),
                 key=state.W_RACE_PICK,
             )
             if st.button("Open", key=state.W_RACE_OPEN):
@@ -87,8 +84,65 @@ def setup() -> None:
         help="One worker process per run; every worker gets the same threads.",
     )
     folds = cols[4].number_input("CV folds", 2, 10, 3, key=state.W_RACE_FOLDS)
+    # The rest of what `knobs race` takes (--metric, --seed, --test-size, --target-fraction,
+    # --threads, --no-early-stopping), with the CLI's defaults.
+    cols = st.columns(4)
+    metric = cols[0].selectbox(
+        "Metric",
+        metric_names(ds.task),
+        key=state.W_RACE_METRIC,
+        format_func=metric_label,
+        help="What every run optimises, averaged over the folds.",
+    )
+    seed = cols[1].number_input(
+        "Seed",
+        min_value=0,
+        value=0,
+        key=state.W_RACE_SEED,
+        help="Fixes the test split and the folds every run shares; each run's sampler seed is "
+        "derived from it and its seed number.",
+    )
+    test_size = cols[2].number_input(
+        "Held-out test share",
+        0.05,
+        0.5,
+        0.2,
+        0.05,
+        key=state.W_RACE_TEST_SIZE,
+        help="Rows kept aside; each run's best is scored on them once every run has ended.",
+    )
+    fraction = cols[3].number_input(
+        "Target fraction",
+        0.5,
+        1.0,
+        state.race_fraction(),
+        0.01,
+        format="%.2f",
+        key=state.W_RACE_TARGET_FRACTION,
+        help="A run reaches the target within 1 − this of the race's best score (or this share "
+        "of the gap from the defaults to the best, when the defaults are already that close). "
+        "It only changes how the results read: it can be changed on them later.",
+    )
+    with st.expander("Workers and boosting"):
+        more = st.columns(2)
+        threads = more[0].number_input(
+            "Threads per worker (0 = automatic)",
+            0,
+            64,
+            0,
+            key=state.W_RACE_THREADS,
+            help="The same for every run; automatic shares the cores among the runs at once.",
+        )
+        early_stopping = more[1].toggle(
+            "Early stopping",
+            value=True,
+            key=state.W_RACE_EARLY_STOPPING,
+            help="Boosted models stop adding rounds once an inner validation slice stops "
+            "improving (`--no-early-stopping` turns it off).",
+        )
     if st.button("Start the race", type="primary", key=state.W_RACE_START, icon=":material/flag:"):
         with errors.shown_here():
+            state.set_race_fraction(fraction)
             config = SearchConfig(
                 target=ds.target,
                 task=state.task_override(),
@@ -96,13 +150,18 @@ def setup() -> None:
                 n_trials=int(trials),
                 timeout=float(seconds) or None,
                 cv=int(folds),
+                metric=metric,
+                test_size=float(test_size),
+                seed=int(seed),
                 exclude=state.exclude(),
+                early_stopping=bool(early_stopping),
             )
             spec = R.RaceSpec(
                 config=config,
                 contestants=tuple(contestants),
                 seeds=int(seeds),
                 workers=int(workers),
+                threads=int(threads) or None,
                 source=state.data().name if state.data() else "data.csv",
             )
             with st.spinner("Creating the runs…"):
@@ -112,11 +171,11 @@ def setup() -> None:
             st.rerun()
 
 
-def panel(race_id: str) -> None:
+def panel(race_id: str, fraction: float) -> None:
     """The refreshing part: one flat fragment body, reading only the race file and studies."""
     with errors.boundary("refreshing the race"):
         race = R.load_race(race_id)
-        summary = R.summary_of(race)
+        summary = R.summary_of(race, target_fraction=fraction)
         race_view.progress(race)
         race_view.verdict(summary)
         race_view.charts(race, summary)
@@ -152,5 +211,6 @@ with errors.boundary("opening the race page"):
             if st.button("New race", key=state.W_RACE_NEW, icon=":material/add:"):
                 state.set_race(None)
                 st.rerun()
+        fraction = race_view.target_fraction()
         state.set_race_live(race.active)
-        st.fragment(run_every=2.0 if race.active else None)(panel)(race.id)
+        st.fragment(run_every=2.0 if race.active else None)(panel)(race.id, fraction)

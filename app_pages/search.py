@@ -6,16 +6,18 @@ import streamlit as st
 
 from components import errors, forms, state
 from components.charts import STATE_WORDS
-from knobs import strategies
+from knobs import pipelines, strategies
 from knobs import study as estimate
 from knobs.api import Search
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
+from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration
 from knobs.metrics import metric_label, metric_names
 from knobs.models import AUTO, REGISTRY, ModelSpec, model_names, resolve_models
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
-from knobs.study import auto_folds
+from knobs.study import auto_folds, dask_address, storage_url
+from knobs.transfer import compatible_studies, related_studies, warm_notice
 
 
 def current_search() -> None:
@@ -42,12 +44,33 @@ def current_search() -> None:
                 icon=":material/monitoring:",
                 query_params={"study": name},
             )
+        if notice := warm_notice(handle.plan):
+            st.caption(notice)
         if status.state == "running" and right.button(
             "Stop", key=state.W_STOP, icon=":material/stop_circle:"
         ):
             with st.spinner("Stopping the workers…"):
                 handle.stop()
             st.rerun()
+        if status.state in ("finished", "stopped", "interrupted"):
+            extend(handle, status.done, status.budget)
+
+
+def extend(handle: Search, done: int, budget: int | None) -> None:
+    """Continue a study that ended (or stopped) to a larger trial budget: the same plan, split
+    and folds, the sampler picking up from every trial so far (``knobs tune --resume --trials``)."""
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
+    target = left.number_input(
+        "Continue up to (trials in all)",
+        min_value=done + 1,
+        value=max(done, budget or 0) + 20,
+        step=10,
+        key=state.W_EXTEND_TRIALS,
+        help="The study keeps its plan, data split and folds; interrupted trials run again.",
+    )
+    if right.button("Continue the search", key=state.W_EXTEND, icon=":material/fast_forward:"):
+        if errors.ran(handle.start, n_trials=int(target)):
+            st.switch_page("app_pages/live.py", query_params={"study": handle.name})
 
 
 def choose_models(ds: Dataset) -> tuple[tuple[str, ...], list[ModelSpec]]:
@@ -99,6 +122,7 @@ def duration_estimate(
     folds: int,
     test_size: float,
     workers: int,
+    search_pipeline: bool = False,
 ) -> None:
     cache = state.probe_cache()
     missing = [s for s in specs if (ds.fingerprint, s.name) not in cache]
@@ -107,7 +131,12 @@ def duration_estimate(
             for spec in missing:
                 cache[(ds.fingerprint, spec.name)] = estimate.probe_fit_seconds(ds, spec)
     est = estimate.estimate(
-        [cache[(ds.fingerprint, s.name)] for s in specs],
+        [
+            fit + estimate.probe_prep_extra_seconds(ds, s)
+            if search_pipeline and (fit := cache[(ds.fingerprint, s.name)]) is not None
+            else cache[(ds.fingerprint, s.name)]
+            for s in specs
+        ],
         trials=trials,
         minutes=minutes,
         folds=folds,
@@ -135,10 +164,80 @@ def duration_estimate(
     )
 
 
-def start(ds: Dataset, config: SearchConfig, source: str) -> None:
+@st.cache_data(ttl=15, show_spinner=False)
+def _earlier(fingerprint: str, target: str, task: str, _ds: Dataset) -> tuple[list, list]:
+    """(compatible studies, studies on tables like this one) for a table, re-read at most every
+    15 s: reading every stored plan on each rerun of the form would be wasted work."""
+    return compatible_studies(_ds), related_studies(_ds)
+
+
+def warm_start_picker(ds: Dataset) -> tuple[str, ...]:
+    """"Start from earlier studies": only those of the same task with shared columns."""
+    compatible, related = _earlier(ds.fingerprint, ds.target, ds.task, ds)
+    st.subheader("Start from earlier studies")
+    if related:
+        same = sum(r["same_data"] for r in related)
+        st.caption(
+            f"**{len(related)} earlier stud{'y' if len(related) == 1 else 'ies'} on tables like "
+            f"this one** (same task, target and columns)"
+            + (f", {same} on this very table." if same else ".")
+        )
+    if not compatible:
+        st.caption("No finished study of the same task shares columns with this table yet: this "
+                   "search starts cold.")  # fmt: skip
+        return ()
+    rows = {r["study"]: r for r in compatible}
+
+    def label(name: str) -> str:
+        r = rows[name]
+        best = "" if r["best_value"] is None else f" · best {r['metric']} {r['best_value']:.4f}"
+        tag = " · this table" if r["same_data"] else ""
+        return f"{name} · {r['source']}{best}{tag}"
+
+    chosen = st.multiselect(
+        "Earlier studies",
+        list(rows),
+        key=state.W_WARM_START,
+        format_func=label,
+        help="Each chosen study's best configuration per model family is queued right after "
+        "the defaults and known-good starts, and re-scored on this table. Their old scores "
+        "never count here; trials they start are marked in the report.",
+    )
+    for name in chosen:
+        for d in rows[name]["differences"]:
+            st.caption(f"`{name}`: {d}.")
+    return tuple(chosen)
+
+
+def dask_toggle() -> bool:
+    """When the server names a Dask scheduler (``KNOBS_DASK``), offer to run the trials there."""
+    cluster = dask_address()
+    if not cluster:
+        return False
+    return st.toggle(
+        f"Run on the Dask cluster at `{cluster}`",
+        value=True,
+        key=state.W_DASK,
+        help="The trials run as tasks on the cluster's workers (one per worker, each with its "
+        "threads); off: worker processes on this server.",
+    )
+
+
+def start(ds: Dataset, config: SearchConfig, source: str, on_dask: bool = False) -> None:
+    test = state.test_data()
     with st.spinner("Splitting the data and creating the study…"):
-        handle = Search.create(ds, config, source=source)
-        handle.start()
+        if test is None:
+            handle = Search.create(ds, config, source=source)
+        else:  # the raw tables: the test table is cleaned with the training table
+            handle = Search.create(
+                state.table(), config, source=source, test_data=test.content,
+                test_source=test.name,
+            )  # fmt: skip
+        try:
+            handle.start(dask=None if on_dask else "")  # "": local, even with KNOBS_DASK set
+        except KnobsError:
+            handle.delete()  # a study that could not start (an unreachable cluster) is not kept
+            raise
     state.remember_search(handle)
     state.set_study(handle.name)
     state.release_frames()  # the study holds its own copy of the data now
@@ -236,7 +335,9 @@ def form(ds: Dataset) -> None:
             min_value=0,
             value=0,
             key=state.W_SEED,
-            help="Fixes the data split, the folds and the sampler.",
+            help="Fixes the data split, the folds and the sampler. With several workers, "
+            "trials finish in an order that depends on timing, so a rerun may differ: turn on "
+            "Reproducible below for the same trials every time.",
         )
         test_size = st.slider(
             "Held-out test share",
@@ -245,18 +346,51 @@ def form(ds: Dataset) -> None:
             0.2,
             0.05,
             key=state.W_TEST_SIZE,
+            disabled=state.test_data() is not None,
             help="Rows kept aside and never seen by the search; the best model is scored on "
-            "them at the end.",
+            "them at the end. Off when you uploaded a test table on the Data page: it scores "
+            "the model instead.",
         )
+        r1, r2 = st.columns(2)
+        reproducible = r1.toggle(
+            "Reproducible",
+            value=False,
+            key=state.W_REPRODUCIBLE,
+            help="One worker process (its models use every core): the same seed and trial "
+            "budget give the same trials and scores. A time limit still cuts at a time.",
+        )
+        fit_all = r2.toggle(
+            "Refit the final model on every row",
+            value=True,
+            key=state.W_FINAL_FIT_ALL,
+            help="After the held-out rows have scored the final model, refit it on the "
+            "training and held-out rows together: the model you export learns from all of "
+            "them. Off: export the very model that was scored.",
+        )
+        search_pipeline = st.toggle(
+            "Search the preprocessing too",
+            value=False,
+            key=state.W_SEARCH_PIPELINE,
+            help="Each trial also chooses its preprocessing: "
+            + pipelines.summary()
+            + ". The defaults trial keeps the usual preprocessing.",
+        )
+        if reproducible:
+            workers = 1
     if not specs:
         st.warning("Choose at least one model.", icon=":material/warning:")
         return
     specs = space_editors(specs)
+    warm_start = warm_start_picker(ds)
     n_trials = int(trials) or None
     timeout = float(minutes) * 60 or None
     st.subheader("Before you start")
     if strategy == "grid":
-        total = forms.grid_total(specs)
+        total = (
+            sum(pipelines.grid_size_for(s, True) for s in specs) + len(specs)
+            if search_pipeline
+            else forms.grid_total(specs)
+        )
         run = total if n_trials is None else min(total, n_trials)
         st.markdown(
             f"Grid: **{total - len(specs)} combinations** + {len(specs)} defaults "
@@ -276,6 +410,7 @@ def form(ds: Dataset) -> None:
         folds=int(folds) or auto_folds(int(len(ds.y) * (1 - test_size)), None)[0],
         test_size=float(test_size),
         workers=int(workers),
+        search_pipeline=search_pipeline,
     )
     space = {s.name: p for s in specs if (p := state.space(s.name)) is not None}
     config = errors.attempt(
@@ -287,6 +422,8 @@ def form(ds: Dataset) -> None:
         sampler=sampler,
         pruner=pruner,
         early_stopping=early_stopping,
+        final_fit="all" if fit_all else "train",
+        reproducible=reproducible,
         n_trials=n_trials,
         timeout=timeout,
         cv=int(folds) or None,
@@ -295,18 +432,25 @@ def form(ds: Dataset) -> None:
         seed=int(seed),
         workers=int(workers),
         exclude=state.exclude(),
+        warm_start=warm_start,
+        search_pipeline=search_pipeline,
         space=space,
     )
     if config is None:
         return
+    on_dask = dask_toggle()
     if st.button("Start search", key=state.W_START, type="primary", icon=":material/play_arrow:"):
-        errors.attempt(start, ds, config, source)
+        errors.attempt(start, ds, config, source, on_dask)
 
 
 with errors.boundary("setting up the search"):
     state.attach_from_url()
     st.title("Search")
-    st.caption("Step 2 of 3 · choose what to tune and how long; the search runs in the background.")
+    st.caption(
+        "Step 2 of 3 · choose what to tune and how long; the search runs in the background. "
+        f"Studies are stored in `{storage_url(None)}` (set `KNOBS_HOME` before starting the "
+        "app to change it)."
+    )
     current_search()
     dataset = errors.attempt(state.dataset)
     if dataset is None:

@@ -1,4 +1,8 @@
-"""Studies page: every search in the storage; open, resume, stop or delete one."""
+"""Studies page: every search in the storage; open, resume, stop or delete one.
+
+A race's runs are listed under their race (one folded block each, with a link to the race), not
+among the user's own searches; a toggle puts them in the picker to open or delete one.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,15 @@ import streamlit as st
 
 from components import errors, pickers, state, tables
 from knobs.api import studies
+from knobs.race import list_races
+from knobs.study import storage_url
+from knobs.transfer import group_by_schema
+
+COLUMNS = {
+    "best": st.column_config.NumberColumn("best", format="%.4f"),
+    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    "state": st.column_config.TextColumn("state"),
+}
 
 
 def with_states(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,12 +68,15 @@ def actions(row: dict[str, Any]) -> None:
         if errors.ran(handle.start):
             state.set_study(name)
             st.switch_page("app_pages/live.py", query_params={"study": name})
+    in_race = row.get("race")
     if cols[2].button(
         "Delete",
         key=state.W_DELETE,
         icon=":material/delete:",
-        disabled=current == "running" or pending,
-        help="Stop it first if it is running.",
+        disabled=current == "running" or pending or bool(in_race),
+        help=f"A run of race `{in_race}`: its race reads it, so it is kept."
+        if in_race
+        else "Stop it first if it is running.",
     ):
         state.set_confirm_delete(name)
         st.rerun()
@@ -82,6 +98,52 @@ def actions(row: dict[str, Any]) -> None:
             st.rerun()
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def schema_groups(storage: str) -> list[list[dict[str, Any]]]:
+    """Studies on tables of one schema (task, target, columns by name and kind), two or more a
+    group; read once per 30 s for every session (each study's plan is read to compare)."""
+    return [g for g in group_by_schema(storage).values() if len(g) > 1]
+
+
+def table_families(own: list[dict[str, Any]]) -> None:
+    """"3 earlier studies on tables like this one": the user's searches grouped by schema, so a
+    new month of the same table is seen beside the old ones (and can warm-start from them)."""
+    names = {r["study"] for r in own}
+    groups = [[r for r in g if r["study"] in names] for g in schema_groups(storage_url(None))]
+    groups = [g for g in groups if len(g) > 1]
+    if not groups:
+        return
+    st.subheader("Tables like each other")
+    st.caption(
+        "Studies whose tables share the task, the target and the columns (by name and kind): "
+        "a new search on such a table can start from them (Search page, *Start from earlier "
+        "studies*)."
+    )
+    for group in groups:
+        first = group[0]
+        with st.expander(
+            f"{len(group)} studies on tables like **{first.get('source')}** "
+            f"(target `{first.get('target')}`)"
+        ):
+            st.dataframe(tables.studies_frame(group), hide_index=True, column_config=COLUMNS)
+
+
+def race_list(groups: list[pickers.RaceGroup]) -> None:
+    """Each race's runs folded under the race, with a link to its page."""
+    st.subheader("Races")
+    for group in groups:
+        race = group.race
+        with st.expander(f"{pickers.race_label(race)} · {len(group.rows)} runs"):
+            st.dataframe(tables.studies_frame(group.rows), hide_index=True, column_config=COLUMNS)
+            if st.button(
+                "Open the race",
+                key=state.W_OPEN_RACE_PREFIX + race.id,
+                icon=":material/flag:",
+            ):
+                state.set_race(race.id)
+                st.switch_page("app_pages/race.py", query_params={state.QUERY_RACE: race.id})
+
+
 with errors.boundary("listing the studies"):
     state.attach_from_url()
     st.title("Studies")
@@ -89,21 +151,34 @@ with errors.boundary("listing the studies"):
         "Every search kept in the storage, newest first, running or finished. A study's link "
         "(the `study` in the address bar) reopens it after a reload or a server restart."
     )
-    rows = with_states(studies())
-    if not rows:
+    everything = studies()
+    own, races = pickers.group_by_race(everything, list_races())
+    rows = with_states(own)
+    if not everything:
         st.info(
             "No studies yet: start a search and it will be listed here.", icon=":material/info:"
         )
         st.page_link("app_pages/data.py", label="Choose a table", icon=":material/table_chart:")
     else:
-        st.dataframe(
-            tables.studies_frame(rows),
-            hide_index=True,
-            key=state.W_STUDIES_TABLE,
-            column_config={
-                "best": st.column_config.NumberColumn("best", format="%.4f"),
-                "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-                "state": st.column_config.TextColumn("state"),
-            },
+        if rows:
+            st.dataframe(
+                tables.studies_frame(rows),
+                hide_index=True,
+                key=state.W_STUDIES_TABLE,
+                column_config=COLUMNS,
+            )
+        else:
+            st.caption("No searches outside the races below.")
+        table_families(own)
+        race_runs = [r for g in races for r in g.rows]
+        if races:
+            race_list(races)
+        with_runs = bool(race_runs) and st.toggle(
+            "Include race runs in the picker",
+            key=state.W_STUDIES_RACE_RUNS,
+            help="To open, resume or delete one run of a race.",
         )
-        actions(pickers.study_picker(rows, key=state.W_STUDY_PICK))
+        pickable = rows + (race_runs if with_runs else [])
+        if pickable:
+            picked = pickers.study_picker(pickable, key=state.W_STUDY_PICK)
+            actions(with_states([picked])[0] if picked.get("race") else picked)

@@ -570,6 +570,8 @@ def run_knobs(
         "metric": report.get("metric"),
         "internal_test_score": report.get("test_score"),
         "n_train_internal": report.get("n_train"),
+        "fit_rows": (report.get("final_fit") or {}).get("rows"),
+        "final": (report.get("final") or {}).get("kind"),
         "best_model": report.get("best_model"),
     }
     return Outcome("knobs", score, wall, report.get("wall_s"), info)
@@ -739,7 +741,11 @@ def _note(o: Outcome) -> str:
         bits.append(f"best {i['best_learner']}")
     if i.get("best_model"):
         bits.append(f"best {i['best_model']}")
-    if o.system == "knobs" and i.get("n_train_internal") is not None:
+    if o.system == "knobs" and i.get("fit_rows") is not None:
+        # The delivered model: fitted on every row of the training file after Knobs' own
+        # held-out split scored it (older reports: only on its training split).
+        bits.append(f"final {i.get('final') or 'single'} fitted on {i['fit_rows']} rows")
+    elif o.system == "knobs" and i.get("n_train_internal") is not None:
         bits.append(f"refit on {i['n_train_internal']} rows (its own 20% held out)")
     return ", ".join(bits)
 

@@ -1,13 +1,20 @@
-"""The study picker, one for every page that lets the user choose a study."""
+"""The study picker, one for every page that lets the user choose a study, and how a race reads.
+
+Races keep their runs' study names in their race files (``knobs.race.list_races``), so the
+Studies page groups those runs under their race (:func:`group_by_race`) instead of listing every
+run among the user's own searches.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from knobs.formatting import fmt_score
+from knobs.race import Race, contestant_label
 from knobs.strategies import strategy_label
 
 from . import state
@@ -40,3 +47,44 @@ def study_picker(rows: Sequence[dict[str, Any]], *, key: str) -> dict[str, Any]:
         key=key,
     )
     return by_name[picked]
+
+
+def race_label(race: Race) -> str:
+    """How a race reads in a list: when, on what, who raced, and where it stands."""
+    spec = race.spec
+    who = ", ".join(contestant_label(c) for c in spec.contestants)
+    when = race.created[:16].replace("T", " ")  # ISO, UTC: to the minute, as studies read
+    return f"{when} · {spec.source} · {who} × {spec.seeds} seeds · {race.state}"
+
+
+@dataclass(frozen=True)
+class RaceGroup:
+    """One race's runs as rows of the studies list (each run's state from the race file)."""
+
+    race: Race
+    rows: tuple[dict[str, Any], ...]
+
+
+def group_by_race(
+    rows: Sequence[dict[str, Any]], races: Sequence[Race]
+) -> tuple[list[dict[str, Any]], list[RaceGroup]]:
+    """Split the studies list into the studies no race owns and each race's runs.
+
+    The race files are the authority (not the run names); a run's row gets the race's id under
+    ``race`` and, unless its workers are alive, its state in the race (queued, done, stopped).
+    Races without a listed run (another storage, or deleted runs) are left out.
+    """
+    owner = {run.study: (race, run) for race in races for run in race.runs}
+    standalone = [dict(r) for r in rows if r["study"] not in owner]
+    groups = []
+    for race in races:
+        runs = []
+        for r in rows:
+            held = owner.get(r["study"])
+            if held is None or held[0] is not race:
+                continue
+            state_word = "running" if r.get("running") else held[1].state
+            runs.append({**r, "race": race.id, "state": r.get("state") or state_word})
+        if runs:
+            groups.append(RaceGroup(race, tuple(runs)))
+    return standalone, groups

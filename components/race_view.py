@@ -6,6 +6,8 @@ computes: the numbers come from ``knobs.race.summary_of``.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -13,6 +15,8 @@ import streamlit as st
 from knobs import metrics
 from knobs import race as R
 from knobs import visualization as V
+
+from . import state
 
 STATE_WORDS = {
     "created": "Starting",
@@ -51,6 +55,25 @@ def progress(race: R.Race) -> None:
     )
     if race.error:
         st.error(f"The race stopped with an error: {race.error}", icon=":material/error:")
+
+
+def target_fraction() -> float:
+    """The target the results are read against (``knobs race --target-fraction``); changing it
+    only re-reads the race, so it stays changeable after the race."""
+    value = st.number_input(
+        "Target fraction",
+        0.5,
+        1.0,
+        state.race_fraction(),
+        0.01,
+        format="%.2f",
+        key=state.W_RACE_VIEW_FRACTION,
+        help="A run reaches the target within 1 − this of the race's best score (or this share "
+        "of the gap from the defaults to the best, when the defaults are already that close).",
+        width=220,
+    )
+    state.set_race_fraction(value)
+    return float(value)
 
 
 def _show(fig: go.Figure, key: str, revision: str) -> None:
@@ -139,5 +162,14 @@ def downloads(race: R.Race, summary: R.RaceSummary) -> None:
             mime="text/html",
             icon=":material/download:",
             key="race.html",
+            on_click="ignore",
+        )
+        st.download_button(
+            "Report (JSON)",
+            lambda: json.dumps(R.report(race, summary), indent=2, default=str),
+            file_name=f"race-{race.id}.json",
+            mime="application/json",
+            icon=":material/download:",
+            key="race.json",
             on_click="ignore",
         )

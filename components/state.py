@@ -34,6 +34,7 @@ _EXCLUDE = "knobs.exclude"
 _STUDY = "knobs.study"
 _SEARCHES = "knobs.searches"
 _SEEN_UPLOAD = "knobs.seen_upload"
+_TEST_DATA = "knobs.test_data"
 _SPACE = "knobs.space"
 _PROBE = "knobs.probe"
 _ANALYSIS = "knobs.analysis"
@@ -43,6 +44,7 @@ _SAMPLE_OFFERED = "knobs.sample_offered"
 
 # Widget keys (tests address widgets by these).
 W_UPLOAD = "data.upload"
+W_TEST_UPLOAD = "data.test_upload"
 W_SAMPLE = "data.sample"
 W_TARGET = "data.target"
 W_TASK = "data.task"
@@ -60,6 +62,12 @@ W_METRIC = "search.metric"
 W_SEED = "search.seed"
 W_WORKERS = "search.workers"
 W_TEST_SIZE = "search.test_size"
+W_REPRODUCIBLE = "search.reproducible"
+W_DASK = "search.dask"
+W_EXTEND_TRIALS = "search.extend_trials"
+W_EXTEND = "search.extend"
+W_FINAL_FIT_ALL = "search.final_fit_all"
+W_SEARCH_PIPELINE = "search.search_pipeline"
 W_SPACE_PREFIX = "search.space."
 W_SPACE_RESET_PREFIX = "search.space_reset."
 W_START = "search.start"
@@ -67,6 +75,8 @@ W_STOP = "live.stop"
 W_RESUME = "live.resume"
 W_ANALYSIS_MODEL = "live.analysis_model"
 W_TRIALS_TABLE = "live.trials_table"
+W_TRIALS_PAGE = "live.trials_page"
+W_TRIALS_ORDER = "live.trials_order"
 W_STUDIES_TABLE = "studies.table"
 W_STUDY_PICK = "studies.pick"
 W_OPEN = "studies.open"
@@ -75,12 +85,15 @@ W_STUDY_STOP = "studies.stop"
 W_DELETE = "studies.delete"
 W_DELETE_YES = "studies.delete_yes"
 W_DELETE_NO = "studies.delete_no"
+W_STUDIES_RACE_RUNS = "studies.race_runs"
+W_OPEN_RACE_PREFIX = "studies.open_race."
 
 QUERY_STUDY = "study"
 
 # The strategy race and study analytics (app_pages/race.py, app_pages/analytics.py).
 _RACE = "knobs.race"
 _RACE_LIVE = "knobs.race_live"
+_RACE_FRACTION = "knobs.race_fraction"
 QUERY_RACE = "race"
 W_RACE_MODELS = "race.models"
 W_RACE_CONTESTANTS = "race.contestants"
@@ -89,6 +102,13 @@ W_RACE_SECONDS = "race.seconds"
 W_RACE_SEEDS = "race.seeds"
 W_RACE_WORKERS = "race.workers"
 W_RACE_FOLDS = "race.folds"
+W_RACE_METRIC = "race.metric"
+W_RACE_SEED = "race.seed"
+W_RACE_TEST_SIZE = "race.test_size"
+W_RACE_THREADS = "race.threads"
+W_RACE_EARLY_STOPPING = "race.early_stopping"
+W_RACE_TARGET_FRACTION = "race.target_fraction"
+W_RACE_VIEW_FRACTION = "race.view_fraction"
 W_RACE_START = "race.start"
 W_RACE_STOP = "race.stop"
 W_RACE_NEW = "race.new"
@@ -102,6 +122,7 @@ W_AN_MODEL = "analytics.model"
 W_AN_IMPORTANCE = "analytics.importance"
 W_AN_X = "analytics.contour_x"
 W_AN_Y = "analytics.contour_y"
+_AN_RUNNING = "knobs.analytics_running"
 
 # The Export page (app_pages/export.py).
 _EXPORT = "knobs.export"
@@ -112,6 +133,12 @@ W_EXPORT_BUILD = "export.build"
 W_EXPORT_DOWNLOAD = "export.download"
 W_EXPORT_SCORE = "export.score_upload"
 W_EXPORT_PRED_DOWNLOAD = "export.pred_download"
+
+# The Explain section (components/explain.py, on the Analytics and Export pages).
+W_EXPLAIN_MODEL = "explain.model"
+W_EXPLAIN_COMPUTE = "explain.compute"
+W_EXPLAIN_CLASS = "explain.class"
+W_EXPLAIN_ROW = "explain.row"
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,10 +171,28 @@ def set_data(choice: DataChoice) -> None:
     """Switch to another table: whatever was derived from the previous one goes."""
     ss = _ss()
     ss[_DATA] = choice
-    for key in (_TABLE, _PROFILE, _DATASET, _TARGET, _TASK, _EXCLUDE, _PROBE, _SPACE):
+    for key in (_TABLE, _PROFILE, _DATASET, _TARGET, _TASK, _EXCLUDE, _PROBE, _SPACE, _TEST_DATA):
         ss.pop(key, None)
-    for key in (W_TARGET, W_TASK, W_EXCLUDE):
-        ss.pop(key, None)
+
+
+def test_data() -> DataChoice | None:
+    """A test table of the user's own, when uploaded: it scores the final model instead of a
+    share of the training table."""
+    return _ss().get(_TEST_DATA)
+
+
+def set_test_data(choice: DataChoice | None) -> None:
+    _ss()[_TEST_DATA] = choice
+
+
+def table_widget(base: str, choice: DataChoice | None) -> str:
+    """The key of a Data-page box (``W_TARGET``, ``W_TASK``, ``W_EXCLUDE``) for ``choice``.
+
+    Why the table's identity is in the key: a browser keeps a widget's own value across reruns
+    unless the widget is new, so popping the old value on the server left the Target box showing
+    the previous table's column while the app used the new table's. A new table gets new boxes.
+    """
+    return base if choice is None else f"{base}@{choice.token}"
 
 
 def seen_upload() -> str | None:
@@ -320,6 +365,16 @@ def set_last_state(value: str) -> None:
     _ss()[_LAST_STATE] = value
 
 
+def analytics_running() -> bool | None:
+    """Whether the Analytics panel last saw its study running (a change: one full rerun, so
+    the refresh timer follows); None before the page first ran."""
+    return _ss().get(_AN_RUNNING)
+
+
+def set_analytics_running(value: bool) -> None:
+    _ss()[_AN_RUNNING] = value
+
+
 def analysis_cache() -> dict[Any, Any]:
     """Figures that are costly to build (importance), per (study, complete trials, model)."""
     return _ss().setdefault(_ANALYSIS, {})
@@ -361,6 +416,20 @@ def set_race_live(value: bool) -> None:
     _ss()[_RACE_LIVE] = value
 
 
+#: ``knobs race --target-fraction``'s default.
+RACE_FRACTION = 0.99
+
+
+def race_fraction() -> float:
+    """The share of the gap from the defaults to the race's best that counts as reaching the
+    target: chosen on the form, changeable on the results (it only changes the reading)."""
+    return float(_ss().get(_RACE_FRACTION, RACE_FRACTION))
+
+
+def set_race_fraction(value: float) -> None:
+    _ss()[_RACE_FRACTION] = float(value)
+
+
 # --- the export page -----------------------------------------------------------------------------
 
 
@@ -372,3 +441,24 @@ def export_bundle(key: tuple[str, str, str]) -> tuple[bytes, dict[str, Any]] | N
 
 def set_export_bundle(key: tuple[str, str, str], value: tuple[bytes, dict[str, Any]]) -> None:
     _ss()[_EXPORT] = (key, value)
+
+
+# --- transfer learning (Search page warm start, Export page fine-tune) ---------------------------
+_FINETUNED = "knobs.finetuned"
+W_WARM_START = "search.warm_start"
+W_FT_MODEL = "export.finetune_model"
+W_FT_DATA = "export.finetune_data"
+W_FT_HOLDOUT = "export.finetune_holdout"
+W_FT_RUN = "export.finetune_run"
+W_FT_DOWNLOAD = "export.finetune_download"
+
+
+def finetuned(key: tuple[str, ...]) -> tuple[Any, bytes] | None:
+    """The fine-tune result and its bundle built for (bundle hash, data hash, holdout) in this
+    tab, if any (one at a time: a bundle is held in memory)."""
+    held = _ss().get(_FINETUNED)
+    return held[1] if held and held[0] == key else None
+
+
+def set_finetuned(key: tuple[str, ...], value: tuple[Any, bytes]) -> None:
+    _ss()[_FINETUNED] = (key, value)

@@ -19,6 +19,8 @@ _LAZY = {
     "TuneResult": "knobs.api",
     "studies": "knobs.api",
     "tune": "knobs.api",
+    "preview": "knobs.api",
+    "Preview": "knobs.api",
     "SearchConfig": "knobs.config",
     "REGISTRY": "knobs.models",
     "ModelSpec": "knobs.models",

@@ -16,9 +16,26 @@ from knobs.data import RawTable, prepare, read_table
 from knobs.errors import ConfigError, StudyError
 from knobs.models import Param
 from knobs.pruners import DEFAULT_PRUNER
-from knobs.study import DataSource, Search, SearchStatus, StudyPlan, TuneResult, list_studies
+from knobs.study import (
+    DataSource,
+    Preview,
+    Search,
+    SearchStatus,
+    StudyPlan,
+    TuneResult,
+    list_studies,
+)
 
-__all__ = ["Search", "SearchStatus", "TuneResult", "studies", "tune"]
+__all__ = [
+    "Preview",
+    "Search",
+    "SearchStatus",
+    "TuneResult",
+    "new_config",
+    "preview",
+    "studies",
+    "tune",
+]
 
 
 def tune(
@@ -32,6 +49,9 @@ def tune(
     pruner: str = DEFAULT_PRUNER,
     early_stopping: bool = True,
     ensemble: bool = True,
+    final_fit: str = "all",
+    reproducible: bool = False,
+    device: str = "auto",
     n_trials: int | None = None,
     timeout: float | None = None,
     cv: int | None = None,
@@ -41,6 +61,10 @@ def tune(
     workers: int | None = None,
     exclude: Sequence[str] = (),
     space: Mapping[str, Sequence[Param]] | None = None,
+    warm_start: str | Sequence[str] = (),
+    search_pipeline: bool = False,
+    test_data: DataSource | None = None,
+    dask: str | None = None,
     study: str | None = None,
     resume: bool = False,
     storage: str | None = None,
@@ -49,12 +73,21 @@ def tune(
     refit: bool = True,
     started_at: float | None = None,
 ) -> TuneResult:
-    """Tune models on a table and return the best one, refitted on the training split.
+    """Tune models on a table and return the best one (or the final ensemble), scored on the
+    held-out test split and then, with ``final_fit="all"`` (the default), refitted on every
+    labelled row.
 
     ``tune("churn.csv", target="churn", strategy="bayes", n_trials=50)`` runs a search in worker
     processes (all cores by default) and stores it under ``KNOBS_HOME``; ``study=..., resume=True``
     continues a stopped or killed one to exactly its budget. ``n_trials`` defaults to 50 for a
     new study (unbounded when only ``timeout`` is given) and to the study's budget on resume.
+    ``warm_start`` names earlier studies (same task, shared columns) whose best configuration
+    per family is queued first and re-scored on this table (see ``knobs.transfer``).
+    ``test_data`` is a test table of your own (same columns and target): the search learns from
+    all of ``data`` and the final model is scored on it instead of on ``test_size`` of ``data``.
+    ``search_pipeline`` searches the preprocessing too (``knobs.pipelines``).
+    ``dask`` is a Dask scheduler's address (default ``$KNOBS_DASK``): the trials then run as
+    tasks on that cluster's workers, one per worker (or ``workers``), each with its threads.
     """
     # The time budget bounds the whole job, reading the table to the refit, from ``started_at``
     # (the CLI passes its process's start) or from this call.
@@ -63,40 +96,70 @@ def tune(
     if resume:
         if not study:
             raise ConfigError("`resume` needs the name of the study to continue (`study=`).")
+        if warm_start:
+            raise ConfigError(
+                "`warm_start` applies to a new study: a resumed study keeps the warm start it "
+                "was created with. Drop `--warm-start`, or start a new study."
+            )
         search = Search.open(study, storage)
         if data is not None:
             _check_same_table(search.plan, data)
-        search.start(workers=workers, n_trials=n_trials, timeout=timeout, deadline=deadline)
+        search.start(
+            workers=workers, n_trials=n_trials, timeout=timeout, deadline=deadline, dask=dask
+        )
     else:
         if data is None or target is None:
             raise ConfigError("`tune` needs a table (path, bytes or DataFrame) and a `target`.")
-        config = SearchConfig(
-            target=target,
-            task=task,
-            models=parse_models(models),
-            strategy=strategy,
-            sampler=sampler,
-            pruner=pruner,
-            early_stopping=early_stopping,
-            ensemble=ensemble,
-            n_trials=50 if n_trials is None and timeout is None else n_trials,
-            timeout=timeout,
-            cv=cv,
-            metric=metric,
-            test_size=test_size,
-            seed=seed,
-            workers=workers,
-            exclude=tuple(exclude),
-            space={k: tuple(v) for k, v in (space or {}).items()},
-        )
-        search = Search.create(data, config, name=study, storage=storage)
-        search.start(workers=workers, timeout=timeout, deadline=deadline)
+        config = new_config(
+            target, task=task, models=models, strategy=strategy, sampler=sampler,
+            pruner=pruner, early_stopping=early_stopping, ensemble=ensemble,
+            final_fit=final_fit, reproducible=reproducible, device=device, n_trials=n_trials, timeout=timeout,
+            cv=cv, metric=metric, test_size=test_size, seed=seed, workers=workers,
+            exclude=exclude, space=space, warm_start=warm_start,
+            search_pipeline=search_pipeline,
+        )  # fmt: skip
+        search = Search.create(data, config, name=study, storage=storage, test_data=test_data)
+        search.start(workers=workers, timeout=timeout, deadline=deadline, dask=dask)
     if on_start is not None:
         on_start(search)
     search.wait(progress)
     result = search.result(refit=refit, deadline=deadline)
     result.wall_s = time.time() - started_at  # start-up to refit and test score
     return result
+
+
+def new_config(
+    target: str,
+    *,
+    models: str | Sequence[str] | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    exclude: Sequence[str] = (),
+    space: Mapping[str, Sequence[Param]] | None = None,
+    **options: object,
+) -> SearchConfig:
+    """The configuration ``tune`` builds from its keywords (the same names), for a new study:
+    50 trials when neither a trial count nor a timeout is given."""
+    return SearchConfig(
+        target=target,
+        models=parse_models(models),
+        n_trials=50 if n_trials is None and timeout is None else n_trials,
+        timeout=timeout,
+        exclude=tuple(exclude),
+        space={k: tuple(v) for k, v in (space or {}).items()},
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def preview(
+    data: DataSource, target: str, *, test_data: DataSource | None = None, **options: object
+) -> Preview:
+    """What ``tune(data, target, **options)`` would plan, without running or writing anything:
+    the split, folds, models, budget, grid size and a duration estimate (``--dry-run``)."""
+    if data is None or not target:
+        raise ConfigError("`preview` needs a table (path, bytes or DataFrame) and a `target`.")
+    config = new_config(target, **options)  # type: ignore[arg-type]
+    return Search.preview(data, config, test_data=test_data)
 
 
 def _check_same_table(plan: StudyPlan, data: DataSource) -> None:

@@ -14,7 +14,8 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from knobs.config import TASKS
+from knobs.config import FINAL_FITS, TASKS
+from knobs.devices import DEFAULT_DEVICE, DEVICES
 from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration, fmt_score
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
@@ -61,6 +62,11 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         "--no-early-stopping", dest="early_stopping", action="store_false",
         help="let boosted models run every round (their round count is then tuned blindly)",
     )  # fmt: skip
+    p.add_argument(
+        "--search-pipeline", action="store_true",
+        help="search the preprocessing too: categorical encoding, imputation, scaling and "
+        "feature selection become `prep.*` parameters of each trial",
+    )  # fmt: skip
     p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
     p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")
     p.add_argument(
@@ -69,9 +75,19 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--metric", default=None, help="e.g. roc_auc, accuracy, f1, log_loss, r2, rmse")
     p.add_argument("--test-size", type=float, default=0.2, help="held-out share (default 0.2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0,
+        help="fixes the test split, the folds and the samplers; several workers finish trials "
+        "in an order that depends on timing, so a rerun may differ (`knobs tune --reproducible` "
+        "repeats a search exactly)",
+    )  # fmt: skip
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+    p.add_argument(
+        "--warm-start", default="", metavar="STUDY[,STUDY...]",
+        help="earlier studies (same task, shared columns) whose best configuration per model "
+        "family is queued first and re-scored on this table; their old scores never count",
+    )  # fmt: skip
     p.add_argument("--storage", default=None, help="Optuna storage URL or journal file path")
     p.add_argument("--json", dest="json_path", default=None, help="write the report here")
 
@@ -87,6 +103,41 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--study", default=None, help="study name (default: generated)")
     tune.add_argument("--resume", action="store_true", help="continue the study named by --study")
     tune.add_argument("--quiet", action="store_true", help="no progress lines")
+    tune.add_argument(
+        "--final-fit", choices=list(FINAL_FITS), default="all",
+        help="rows the delivered model is fitted on once the test split has scored it: "
+        + "; ".join(f"{k}: {v}" for k, v in FINAL_FITS.items()) + " (default: all)",
+    )  # fmt: skip
+    tune.add_argument(
+        "--reproducible", action="store_true",
+        help="one worker process (its models use every core), so the same --seed and --trials "
+        "give the same trials and scores; a --timeout still cuts at a time, not a trial",
+    )  # fmt: skip
+    tune.add_argument(
+        "--device", choices=list(DEVICES), default=DEFAULT_DEVICE,
+        help="where XGBoost trains: " + "; ".join(f"{k}: {v}" for k, v in DEVICES.items())
+        + f" (default: {DEFAULT_DEVICE})",
+    )  # fmt: skip
+    tune.add_argument(
+        "--dask", default=None, metavar="tcp://HOST:8786",
+        help="run the trials as tasks on this Dask cluster (default: $KNOBS_DASK, else local "
+        "processes): one per Dask worker, or --workers N, each with its worker's threads",
+    )  # fmt: skip
+    tune.add_argument(
+        "--dry-run", action="store_true",
+        help="print the plan (split, folds, models, budget, grid size) and a duration estimate; "
+        "run and write nothing",
+    )  # fmt: skip
+    tune.add_argument(
+        "--test-data", default=None, metavar="TEST.csv",
+        help="a test table of your own (same columns and target): the search learns from all of "
+        "DATA and the final model is scored on this instead of on --test-size of DATA",
+    )  # fmt: skip
+    tune.add_argument(
+        "--space", default=None, metavar="FILE",
+        help="a .json or .toml file changing parameter ranges, as the Search page's editor does: "
+        "{model: {parameter: {low, high, log, choices, grid}}}",
+    )  # fmt: skip
 
     ls = sub.add_parser("studies", help="list the studies in the storage")
     ls.add_argument("--storage", default=None)
@@ -95,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     stop = sub.add_parser("stop", help="stop a running search")
     stop.add_argument("study")
     stop.add_argument("--storage", default=None)
+
+    from knobs.delete_cli import add_delete_parser
+
+    add_delete_parser(sub)
 
     from knobs.race.cli import add_race_parser
 
@@ -107,6 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
     from knobs.export.cli import add_export_parsers
 
     add_export_parsers(sub)
+
+    from knobs.transfer.cli import add_finetune_parser
+
+    add_finetune_parser(sub)
+
+    from knobs.explain.cli import add_explain_parser
+
+    add_explain_parser(sub)
+
+    from knobs.slim.cli import add_slim_parser
+
+    add_slim_parser(sub)
 
     models = sub.add_parser("models", help="list the models and their search spaces")
     models.add_argument("--task", choices=TASKS, default=None)
@@ -126,9 +193,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if not args.resume:
             raise _usage(f"No such file: {data}")
         data = None  # resuming needs no table: the study keeps its own split
-    result = tune(
-        data,
-        args.target,
+    options = dict(
         task=args.task,
         models=args.models,
         strategy=args.strategy,
@@ -136,6 +201,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         pruner=args.pruner,
         early_stopping=args.early_stopping,
         ensemble=args.ensemble,
+        final_fit=args.final_fit,
+        reproducible=args.reproducible,
+        device=args.device,
         n_trials=args.trials,
         timeout=args.timeout,
         cv=args.cv,
@@ -144,6 +212,28 @@ def cmd_tune(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         exclude=[c for c in args.exclude.split(",") if c.strip()],
+        warm_start=[s for s in args.warm_start.split(",") if s.strip()],
+        search_pipeline=args.search_pipeline,
+    )
+    if args.space:
+        from knobs.spaces import read_space_file
+
+        options["space"] = read_space_file(args.space)
+    test_data = None
+    if args.test_data:
+        if args.resume:
+            raise _usage("--test-data belongs to a new study; a resumed study keeps its own.")
+        if not os.path.exists(args.test_data):
+            raise _usage(f"No such test file: {args.test_data}")
+        test_data = args.test_data
+    if args.dry_run:
+        return _dry_run(data, args, options, test_data)
+    result = tune(
+        data,
+        args.target,
+        **options,
+        test_data=test_data,
+        dask=args.dask,
         study=args.study,
         resume=args.resume,
         storage=args.storage,
@@ -152,6 +242,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         on_start=None if args.quiet else _announce,
     )
     report = result.to_dict()
+    if result.plan.config.warm_start:
+        from knobs.transfer import study_warm_report
+
+        report["warm_start"] = study_warm_report(result.study, result.storage)
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2, default=str)
@@ -162,8 +256,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
+    if report["verdict"]:
+        print(f"verdict: {report['verdict']['words']}")
+    if report.get("warm_start"):
+        from knobs.transfer import warm_summary
+
+        print("\n".join(warm_summary(report["warm_start"])))
     if report["final"]:
         print(f"final model: {report['final']['why']}")
+    if report["final_fit"]:
+        print(f"delivered model: {report['final_fit']['why']}")
     if report["counts"].get("PRUNED"):
         print(
             f"pruned {report['counts']['PRUNED']} trials, saving about {report['saved_s']:.0f} s "
@@ -172,31 +274,66 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0 if report["best_score"] is not None else 1
 
 
+def _dry_run(
+    data: str | None, args: argparse.Namespace, options: dict[str, Any], test_data: str | None
+) -> int:
+    """``--dry-run``: what the search would do, and about how long it would take; nothing runs
+    and nothing is written (the Search page's "Before you start")."""
+    from knobs.api import preview
+
+    if args.resume or data is None:
+        raise _usage("--dry-run plans a new search: give the table and --target, not --resume.")
+    seen = preview(data, args.target, test_data=test_data, **options)
+    print(_plan_line("dry run", seen.plan, seen.budget, seen.workers))
+    if seen.plan.config.strategy == "grid":
+        print(f"grid: {seen.plan.grid_size()} points + {len(seen.plan.models)} defaults trial(s)")
+    est = seen.estimate
+    if est is not None:
+        print(
+            f"estimate: about {fmt_duration(est.seconds)} ({est.trials or 'until the timeout'} "
+            f"trials of ~{est.per_trial_s:.1f} s on {est.workers} worker(s)); nothing was run"
+        )
+    for notice in seen.plan.notices:
+        print(f"note: {notice}")
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as f:
+            json.dump(seen.to_dict(), f, indent=2, default=str)
+    return 0
+
+
 def _announce(search: Any) -> None:
     """Say what is about to run, before the first trial: the task, the budget, the grid size."""
     plan = search.plan
-    cfg = plan.config
-    strategy = strategy_label(cfg.strategy, cfg.sampler)
-    budget = search.budget()
-    models = "auto (" + ", ".join(plan.models) + ")" if plan.auto_models else ", ".join(plan.models)
-    pruning = "no pruning" if cfg.pruner == "none" else f"{cfg.pruner} pruner"
-    stopping = "early stopping" if cfg.early_stopping else "no early stopping"
-    line = (
-        f"study {search.name}: {plan.task} task, target `{plan.target}`, {plan.n_train} training / "
-        f"{plan.n_test} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
-        f"models {models}, {strategy}, {pruning}, {stopping}, "
-        f"budget {'unbounded' if budget is None else f'{budget} trials'}"
-        f"{f', timeout {cfg.timeout:g} s' if cfg.timeout else ''}, {search.workers} worker(s)"
+    print(
+        _plan_line(f"study {search.name}", plan, search.budget(), search.workers), file=sys.stderr
     )
-    print(line, file=sys.stderr)
-    if cfg.strategy == "grid":
+    if info := search.dask_info():
+        threads = ", ".join(f"{a} ({n} thread{'s' * (n != 1)})" for a, n in info["workers"].items())
+        print(f"on the Dask cluster at {info['address']}: {threads}", file=sys.stderr)
+    if plan.config.strategy == "grid":
         print(
             f"grid: {plan.grid_size()} points + {len(plan.models)} defaults trial(s); "
-            f"running {budget} of them",
+            f"running {search.budget()} of them",
             file=sys.stderr,
         )
     for notice in plan.notices:
         print(f"note: {notice}", file=sys.stderr)
+
+
+def _plan_line(head: str, plan: Any, budget: int | None, workers: int) -> str:
+    """One line that says what a search does: task, split, folds, models, strategy, budget."""
+    cfg = plan.config
+    strategy = strategy_label(cfg.strategy, cfg.sampler)
+    models = "auto (" + ", ".join(plan.models) + ")" if plan.auto_models else ", ".join(plan.models)
+    pruning = "no pruning" if cfg.pruner == "none" else f"{cfg.pruner} pruner"
+    stopping = "early stopping" if cfg.early_stopping else "no early stopping"
+    return (
+        f"{head}: {plan.task} task, target `{plan.target}`, {plan.n_train} training / "
+        f"{plan.n_test} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
+        f"models {models}, {strategy}, {pruning}, {stopping}, "
+        f"budget {'unbounded' if budget is None else f'{budget} trials'}"
+        f"{f', timeout {cfg.timeout:g} s' if cfg.timeout else ''}, {workers} worker(s)"
+    )
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -255,9 +392,13 @@ COMMANDS = {
     "export": lambda args: __import__("knobs.export.cli", fromlist=["x"]).cmd_export(args),
     "predict": lambda args: __import__("knobs.export.cli", fromlist=["x"]).cmd_predict(args),
     "race": lambda args: __import__("knobs.race.cli", fromlist=["cmd_race"]).cmd_race(args),
+    "finetune": lambda args: __import__("knobs.transfer.cli", fromlist=["x"]).cmd_finetune(args),
     "ensemble": lambda args: __import__(
         "knobs.ensembles.cli", fromlist=["cmd_ensemble"]
     ).cmd_ensemble(args),
+    "delete": lambda args: __import__("knobs.delete_cli", fromlist=["x"]).cmd_delete(args),
+    "explain": lambda args: __import__("knobs.explain.cli", fromlist=["x"]).cmd_explain(args),
+    "slim": lambda args: __import__("knobs.slim.cli", fromlist=["x"]).cmd_slim(args),
 }
 
 

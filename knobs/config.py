@@ -11,12 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from knobs.devices import DEFAULT_DEVICE, check_device
 from knobs.errors import ConfigError
 from knobs.models import Param
 from knobs.pruners import DEFAULT_PRUNER, get_pruner
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
 
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
+
+#: Which rows the delivered model is fitted on once the test split has scored it (``final_fit``).
+FINAL_FITS: Mapping[str, str] = {
+    "all": "every labelled row (the training and test splits)",
+    "train": "the training split only",
+}
 
 
 def default_workers() -> int:
@@ -44,6 +51,13 @@ class SearchConfig:
     lets boosted models stop adding rounds on an inner validation slice of each fold.
     ``ensemble`` ends the search with a greedy ensemble of its best trials when that beats the
     best single trial by more than the fold noise (``knobs.ensembles.final_choice``).
+    ``final_fit`` says which rows the delivered model is fitted on after the test split scored
+    it (a model fitted on the training split only): ``"all"`` (default) gives it the test rows
+    too, as scikit-learn users refit on everything and as PyCaret's ``finalize_model`` does, since
+    a fifth more rows is worth more than a model identical to the one that was scored.
+    ``reproducible`` runs one worker process (its models use every core): with several workers
+    the order in which trials finish, and so what the sampler and pruner see, depends on timing,
+    and the same ``seed`` gives other trials. A time budget still cuts at a time, not a trial.
     """
 
     target: str
@@ -63,14 +77,33 @@ class SearchConfig:
     pruner: str = DEFAULT_PRUNER
     early_stopping: bool = True
     ensemble: bool = True
+    final_fit: str = "all"
+    reproducible: bool = False
+    #: Where XGBoost trains (``knobs.devices``): ``auto`` (a CUDA GPU where one is seen), ``cpu``
+    #: or ``cuda`` (an error where none is).
+    device: str = DEFAULT_DEVICE
     exclude: tuple[str, ...] = ()
     space: Mapping[str, tuple[Param, ...]] = field(default_factory=dict)
+    #: Earlier studies to warm start from (``knobs.transfer``): their best configuration per
+    #: family is queued first, re-scored on this table; their old scores never count here.
+    warm_start: tuple[str, ...] = ()
+    #: Search the preprocessing too (``knobs.pipelines``): encoding, imputation, scaling and
+    #: feature selection become ``prep.*`` parameters of each trial. Off: the fixed preprocessing.
+    search_pipeline: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.models, str):
             object.__setattr__(self, "models", tuple(m.strip() for m in self.models.split(",")))
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "exclude", tuple(self.exclude))
+        warm = self.warm_start.split(",") if isinstance(self.warm_start, str) else self.warm_start
+        object.__setattr__(
+            self, "warm_start", tuple(str(w).strip() for w in warm if str(w).strip())
+        )
+        if len(set(self.warm_start)) != len(self.warm_start):
+            raise ConfigError(
+                f"`warm_start` names a study twice ({list(self.warm_start)}); name each once."
+            )
         if not str(self.target).strip():
             raise ConfigError("No target column given: pass the name of the column to predict.")
         if self.task is not None and self.task not in TASKS:
@@ -97,12 +130,22 @@ class SearchConfig:
                 f"but got {self.test_size}."
             )
         get_pruner(self.pruner)
+        check_device(self.device)
+        if self.final_fit not in FINAL_FITS:
+            raise ConfigError(
+                f"`final_fit` must be one of {list(FINAL_FITS)}, but got {self.final_fit!r}."
+            )
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"`workers` must be >= 1, but got {self.workers}.")
+        if self.reproducible and (self.workers or 1) > 1:
+            raise ConfigError(
+                f"A reproducible search runs one worker, but `workers` is {self.workers}: drop "
+                "one of the two (the single worker's models use every core)."
+            )
 
     @property
     def n_workers(self) -> int:
-        return self.workers or default_workers()
+        return 1 if self.reproducible else self.workers or default_workers()
 
     def with_updates(self, **changes: Any) -> SearchConfig:
         return replace(self, **changes)
@@ -111,6 +154,7 @@ class SearchConfig:
         data = asdict(self)
         data["models"] = list(self.models)
         data["exclude"] = list(self.exclude)
+        data["warm_start"] = list(self.warm_start)
         data["space"] = {m: [p.to_dict() for p in ps] for m, ps in self.space.items()}
         return data
 

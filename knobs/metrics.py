@@ -13,6 +13,8 @@ row here; the CLI, the Search page and every verdict read this table.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -274,6 +276,64 @@ def fold_noise(fold_scores: Sequence[float | None]) -> float | None:
     if len(scores) < 2:
         return None
     return float(np.std(scores, ddof=1) / np.sqrt(len(scores)))
+
+
+#: The smallest CV gain that counts, whatever the folds say.
+MIN_GAIN = 1e-4
+#: Two-sided confidence of the margin below.
+CONFIDENCE = 0.95
+
+#: The one rule every verdict follows (ensembles, the search's final model, the race), in words.
+RULE = (
+    "a difference counts only beyond its 95% margin: the t quantile with k-1 degrees of freedom "
+    "times the standard error of the k paired per-fold differences (at least 1e-4); a gain "
+    "beyond it is a gain, a loss beyond it a loss, anything between is within the noise"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _t_quantile(n: int) -> float:
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(0.5 + CONFIDENCE / 2, n - 1))
+
+
+def margin(se: float | None, n: int) -> float:
+    """The rule's margin for a mean over ``n`` paired folds whose standard error is ``se``.
+
+    Why t and not one standard error: with 3 to 5 folds the standard error is itself a rough
+    guess, and one of it is exceeded by chance about a third of the time; the t quantile (4.30
+    for 3 folds, 2.78 for 5) pays for that. Fewer than two folds cannot show how much they
+    disagree: the margin is then infinite (nothing counts).
+    """
+    if n < 2 or se is None or not math.isfinite(se):
+        return math.inf
+    return max(MIN_GAIN, _t_quantile(n) * se)
+
+
+def noise_floor(fold_gains: Sequence[float]) -> float:
+    """The margin a mean of the paired per-fold gains must exceed to count (:data:`RULE`)."""
+    k = len(fold_gains)
+    se = float(np.std(fold_gains, ddof=1) / math.sqrt(k)) if k > 1 else None
+    return margin(se, k)
+
+
+def call(gain: float, floor: float) -> str:
+    """``"gain"``, ``"loss"`` or ``"tie"``: a difference (> 0 better) judged by the rule."""
+    if gain > floor:
+        return "gain"
+    if gain < -floor:
+        return "loss"
+    return "tie"
+
+
+def margin_words(floor: float, n: int) -> str:
+    """How a verdict states the margin it used: ``95% margin ±0.0013 from 3 folds``."""
+    if not math.isfinite(floor):
+        return f"no margin can be told from {n} fold{'s' if n != 1 else ''}"
+    from knobs.formatting import fmt_score
+
+    return f"95% margin ±{fmt_score(floor)} from {n} folds"
 
 
 def metric_names(task: str) -> list[str]:

@@ -13,7 +13,9 @@ input schema before the model sees it:
 - extra columns are ignored, with a note.
 
 Predictions come back with the original class labels, plus one probability column per class
-for classifiers that have probabilities.
+for classifiers that have probabilities, after the rows' ID column so they can be joined back:
+the one named (``id_column``), else the ID-like column the training profile left out (recorded
+on the card) when the new table has it.
 """
 
 from __future__ import annotations
@@ -109,13 +111,52 @@ def _check_unreadable(
     )
 
 
-def predict_frame(model: LoadedModel, frame: pd.DataFrame) -> Prediction:
-    """Check ``frame`` (user column names) and predict; labels and probabilities as columns."""
+#: ``id_column`` value: the ID-like column recorded at training, if the table has it.
+DETECTED = "detected"
+
+
+def id_column_for(
+    card: Mapping[str, Any], frame: pd.DataFrame, id_column: str | None = DETECTED
+) -> str | None:
+    """The column whose values label the prediction rows; ``None`` keeps none.
+
+    ``DETECTED`` takes the first ID-like column the training profile flagged (``card["id_columns"]``;
+    cards written before it had none) that ``frame`` has. A named column must exist.
+    """
+    names = [str(c) for c in frame.columns]
+    if id_column is None:
+        return None
+    taken = (PREDICTION, PROBA_PREFIX)  # the output's own columns
+    if id_column == DETECTED:
+        found = [c for c in card.get("id_columns", ()) if c in names]
+        return next((c for c in found if not c.startswith(taken)), None)
+    if id_column.startswith(taken):
+        raise DataError(
+            f"The ID column `{id_column}` would clash with the predictions' own columns "
+            f"(`{PREDICTION}`, `{PROBA_PREFIX}…`); rename it in the table first."
+        )
+    if id_column not in names:
+        raise DataError(
+            f"There is no ID column `{id_column}` to keep in the predictions; the table has "
+            f"{', '.join(f'`{n}`' for n in names[:12])}{' …' if len(names) > 12 else ''}. "
+            "Name one of them with --id, or leave --id out."
+        )
+    return id_column
+
+
+def predict_frame(
+    model: LoadedModel, frame: pd.DataFrame, *, id_column: str | None = DETECTED
+) -> Prediction:
+    """Check ``frame`` (user column names) and predict; labels and probabilities as columns,
+    after the ID column (:func:`id_column_for`) when there is one."""
     X, warnings = check_schema(frame, model.card)
     if len(X) == 0:
         raise DataError("The table has no rows to predict.")
+    key = id_column_for(model.card, frame, id_column)
     pred, proba = model.predict_safe(X)
     out = pd.DataFrame(index=pd.RangeIndex(len(X)))
+    if key is not None:
+        out[key] = frame[key].to_numpy()
     if model.task == "regression":
         out[PREDICTION] = pred.astype(np.float64)
     else:
@@ -128,12 +169,16 @@ def predict_frame(model: LoadedModel, frame: pd.DataFrame) -> Prediction:
 
 
 def predict_table(
-    model: str | Path | LoadedModel, data: str | Path | bytes | BinaryIO, *, name: str = "data"
+    model: str | Path | LoadedModel,
+    data: str | Path | bytes | BinaryIO,
+    *,
+    name: str = "data",
+    id_column: str | None = DETECTED,
 ) -> Prediction:
     """Load the bundle (unless given), read the table and predict: the CLI and the page path."""
     loaded = model if isinstance(model, LoadedModel) else load_bundle(model)
     table = read_table(data, name=name, min_rows=1)
-    return predict_frame(loaded, table.frame)
+    return predict_frame(loaded, table.frame, id_column=id_column)
 
 
 def write_predictions(prediction: Prediction, out: str | Path) -> Path:

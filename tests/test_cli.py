@@ -39,6 +39,10 @@ def test_tune_writes_the_report_and_resume_continues(csv_path, tmp_path):
     assert data["metric"] == "roc_auc" and data["direction"] == "maximize"
     assert data["trials"][0]["number"] == 0 and data["best_score"] >= data["baseline_score"]
     assert "[5/5]" in run.stderr and "best" in run.stdout
+    # Every search says whether tuning was worth it, by the one rule, and where its model was fit.
+    assert "\nverdict: " in run.stdout and data["verdict"]["words"] in run.stdout
+    assert data["cv_noise"] == data["verdict"]["cv_noise"] and data["cv_noise"] > 0
+    assert data["final_fit"]["on"] == "all" and data["final_fit"]["rows"] == 200
 
     more = knobs_cli("tune", str(csv_path), "--target", "label", "--study", "cli-study",
                      "--resume", "--trials", "8", "--json", str(report))  # fmt: skip

@@ -528,6 +528,11 @@ def test_cli_builds_keeps_and_reports(
                 "best_single_test_score", "id"):  # fmt: skip
         assert key in report
     assert set(report["members"][0]) >= {"study", "trial", "model", "weight"}
+    # The candidates' OOF correlation, as the Ensemble page's heatmap shows it.
+    corr = report["correlation"]
+    assert len(corr["labels"]) == len(report["candidates"]) == len(corr["matrix"]) == 3
+    assert all(row[i] == 1.0 for i, row in enumerate(corr["matrix"]))
+    assert all(-1.0 <= v <= 1.0 for row in corr["matrix"] for v in row)
     assert ensembles.load_ensemble(report["id"], studies["url"])["kind"] == "stacking"
     printed = capsys.readouterr().out
     assert report["id"] in printed and "vs best single" in printed

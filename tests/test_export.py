@@ -29,6 +29,7 @@ from knobs.export import (
     export_model,
     load_bundle,
     source_from_ensemble,
+    source_from_study,
     write_bundle,
 )
 from knobs.export._onnx import PROBA_TOL
@@ -270,8 +271,9 @@ class Sneaky:
 
 def test_onnx_names_the_blocking_step(plans: dict, tmp_path: Path) -> None:
     source = fitted_source(plans["rich"], "xgboost")
+    # Dates and target encoding convert now (tests/test_onnx.py); the text column still blocks.
     with pytest.raises(ExportError, match=r"cannot be exported to ONNX: step `pipeline › prep › "
-                       r"datetime › parts` \(DateParts: date parts\)"):  # fmt: skip
+                       r"text_note` \(TextTfidf: text TF-IDF"):  # fmt: skip
         write_bundle(plans["rich"], source, "onnx", tmp_path / "b")
 
 
@@ -421,6 +423,51 @@ def test_train_py_reproduces_the_export(
     assert_train_py_reproduces(bundle, CSVS[task], plan.n_train, tmp_path)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_a_study_export_is_fitted_on_every_row_and_train_py_agrees(
+    plans: dict, tmp_path: Path, task: str
+) -> None:
+    """The delivered model is refitted on the training and test splits after the test split
+    scored its training-split fit; train.py fits on the same rows in the table's order and
+    predicts the same."""
+    plan = plans[task]
+    assert plan.fits_all_rows
+    _plan, source, _base = source_from_study(f"exp-{task}", storage=STORAGE["url"])
+    assert source.fit_on == "all" and source.fit_rows == plan.n_train + plan.n_test
+    best = results.best_trial(Search.open(f"exp-{task}", STORAGE["url"]).trials(), plan.direction)
+    on_train = results.refit(plan, best)
+    assert source.test_score == pytest.approx(results.test_score(plan, on_train))
+    X_all, y_all = plan.load_split("all")
+    X_test, _ = plan.load_split("test")
+    assert len(y_all) == source.fit_rows
+    # Refitted, not the training-split model: its predictions on the test rows differ somewhere.
+    method = "predict" if plan.task == "regression" else "predict_proba"
+    ours = getattr(source.estimator, method)(X_test)
+    assert not np.allclose(ours, getattr(on_train, method)(X_test))
+    bundle = tmp_path / "bundle"
+    result = write_bundle(plan, source, "skops", bundle, data=CSVS[task])
+    assert result.card["data"]["fit_on"] == "all"
+    assert f"all {source.fit_rows} labelled rows" in (bundle / "card.md").read_text()
+    assert_train_py_reproduces(bundle, CSVS[task], source.fit_rows, tmp_path)
+
+
+def test_the_all_rows_split_is_the_table_order(plans: dict) -> None:
+    """``load_split("all")`` puts every row back where the table had it: the training and test
+    rows interleave as the split drew them, which is the order train.py reads the CSV in."""
+    plan = plans["regression"]
+    X_all, y_all = plan.load_split("all")
+    X_train, y_train = plan.load_split("train")
+    X_test, y_test = plan.load_split("test")
+    with np.load(Path(plan.data_dir) / "rows.npz") as rows:
+        train_rows, test_rows = rows["train"], rows["test"]
+    np.testing.assert_array_equal(y_all.to_numpy()[train_rows], y_train.to_numpy())
+    np.testing.assert_array_equal(y_all.to_numpy()[test_rows], y_test.to_numpy())
+    pd.testing.assert_frame_equal(
+        X_all.iloc[test_rows].reset_index(drop=True), X_test, check_dtype=False
+    )
+
+
 #: Every ensemble kind on every task; stacking also with the features passed through (its
 #: meta-learner then also sees the preprocessed table, fitted in the script), and greedy with a
 #: single round, which keeps one member and drops the other (the script must not refit it).
@@ -452,7 +499,11 @@ def test_train_py_rebuilds_each_ensemble_kind(
     assert result.card["train_py"] == {"available": True, "reason": ""}
     card_md = (bundle / "card.md").read_text()
     assert "train.py` rebuilds this model" in card_md and f"For this {kind} ensemble" in card_md
-    script = assert_train_py_reproduces(bundle, CSVS[task], plan.n_train, tmp_path)
+    # Voting and greedy are refitted on every labelled row after the test score; stacking's
+    # meta-learner was fitted on the training rows' OOF predictions, so it stays on them.
+    n_all = plan.n_train + plan.n_test
+    assert source.fit_rows == (plan.n_train if kind == "stacking" else n_all)
+    script = assert_train_py_reproduces(bundle, CSVS[task], source.fit_rows, tmp_path)
     assert f"'id': '{report.id}'" in script and f"'kind': '{kind}'" in script
     for member in report.members:
         assert f"_{member['model']}_{member['trial']}'" in script  # each member's pipeline

@@ -56,6 +56,11 @@ def csv_bytes(n: int = 80, seed: int = 1) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
+def box(at: AppTest, base: str) -> str:
+    """The key of a Data-page box for the table the session works on (keys carry its identity)."""
+    return state.table_widget(base, at.session_state["knobs.data"])
+
+
 def texts(elements) -> str:  # noqa: ANN001 - an AppTest ElementList
     return "\n".join(str(e.value) for e in elements)
 
@@ -78,11 +83,40 @@ def test_data_opens_on_the_sample_ready_to_tune() -> None:
     at = app().run()
     assert not at.exception
     assert not at.error
-    assert at.selectbox(key=state.W_TARGET).value == "churn"
+    assert at.selectbox(key=box(at, state.W_TARGET)).value == "churn"
     assert "Ready: binary classification of **churn**" in texts(at.success)
     assert "Working on **churn.csv** (bundled sample" in texts(at.caption)
     assert len(at.dataframe) >= 2  # preview and column summary
     assert at.button(key=state.W_TO_SEARCH)
+
+
+def test_data_takes_a_test_table_of_your_own_and_the_search_scores_on_it() -> None:
+    """Parity with `--test-data`: the Data page checks the test table against the training
+    table now, and the search it starts is scored on it."""
+    churn = pd.read_csv(sample_path("churn"))
+    at = app().run()
+    bad = churn.head(300).drop(columns=["contract"]).to_csv(index=False).encode()
+    at.file_uploader(key=box(at, state.W_TEST_UPLOAD)).set_value(("t.csv", bad, "text/csv")).run()
+    assert not at.exception
+    assert "lacks column(s) `contract`" in texts(at.error)
+    good = churn.head(300).to_csv(index=False).encode()
+    at.file_uploader(key=box(at, state.W_TEST_UPLOAD)).set_value(("t.csv", good, "text/csv")).run()
+    assert not at.exception and not at.error
+    assert "scored on **t.csv** (300 labelled rows)" in texts(at.success)
+    at.switch_page("app_pages/search.py").run()
+    assert at.slider(key=state.W_TEST_SIZE).disabled
+    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
+    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at.number_input(key=state.W_TRIALS).set_value(2).run()
+    at.button(key=state.W_START).click().run()
+    assert not at.exception and not at.error
+    search = knobs.Search.open(at.session_state["knobs.study"])
+    try:
+        plan = search.plan
+        assert plan.test_source == "t.csv" and plan.n_test == 300
+        assert plan.n_train == len(churn)  # every row of the training table
+    finally:
+        search.stop()
 
 
 def test_data_takes_an_upload_and_a_target() -> None:
@@ -90,20 +124,20 @@ def test_data_takes_an_upload_and_a_target() -> None:
     at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()
     assert not at.exception
     assert "Working on **tickets.csv** (your upload" in texts(at.caption)
-    at.selectbox(key=state.W_TARGET).set_value("outcome").run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("outcome").run()
     assert not at.exception and not at.error
     assert "binary classification of **outcome**" in texts(at.success)
     summary = at.dataframe[-1].value
     flags = dict(zip(summary["column"], summary["flags"], strict=True))
     assert "ID-like" in flags["ticket"] and "constant" in flags["constant"]
-    at.selectbox(key=state.W_TASK).set_value("regression").run()
+    at.selectbox(key=box(at, state.W_TASK)).set_value("regression").run()
     assert not at.exception and not at.success
     assert "cannot be used for regression" in texts(at.error)
-    at.selectbox(key=state.W_TASK).set_value("auto").run()
+    at.selectbox(key=box(at, state.W_TASK)).set_value("auto").run()
     assert not at.error and "binary classification" in texts(at.success)
-    at.multiselect(key=state.W_EXCLUDE).set_value(["team"]).run()
+    at.multiselect(key=box(at, state.W_EXCLUDE)).set_value(["team"]).run()
     assert not at.exception
-    assert state.W_EXCLUDE in at.session_state and at.session_state["knobs.exclude"] == ("team",)
+    assert box(at, state.W_EXCLUDE) in at.session_state and at.session_state["knobs.exclude"] == ("team",)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +159,7 @@ def test_data_shows_reader_errors_in_place(name: str, content: bytes, message: s
 def test_data_shows_target_errors_next_to_the_target() -> None:
     at = app().run()
     at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()
-    at.selectbox(key=state.W_TARGET).set_value("constant").run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("constant").run()
     assert not at.exception
     assert at.error and "constant" in texts(at.error)
     assert not at.success
@@ -188,6 +222,72 @@ def test_search_space_editor_shows_invalid_edits() -> None:
     assert "Grid: **6 combinations** + 1 defaults trial = 7 trials" in texts(at.markdown)
     edited = at.session_state["knobs.space"]["logistic"]
     assert (edited[0].low, edited[0].high, edited[0].grid) == (0.1, 10.0, (0.1, 1, 10))
+
+
+def test_search_page_offers_reproducible_and_the_final_fit() -> None:
+    """Parity with `--reproducible` and `--final-fit`: the page's switches reach the study."""
+    at = app().run()
+    at.switch_page("app_pages/search.py").run()
+    assert at.toggle(key=state.W_REPRODUCIBLE).value is False
+    assert at.toggle(key=state.W_FINAL_FIT_ALL).value is True
+    assert "Reproducible below" in at.number_input(key=state.W_SEED).help
+    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
+    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at.number_input(key=state.W_TRIALS).set_value(2).run()
+    at.toggle(key=state.W_REPRODUCIBLE).set_value(True).run()
+    at.toggle(key=state.W_FINAL_FIT_ALL).set_value(False).run()
+    at.button(key=state.W_START).click().run()
+    assert not at.exception and not at.error
+    search = knobs.Search.open(at.session_state["knobs.study"])
+    try:
+        config = search.plan.config
+        assert config.reproducible and config.final_fit == "train" and config.n_workers == 1
+    finally:
+        search.stop()
+
+
+def test_search_page_extends_a_finished_study_and_shows_its_storage() -> None:
+    """Parity with `knobs tune --resume --trials N`: a finished study continues to a larger
+    budget from the Search page, which also says where studies are stored."""
+    from knobs.study import storage_url
+
+    name = finished_study(n_trials=3)
+    at = app()
+    at.query_params["study"] = name
+    at.run()
+    at.switch_page("app_pages/search.py").run()
+    assert not at.exception
+    assert f"Studies are stored in `{storage_url(None)}`" in texts(at.caption)
+    at.number_input(key=state.W_EXTEND_TRIALS).set_value(5).run()
+    at.button(key=state.W_EXTEND).click().run()
+    assert not at.exception and not at.error
+    search = knobs.Search.open(name)
+    search.wait(poll_s=0.2)
+    assert search.status().done == 5 and search.budget() == 5
+
+
+def test_search_page_offers_the_servers_dask_cluster(monkeypatch) -> None:
+    """Parity with `--dask`: when the server names a scheduler (KNOBS_DASK), the Search page
+    offers it; an unreachable one is a clear error in place, and off means local processes."""
+    monkeypatch.setenv("KNOBS_DASK", "tcp://127.0.0.1:9")
+    at = app().run()
+    at.switch_page("app_pages/search.py").run()
+    assert at.toggle(key=state.W_DASK).label == "Run on the Dask cluster at `tcp://127.0.0.1:9`"
+    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
+    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at.number_input(key=state.W_TRIALS).set_value(2).run()
+    at.button(key=state.W_START).click().run()
+    assert not at.exception
+    assert "Cannot reach the Dask scheduler at `tcp://127.0.0.1:9`" in texts(at.error)
+    assert knobs.studies() == []  # the study that could not start is not left behind
+    at.toggle(key=state.W_DASK).set_value(False).run()
+    at.button(key=state.W_START).click().run()
+    assert not at.exception and not at.error
+    search = knobs.Search.open(at.session_state["knobs.study"])
+    try:
+        assert search.dask_info() is None and search.is_running() or search.status().done
+    finally:
+        search.stop()
 
 
 def test_search_budget_must_exist() -> None:
@@ -297,6 +397,16 @@ def test_live_stop_button_stops_a_running_search() -> None:
 # --- Studies -------------------------------------------------------------------------------------
 
 
+def test_studies_groups_studies_on_tables_like_each_other() -> None:
+    """Issue 11, item 3: "2 studies on tables like this one", grouped by schema fingerprint."""
+    finished_study(n_trials=2)
+    finished_study(n_trials=2)
+    at = app().run()
+    at.switch_page("app_pages/studies.py").run()
+    assert not at.exception
+    assert "2 studies on tables like **churn.csv** (target `churn`)" in [e.label for e in at.expander]
+
+
 def test_studies_empty() -> None:
     at = app().run()
     at.switch_page("app_pages/studies.py").run()
@@ -401,3 +511,50 @@ def test_space_edits_are_validated(edit: dict, message: str) -> None:
         rows.loc[0, column] = value
     with pytest.raises(knobs.ConfigError, match=re.escape(message)):
         forms.params_from_rows(rows, base)
+
+
+# --- Data: the boxes follow a new table (issue 14, item 2.1) ---------------------------------------
+
+
+def _box(at: AppTest, label: str):  # noqa: ANN202 - an AppTest Selectbox
+    """A Data-page select box found by its label (its key carries the table's identity)."""
+    (box,) = [s for s in at.selectbox if s.label == label]
+    return box
+
+
+def _browser_shows(before: tuple[str, str], after) -> str:  # noqa: ANN001 - AppTest Selectbox
+    """What a browser's select box reads after a rerun, given its (id, label) before it.
+
+    The browser keeps a widget's own value across reruns: it only takes the server's when the
+    widget is a new one (another id) or the server sets its value (``set_value``). AppTest
+    itself always reads the server's value, so this is the check the stale boxes failed.
+    """
+    old_id, old_label = before
+    if after.id == old_id and not after.proto.set_value:
+        return old_label
+    return after.options[after.index]
+
+
+def test_data_boxes_show_the_new_tables_target_and_task_after_an_upload() -> None:
+    at = app().run()
+    target, task = _box(at, "Target column"), _box(at, "Task")
+    assert target.value == "churn" and task.options[task.index].startswith("Automatic: binary")
+    before = {
+        "target": (target.id, target.options[target.index]),
+        "task": (task.id, task.options[task.index]),
+    }
+    rng = np.random.default_rng(3)
+    n = 140
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 9, n)})
+    frame["grade"] = rng.choice(["low", "mid", "high"], n)
+    frame.loc[rng.random(n) < 0.29, "grade"] = None  # a multiclass target with missing values
+    upload = ("grades.csv", frame.to_csv(index=False).encode(), "text/csv")
+    at.file_uploader(key=state.W_UPLOAD).set_value(upload).run()
+    assert not at.exception and not at.error
+    used = at.session_state["knobs.target"]
+    assert used == "grade"
+    assert _browser_shows(before["target"], _box(at, "Target column")) == used
+    assert _browser_shows(before["task"], _box(at, "Task")) == (
+        "Automatic: multiclass classification"
+    )
+    assert "multiclass classification of **grade**" in texts(at.success)

@@ -105,7 +105,7 @@ def test_race_page_runs_a_race_to_its_verdict_and_reattaches() -> None:
     table = at.dataframe[-1].value
     assert sorted(table["contestant"]) == ["Random", "TPE"]
     assert "**Verdict.**" in texts(at.markdown)
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3  # results CSV, charts HTML, report JSON
     # a reload (a new session with the id in the URL) finds the race again
     again = app()
     again.query_params[state.QUERY_RACE] = race_id
@@ -152,3 +152,83 @@ def test_analytics_draws_every_chart_with_filters() -> None:
     at.toggle(key=state.W_AN_BASELINE).set_value(False).run()
     assert not at.exception and not at.error
     assert "7 of 8 trials shown" in texts(at.caption)
+
+
+# --- the Studies page groups race runs under their race (issue 14, item 2.5) ----------------------
+
+
+def test_studies_page_groups_race_runs_under_their_race() -> None:
+    from knobs.data import prepare
+
+    frame = pd.read_csv(sample_path("churn")).head(200)
+    config = knobs.SearchConfig(target="churn", models=("logistic",), n_trials=3, cv=3)
+    own = knobs.Search.create(
+        frame, config.with_updates(strategy="cmaes"), source="churn.csv"
+    ).name
+    spec = R.RaceSpec(config=config, contestants=("gp", "qmc"), seeds=2, source="churn.csv")
+    race = R.create_race(prepare(frame, "churn"), spec)
+    runs = [r.study for r in race.runs]
+    at = app().run()
+    at.switch_page("app_pages/studies.py").run()
+    assert not at.exception and not at.error
+    listed = at.dataframe[0].value
+    assert listed["study"].tolist() == [own]  # the race's four runs do not crowd the list
+    assert listed.loc[0, "strategy"] == "CMA-ES"
+    (block,) = [e for e in at.expander if "GP, Quasi-random" in e.label]
+    assert "churn.csv" in block.label and "× 2 seeds" in block.label and "4 runs" in block.label
+    in_race = block.dataframe[0].value
+    assert sorted(in_race["study"]) == sorted(runs)
+    assert set(in_race["strategy"]) == {"Bayesian (Gaussian process)", "Quasi-random (Sobol)"}
+    assert set(in_race["state"]) == {"queued"}
+    picker = at.selectbox(key=state.W_STUDY_PICK)
+    assert picker.options == [next(o for o in picker.options if o.startswith(f"{own} · CMA-ES"))]
+    assert " · best " in picker.options[0]
+    at.toggle(key=state.W_STUDIES_RACE_RUNS).set_value(True).run()
+    assert not at.exception
+    picker = at.selectbox(key=state.W_STUDY_PICK)
+    assert len(picker.options) == 5
+    picker.set_value(runs[0]).run()
+    assert not at.exception
+    assert at.button(key=state.W_DELETE).disabled  # the race reads its runs: kept whole
+    at.button(key=state.W_OPEN_RACE_PREFIX + race.id).click().run()
+    assert not at.exception
+    assert at.session_state["knobs.race"] == race.id
+    assert "Strategy race" in [t.value for t in at.title]
+
+
+@pytest.mark.slow
+def test_race_form_offers_what_knobs_race_takes() -> None:
+    """Parity with ``knobs race``: metric, seed, test share, target fraction, threads, early
+    stopping reach the race; the target fraction also re-reads a race's results."""
+    at = app().run()
+    at.switch_page("app_pages/race.py").run()
+    assert at.selectbox(key=state.W_RACE_METRIC).value == "roc_auc"  # the task's default
+    assert at.number_input(key=state.W_RACE_TARGET_FRACTION).value == pytest.approx(0.99)
+    at.multiselect(key=state.W_RACE_MODELS).set_value(["logistic"])
+    at.multiselect(key=state.W_RACE_CONTESTANTS).set_value(["random", "qmc"])
+    at.number_input(key=state.W_RACE_TRIALS).set_value(3)
+    at.number_input(key=state.W_RACE_SEEDS).set_value(1)
+    at.number_input(key=state.W_RACE_FOLDS).set_value(2)
+    at.selectbox(key=state.W_RACE_METRIC).set_value("accuracy")
+    at.number_input(key=state.W_RACE_SEED).set_value(7)
+    at.number_input(key=state.W_RACE_TEST_SIZE).set_value(0.3)
+    at.number_input(key=state.W_RACE_TARGET_FRACTION).set_value(0.9)
+    at.number_input(key=state.W_RACE_THREADS).set_value(1)
+    at.toggle(key=state.W_RACE_EARLY_STOPPING).set_value(False).run()
+    at.button(key=state.W_RACE_START).click().run()
+    assert not at.exception and not at.error
+    (race,) = R.list_races()
+    cfg = race.spec.config
+    assert (race.metric, cfg.metric, cfg.seed, cfg.test_size) == ("accuracy", "accuracy", 7, 0.3)
+    assert race.spec.threads == 1 and cfg.early_stopping is False
+    assert at.number_input(key=state.W_RACE_VIEW_FRACTION).value == pytest.approx(0.9)
+    deadline = time.monotonic() + 120
+    while R.load_race(race.id).state != "finished" and time.monotonic() < deadline:
+        time.sleep(1)
+    at.run()
+    at.run()
+    assert not at.exception and not at.error
+    assert "within 10% of the race's best score" in texts(at.caption)
+    at.number_input(key=state.W_RACE_VIEW_FRACTION).set_value(0.95).run()
+    assert not at.exception
+    assert "within 5% of the race's best score" in texts(at.caption)

@@ -34,6 +34,24 @@ def test_the_refit_reserve_scales_the_best_trials_fold_fit_to_all_rows() -> None
     assert refit_reserve([], 5, "maximize") == MARGIN_S
 
 
+def test_the_ensemble_reserve_is_capped_at_a_share_of_the_budget() -> None:
+    """Four member refits of 1.875 s each, twice (the test score, then every row): 15 s; a 40 s
+    budget keeps back at most 10% of it, and never less than the single model needs."""
+    from knobs.study._timing import ENSEMBLE_SHARE
+
+    trials = [_trial(6.0, 0.9, fit_s=5.0)]
+    one = 1.5 * 1.0 * 5 / 4
+    from knobs.study._timing import CHOOSE_S
+
+    assert refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0) == pytest.approx(
+        MARGIN_S + CHOOSE_S + 4 * 2 * one
+    )
+    capped = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0, budget_s=40.0)
+    assert capped == pytest.approx(max(MARGIN_S + 2 * one, ENSEMBLE_SHARE * 40.0))
+    tiny = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0, budget_s=5.0)
+    assert tiny == pytest.approx(MARGIN_S + 2 * one)  # the single model's refits, at least
+
+
 def test_the_expected_trial_time_is_the_median_of_recent_tuned_trials() -> None:
     trials = [_trial(100.0, baseline=True), _trial(2.0), _trial(4.0), _trial(30.0)]
     assert expected_trial_s(trials) == 4.0

@@ -9,7 +9,15 @@ the fix.
 from __future__ import annotations
 
 from knobs.data._ingest import RawTable, read_table
-from knobs.data._prepare import Dataset, choose_folds, infer_task, prepare, train_test
+from knobs.data._prepare import (
+    Dataset,
+    choose_folds,
+    infer_task,
+    joined_with_test,
+    prepare,
+    split_rows,
+    train_test,
+)
 from knobs.data._preprocess import build_preprocessor
 from knobs.data._profile import ColumnProfile, Kind, profile_table
 from knobs.data._samples import sample_path
@@ -24,9 +32,11 @@ __all__ = [
     "build_preprocessor",
     "choose_folds",
     "infer_task",
+    "joined_with_test",
     "prepare",
     "profile_table",
     "read_table",
     "sample_path",
+    "split_rows",
     "train_test",
 ]

@@ -271,11 +271,83 @@ def choose_folds(y: pd.Series, task: Task, requested: int) -> tuple[int, str | N
     return requested, None
 
 
-def train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
+def train_test(
+    ds: Dataset, test_size: float, seed: int, rows: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[Dataset, Dataset]:
     """Split into train and test parts; stratified, and every class present in both, or refused.
 
-    The split is :func:`knobs.portable.split_indices`, the one train.py makes too.
+    The split is :func:`knobs.portable.split_indices`, the one train.py makes too; ``rows``
+    (train, test row numbers) gives it instead, as for a test table of the user's own
+    (:func:`joined_with_test`).
     """
+    train_idx, test_idx = split_rows(ds, test_size, seed) if rows is None else rows
+    return _subset(ds, train_idx), _subset(ds, test_idx)
+
+
+def joined_with_test(
+    train: RawTable | pd.DataFrame, test: RawTable | pd.DataFrame, target: str, *, test_name: str
+) -> tuple[RawTable, tuple[np.ndarray, np.ndarray]]:
+    """The training table and a test table of the user's own as one table (the training rows
+    first), and which of its labelled rows are which: ``prepare`` then cleans both the same way,
+    and the test rows score the final model instead of a share of the training table.
+
+    The test table must have the target (with values) and every column of the training table;
+    its extra columns are ignored, and said so.
+    """
+    frames = [t.frame if isinstance(t, RawTable) else t for t in (train, test)]
+    names = [user_names(f) for f in frames]
+    check_target_name(target, names[0])
+    if target not in names[1]:
+        raise DataError(
+            f"The test table `{test_name}` has no target column `{target}`: it needs the true "
+            "values to score the model. Add the column, or leave the test table out."
+        )
+    missing = [n for n in names[0] if n not in names[1]]
+    if missing:
+        raise DataError(
+            f"The test table `{test_name}` lacks column(s) {', '.join(f'`{m}`' for m in missing)} "
+            "of the training table. Add them (a column may be empty, but it must be there)."
+        )
+    notices = list(train.notices) if isinstance(train, RawTable) else []
+    extra = [n for n in names[1] if n not in names[0]]
+    if extra:
+        notices.append(
+            f"Ignored column(s) of the test table `{test_name}` that the training table lacks: "
+            + ", ".join(f"`{e}`" for e in extra[:10]) + ("…" if len(extra) > 10 else "") + "."
+        )
+    test_frame = frames[1][names[0]]
+    test_frame.columns = frames[0].columns
+    try:
+        labelled = [
+            np.asarray(analyse_target(f[target], target).present) for f in (frames[0], test_frame)
+        ]
+    except (DataError, TableError):
+        labelled = [np.asarray(analyse_target(frames[0][target], target).present), None]
+    if labelled[1] is None or not labelled[1].any():
+        raise DataError(
+            f"The test table `{test_name}` has no row with a value for the target `{target}`, so "
+            "it cannot score a model. Fill in the target, or leave the test table out."
+        )
+    joined = pd.concat([frames[0], test_frame], ignore_index=True)
+    origin = np.concatenate([np.zeros(len(frames[0]), bool), np.ones(len(test_frame), bool)])
+    origin = origin[np.concatenate(labelled)]  # prepare drops the rows without a target
+    notices.append(
+        f"The final model is scored on the test table `{test_name}` ({int(origin.sum())} "
+        "labelled rows), not on a share of the training table."
+    )
+    table = RawTable(
+        frame=joined,
+        encoding=getattr(train, "encoding", "utf-8"),
+        delimiter=getattr(train, "delimiter", ","),
+        decimal=getattr(train, "decimal", "."),
+        notices=tuple(notices),
+    )
+    return table, (np.flatnonzero(~origin), np.flatnonzero(origin))
+
+
+def split_rows(ds: Dataset, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (train, test) row numbers of :func:`train_test`: a study keeps them so the final model
+    can be refitted on every labelled row in the table's own order, as train.py reads it."""
     if not isinstance(test_size, int | float) or not 0 < test_size <= 0.5:
         raise DataError(f"The test share must be more than 0 and at most 0.5, got {test_size!r}.")
     n = len(ds.y)
@@ -284,10 +356,9 @@ def train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Datas
         raise DataError(f"Cannot split {n} rows with a test share of {test_size}: each part "
                         "needs rows. Add rows or change the share.")
     try:
-        train_idx, test_idx = split_indices(ds.y.to_numpy(), ds.task, test_size, seed, ds.classes)
+        return split_indices(ds.y.to_numpy(), ds.task, test_size, seed, ds.classes)
     except TableError as exc:
         raise DataError(str(exc)) from None
-    return _subset(ds, train_idx), _subset(ds, test_idx)
 
 
 def _subset(ds: Dataset, rows: np.ndarray) -> Dataset:

@@ -30,7 +30,7 @@ from knobs.ensembles._estimators import (
 )
 from knobs.ensembles._nested import learn_weights, meta_learner, nested_cv_scores
 from knobs.ensembles._options import Options
-from knobs.ensembles._pool import Pool, candidates
+from knobs.ensembles._pool import Pool, candidates, correlation
 from knobs.ensembles._store import EnsembleReport, load_ensemble, save
 from knobs.ensembles._verdict import verdict
 from knobs.errors import ConfigError
@@ -243,11 +243,17 @@ def build_ensemble(
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         build_s=round(time.perf_counter() - started, 3),
         timings=timings,
+        correlation=_correlation_record(pool),
         estimator=est,
     )
     if keep:
         save(report, storage=pool.storage)
     return report
+
+
+def _correlation_record(pool: Pool) -> dict[str, Any]:
+    corr = correlation(pool)
+    return {"labels": list(corr.index), "matrix": np.round(corr.to_numpy(), 4).tolist()}
 
 
 def fitted_ensemble(

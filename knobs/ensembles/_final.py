@@ -2,9 +2,9 @@
 
 When a search ends, greedy selection (Caruana) runs over the top trials' kept out-of-fold
 predictions. Its nested-CV score is compared with the best single trial's on the same folds; the
-ensemble is chosen only when its gain beats one standard error of the paired per-fold gains
-(the rule of :func:`knobs.ensembles.verdict`), judged on cross-validation alone, so the held-out
-test split still scores the chosen model honestly. Everything before the choice works on stored
+ensemble is chosen only when its gain beats the margin of the paired per-fold gains (the one
+rule every verdict follows: ``knobs.ensembles._verdict.RULE``), judged on cross-validation
+alone, so the held-out test split still scores the chosen model honestly. Everything before the choice works on stored
 predictions (seconds); only a chosen ensemble refits its members.
 """
 
@@ -18,11 +18,11 @@ import numpy as np
 
 from knobs.errors import ConfigError, StudyError
 from knobs.formatting import fmt_gain, fmt_score
+from knobs.metrics import call, margin_words, noise_floor
 
 from ._nested import learn_weights, nested_cv_scores
 from ._options import Options
 from ._pool import candidates
-from ._verdict import noise_floor
 
 #: Candidate trials greedy selection may pick from.
 FINAL_TOP = 5
@@ -59,17 +59,32 @@ class FinalChoice:
 
 
 def final_choice(
-    study: str, *, storage: str | None = None, top: int = FINAL_TOP, budget_s: float | None = None
+    study: str,
+    *,
+    storage: str | None = None,
+    top: int = FINAL_TOP,
+    budget_s: float | None = None,
+    refits: float = 1.0,
 ) -> tuple[FinalChoice, Any]:
     """Choose the search's final model; returns the choice and, for an ensemble, the fitted
     estimator (trained on the whole training split).
 
-    ``budget_s`` is the time left for the refit: an ensemble whose members' refits would not
-    fit in it (estimated from their own fold fits) gives way to the best single trial.
+    ``budget_s`` is the time left for the refits: an ensemble whose members' ``refits`` (in
+    training-split refits: ``knobs.study._timing.final_refits``) would not fit in it (estimated
+    from their own fold fits) gives way to the best single trial.
     """
+    from knobs.study._timing import CHOOSE_S
+
     from ._build import build_ensemble
 
     started = time.perf_counter()
+    if budget_s is not None and budget_s < CHOOSE_S * ENSEMBLE_SAFETY:
+        # Choosing alone would eat the time the single model's refits need.
+        return FinalChoice(
+            "single",
+            f"The best single trial: {max(0.0, budget_s):.0f} s of the time budget were left, "
+            f"too little to choose an ensemble (about {CHOOSE_S:.0f} s) and refit it.",
+        ), None
     opts = Options("greedy", top=top, recompute=False, evaluate_test=False)
     try:
         pool = candidates(study, top, recompute=False, storage=storage)
@@ -79,7 +94,8 @@ def final_choice(
         return FinalChoice(
             "single",
             "No ensemble: fewer than two trials kept their out-of-fold predictions "
-            "(large tables do not keep them; `knobs ensemble` can recompute them).",
+            "(large tables and searches run on Dask do not keep them; `knobs ensemble` can "
+            "recompute them).",
         ), None
     best_cv, best_folds = pool.fold_score(pool.oof[pool.best_index()])
     folds = nested_cv_scores(pool, opts)
@@ -90,23 +106,25 @@ def final_choice(
     gain = way.gain(cv, best_cv)
     numbers = (
         f"greedy ensemble CV {fmt_score(cv)} vs {fmt_score(best_cv)} for the best single "
-        f"trial ({fmt_gain(gain)}; fold-to-fold noise {fmt_score(floor)})"
+        f"trial ({fmt_gain(gain)}; fold-to-fold {margin_words(floor, len(gains))})"
     )
     if gain <= floor:
         return FinalChoice(
-            "single", f"The best single trial: the {numbers} does not beat the noise.",
+            "single",
+            f"The best single trial: the {numbers} "
+            + ("is a loss." if call(gain, floor) == "loss" else "does not beat the margin."),
             cv_score=cv, best_single_cv_score=best_cv,
             seconds=time.perf_counter() - started,
         ), None  # fmt: skip
     if budget_s is not None:
         members = np.flatnonzero(learn_weights(pool, opts, np.arange(len(pool.y))))
         # The members' refits (at a safe pace), in what is left after choosing.
-        cost = ENSEMBLE_SAFETY * _refit_seconds(pool, members)
+        cost = ENSEMBLE_SAFETY * refits * _refit_seconds(pool, members)
         budget_s -= time.perf_counter() - started
         if cost > budget_s:
             return FinalChoice(
                 "single",
-                f"The best single trial: the {numbers} beats the noise, but refitting its "
+                f"The best single trial: the {numbers} beats the margin, but refitting its "
                 f"{len(members)} members (about {cost:.0f} s) would overrun the time budget "
                 f"({max(0.0, budget_s):.0f} s left).",
                 cv_score=cv, best_single_cv_score=best_cv,

@@ -43,6 +43,9 @@ class EnsembleReport:
     created: str
     build_s: float
     timings: dict[str, float] = field(default_factory=dict)
+    #: The candidates' out-of-fold prediction correlation (``knobs.ensembles.correlation``):
+    #: ``{"labels": [...], "matrix": [[...]]}``; near 1 means two candidates err alike.
+    correlation: dict[str, Any] = field(default_factory=dict)
     estimator: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:

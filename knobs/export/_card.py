@@ -62,6 +62,48 @@ def input_schema(plan: StudyPlan, X_train: pd.DataFrame) -> list[dict[str, Any]]
     return out
 
 
+def _fitted_on(card: Mapping[str, Any]) -> str:
+    """Which rows the exported model was fitted on, in words (old cards: the training split)."""
+    d = card["data"]
+    if d.get("test_source"):
+        return (
+            f"every row of the training table ({d['n_fit']}); the test table "
+            f"`{d['test_source']}` ({d['n_test']} rows) only scored it"
+        )
+    if d.get("fit_on") == "all":
+        return (
+            f"all {d['n_fit']} labelled rows (the training and test splits), refitted after the "
+            "test split scored the same model fitted on the training split alone"
+        )
+    return f"the training split ({d.get('n_fit', d['n_train'])} rows)"
+
+
+def _test_model(card: Mapping[str, Any]) -> str:
+    if card["data"].get("fit_on") == "all":
+        return "scored before the refit on every row"
+    return "never seen in training"
+
+
+def _slim_lines(card: Mapping[str, Any]) -> list[str]:
+    """A slimmed model's size and latency before and after (``knobs slim``); none otherwise."""
+    slim = (card["model"].get("extra") or {}).get("slim")
+    if not slim:
+        return []
+    f = fmt_score
+    lines = ["## Slimmed (knobs slim)", "",
+             "| | columns | trees | CV | test | model file bytes | predictions/s |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name in ("before", "after"):
+        r = slim[name]
+        lines.append(f"| {name} | {r['columns']} | {r['trees'] or '-'} | {f(r['cv'])} | "
+                     f"{f(r['test'])} | {r['bytes']:,} | {r['predictions_per_s']:,.0f} |")  # fmt: skip
+    dropped = ", ".join(f"`{c}`" for c in slim.get("dropped", [])) or "none"
+    lines += ["", f"Dropped columns: {dropped}. Measured on {slim.get('measured_on', '')}.", ""]
+    if slim.get("trees_how"):
+        lines += [f"Trees: {slim['trees_how']}.", ""]
+    return lines
+
+
 def render_markdown(card: Mapping[str, Any]) -> str:
     """card.md from card.json's content."""
     lines = [
@@ -83,7 +125,8 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         f"| {s['metric']} ({s['direction']}) | value |",
         "|---|---|",
         f"| cross-validation ({card['data']['folds']} folds, the trial's value) | {fmt_score(s['cv'])} |",
-        f"| held-out test split ({card['data']['n_test']} rows) | {fmt_score(s['test'])} |",
+        f"| held-out test split ({card['data']['n_test']} rows; {_test_model(card)}) | "
+        f"{fmt_score(s['test'])} |",
         f"| {s.get('baseline_label', 'baseline (default parameters, CV)')} | "
         f"{fmt_score(s['baseline'])} |",
         "",
@@ -115,7 +158,8 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         f"`{d['reading']['delimiter']}`, decimal `{d['reading']['decimal']}`)",
         f"- Data fingerprint (sha256 of the cleaned table): `{d['fingerprint']}`",
         f"- Seed {d['seed']}, test share {d['test_size']}, {d['folds']}-fold CV",
-        f"- Refit time on the full training split: {card['model']['fit_s']:.2f} s",
+        f"- Fitted on: {_fitted_on(card)}",
+        f"- Fit time: {card['model']['fit_s']:.2f} s",
         "",
         "## Library versions",
         "| library | at export | at search |",
@@ -142,9 +186,13 @@ def render_markdown(card: Mapping[str, Any]) -> str:
                if o.get("label_agreement") is not None else "") + ".",
             "",
         ]  # fmt: skip
+    lines += _slim_lines(card)
+    lines += _explanation_lines(card)
     t = card["train_py"]
     lines += ["## Rebuilding it: train.py", ""]
-    if t["available"]:
+    if t["available"] and t.get("note"):  # a model train.py cannot rebuild exactly (fine-tuned)
+        lines.append(t["note"])
+    elif t["available"]:
         lines += [
             "`train.py` rebuilds this model from the original CSV with only the libraries in "
             "`requirements.txt` (no Knobs): `pip install -r requirements.txt && python train.py "
@@ -201,13 +249,16 @@ def build_card(
             "cv": source.cv_score,
             "test": source.test_score,
             "baseline": baseline_score,
-            "baseline_label": (
+            "baseline_label": source.extra.get("baseline_label")  # e.g. a fine-tuned model's parent
+            or (
                 "best single trial (CV)"
                 if source.kind == "ensemble"
                 else "baseline (default parameters, CV)"
             ),
         },
         "schema": input_schema(plan, X_train),
+        # ID-like columns the profile left out: `knobs predict` keeps the first one present
+        "id_columns": [c.name for c in plan.columns if "id_like" in c.flags],
         "data": {
             "source": plan.source,
             "n_train": plan.n_train,
@@ -217,6 +268,9 @@ def build_card(
             "test_size": plan.config.test_size,
             "folds": plan.folds,
             "reading": dict(reading),
+            "fit_on": source.fit_on,
+            "n_fit": source.fit_rows or plan.n_train,
+            "test_source": plan.test_source or None,
         },
         "versions": {"export": dict(versions), "search": dict(plan.versions)},
         "trusted_types": list(written.trusted),
@@ -224,8 +278,39 @@ def build_card(
         "onnx": dict(written.onnx) if written.onnx is not None else None,
         "train_py": dict(train_py),
         "warnings": [row.warning] if row.warning else [],
+        "explanation": _explanation(study, source),
         "loading": {
             "snippet": row.snippet(written),
             "note": row.note(written, knobs_version, bool(train_py["available"])),
         },
     }
+
+
+def _explanation(study: str, source: ModelSource) -> dict[str, Any] | None:
+    """The top permutation importances, when ``knobs explain`` has stored this model's
+    explanation (``knobs.explain.card_summary``); None otherwise."""
+    from knobs.explain import card_summary
+
+    ensemble = source.extra.get("ensemble_id") if source.kind == "ensemble" else None
+    trial = source.trial if ensemble is None else None
+    return card_summary(study, trial, ensemble)
+
+
+def _explanation_lines(card: Mapping[str, Any]) -> list[str]:
+    """card.md's "What drives its predictions" part (nothing when no explanation is stored)."""
+    e = card.get("explanation")
+    if not e or not e.get("top"):
+        return []
+    lines = [
+        "## What drives its predictions",
+        f"Permutation importance of the model fitted on {e['fitted_on']}: how much "
+        f"{e['metric']} is lost when one column is shuffled ({e['repeats']} repeats on "
+        f"{e['rows']} rows). `knobs explain` has the rest, and SHAP values for XGBoost.",
+        "",
+        f"| column | {e['metric']} lost | spread (std) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{c['column']}` | {c['mean']:.4f} | {c['std']:.4f} |" for c in e["top"]]
+    if e.get("warning"):
+        lines += ["", f"> **Caution:** {e['warning']}"]
+    return [*lines, ""]

@@ -16,7 +16,7 @@ import numpy as np
 
 from knobs.errors import ExportError
 from knobs.study import StudyPlan
-from knobs.study.keys import BASELINE
+from knobs.study.keys import BASELINE, TEST_SCORE
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ class ModelSource:
     #: An ensemble's out-of-fold predictions that ``estimator.fit`` was given (one array per
     #: member): a stacking meta-learner is fitted on them, and train.py must fit it on the same.
     oof: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)
+    #: The rows ``estimator`` was fitted on: ``"train"`` (the training split) or ``"all"``
+    #: (refitted on every labelled row after the test split scored the training-split fit).
+    fit_on: str = "train"
+    fit_rows: int | None = None
 
 
 def source_from_study(
@@ -78,7 +82,14 @@ def source_from_study(
                 "score; export a completed trial."
             )
     started = time.perf_counter()
-    pipeline = results.refit(plan, chosen)
+    test = _stored_test_score(search, chosen.number)
+    if test is None or not plan.fits_all_rows:
+        pipeline = results.refit(plan, chosen)
+        test = results.test_score(plan, pipeline)
+    else:  # the search scored this trial's training-split fit already: fit it on every row
+        model, params = results.refit_params(plan, chosen)
+        pipeline = results.pipeline_for(plan, model, params, seed=plan.config.seed)
+    pipeline, rows = results.fit_final(plan, pipeline)
     fit_s = time.perf_counter() - started
     model, params = results.model_params(chosen)
     baseline = results.baseline_trial(trials, plan.direction)
@@ -90,11 +101,23 @@ def source_from_study(
         family=str(model),
         params={} if is_baseline else params,
         cv_score=chosen.value,
-        test_score=results.test_score(plan, pipeline),
+        test_score=test,
         fit_s=fit_s,
         trial=chosen.number,
+        fit_on="all" if rows > plan.n_train else "train",
+        fit_rows=rows,
     )
     return plan, source, baseline.value if baseline else None
+
+
+def _stored_test_score(search: Any, trial: int) -> float | None:
+    """The test score the search itself measured for ``trial`` (its training-split fit), when it
+    ended with that single trial: the export then need not fit it on the training split again."""
+    stored = TEST_SCORE.get(search.study) or {}
+    if stored.get("trial") != trial or (stored.get("final") or {}).get("kind") == "ensemble":
+        return None
+    value = stored.get("value")
+    return float(value) if value is not None else None
 
 
 def source_from_ensemble(
@@ -110,6 +133,10 @@ def source_from_ensemble(
 
     estimator, meta = ensembles.fitted_ensemble(ensemble_id, storage)
     plan = results.Search.open(meta["study"], storage).plan
+    test = results.test_score(plan, estimator)
+    started = time.perf_counter()
+    estimator, rows = results.fit_final(plan, estimator)
+    refit_s = time.perf_counter() - started if rows > plan.n_train else 0.0
     oof = None
     if meta.get("kind") == "stacking":
         # The same pool `fitted_ensemble` fitted the meta-learner on (stored OOF predictions,
@@ -128,9 +155,11 @@ def source_from_ensemble(
         family=str(meta.get("family") or "ensemble"),
         params={"kind": meta.get("kind"), "options": meta.get("options", {}), "members": members},
         cv_score=meta.get("cv_score"),
-        test_score=results.test_score(plan, estimator),
-        fit_s=float(meta.get("fit_s") or 0.0),
+        test_score=test,
+        fit_s=float(meta.get("fit_s") or 0.0) + refit_s,
         extra={"ensemble_id": ensemble_id, "studies": meta.get("studies", [])},
         oof=oof,
+        fit_on="all" if rows > plan.n_train else "train",
+        fit_rows=rows,
     )
     return plan, source, meta.get("best_single_cv_score")

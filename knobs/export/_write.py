@@ -90,7 +90,9 @@ def _write_train_py(
         },
         "seed": plan.config.seed,
         "test_size": plan.config.test_size,
-        "n_train": plan.n_train,
+        # train.py reads one CSV: with a test table of the user's own, all of it was training.
+        "fit_on": "all" if plan.test_source else source.fit_on,
+        "n_fit": source.fit_rows or plan.n_train,
         **reading,
     }
     try:
@@ -105,7 +107,8 @@ def _write_train_py(
         )
     except ExportError as exc:
         return {"available": False, "reason": str(exc)}
-    return {"available": True, "reason": ""}
+    note = source.extra.get("train_py_note")  # what train.py does not reproduce (fine-tuning)
+    return {"available": True, "reason": "", **({"note": str(note)} if note else {})}
 
 
 def write_bundle(

@@ -34,6 +34,13 @@ def add_export_parsers(sub: Any) -> None:
     pred.add_argument("model", help="the folder or .zip that `knobs export` wrote")
     pred.add_argument("data", help="CSV with the columns the model was trained on")
     pred.add_argument("--out", required=True, help="where to write the predictions (CSV)")
+    ident = pred.add_mutually_exclusive_group()
+    ident.add_argument(
+        "--id", dest="id_column", default=None, metavar="COL",
+        help="column to keep beside the predictions so rows can be joined back (default: the "
+        "ID-like column found at training, when the table has it)",
+    )  # fmt: skip
+    ident.add_argument("--no-id", dest="no_id", action="store_true", help="keep no ID column")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -76,11 +83,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from knobs.predict import predict_table, write_predictions
+    from knobs.predict import DETECTED, PREDICTION, predict_table, write_predictions
 
-    prediction = predict_table(args.model, args.data)
+    id_column = None if args.no_id else (args.id_column or DETECTED)
+    prediction = predict_table(args.model, args.data, id_column=id_column)
     for w in prediction.warnings:
         print(f"knobs: warning: {w}", file=sys.stderr)
     out = write_predictions(prediction, args.out)
-    print(f"wrote {len(prediction.frame)} predictions to {out}")
+    first = str(prediction.frame.columns[0])  # the ID column comes first when there is one
+    with_id = "" if first == PREDICTION else f", keyed by `{first}`"
+    print(f"wrote {len(prediction.frame)} predictions to {out}{with_id}")
     return 0

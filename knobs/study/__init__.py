@@ -40,13 +40,15 @@ _LAZY = {
     # reading
     "model_params": "_reader", "trials_frame": "_reader", "best_trial": "_reader",
     "baseline_trial": "_reader", "complete": "_reader", "counts": "_reader", "refit": "_reader",
-    "test_score": "_reader", "refit_params": "_reader", "saved_compute": "_reader", "SearchStatus": "_reader", "TuneResult": "_reader",
+    "test_score": "_reader", "refit_params": "_reader", "fit_final": "_reader", "tuning_verdict": "_reader", "devices_used": "_reader", "saved_compute": "_reader", "SearchStatus": "_reader", "TuneResult": "_reader",
     "TRIAL_COLUMNS": "_reader",
     # lifecycle
-    "Search": "_search", "list_studies": "_search", "enqueue_openers": "_search", "new_study_name": "_search",
+    "dask_address": "_dask", "DASK_ENV": "_dask",
+    "Search": "_search", "Preview": "_search", "list_studies": "_search", "enqueue_openers": "_search", "new_study_name": "_search",
     "DataSource": "_search",
     # estimate
     "Estimate": "_estimate", "estimate": "_estimate", "probe_fit_seconds": "_estimate",
+    "probe_prep_extra_seconds": "_estimate",
 }  # fmt: skip
 
 __all__ = sorted(_LAZY)

@@ -25,12 +25,15 @@ from knobs.data import ColumnProfile, Dataset
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import Direction, Metric, get_metric
 from knobs.models import AUTO, ModelSpec, resolve_models
+from knobs.pipelines import grid_for, grid_size_for
 from knobs.pruners import get_pruner
 from knobs.study._objective import OOF_MAX_VALUES
 from knobs.study._pipeline import Problem
 from knobs.study.keys import PLAN
 
 TARGET_COLUMN = "__knobs_target__"
+#: The split's row numbers in the prepared table (train, test), beside the Parquet parts.
+ROWS_FILE = "rows.npz"
 _VERSIONED = ("knobs", "optuna", "scikit-learn", "xgboost-cpu", "xgboost", "pandas", "numpy")
 
 
@@ -66,6 +69,9 @@ class StudyPlan:
     source: str
     versions: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
+    #: The user's own test table (its file name), when one scored the final model instead of a
+    #: share of the training table; "" otherwise.
+    test_source: str = ""
 
     # --- derived -------------------------------------------------------------------------
     def metric_obj(self) -> Metric:
@@ -77,7 +83,15 @@ class StudyPlan:
         return {s.name: s.with_params(self.config.space.get(s.name, ())) for s in specs}
 
     def grid_size(self) -> int:
-        return sum(s.grid_size() for s in self.specs().values())
+        """Grid points (defaults trials aside), the preprocessing's included when searched."""
+        return sum(self.grid_size_for(s) for s in self.specs().values())
+
+    def grid_for(self, spec: ModelSpec) -> dict[str, list[Any]]:
+        """The grid GridSampler walks for one model (with ``prep.*`` in a pipeline search)."""
+        return grid_for(spec, self.config.search_pipeline)
+
+    def grid_size_for(self, spec: ModelSpec) -> int:
+        return grid_size_for(spec, self.config.search_pipeline)
 
     def schema(self) -> dict[str, str]:
         """User's column name -> kind, for the columns the models use."""
@@ -116,9 +130,38 @@ class StudyPlan:
         )
 
     def load_split(self, part: str = "train") -> tuple[pd.DataFrame, pd.Series]:
+        """``"train"`` or ``"test"``; ``"all"``: both, in the table's own row order (the rows
+        train.py reads), for a study that kept its split's row numbers."""
+        if part == "all":
+            return self._load_all()
         frame = pd.read_parquet(Path(self.data_dir) / f"{part}.parquet")
         y = frame.pop(TARGET_COLUMN)
         return frame, y
+
+    def _load_all(self) -> tuple[pd.DataFrame, pd.Series]:
+        with np.load(Path(self.data_dir) / ROWS_FILE, allow_pickle=False) as rows:
+            order = np.argsort(np.concatenate([rows["train"], rows["test"]]), kind="stable")
+        parts = [self.load_split(p) for p in ("train", "test")]
+        X = pd.concat([p[0] for p in parts], ignore_index=True).iloc[order]
+        y = pd.concat([p[1] for p in parts], ignore_index=True).iloc[order]
+        return X.reset_index(drop=True), y.reset_index(drop=True)
+
+    @property
+    def fits_all_rows(self) -> bool:
+        """Whether the delivered model is refitted on every labelled row after its test score
+        (``config.final_fit == "all"``; a study made before Knobs kept the split's row numbers
+        cannot, and fits on the training split as it always did; with a test table of the user's
+        own, the training table is every row the model may learn from)."""
+        return (
+            self.config.final_fit == "all"
+            and not self.test_source
+            and (Path(self.data_dir) / ROWS_FILE).exists()
+        )
+
+    @property
+    def n_final(self) -> int:
+        """The rows the delivered model is fitted on."""
+        return self.n_train + self.n_test if self.fits_all_rows else self.n_train
 
     def keeps_oof(self) -> bool:
         """Out-of-fold predictions are kept when asked, or by default when they are small."""
@@ -132,9 +175,10 @@ class StudyPlan:
     def oof_dir(self) -> Path:
         return Path(self.data_dir) / "oof"
 
-    def problem(self) -> Problem:
+    def problem(self, *, keep_oof: bool = True) -> Problem:
         """What a worker scores trials on: the training split, its folds, the models and metric,
-        what trials report to the pruner and whether boosted models stop early."""
+        what trials report to the pruner and whether boosted models stop early. ``keep_oof``
+        False: keep no out-of-fold predictions (a worker on another host has nowhere to)."""
         X, y = self.load_split("train")
         pruner = get_pruner(self.config.pruner)
         return Problem(
@@ -148,7 +192,8 @@ class StudyPlan:
             reports=None if pruner.name == "none" else pruner.reports,
             early_stopping=self.config.early_stopping,
             grid_only=self.config.strategy == "grid",
-            oof_dir=self.oof_dir() if self.keeps_oof() else None,
+            search_pipeline=self.config.search_pipeline,
+            oof_dir=self.oof_dir() if keep_oof and self.keeps_oof() else None,
         )
 
 
@@ -182,11 +227,15 @@ def make_folds(y: pd.Series, task: str, k: int, seed: int) -> list[tuple[np.ndar
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-def save_split(directory: Path, train: Dataset, test: Dataset) -> None:
+def save_split(
+    directory: Path, train: Dataset, test: Dataset, rows: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The two parts as Parquet, and their row numbers in the table (``rows``: train, test)."""
     for part, ds in (("train", train), ("test", test)):
         frame = ds.X.copy()
         frame[TARGET_COLUMN] = ds.y.to_numpy()
         frame.to_parquet(directory / f"{part}.parquet", index=False)
+    np.savez(directory / ROWS_FILE, train=rows[0], test=rows[1])
 
 
 def build_plan(
@@ -199,6 +248,7 @@ def build_plan(
     notices: tuple[str, ...],
     n_train: int,
     n_test: int,
+    test_source: str = "",
 ) -> StudyPlan:
     specs = resolve_models(list(config.models), dataset.task)
     metric = get_metric(config.metric, dataset.task)
@@ -224,6 +274,7 @@ def build_plan(
         source=source,
         versions=library_versions(),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        test_source=test_source,
     )
 
 

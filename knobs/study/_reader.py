@@ -13,9 +13,13 @@ from typing import Any
 
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from knobs.formatting import fmt_gain, fmt_score
+from knobs.metrics import call, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
+from knobs.pipelines import PREFIX as PREP_PREFIX
 from knobs.study._budget import is_scored
 from knobs.study._pipeline import pipeline_for
 from knobs.study._plan import StudyPlan
@@ -28,10 +32,12 @@ TRIAL_COLUMNS = [
 
 
 def model_params(trial: FrozenTrial) -> tuple[str | None, dict[str, Any]]:
-    """The trial's model and its parameters without the ``model.`` prefix."""
+    """The trial's model and its parameters without the ``model.`` prefix; a pipeline search's
+    preprocessing choices keep theirs (``prep.encoding``: ``pipeline_for`` reads them)."""
     model = trial.params.get("model")
     prefix = f"{model}."
     params = {k[len(prefix) :]: v for k, v in trial.params.items() if k.startswith(prefix)}
+    params.update({k: v for k, v in trial.params.items() if k.startswith(PREP_PREFIX)})
     return model, params
 
 
@@ -59,10 +65,17 @@ def trials_frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
                 "rounds": (CV.get(t) or {}).get("rounds"),
                 "started": t.datetime_start,
                 "completed": t.datetime_complete,
-                "worker": f"{worker.get('host', '')}:{worker.get('pid', '')}" if worker else "",
+                "worker": _worker_name(worker),
             }
         )
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def _worker_name(worker: Mapping[str, Any]) -> str:
+    """Where a trial ran: its Dask worker's address, or ``host:pid`` of a local worker."""
+    if not worker:
+        return ""
+    return str(worker.get("dask") or f"{worker.get('host', '')}:{worker.get('pid', '')}")
 
 
 def saved_compute(trials: Sequence[FrozenTrial]) -> tuple[float, float]:
@@ -91,6 +104,57 @@ def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | N
 def baseline_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
     """The best of the default-parameter trials: what tuning has to beat."""
     return best_trial([t for t in trials if BASELINE.get(t)], direction)
+
+
+def tuning_verdict(trials: Sequence[FrozenTrial], direction: str) -> dict[str, Any] | None:
+    """Is tuning worth it here? The best trial against the defaults on the same folds, judged by
+    the one rule (:data:`knobs.metrics.RULE`), with the CV noise of the best score.
+
+    ``{"call": "gain" | "tie", "gain", "margin", "cv_noise", "folds", "words"}``; None before a
+    defaults trial and a best trial have both finished every fold.
+    """
+    best, base = best_trial(trials, direction), baseline_trial(trials, direction)
+    if best is None or base is None:
+        return None
+    way = as_direction(direction)
+    best_folds = (CV.get(best) or {}).get("fold_scores") or []
+    base_folds = (CV.get(base) or {}).get("fold_scores") or []
+    cv_noise = fold_noise(best_folds)
+    gain = way.gain(best.value, base.value)
+    if best.number == base.number:
+        return {
+            "call": "tie", "gain": 0.0, "margin": None, "cv_noise": cv_noise,
+            "folds": len(best_folds),
+            "words": f"The defaults trial is the best: tuning found nothing better in "
+            f"{len(complete(trials))} scored trials.",
+        }  # fmt: skip
+    gains = [way.gain(a, b) for a, b in zip(best_folds, base_folds, strict=False)]
+    floor = noise_floor(gains) if len(gains) == len(best_folds) else math.inf
+    verdict = call(gain, floor)
+    numbers = (
+        f"best CV {fmt_score(best.value)} vs {fmt_score(base.value)} with the defaults "
+        f"({fmt_gain(gain)}, {margin_words(floor, len(gains))})"
+    )
+    words = (
+        f"Tuning helps: {numbers}."
+        if verdict == "gain"
+        else f"Tuning is within the noise: {numbers}; the defaults would do about as well."
+    )
+    return {
+        "call": verdict, "gain": gain, "margin": floor if math.isfinite(floor) else None,
+        "cv_noise": cv_noise, "folds": len(gains), "words": words,
+    }  # fmt: skip
+
+
+def devices_used(plan: StudyPlan, trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+    """``{"asked", "used", "words"}``: the ``--device`` asked for and where the workers' XGBoost
+    trained (each worker resolves it on its own machine and records it with its trials)."""
+    from knobs.devices import device_words
+
+    used = sorted({(WORKER.get(t) or {}).get("device") or "cpu" for t in trials if WORKER.get(t)})
+    asked = plan.config.device
+    words = "; ".join(device_words(asked, u) for u in used) if used else ""
+    return {"asked": asked, "used": used, "words": words}
 
 
 def counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
@@ -124,6 +188,27 @@ def refit(plan: StudyPlan, trial: FrozenTrial, *, n_jobs: int = 1) -> Pipeline:
     model, params = refit_params(plan, trial)
     pipeline = pipeline_for(plan, model, params, seed=plan.config.seed, n_jobs=n_jobs)
     return pipeline.fit(X, y)
+
+
+def fit_final(plan: StudyPlan, estimator: Any) -> tuple[Any, int]:
+    """The delivered model and the rows it was fitted on: ``estimator`` (fitted on the training
+    split, and scored on the test split already) refitted on every labelled row when the plan
+    says so (``config.final_fit``), else ``estimator`` itself.
+
+    A greedy ensemble keeps the weights it chose; a stacking ensemble stays on the training
+    split, since its meta-learner was fitted on the training rows' out-of-fold predictions and
+    the test rows have none.
+    """
+    from knobs.portable import StackingEnsembleClassifier, StackingEnsembleRegressor
+
+    stacking = (StackingEnsembleClassifier, StackingEnsembleRegressor)
+    if not plan.fits_all_rows or isinstance(estimator, stacking):
+        return estimator, plan.n_train
+    X, y = plan.load_split("all")
+    fresh = clone(estimator)
+    if hasattr(estimator, "weights_") and hasattr(estimator, "members_"):  # greedy
+        return fresh.fit(X, y, weights=estimator.weights_), len(y)
+    return fresh.fit(X, y), len(y)
 
 
 def test_score(plan: StudyPlan, pipeline: Pipeline) -> float:
@@ -177,6 +262,14 @@ class TuneResult:
     saved_share: float = 0.0
     #: The model the search ended with (``knobs.ensembles.FinalChoice`` as a dict), when chosen.
     final: dict[str, Any] | None = None
+    #: Which rows ``best_pipeline`` was fitted on after the test score: ``{"rows", "on", "why"}``.
+    fit: dict[str, Any] | None = None
+    #: Is tuning worth it: :func:`tuning_verdict` (its ``cv_noise`` is the best score's noise).
+    verdict: dict[str, Any] | None = None
+    #: Where a Dask run's tasks went (``Search.dask_info``); None for local worker processes.
+    dask: dict[str, Any] | None = None
+    #: Where XGBoost trained: :func:`devices_used`.
+    device: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``knobs tune --json``)."""
@@ -196,6 +289,7 @@ class TuneResult:
                 else int(r.pruned_after_fold),
                 "saved_s": _num(r.saved_s),
                 "rounds": r.rounds if isinstance(r.rounds, list) else None,
+                "worker": r.worker or None,
             }
             for r in self.trials.itertuples()
         ]
@@ -203,6 +297,8 @@ class TuneResult:
             "study": self.study,
             "storage": self.storage,
             "strategy": self.plan.config.strategy,
+            "seed": self.plan.config.seed,
+            "reproducible": self.plan.config.reproducible,
             "sampler": self.plan.config.sampler if self.plan.config.strategy == "bayes" else None,
             "models": list(self.plan.models),
             "task": self.plan.task,
@@ -220,7 +316,14 @@ class TuneResult:
             "best_trial": self.best_trial,
             "baseline_score": _num(self.baseline_score),
             "test_score": _num(self.test_score),
+            "cv_noise": _num((self.verdict or {}).get("cv_noise")),
+            "verdict": self.verdict,
             "final": self.final,
+            "final_fit": self.fit,
+            "device": self.device,
+            "dask": None
+            if self.dask is None
+            else {k: self.dask.get(k) for k in ("address", "workers", "storage")},
             "n_trials": self.n_trials,
             "counts": dict(self.counts),
             "wall_s": round(self.wall_s, 3),

@@ -60,13 +60,20 @@ def process_started_at(pid: int | None = None) -> float | None:
 
 def worker_identity() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _proc_start_ticks(pid)}
+    found = {"host": socket.gethostname(), "pid": pid, "start": _proc_start_ticks(pid)}
+    if os.environ.get("KNOBS_DASK_WORKER"):  # run by a Dask task (knobs.study._dask)
+        found["dask"] = os.environ["KNOBS_DASK_WORKER"]
+    return found
 
 
 def worker_alive(identity: dict[str, Any] | None) -> bool | None:
     """True/False for a worker on this host; None when it runs elsewhere (cannot tell)."""
     if not identity:
         return False
+    if identity.get("dask"):  # told by the scheduler's worker list, wherever it runs
+        from knobs.study._dask import dask_worker_alive
+
+        return dask_worker_alive(identity["dask"])
     if identity.get("host") != socket.gethostname():
         return None
     pid = int(identity.get("pid", -1))
@@ -150,10 +157,7 @@ def launch(
     from knobs.config import default_workers
 
     url = storage_url(storage)
-    study = load_study(study_name, url)
-    run = int(RUN.get(study)) + 1
-    RUN.set(study, run)
-    STOP.set(study, None)
+    run = begin_run(load_study(study_name, url))
     n_jobs = threads or max(1, default_workers() // workers)
     logs = study_dir(study_name)
     env = {
@@ -170,6 +174,15 @@ def launch(
         procs.append(spawn("knobs.study.worker", args, logs / f"worker-{run}-{index}.log", env))
     _record_pids(study_name, [p.pid for p in procs])
     return procs
+
+
+def begin_run(study: optuna.Study) -> int:
+    """Number a new launch of a study's workers (a resume is a new run) and clear its stop flag;
+    samplers seed from the run so a resume does not propose the same points again."""
+    run = int(RUN.get(study)) + 1
+    RUN.set(study, run)
+    STOP.set(study, None)
+    return run
 
 
 def spawn(

@@ -13,25 +13,43 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from knobs.config import SearchConfig, default_workers
-from knobs.data import Dataset, RawTable, choose_folds, prepare, read_table, train_test
-from knobs.errors import ConfigError, StudyError
+from knobs.data import (
+    Dataset,
+    RawTable,
+    choose_folds,
+    joined_with_test,
+    prepare,
+    read_table,
+    split_rows,
+    train_test,
+)
+from knobs.devices import resolve_device
+from knobs.errors import ConfigError, DataError, StudyError
 from knobs.strategies import get_strategy
 from knobs.study import _reader as results
 from knobs.study import _runner as runner
 from knobs.study._budget import finished, planned_budget, spent, study_budget
+from knobs.study._dask import (
+    cancel_tasks,
+    check_cuda,
+    dask_address,
+    launch_on_dask,
+    running_tasks,
+)
 from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save_split
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
-from knobs.study._timing import MARGIN_S
-from knobs.study.keys import BASELINE, BUDGET, FINAL, PLAN, START, STOP, TEST_SCORE
+from knobs.study._timing import MARGIN_S, final_refits
+from knobs.study.keys import BASELINE, BUDGET, DASK, FINAL, PLAN, RUN, START, STOP, TEST_SCORE
 
 DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
 
@@ -46,20 +64,31 @@ def new_study_name(source: str, strategy: str) -> str:
     return f"{_study_stem(source)}-{strategy}-{secrets.token_urlsafe(9).replace('_', 'x')}"
 
 
-def enqueue_openers(study: optuna.Study, plan: StudyPlan) -> None:
+def enqueue_openers(
+    study: optuna.Study, plan: StudyPlan, warm: Callable[[], None] | None = None
+) -> None:
     """Queue what every study tries first: each model's library defaults (the bar tuning has to
-    beat), then, for strategies that learn from them, each model's known-good starting points
-    (``ModelSpec.starts``), so a small budget starts from settings that usually work."""
+    beat), then what ``warm`` queues (the best of earlier studies, ``knobs.transfer``), then, for
+    strategies that learn from them, each model's known-good starting points
+    (``ModelSpec.starts``) not queued already, so a small budget starts from settings that
+    usually work."""
     specs = plan.specs()
     for model in plan.models:
         study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
+    if warm is not None:
+        warm()
     if not get_strategy(plan.config.strategy, plan.config.sampler).starts:
         return
+    waiting = [
+        t.system_attrs.get("fixed_params", t.params)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    ]
     for model in plan.models:
         spec = specs[model]
         for start in spec.valid_starts():
             params = {"model": model, **{spec.key(k): v for k, v in start.items()}}
-            study.enqueue_trial(params, user_attrs=START.attr(True))
+            if params not in waiting:
+                study.enqueue_trial(params, user_attrs=START.attr(True))
 
 
 class Search:
@@ -83,21 +112,17 @@ class Search:
         name: str | None = None,
         storage: str | None = None,
         source: str | None = None,
+        test_data: DataSource | None = None,
+        test_source: str | None = None,
     ) -> Search:
-        """Validate the table, split it, and write a new study with its plan and baselines."""
-        source = source or (str(data) if isinstance(data, (str, os.PathLike)) else "upload.csv")
-        if isinstance(data, Dataset):
-            dataset = data
-        else:
-            table = (
-                data
-                if isinstance(data, (RawTable, pd.DataFrame))
-                else read_table(data, name=source)
-            )
-            dataset = prepare(table, config.target, task=config.task, exclude=config.exclude)
-        train, test = train_test(dataset, config.test_size, config.seed)
-        wanted, size_notice = auto_folds(len(train.y), config.cv)
-        folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
+        """Validate the table, split it, and write a new study with its plan and baselines.
+
+        ``test_data`` is a test table of the user's own: the search then learns from all of
+        ``data`` and the final model is scored on it (``config.test_size`` is not used)."""
+        source = source or _name_of(data, "upload.csv")
+        split = _split(
+            data, config, source, test_data, test_source or _name_of(test_data, "test.csv")
+        )
         url = storage_url(storage)
         name = check_study_name(name or new_study_name(source, config.strategy))
         storage_obj = open_storage(url)
@@ -106,22 +131,48 @@ class Search:
                 f"A study named `{name}` already exists; resume it (`--resume`) or pick another name."
             )
         directory = study_dir(name)
-        plan = build_plan(
-            dataset,
-            config,
-            data_dir=directory,
-            source=Path(source).name,
-            folds=folds,
-            notices=tuple(n for n in (size_notice, fold_notice) if n),
-            n_train=len(train.y),
-            n_test=len(test.y),
-        )
-        save_split(directory, train, test)
+        plan = split.plan(config, directory, source)
+        save_split(directory, split.train, split.test, split.rows)
         study = optuna.create_study(study_name=name, storage=storage_obj, direction=plan.direction)
         PLAN.set(study, plan.to_attr())
         BUDGET.set(study, planned_budget(plan))
-        enqueue_openers(study, plan)
+        from knobs.transfer import apply_warm_start  # imported here: transfer reads knobs.study
+
+        # config.warm_start: the earlier studies' best, queued right after the defaults.
+        enqueue_openers(study, plan, warm=lambda: apply_warm_start(study, plan, url))
         return cls(name, url)
+
+    @staticmethod
+    def preview(
+        data: DataSource | Dataset,
+        config: SearchConfig,
+        *,
+        source: str | None = None,
+        test_data: DataSource | None = None,
+        test_source: str | None = None,
+    ) -> Preview:
+        """What :meth:`create` would plan, without writing anything: the plan (its split, folds,
+        models, notices), the trial budget, the grid size and a duration estimate from one quick
+        fit per model (``knobs tune --dry-run``, the Search page's "Before you start")."""
+        from knobs.study._estimate import estimate, probe_fit_seconds
+
+        source = source or _name_of(data, "upload.csv")
+        split = _split(
+            data, config, source, test_data, test_source or _name_of(test_data, "test.csv")
+        )
+        plan = split.plan(config, Path(""), source)
+        budget = planned_budget(plan)
+        fits = [
+            probe_fit_seconds(
+                split.dataset, s, seed=config.seed, search_pipeline=config.search_pipeline
+            )
+            for s in plan.specs().values()
+        ]
+        guess = estimate(
+            fits, trials=budget, minutes=config.timeout / 60 if config.timeout else None,
+            folds=plan.folds, test_size=config.test_size, workers=config.n_workers,
+        )  # fmt: skip
+        return Preview(plan=plan, budget=budget, workers=config.n_workers, estimate=guess)
 
     @classmethod
     def open(cls, name: str, storage: str | None = None) -> Search:
@@ -136,9 +187,14 @@ class Search:
         timeout: float | None = None,
         threads: int | None = None,
         deadline: float | None = None,
+        dask: str | None = None,
     ) -> None:
         """Launch worker processes and return at once. ``n_trials`` resets the total budget;
         ``threads`` is per worker (default: the cores shared out among the workers).
+
+        ``dask`` (a scheduler address, default ``$KNOBS_DASK``) runs the workers as tasks on that
+        cluster instead: one per Dask worker (or ``workers``), each with its worker's threads
+        (or ``threads``); see ``knobs.study._dask``.
 
         ``timeout`` counts from now; ``deadline`` (a ``time.time()``) is when the whole job must
         be done, refit included (``tune`` passes its own start + timeout): workers keep back the
@@ -153,14 +209,52 @@ class Search:
         elif timeout is not None and self.plan.config.n_trials is None:
             BUDGET.set(self._study, None)
         timeout = timeout if timeout is not None else self.plan.config.timeout
+        if deadline is None and timeout:
+            deadline = time.time() + timeout
+        address = dask_address(dask)
+        if self.plan.config.device == "cuda":  # said now, not as every trial failing
+            check_cuda(address) if address else resolve_device("cuda")
+        if address is not None:
+            self._start_on_dask(address, workers, threads, deadline)
+            return
         n = workers or self.plan.config.n_workers
+        if self.plan.config.reproducible and n > 1:
+            raise ConfigError(
+                f"Study `{self.name}` is reproducible: it runs one worker, not {n} (its models "
+                "use every core)."
+            )
         remaining = self.remaining()
         if remaining is not None:
             n = max(1, min(n, remaining))
         self.workers = n
-        if deadline is None and timeout:
-            deadline = time.time() + timeout
         self._procs = runner.launch(self.name, self.storage, n, deadline=deadline, threads=threads)
+
+    def _start_on_dask(
+        self, address: str, workers: int | None, threads: int | None, deadline: float | None
+    ) -> None:
+        if self.plan.config.reproducible:
+            workers = 1
+        remaining = self.remaining()
+        if workers is not None and remaining is not None:
+            workers = max(1, min(workers, remaining))
+        run = runner.begin_run(self._study)
+        info = launch_on_dask(
+            self.name, self.storage, address, run=run, workers=workers, threads=threads,
+            deadline=deadline,
+        )  # fmt: skip
+        DASK.set(self._study, info)
+        self.workers = len(info["keys"])
+
+    def dask_info(self) -> dict[str, Any] | None:
+        """Where the current run's Dask tasks went: ``{address, run, keys, storage, workers}``
+        (``workers``: each Dask worker's threads, which its task used); None off Dask."""
+        info = DASK.get(self._study)
+        return info if info and info.get("run") == RUN.get(self._study) else None
+
+    def _dask_tasks(self) -> int:
+        """Tasks of this study's current Dask run still queued or running (0: not on Dask)."""
+        info = self.dask_info()
+        return running_tasks(info) if info else 0
 
     def wait(
         self, progress: Callable[[SearchStatus], None] | None = None, *, poll_s: float = 0.5
@@ -185,12 +279,21 @@ class Search:
         return self.status()
 
     def stop(self) -> int:
-        """Stop for real: no new trial starts; running ones are interrupted and retried on resume."""
-        return runner.request_stop(self.name, self.storage)
+        """Stop for real: no new trial starts; running ones are interrupted and retried on resume.
+
+        On Dask, queued tasks are cancelled and running ones end their worker process as soon as
+        they see the stop flag (within a second); this waits for them a few seconds."""
+        signalled = runner.request_stop(self.name, self.storage)
+        if self._dask_tasks():
+            cancel_tasks(DASK.get(self._study))
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline and self._dask_tasks():
+                time.sleep(0.2)
+        return signalled
 
     def is_running(self) -> bool:
         runner.reap(self._procs)
-        return bool(runner.live_workers(self.name))
+        return bool(runner.live_workers(self.name)) or self._dask_tasks() > 0
 
     def remaining(self) -> int | None:
         budget = self.budget()
@@ -220,7 +323,7 @@ class Search:
         c = results.counts(trials)
         budget = study_budget(self._study, self.plan)
         done = finished(trials)
-        workers = len(runner.live_workers(self.name))
+        workers = len(runner.live_workers(self.name)) + self._dask_tasks()
         starts = [t.datetime_start for t in trials if t.datetime_start is not None]
         ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
         elapsed = 0.0
@@ -269,27 +372,37 @@ class Search:
     ) -> TuneResult:
         """Summarize the study; with ``refit`` choose the final model (the best trial, or a
         greedy ensemble of the best trials when the plan asks for one and it beats the fold
-        noise and its refit fits before ``deadline``), fit it on the training split and score
-        the test split."""
+        noise and its refit fits before ``deadline``), fit it on the training split, score the
+        test split, then refit it on every labelled row when the plan says so and time allows
+        (:meth:`_deliver`)."""
         trials = self.trials()
         best = results.best_trial(trials, self.plan.direction)
         base = results.baseline_trial(trials, self.plan.direction)
         pipeline = None
         test = None
         final: dict[str, Any] | None = None
+        fit: dict[str, Any] | None = None
         if best is not None and refit:
+            started = time.perf_counter()
             if self.plan.config.ensemble:
                 from knobs.ensembles import final_choice
 
-                left = None if deadline is None else deadline - time.time() - MARGIN_S
-                choice, pipeline = final_choice(self.name, storage=self.storage, budget_s=left)
+                choice, pipeline = final_choice(
+                    self.name, storage=self.storage, budget_s=_left(deadline),
+                    refits=final_refits(self.plan),
+                )  # fmt: skip
                 final = choice.to_dict()
                 FINAL.set(self._study, final)
             if pipeline is None:
                 # The workers have exited: the refit may use every core.
+                started = time.perf_counter()
                 pipeline = results.refit(self.plan, best, n_jobs=default_workers())
+            fit_s = time.perf_counter() - started
             test = results.test_score(self.plan, pipeline)
-            TEST_SCORE.set(self._study, {"trial": best.number, "value": test, "final": final})
+            pipeline, fit = self._deliver(pipeline, fit_s, deadline)
+            TEST_SCORE.set(
+                self._study, {"trial": best.number, "value": test, "final": final, "fit": fit}
+            )
         saved, share = results.saved_compute(trials)
         model, params = results.model_params(best) if best else (None, {})
         if wall_s is None:
@@ -312,13 +425,165 @@ class Search:
             saved_s=saved,
             saved_share=share,
             final=final,
+            fit=fit,
+            verdict=results.tuning_verdict(trials, self.plan.direction),
+            dask=self.dask_info(),
+            device=results.devices_used(self.plan, trials),
         )
+
+    def _deliver(
+        self, pipeline: Any, fit_s: float, deadline: float | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The model the search hands over, and which rows it was fitted on and why: refitted on
+        every labelled row (``config.final_fit == "all"``) unless that refit, estimated from
+        the training-split fit just made, would overrun the time budget."""
+        plan = self.plan
+        n_all = plan.n_train + plan.n_test
+        if plan.test_source:
+            why = (
+                f"fitted on every row of the training table ({plan.n_train:,}); the test table "
+                f"`{plan.test_source}` only scored it"
+            )
+            return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
+        if not plan.fits_all_rows:
+            why = (
+                "fitted on the training split, as asked (`--final-fit train`)"
+                if plan.config.final_fit == "train"
+                else "fitted on the training split: this study predates refitting on every row"
+            )
+            return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
+        needed = fit_s * n_all / max(1, plan.n_train) * 1.2
+        left = _left(deadline)
+        if left is not None and needed > left:
+            why = (
+                f"fitted on the training split only: refitting on all {n_all:,} rows (about "
+                f"{needed:.0f} s) would overrun the time budget ({max(0.0, left):.0f} s left)"
+            )
+            return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
+        delivered, rows = results.fit_final(plan, pipeline)
+        if rows == plan.n_train:
+            why = "fitted on the training split: a stacking ensemble's meta-learner needs it"
+            return delivered, {"rows": rows, "on": "train", "why": why}
+        why = (
+            f"refitted on all {rows:,} labelled rows after the test split scored it (fitted on "
+            f"the {plan.n_train:,} training rows)"
+        )
+        return delivered, {"rows": rows, "on": "all", "why": why}
 
     def delete(self) -> None:
         if self.is_running():
             raise StudyError(f"Study `{self.name}` is running; stop it before deleting it.")
         optuna.delete_study(study_name=self.name, storage=open_storage(self.storage))
         shutil.rmtree(study_dir(self.name), ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A table read, prepared and split for a new study (before anything is written)."""
+
+    dataset: Dataset
+    train: Dataset
+    test: Dataset
+    rows: tuple[Any, Any]
+    folds: int
+    notices: tuple[str, ...]
+    test_source: str = ""
+
+    def plan(self, config: SearchConfig, directory: Path, source: str) -> StudyPlan:
+        return build_plan(
+            self.dataset, config, data_dir=directory, source=Path(source).name,
+            folds=self.folds, notices=self.notices, n_train=len(self.train.y),
+            n_test=len(self.test.y), test_source=Path(self.test_source).name,
+        )  # fmt: skip
+
+
+def _split(
+    data: DataSource | Dataset,
+    config: SearchConfig,
+    source: str,
+    test_data: DataSource | None = None,
+    test_source: str = "",
+) -> _Split:
+    """Read, prepare and split the table; with ``test_data`` (a test table of the user's own)
+    the training table is all for the search and the test table scores the final model."""
+    rows = None
+    if isinstance(data, Dataset):
+        if test_data is not None:
+            raise ConfigError("A prepared Dataset cannot take a test table; pass the raw tables.")
+        dataset = data
+    else:
+        table = _read(data, source)
+        if test_data is not None:
+            table, rows = joined_with_test(
+                table, _read(test_data, test_source), config.target, test_name=test_source
+            )
+        dataset = prepare(table, config.target, task=config.task, exclude=config.exclude)
+    if rows is None:
+        rows = split_rows(dataset, config.test_size, config.seed)
+    else:
+        _check_test_classes(dataset, rows, test_source)
+    train, test = train_test(dataset, config.test_size, config.seed, rows)
+    wanted, size_notice = auto_folds(len(train.y), config.cv)
+    folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
+    notices = tuple(n for n in (size_notice, fold_notice) if n)
+    given = test_source if test_data is not None else ""
+    return _Split(dataset, train, test, rows, folds, notices, given)
+
+
+def _name_of(data: Any, default: str) -> str:
+    """A table's name for notices and the plan: its path, or ``default`` for bytes and frames."""
+    return str(data) if isinstance(data, (str, os.PathLike)) else default
+
+
+def _read(data: DataSource, source: str) -> RawTable | pd.DataFrame:
+    return data if isinstance(data, (RawTable, pd.DataFrame)) else read_table(data, name=source)
+
+
+def _check_test_classes(dataset: Dataset, rows: tuple[Any, Any], test_source: str) -> None:
+    """A class only the test table has could never be predicted: refuse it by name."""
+    if dataset.task == "regression":
+        return
+    codes = dataset.y.to_numpy()
+    unseen = sorted(set(codes[rows[1]]) - set(codes[rows[0]]))
+    if unseen:
+        names = ", ".join(f"`{dataset.classes[int(c)]}`" for c in unseen)
+        raise DataError(
+            f"The test table `{test_source}` has target class(es) {names} that the training "
+            "table never shows, so no model could predict them. Remove those rows from the test "
+            "table, or add examples of them to the training table."
+        )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a new search would do (:meth:`Search.preview`); nothing has been written."""
+
+    plan: StudyPlan
+    budget: int | None
+    workers: int
+    estimate: Any  # knobs.study.Estimate, or None when no model could be probed
+
+    def to_dict(self) -> dict[str, Any]:
+        plan = self.plan
+        est = self.estimate
+        return {
+            "task": plan.task, "target": plan.target, "metric": plan.metric,
+            "direction": plan.direction, "models": list(plan.models),
+            "strategy": plan.config.strategy, "sampler": plan.config.sampler,
+            "pruner": plan.config.pruner, "cv": plan.folds, "n_train": plan.n_train,
+            "n_test": plan.n_test, "budget": self.budget, "timeout": plan.config.timeout,
+            "workers": self.workers, "grid_size": plan.grid_size(),
+            "estimate_s": None if est is None else round(est.seconds, 1),
+            "per_trial_s": None if est is None else round(est.per_trial_s, 3),
+            "notices": list(plan.notices), "fingerprint": plan.fingerprint,
+            "config": plan.config.to_dict(),
+        }  # fmt: skip
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds left before ``deadline`` for the end of a search, less the margin for writing
+    the report and exiting."""
+    return None if deadline is None else deadline - time.time() - MARGIN_S
 
 
 def list_studies(storage: str | None = None) -> list[dict[str, Any]]:

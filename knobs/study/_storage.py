@@ -188,6 +188,10 @@ def is_journal_path(url: str) -> bool:
 
 @lru_cache(maxsize=16)
 def _open(url: str) -> BaseStorage:
+    if url.startswith("dask://"):
+        from knobs.study._dask import open_dask_storage
+
+        return open_dask_storage(url)
     if is_journal_path(url):
         path = Path(url).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)

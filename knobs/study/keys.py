@@ -56,6 +56,7 @@ RUN = Key("knobs.run", "How many times workers were launched (a resume is a new 
 TEST_SCORE = Key("knobs.test_score", "{trial, value}: the refitted best trial on the test split.")
 FINAL = Key("knobs.final", "{kind, why, ensemble_id, ...}: the model the search ended with.")
 FAMILIES = Key("knobs.families", "{rung, alive, history}: how `--models auto` spread the budget.")
+DASK = Key("knobs.dask", "{address, run, keys, storage, workers}: the Dask tasks of the last run.")
 #: Ensembles are stored one attribute each: ``knobs.ensemble.<id>``.
 ENSEMBLE_PREFIX = "knobs.ensemble."
 
@@ -71,11 +72,12 @@ FAIL_REASON = Key("knobs.fail_reason", "Why the trial failed, in words for the u
 CV = Key("knobs.cv", "{fold_scores, std, fit_s, rounds?}: the trial's cross-validation.")
 PRUNED = Key("knobs.pruned", "{after_fold, folds, fit_s, saved_s, fold_scores}: where it stopped.")
 OOF = Key("knobs.oof", "{file, kind, shape}: where the out-of-fold predictions are kept.")
-WORKER = Key("knobs.worker", "{host, pid, start}: the worker process that claimed the trial.")
+WORKER = Key("knobs.worker", "{host, pid, start, dask?}: the worker process that claimed the trial.")
 INTERRUPTED = Key("knobs.interrupted", "True when stopped or killed before it finished.", False)
 RETRY_OF = Key("knobs.retry_of", "Number of the interrupted trial this one runs again.")
+WARM = Key("knobs.warm", "{study, trial, old_value}: where a warm-started trial's config comes from.")
 
-STUDY_KEYS: tuple[Key, ...] = (PLAN, BUDGET, STOP, RUN, TEST_SCORE, FINAL, FAMILIES)
+STUDY_KEYS: tuple[Key, ...] = (PLAN, BUDGET, STOP, RUN, TEST_SCORE, FINAL, FAMILIES, DASK)
 TRIAL_KEYS: tuple[Key, ...] = (
     BASELINE,
     START,
@@ -86,6 +88,7 @@ TRIAL_KEYS: tuple[Key, ...] = (
     WORKER,
     INTERRUPTED,
     RETRY_OF,
+    WARM,
 )
 #: Marks a retried trial keeps from the trial it runs again.
-CARRIED_ON_RETRY: tuple[Key, ...] = (BASELINE, START)
+CARRIED_ON_RETRY: tuple[Key, ...] = (BASELINE, START, WARM)

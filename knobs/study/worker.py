@@ -9,17 +9,22 @@ resume) and ends the worker.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
+import socket
 import sys
 import time
 import traceback
 import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from knobs.devices import resolve_device
 from knobs.pruners import get_pruner
 from knobs.strategies import make_sampler
 from knobs.study._budget import spent, study_budget
@@ -29,7 +34,7 @@ from knobs.study._pipeline import Problem
 from knobs.study._plan import StudyPlan, read_plan
 from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, deferred_while_locked, load_study
-from knobs.study._timing import expected_trial_s, refit_reserve
+from knobs.study._timing import expected_trial_s, final_refits, refit_reserve
 from knobs.study.keys import FAIL_REASON, INTERRUPTED, STOP, WORKER
 
 log = logging.getLogger("knobs.study.worker")
@@ -86,7 +91,7 @@ class GridPicker:
 
     def __init__(self, plan: StudyPlan, seed: int) -> None:
         self.samplers = [
-            (spec.grid_size(), make_sampler("grid", grid=spec.grid(), seed=seed))
+            (plan.grid_size_for(spec), make_sampler("grid", grid=plan.grid_for(spec), seed=seed))
             for spec in plan.specs().values()
         ]
 
@@ -112,6 +117,8 @@ def claim(
     *,
     deadline: float | None,
     grid: GridPicker | None,
+    lock: Callable[[str], AbstractContextManager[None]] = claim_lock,
+    identity: dict[str, Any] | None = None,
 ) -> tuple[optuna.Trial | None, float | None]:
     """The next trial for this worker and the time it must end by, or ``(None, None)`` when the
     search is over (budget, time, stop).
@@ -119,7 +126,7 @@ def claim(
     The cut is ``deadline`` less the time the refit will need (``refit_reserve``), read from the
     same trials the budget is counted on.
     """
-    with claim_lock(study.study_name):
+    with lock(study.study_name):
         if STOP.get(study):
             return None, None
         if sweep_interrupted(study):
@@ -131,8 +138,9 @@ def claim(
         cut = None
         if deadline is not None:
             reserve = refit_reserve(
-                trials, plan.folds, plan.direction, ensemble=plan.config.ensemble
-            )
+                trials, plan.folds, plan.direction, ensemble=plan.config.ensemble,
+                refits=final_refits(plan), budget_s=plan.config.timeout,
+            )  # fmt: skip
             cut = deadline - reserve
             expected = expected_trial_s(trials) or 0.0
             if time.time() + expected >= cut:
@@ -146,7 +154,7 @@ def claim(
         elif plan.auto_models and not waiting:
             study.enqueue_trial({"model": next_family(study, plan.models, plan.goal)})
         trial = study.ask()
-        WORKER.set(trial, worker_identity())
+        WORKER.set(trial, identity or worker_identity())
         return trial, cut
 
 
@@ -204,8 +212,14 @@ def work(
     run: int = 1,
     n_jobs: int = 1,
     deadline: float | None = None,
+    dask: str | None = None,
+    data_dir: str | None = None,
 ) -> int:
-    """Evaluate trials until the search is over; returns how many this worker evaluated."""
+    """Evaluate trials until the search is over; returns how many this worker evaluated.
+
+    ``dask`` (a scheduler address) and ``data_dir`` (the split a Dask task wrote): a worker run
+    by a Dask task (``knobs.study._dask``) claims under the cluster's lock and reads the split
+    from its own host, never the launcher's files (so it keeps no out-of-fold predictions)."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n_jobs)
@@ -213,8 +227,18 @@ def work(
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     sig = _Signals()
     sig.install()
+    lock: Callable[[str], AbstractContextManager[None]] = claim_lock
+    if dask:
+        from distributed import Client
+
+        from knobs.study._dask import dask_claim_lock
+
+        Client(dask, timeout=30)  # this process's default client: storage, lock, liveness
+        lock = dask_claim_lock
     study = load_study(study_name, storage)
     plan = read_plan(study)
+    if data_dir:
+        plan = dataclasses.replace(plan, data_dir=data_dir)
     # Random and Bayesian samplers get a seed distinct per worker and per resume (or they would
     # propose the same points again); grid samplers share the study's seed (see make_sampler).
     base = plan.config.seed if plan.config.sampler_seed is None else plan.config.sampler_seed
@@ -229,10 +253,13 @@ def work(
             budget=study_budget(study, plan),
         )
     study.pruner = get_pruner(plan.config.pruner).build(plan.folds)
-    problem = plan.problem()
+    problem = plan.problem(keep_oof=not data_dir)
+    # XGBoost's device, as this machine sees it (--device auto: a CUDA GPU where one is seen).
+    problem.device = resolve_device(plan.config.device, where=socket.gethostname())
+    identity = worker_identity() | {"device": problem.device}
     done = 0
     while not sig.stop:
-        trial, cut = claim(study, plan, deadline=deadline, grid=grid)
+        trial, cut = claim(study, plan, deadline=deadline, grid=grid, lock=lock, identity=identity)
         if trial is None:
             break
         problem.deadline = cut
@@ -253,11 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=int, default=1)
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--deadline", type=float, default=None)
+    parser.add_argument("--dask", default=None, help="the scheduler, when a Dask task runs this")
+    parser.add_argument("--data-dir", default=None, help="the split, when not the plan's folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     n = work(
         args.study, args.storage, index=args.index, run=args.run,
-        n_jobs=args.n_jobs, deadline=args.deadline,
+        n_jobs=args.n_jobs, deadline=args.deadline, dask=args.dask, data_dir=args.data_dir,
     )  # fmt: skip
     log.info("worker %d evaluated %d trials", args.index, n)
     return 0
