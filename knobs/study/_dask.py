@@ -96,14 +96,16 @@ def storage_spec(client: Any, url: str) -> str:
     name = "knobs-" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
     def register(dask_scheduler: Any, path: str, name: str) -> None:
-        # Defined inside: cloudpickle ships its code, so the scheduler needs Optuna, not Knobs.
+        # Knobs' own journal backend: its kernel lock is the one the launcher and the dashboard
+        # take on the same file (Optuna's default lock is another file: appends would interleave).
         import optuna
         from optuna_integration.dask.dask import _OptunaSchedulerExtension
 
+        from knobs.study._storage import RepairingJournalFileBackend
+
         ext = dask_scheduler.extensions.get("optuna") or _OptunaSchedulerExtension(dask_scheduler)
         if name not in ext.storages:
-            backend = optuna.storages.journal.JournalFileBackend(path)
-            ext.storages[name] = optuna.storages.JournalStorage(backend)
+            ext.storages[name] = optuna.storages.JournalStorage(RepairingJournalFileBackend(path))
 
     client.run_on_scheduler(register, path=url, name=name)
     return DASK_SCHEME + name

@@ -286,7 +286,8 @@ class Search:
         signalled = runner.request_stop(self.name, self.storage)
         if self._dask_tasks():
             cancel_tasks(DASK.get(self._study))
-            deadline = time.monotonic() + 10.0
+            # A trial in native code (a forest's fit) sees SIGTERM only when it returns to Python.
+            deadline = time.monotonic() + 30.0
             while time.monotonic() < deadline and self._dask_tasks():
                 time.sleep(0.2)
         return signalled

@@ -72,7 +72,7 @@ def test_export_journey(server: tuple[str, Path]) -> None:
 
             # The score box: the same predict path as `knobs predict`.
             page.get_by_role("tab", name="Score a new CSV").click()
-            page.locator('input[type="file"]').set_input_files(str(csv))
+            page.locator('input[type="file"]').first.set_input_files(str(csv))  # not a later uploader
             expect(page.get_by_role("button", name="Download predictions (.csv)")).to_be_visible()
             expect(
                 page.get_by_text("Ignored column(s) the model does not use: application_id")

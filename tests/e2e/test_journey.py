@@ -61,6 +61,11 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 def _select(page, label: str, option: str) -> None:  # noqa: ANN001
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    # A new table gets new Data-page boxes (keyed on the table): the previous table's box stays
+    # in the page until the rerun that replaces it ends.
+    from playwright.sync_api import expect
+
+    expect(box).to_have_count(1)
     box.click()
     page.get_by_role("option", name=option, exact=True).click()
 
@@ -85,7 +90,7 @@ def test_journey(server: str, tmp_path: Path) -> None:
             page.goto(server)
             expect(page.get_by_text("Upload a CSV table")).to_be_visible()
             expect(page.get_by_text("Working on churn.csv")).to_be_visible()
-            page.locator('input[type="file"]').set_input_files(str(csv))
+            page.locator('input[type="file"]').first.set_input_files(str(csv))  # not a later uploader
             expect(page.get_by_text("Working on loan_decisions.csv")).to_be_visible()
             _select(page, "Target column", "decision")
             expect(page.get_by_text(re.compile(r"Ready: binary classification"))).to_be_visible()

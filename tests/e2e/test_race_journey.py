@@ -45,7 +45,7 @@ def test_race_journey(server: str, tmp_path: Path) -> None:
         try:
             page.goto(server)
             expect(page.get_by_text("Working on churn.csv")).to_be_visible()
-            page.locator('input[type="file"]').set_input_files(str(csv))
+            page.locator('input[type="file"]').first.set_input_files(str(csv))  # not a later uploader
             expect(page.get_by_text("Working on loan_decisions.csv")).to_be_visible()
             box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Target column")
             box.click()
