@@ -85,8 +85,9 @@ def score_box(bundle: bytes, fmt: str) -> None:
 
 def main() -> None:
     st.title("Export")
-    st.caption("Refit the chosen model on the whole training split and take it with you: the "
-               "model file, a model card, and a train.py that rebuilds it without Knobs.")  # fmt: skip
+    st.caption("Refit the chosen model on every labelled row (as its study asks) and take it "
+               "with you: the model file, a model card, and a train.py that rebuilds it without "
+               "Knobs.")  # fmt: skip
     name = pick_study()
     if name is None:
         return
