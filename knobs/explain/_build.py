@@ -187,27 +187,7 @@ def explain(
 def _chosen_trial(study: str, trials: list[Any], plan: StudyPlan, trial: int | None) -> Any:
     from knobs import study as results
 
-    if trial is None:
-        chosen = results.best_trial(trials, plan.direction)
-        if chosen is None:
-            raise StudyError(
-                f"Study `{study}` has no completed trial yet, so there is no model to explain. "
-                "Let the search finish a trial first."
-            )
-        return chosen
-    by_number = {t.number: t for t in trials}
-    if trial not in by_number:
-        raise StudyError(
-            f"Study `{study}` has no trial {trial} (trials 0 to {len(trials) - 1}). Pick one "
-            "from `knobs studies` or the dashboard."
-        )
-    chosen = by_number[trial]
-    if not results.complete([chosen]):
-        raise StudyError(
-            f"Trial {trial} of study `{study}` is {chosen.state.name}, not COMPLETE with a "
-            "score, so it has no model to explain; pick a completed trial."
-        )
-    return chosen
+    return results.pick_trial(trials, plan.direction, study, trial, purpose="to explain")
 
 
 def home_and_trial(

@@ -54,33 +54,14 @@ def source_from_study(
 
     Returns the plan, the source and the study's baseline CV score (the card's comparison).
     """
-    from optuna.trial import TrialState
-
     from knobs import study as results
 
     search = results.Search.open(study, storage)
     trials = search.trials()
     plan = search.plan
-    if trial is None:
-        chosen = results.best_trial(trials, plan.direction)
-        if chosen is None:
-            raise ExportError(
-                f"Study `{study}` has no completed trial yet, so there is nothing to export. Let "
-                "the search finish a trial first."
-            )
-    else:
-        by_number = {t.number: t for t in trials}
-        if trial not in by_number:
-            raise ExportError(
-                f"Study `{study}` has no trial {trial} (trials 0 to {len(trials) - 1}). Pick one "
-                "from `knobs studies` or the dashboard."
-            )
-        chosen = by_number[trial]
-        if chosen.state != TrialState.COMPLETE or chosen not in results.complete([chosen]):
-            raise ExportError(
-                f"Trial {trial} of study `{study}` is {chosen.state.name}, not COMPLETE with a "
-                "score; export a completed trial."
-            )
+    chosen = results.pick_trial(
+        trials, plan.direction, study, trial, purpose="to export", error=ExportError
+    )
     started = time.perf_counter()
     test = _stored_test_score(search, chosen.number)
     if test is None or not plan.fits_all_rows:

@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from knobs.errors import StudyError
 from knobs.formatting import fmt_gain, fmt_score
 from knobs.metrics import call, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
@@ -99,6 +100,41 @@ def best_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | N
     """The best scored trial (a pruned or failed one never is)."""
     done = complete(trials)
     return as_direction(direction).pick(done, key=lambda t: t.value) if done else None
+
+
+def pick_trial(
+    trials: Sequence[FrozenTrial],
+    direction: str,
+    study: str,
+    trial: int | None,
+    *,
+    purpose: str,
+    error: type[Exception] = StudyError,
+) -> FrozenTrial:
+    """The trial to export, explain or slim: ``trial`` by number, or the best one; ``error``
+    (naming the study, the trial and what to do) when there is none or it has no score.
+    ``purpose`` says what the model is wanted for, as in "nothing to export"."""
+    if trial is None:
+        chosen = best_trial(trials, direction)
+        if chosen is None:
+            raise error(
+                f"Study `{study}` has no completed trial yet, so there is nothing {purpose}. Let "
+                "the search finish a trial first."
+            )
+        return chosen
+    by_number = {t.number: t for t in trials}
+    if trial not in by_number:
+        raise error(
+            f"Study `{study}` has no trial {trial} (trials 0 to {len(trials) - 1}). Pick one "
+            "from `knobs studies` or the dashboard."
+        )
+    chosen = by_number[trial]
+    if not complete([chosen]):
+        raise error(
+            f"Trial {trial} of study `{study}` is {chosen.state.name}, not COMPLETE with a "
+            f"score, so there is nothing {purpose}; pick a completed trial."
+        )
+    return chosen
 
 
 def baseline_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:
