@@ -159,6 +159,19 @@ def test_a_killed_worker_loses_no_trial_and_its_trial_is_retried(
     assert {t.number for t in lost} <= retried
 
 
+def _worker_processes(study: str) -> list[int]:
+    """This machine's trial loops started by Dask tasks for ``study`` (their command lines)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"knobs.study.worker" in argv and b"--dask" in argv and study.encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
 def test_stop_cancels_the_tasks(cluster, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("KNOBS_HOME", str(tmp_path / "launcher"))
     search = knobs.Search.create(
@@ -172,6 +185,7 @@ def test_stop_cancels_the_tasks(cluster, tmp_path, monkeypatch) -> None:
         time.sleep(0.2)
     search.stop()
     assert not search.is_running()
+    assert not _worker_processes(search.name)  # stop waited for them, not just for the scheduler
     done = search.status().done
     time.sleep(3)
     assert search.status().done == done < 200  # nothing runs on after the stop

@@ -214,32 +214,46 @@ def launch_on_dask(
     }
 
 
+QUEUED = ("waiting", "queued", "no-worker")
+"""Scheduler states of a task that has not started on a worker yet."""
+
+
+def _task_states(info: dict[str, Any]) -> dict[str, str]:
+    keys = set(info.get("keys") or ())
+
+    def states(dask_scheduler: Any, keys: set) -> dict[str, str]:
+        return {k: ts.state for k, ts in dask_scheduler.tasks.items() if k in keys}
+
+    try:
+        return client_for(info["address"]).run_on_scheduler(states, keys=keys)
+    except (OSError, ConfigError, TimeoutError):
+        return {}
+
+
 def running_tasks(info: dict[str, Any] | None) -> int:
     """How many of a Dask search's tasks are queued or running on the scheduler now."""
     if not info:
         return 0
-    keys = set(info.get("keys") or ())
-
-    def states(dask_scheduler: Any, keys: set) -> list[str]:
-        return [ts.state for k, ts in dask_scheduler.tasks.items() if k in keys]
-
-    try:
-        found = client_for(info["address"]).run_on_scheduler(states, keys=keys)
-    except (OSError, ConfigError, TimeoutError):
-        return 0
-    return sum(1 for s in found if s in ("waiting", "queued", "processing", "no-worker"))
+    return sum(1 for s in _task_states(info).values() if s in (*QUEUED, "processing"))
 
 
 def cancel_tasks(info: dict[str, Any] | None) -> None:
-    """Cancel a Dask search's tasks that have not started (running ones stop themselves when
-    they see the study's stop flag)."""
+    """Cancel a Dask search's tasks that have not started.
+
+    Running ones are left to stop themselves when they see the study's stop flag (their worker
+    process is sent SIGTERM and its trial is marked for retry): cancelling them would only make
+    the scheduler forget them while their process kept computing, so nobody could wait for it
+    and a trial could still complete after ``stop`` returned."""
     if not info:
         return
     from distributed import Future
 
+    queued = [k for k, s in _task_states(info).items() if s in QUEUED]
+    if not queued:
+        return
     with contextlib.suppress(OSError, ConfigError, TimeoutError):
         client = client_for(info["address"])
-        client.cancel([Future(k, client) for k in info.get("keys") or ()], force=True)
+        client.cancel([Future(k, client) for k in queued], force=True)
 
 
 # --- on the Dask worker --------------------------------------------------------------------

@@ -112,3 +112,25 @@ def set_number(page, label: str, value: int) -> None:  # noqa: ANN001 - playwrig
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Enter")
+
+
+def wait_idle(page) -> None:  # noqa: ANN001 - playwright Page
+    """Wait until the script run in progress has finished.
+
+    A file handed to an uploader while the page's first run is still drawing can be dropped by
+    the browser side (the race journey lost one this way on a loaded CI machine), so uploads
+    wait for the app to be idle, as a user would see the page settle first."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+
+
+def upload_table(page, path: Path) -> None:  # noqa: ANN001 - playwright Page
+    """Upload a table on the Data page and wait until it is the one worked on, with its own
+    single Target box (the previous table's box lingers while the new run draws)."""
+    from playwright.sync_api import expect
+
+    wait_idle(page)
+    page.locator('input[type="file"]').first.set_input_files(str(path))  # not a later uploader
+    expect(page.get_by_text(f"Working on {path.name}")).to_be_visible()
+    boxes = page.locator('[data-testid="stSelectbox"]').filter(has_text="Target column")
+    expect(boxes).to_have_count(1)
+    wait_idle(page)

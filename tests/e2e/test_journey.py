@@ -21,6 +21,7 @@ from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, running_app
 from tests.e2e.browser import no_traceback as _no_traceback
 from tests.e2e.browser import set_number as _set_number
 from tests.e2e.browser import shot as _shot
+from tests.e2e.browser import upload_table
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -90,8 +91,7 @@ def test_journey(server: str, tmp_path: Path) -> None:
             page.goto(server)
             expect(page.get_by_text("Upload a CSV table")).to_be_visible()
             expect(page.get_by_text("Working on churn.csv")).to_be_visible()
-            page.locator('input[type="file"]').first.set_input_files(str(csv))  # not a later uploader
-            expect(page.get_by_text("Working on loan_decisions.csv")).to_be_visible()
+            upload_table(page, csv)
             _select(page, "Target column", "decision")
             expect(page.get_by_text(re.compile(r"Ready: binary classification"))).to_be_visible()
             expect(page.get_by_text("application_id").first).to_be_visible()

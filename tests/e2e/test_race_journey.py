@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, running_app, shot
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, running_app, shot, upload_table
 from tests.e2e.browser import no_traceback as _no_traceback
 from tests.e2e.browser import set_number as _set_number
 from tests.e2e.test_journey import make_table
@@ -45,8 +45,7 @@ def test_race_journey(server: str, tmp_path: Path) -> None:
         try:
             page.goto(server)
             expect(page.get_by_text("Working on churn.csv")).to_be_visible()
-            page.locator('input[type="file"]').first.set_input_files(str(csv))  # not a later uploader
-            expect(page.get_by_text("Working on loan_decisions.csv")).to_be_visible()
+            upload_table(page, csv)
             box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Target column")
             box.click()
             page.get_by_role("option", name="decision", exact=True).click()
