@@ -190,8 +190,10 @@ def test_warm_search_runs_the_queued_trial_counts_only_new_trials_and_resumes(so
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert f"note: Warm start from `{source}`" in run.stderr
-    assert f"warm start from {source}: 1 trial(s) queued" in run.stdout
+    # The source's 3 scored tuned trials are TPE's prior too (its defaults trial is not).
+    assert f"warm start from {source}: 1 trial(s) queued, 3 earlier trial(s) as the sampler's prior" in run.stdout
     data = json.loads(report.read_text())
+    assert data["warm_start"]["prior_trials"] == 3
     assert data["n_trials"] == 4  # the budget counts this study's trials only
     (row,) = data["warm_start"]["trials"]
     assert row["source_study"] == source and row["source_trial"] == 1 and row["state"] == "COMPLETE"

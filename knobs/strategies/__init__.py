@@ -19,6 +19,7 @@ import optuna
 from knobs.errors import ConfigError
 from knobs.strategies._samplers import (
     AskTellGridSampler,
+    PriorTPESampler,
     TunedSpaceCmaEsSampler,
     TunedSpaceGPSampler,
     TunedSpaceQMCSampler,
@@ -36,7 +37,8 @@ class Strategy:
     makes the sampler: ``parallel`` is true when several workers share the study, ``budget`` is
     the study's trial budget (None: until a timeout). ``starts`` says whether the models'
     known-good starting points are tried first (a model-based strategy learns from them; random
-    and grid search stay what their names say).
+    and grid search stay what their names say). ``prior`` says whether its sampler also learns
+    from a warm start's earlier trials (``set_prior``, ``knobs.transfer.prior_trials``).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Strategy:
     help: str
     build: SamplerFactory
     starts: bool = False
+    prior: bool = False
 
 
 def _grid(
@@ -64,7 +67,7 @@ def _grid(
 def _tpe(seed: int | None, parallel: bool, grid: Any, budget: int | None) -> Any:
     # Constant liar: with several workers, running trials count as "probably bad" so two workers
     # do not pile onto the same region.
-    return optuna.samplers.TPESampler(
+    return PriorTPESampler(
         seed=seed,
         multivariate=True,
         group=True,
@@ -105,7 +108,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             "tpe", "bayes", "tpe", "Bayesian (TPE)", "TPE", "#3366cc", True,
             "learns from finished trials where good settings lie; fast and robust.", _tpe,
-            starts=True,
+            starts=True, prior=True,
         ),
         Strategy(
             "gp", "bayes", "gp", "Bayesian (Gaussian process)", "GP", "#17becf", True,

@@ -98,3 +98,125 @@ class TunedSpaceGPSampler(optuna.samplers.GPSampler):
 
     def sample_relative(self, study, trial, search_space) -> dict[str, Any]:  # noqa: ANN001
         return super().sample_relative(_TunedTrials(study), trial, search_space)
+
+
+#: A prior trial's weight beside the new study's own trials is ``PRIOR_WEIGHT`` while the new
+#: study has scored none of its own, halved once it has scored ``PRIOR_HALF_LIFE`` (then a
+#: third at twice that, ...): the earlier table guides the start and the new table takes over.
+PRIOR_WEIGHT = 0.5
+PRIOR_HALF_LIFE = 10
+
+
+def prior_weight(n_own: int) -> float:
+    """The weight of one prior trial when the new study has ``n_own`` scored trials."""
+    return PRIOR_WEIGHT * PRIOR_HALF_LIFE / (PRIOR_HALF_LIFE + n_own)
+
+
+class _WithPrior:
+    """A study seen with the earlier studies' prior trials ahead of its own.
+
+    A prior trial's value is its rank quantile in its own study (``knobs.transfer._prior``); it
+    is placed on this study's scale by the same quantile of this study's scored values, so TPE's
+    good/bad split ranks old and new trials together without comparing two tables' scores.
+    """
+
+    def __init__(self, study: optuna.Study, prior: list[Any]) -> None:
+        self._study = study
+        self._prior = prior
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self, deepcopy: bool = False, states: Any = None, use_cache: bool = False
+    ) -> list:
+        own = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        if states is not None and optuna.trial.TrialState.COMPLETE not in states:
+            return own
+        return self._placed() + own
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    def _placed(self) -> list:
+        import copy
+
+        import numpy as np
+
+        from knobs.transfer._prior import QUANTILE_ATTR
+
+        done = self._study._get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,), use_cache=True
+        )
+        values = sorted(
+            (t.value for t in done if t.value is not None),
+            reverse=self._study.direction == optuna.study.StudyDirection.MAXIMIZE,
+        )
+        placed = []
+        for t in self._prior:
+            q = t.user_attrs[QUANTILE_ATTR]
+            if not values:  # no score of its own yet: the ranks alone, in this study's direction
+                value = q if self._study.direction == optuna.study.StudyDirection.MINIMIZE else -q
+            else:
+                value = float(np.interp(q, np.linspace(0.0, 1.0, len(values)), values))
+            c = copy.copy(t)
+            c.value = value
+            placed.append(c)
+        return placed
+
+
+class PriorTPESampler(optuna.samplers.TPESampler):
+    """TPE that also learns from earlier studies' trials (a warm start's prior), down-weighted.
+
+    Without a prior (``set_prior`` never called, or with nothing) it is Optuna's TPESampler
+    unchanged. With one, the prior trials count toward the start-up trials (TPE models the space
+    from the first sampled trial), share the good/bad split with the study's own trials by rank
+    (``_WithPrior``), and weigh ``prior_weight(n)`` each in both Parzen estimators, where the
+    study's own trials keep TPE's default weights.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prior: list[Any] = []
+
+    def set_prior(self, trials: list[Any]) -> None:
+        """Use ``trials`` (from ``knobs.transfer.prior_trials``) as the prior."""
+        self._prior = list(trials)
+
+    @property
+    def n_prior(self) -> int:
+        return len(self._prior)
+
+    def _seen(self, study: Any) -> Any:
+        return _WithPrior(study, self._prior) if self._prior else study
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, Any]:  # noqa: ANN001
+        return super().infer_relative_search_space(self._seen(study), trial)
+
+    def sample_relative(self, study, trial, search_space) -> dict[str, Any]:  # noqa: ANN001
+        return super().sample_relative(self._seen(study), trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution) -> Any:  # noqa: ANN001
+        return super().sample_independent(self._seen(study), trial, param_name, param_distribution)
+
+    def _build_parzen_estimator(self, study, search_space, trials, handle_below):  # noqa: ANN001, ANN202
+        if not self._prior or study._is_multi_objective():
+            return super()._build_parzen_estimator(study, search_space, trials, handle_below)
+        import numpy as np
+
+        used = [t for t in trials if search_space.keys() <= self._get_params(t, study).keys()]
+        n_own = sum(1 for t in used if t.number >= 0)
+        own = iter(np.asarray(self._parzen_estimator_parameters.weights(n_own), dtype=float))
+        base = getattr(study, "_study", study)
+        scored = sum(
+            1
+            for t in base._get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,), use_cache=True
+            )
+        )
+        w = prior_weight(scored)
+        weights = np.array([w if t.number < 0 else next(own) for t in used], dtype=float)
+        observations = self._get_internal_repr(trials, search_space, study)
+        return self._parzen_estimator_cls(
+            observations, search_space, self._parzen_estimator_parameters, weights
+        )

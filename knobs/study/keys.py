@@ -57,6 +57,7 @@ TEST_SCORE = Key("knobs.test_score", "{trial, value}: the refitted best trial on
 FINAL = Key("knobs.final", "{kind, why, ensemble_id, ...}: the model the search ended with.")
 FAMILIES = Key("knobs.families", "{rung, alive, history}: how `--models auto` spread the budget.")
 DASK = Key("knobs.dask", "{address, run, keys, storage, workers}: the Dask tasks of the last run.")
+PRIOR = Key("knobs.prior", "{trials, sampler}: earlier trials the sampler models as a warm prior.")
 #: Ensembles are stored one attribute each: ``knobs.ensemble.<id>``.
 ENSEMBLE_PREFIX = "knobs.ensemble."
 
@@ -77,7 +78,9 @@ INTERRUPTED = Key("knobs.interrupted", "True when stopped or killed before it fi
 RETRY_OF = Key("knobs.retry_of", "Number of the interrupted trial this one runs again.")
 WARM = Key("knobs.warm", "{study, trial, old_value}: where a warm-started trial's config comes from.")
 
-STUDY_KEYS: tuple[Key, ...] = (PLAN, BUDGET, STOP, RUN, TEST_SCORE, FINAL, FAMILIES, DASK)
+STUDY_KEYS: tuple[Key, ...] = (
+    PLAN, BUDGET, STOP, RUN, TEST_SCORE, FINAL, FAMILIES, DASK, PRIOR,
+)  # fmt: skip
 TRIAL_KEYS: tuple[Key, ...] = (
     BASELINE,
     START,

@@ -35,7 +35,7 @@ from knobs.study._plan import StudyPlan, read_plan
 from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, deferred_while_locked, load_study
 from knobs.study._timing import expected_trial_s, final_refits, refit_reserve
-from knobs.study.keys import FAIL_REASON, INTERRUPTED, STOP, WORKER
+from knobs.study.keys import FAIL_REASON, INTERRUPTED, PRIOR, STOP, WORKER
 
 log = logging.getLogger("knobs.study.worker")
 
@@ -252,6 +252,13 @@ def work(
             parallel=True,
             budget=study_budget(study, plan),
         )
+        if plan.config.warm_start and hasattr(study.sampler, "set_prior"):
+            from knobs.transfer._prior import prior_trials  # only a warm start pays for it
+
+            prior = prior_trials(plan, storage)
+            study.sampler.set_prior(prior)
+            if prior and not PRIOR.has(study):
+                PRIOR.set(study, {"trials": len(prior), "sampler": plan.config.sampler})
     study.pruner = get_pruner(plan.config.pruner).build(plan.folds)
     problem = plan.problem(keep_oof=not data_dir)
     # XGBoost's device, as this machine sees it (--device auto: a CUDA GPU where one is seen).

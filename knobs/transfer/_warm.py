@@ -6,10 +6,13 @@ right after its openers (the defaults trials and known-good starts) and marked w
 never holds an old score, so old scores are never shown as its scores and never count toward its
 budget (the queued trials count as the new trials they are).
 
-As a prior for the sampler, the queued points are all there is: the new study's TPE (or GP,
-CMA-ES) learns from them once they are scored on the new table. Optuna's CMA-ES ``source_trials``
-(warm-starting CMA-ES) needs every source trial in one shared numeric space, which a study that
-searches several families with a ``model`` choice does not have, so Knobs does not use it.
+As a prior for the sampler (``_prior``): with TPE (the default Bayesian strategy), every scored
+trial of the earlier studies joins the model of the space by its rank in its own study, at a
+lower weight that falls as the new study scores its own (``knobs.strategies.PriorTPESampler``).
+GP and CMA-ES learn from the queued points once scored, nothing more: Optuna's CMA-ES
+``source_trials`` (warm-starting CMA-ES) needs every source trial in one shared numeric space,
+which a study that searches several families with a ``model`` choice does not have. Random,
+quasi-random and grid search take no prior by definition.
 
 Not carried, and said in one notice: a family the new search does not try, a parameter value
 outside the new range (it is sampled afresh), a family whose best was its defaults (the new
@@ -32,7 +35,7 @@ from knobs.formatting import fmt_score
 from knobs.metrics import Direction
 from knobs.models import ModelSpec, Param
 from knobs.study import StudyPlan, best_trial, is_scored, open_storage
-from knobs.study.keys import BASELINE, BUDGET, PLAN, WARM
+from knobs.study.keys import BASELINE, BUDGET, PLAN, PRIOR, WARM
 from knobs.transfer._compat import Compatibility, check_sources, schema_of
 
 #: How the warm start notice begins (it is one of the plan's notices).
@@ -66,6 +69,8 @@ class WarmStart:
     differences: tuple[str, ...] = field(default_factory=tuple)
     #: Said when the budget ends before every queued warm trial runs.
     budget_note: str = ""
+    #: What the sampler learns from the earlier trials beyond the queued points (one sentence).
+    prior_note: str = ""
 
     def notice(self) -> str:
         names = ", ".join(f"`{s}`" for s in self.sources)
@@ -90,8 +95,10 @@ class WarmStart:
             parts.append(self.budget_note)
         parts.append(
             "Old scores do not count here: each queued trial is a new trial of this study's "
-            "budget. The sampler learns from them once scored (no other prior)."
+            "budget, and the sampler learns from them once scored."
         )
+        if self.prior_note:
+            parts.append(self.prior_note)
         return " ".join(parts)
 
 
@@ -215,6 +222,7 @@ def apply_warm_start(study: optuna.Study, plan: StudyPlan, storage: str | None =
             f"queued first, so {'only ' + str(runs) if runs else 'none'} of the {n} warm "
             f"trial(s) will run: raise the budget to at least {ahead + n} to try them all."
         ))  # fmt: skip
+    warm = replace(warm, prior_note=prior_note(plan))
     for c in warm.carried:
         study.enqueue_trial(
             dict(c.params),
@@ -223,11 +231,29 @@ def apply_warm_start(study: optuna.Study, plan: StudyPlan, storage: str | None =
     PLAN.set(study, replace(plan, notices=(*plan.notices, warm.notice())).to_attr())
 
 
-def warm_report(trials: Sequence[FrozenTrial], plan: StudyPlan) -> dict[str, Any]:
+def prior_note(plan: StudyPlan) -> str:
+    """What the study's sampler takes from the earlier trials beyond the queued points."""
+    from knobs.strategies import get_strategy
+    from knobs.transfer._prior import PRIOR_MAX
+
+    strategy = get_strategy(plan.config.strategy, plan.config.sampler)
+    if not strategy.prior:
+        return f"{strategy.label} takes no prior from the earlier trials."
+    return (
+        f"{strategy.label} also models the earlier studies' scored trials (up to {PRIOR_MAX}, "
+        "by their rank in their own study, never their scores) as a prior weighing less than "
+        "this study's own trials, less and less as it scores its own."
+    )
+
+
+def warm_report(
+    trials: Sequence[FrozenTrial], plan: StudyPlan, prior: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The warm-started trials of a study and their sources, for the JSON report and the CLI.
 
     ``old_value`` is the score the configuration had in its source study (on its table), shown
-    beside ``value``, its score here; only ``value`` is this study's.
+    beside ``value``, its score here; only ``value`` is this study's. ``prior_trials``: how many
+    earlier trials the sampler modelled as a prior (``keys.PRIOR``, written by the workers).
     """
     rows = []
     for t in trials:
@@ -245,7 +271,8 @@ def warm_report(trials: Sequence[FrozenTrial], plan: StudyPlan) -> dict[str, Any
                 "old_value": origin.get("old_value"),
             }
         )
-    return {"sources": list(plan.config.warm_start), "notice": warm_notice(plan), "trials": rows}
+    return {"sources": list(plan.config.warm_start), "notice": warm_notice(plan), "trials": rows,
+            "prior_trials": (prior or {}).get("trials", 0)}  # fmt: skip
 
 
 def warm_summary(report: Mapping[str, Any]) -> list[str]:
@@ -254,7 +281,9 @@ def warm_summary(report: Mapping[str, Any]) -> list[str]:
         return []
     lines = [
         f"warm start from {', '.join(report['sources'])}: {len(report['trials'])} trial(s) queued"
-    ]
+        + (f", {report['prior_trials']} earlier trial(s) as the sampler's prior"
+           if report.get("prior_trials") else "")
+    ]  # fmt: skip
     for r in report["trials"]:
         lines.append(
             f"  trial {r['number']} ({r['model']}, {r['state'].lower()}): {fmt_score(r['value'])} "
@@ -269,4 +298,4 @@ def study_warm_report(study: str, storage: str | None = None) -> dict[str, Any]:
     from knobs.study import load_study, read_plan
 
     loaded = load_study(study, storage)
-    return warm_report(loaded.get_trials(deepcopy=False), read_plan(loaded))
+    return warm_report(loaded.get_trials(deepcopy=False), read_plan(loaded), PRIOR.get(loaded))

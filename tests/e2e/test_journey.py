@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, running_app
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, running_app, upload_table
 from tests.e2e.browser import no_traceback as _no_traceback
 from tests.e2e.browser import set_number as _set_number
 from tests.e2e.browser import shot as _shot
-from tests.e2e.browser import upload_table
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
