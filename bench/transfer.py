@@ -15,7 +15,7 @@ new part: the old model as is, fine-tuned, and trained from scratch on a held-ou
 new rows, with seconds.
 
     python bench/transfer.py --quick          # a smoke run, a few minutes on 2 cores
-    python bench/transfer.py --trials 40      # the real run
+    python bench/transfer.py --trials 40      # the real run (two sampler seeds per pair)
 
 Run it on an idle machine: on a shared one the seconds are wrong (trial counts are not).
 """
@@ -80,15 +80,16 @@ def run(args: argparse.Namespace) -> None:
     fine_rows = []
     for label, (old, new, target) in pairs().items():
         old_res = knobs.tune(old, target, **common)
-        cold = knobs.tune(new, target, **common)
-        warm = knobs.tune(new, target, warm_start=[old_res.study], **common)
-        maximize = cold.plan.direction == "maximize"
-        n_cold, s_cold = reach(cold.trials, cold.best_score, maximize)
-        n_warm, s_warm = reach(warm.trials, cold.best_score, maximize)
-        share = f"{n_warm}/{n_cold}" if n_warm else f"never/{n_cold}"
-        secs = f"{s_warm:.0f}/{s_cold:.0f}" if s_warm is not None else f"-/{s_cold:.0f}"
-        print(f"{label:<22} {cold.best_score:>10.4f} {warm.best_score:>10.4f} {share:>26} "
-              f"{secs:>16}")  # fmt: skip
+        for seed in range(args.seeds):  # the sampler's seed: one run of each says little
+            cold = knobs.tune(new, target, sampler_seed=seed, **common)
+            warm = knobs.tune(new, target, warm_start=[old_res.study], sampler_seed=seed, **common)
+            maximize = cold.plan.direction == "maximize"
+            n_cold, s_cold = reach(cold.trials, cold.best_score, maximize)
+            n_warm, s_warm = reach(warm.trials, cold.best_score, maximize)
+            share = f"{n_warm}/{n_cold}" if n_warm else f"never/{n_cold}"
+            secs = f"{s_warm:.0f}/{s_cold:.0f}" if s_warm is not None else f"-/{s_cold:.0f}"
+            print(f"{label + f' s{seed}':<22} {cold.best_score:>10.4f} {warm.best_score:>10.4f} "
+                  f"{share:>26} {secs:>16}", flush=True)  # fmt: skip
         xgb = old_res.trials[(old_res.trials["model"] == "xgboost")
                              & (old_res.trials["state"] == "COMPLETE")]  # fmt: skip
         if xgb.empty:
@@ -115,10 +116,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--models", default="logistic,random_forest,xgboost")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="12 trials per search")
+    parser.add_argument("--seeds", type=int, default=2, help="sampler seeds of each search pair")
+    parser.add_argument("--quick", action="store_true", help="12 trials per search, one seed")
     args = parser.parse_args()
     if args.quick:
-        args.trials = 12
+        args.trials, args.seeds = 12, 1
     run(args)
 
 
