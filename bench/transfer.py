@@ -15,7 +15,7 @@ new part: the old model as is, fine-tuned, and trained from scratch on a held-ou
 new rows, with seconds.
 
     python bench/transfer.py --quick          # a smoke run, a few minutes on 2 cores
-    python bench/transfer.py --trials 40      # the real run (two sampler seeds per pair)
+    python bench/transfer.py --trials 40      # the real run (two seeds per pair)
 
 Run it on an idle machine: on a shared one the seconds are wrong (trial counts are not).
 """
@@ -80,9 +80,9 @@ def run(args: argparse.Namespace) -> None:
     fine_rows = []
     for label, (old, new, target) in pairs().items():
         old_res = knobs.tune(old, target, **common)
-        for seed in range(args.seeds):  # the sampler's seed: one run of each says little
-            cold = knobs.tune(new, target, sampler_seed=seed, **common)
-            warm = knobs.tune(new, target, warm_start=[old_res.study], sampler_seed=seed, **common)
+        for seed in range(args.seeds):  # split, folds and sampler: one run of each says little
+            cold = knobs.tune(new, target, seed=seed, **common)
+            warm = knobs.tune(new, target, warm_start=[old_res.study], seed=seed, **common)
             maximize = cold.plan.direction == "maximize"
             n_cold, s_cold = reach(cold.trials, cold.best_score, maximize)
             n_warm, s_warm = reach(warm.trials, cold.best_score, maximize)
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--models", default="logistic,random_forest,xgboost")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=2, help="sampler seeds of each search pair")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds (split, folds, sampler) of each cold/warm pair")
     parser.add_argument("--quick", action="store_true", help="12 trials per search, one seed")
     args = parser.parse_args()
     if args.quick:
