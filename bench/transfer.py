@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,10 +32,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import knobs
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, uninstalled
+
+import knobs  # noqa: E402
 from knobs.data import sample_path
-from knobs.export import export_study
-from knobs.transfer import finetune
+from knobs.export import export_study  # noqa: E402
+from knobs.transfer import finetune  # noqa: E402
 
 
 def pairs() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, str]]:
