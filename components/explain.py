@@ -109,7 +109,7 @@ def _body(study: str, trial: int | None, ensemble: str | None, drawn_for: str) -
             st.error(f"The last attempt failed: {job.message}", icon=":material/error:")
         st.caption(
             "Permutation importance of every column on the held-out test split (any model), and "
-            "SHAP values per row (XGBoost). Computed once in the background and kept with the "
+            "SHAP values per row (tree models). Computed once in the background and kept with the "
             "study, for every session."
         )
         if st.button("Compute explanations", key=state.W_EXPLAIN_COMPUTE, type="primary",
@@ -147,7 +147,8 @@ def show(result: dict[str, Any], study: str) -> None:
     output = 0
     if shap["classes"]:
         classes = shap["classes"]
-        output = st.selectbox("Class whose log-odds the SHAP values explain", range(len(classes)),
+        words = shap.get("output", "log-odds")
+        output = st.selectbox(f"Class whose {words} the SHAP values explain", range(len(classes)),
                               format_func=classes.__getitem__, key=state.W_EXPLAIN_CLASS)  # fmt: skip
     st.markdown(
         "**SHAP values**: each column's push on one row's prediction, from the average "

@@ -136,6 +136,46 @@ def test_shap_values_sum_to_the_xgboost_margin(task: str) -> None:
     assert explain.beeswarm_points(shap_result)["columns"][-1] == STRONG  # top of the chart
 
 
+@pytest.mark.parametrize(
+    ("task", "family", "params", "words"),
+    [
+        ("binary", "random_forest", {"n_estimators": 20, "max_depth": 4}, "probability"),
+        ("multiclass", "extra_trees", {"n_estimators": 20, "max_depth": 4}, "probability"),
+        ("regression", "random_forest", {"n_estimators": 20, "max_depth": 4}, "prediction"),
+        ("binary", "hist_gb", {"max_iter": 30}, "log-odds"),
+        ("multiclass", "hist_gb", {"max_iter": 30}, "log-odds"),
+        ("regression", "hist_gb", {"max_iter": 30}, "prediction"),
+    ],
+)
+def test_shap_values_of_scikit_learn_trees_sum_to_their_output(task, family, params, words):
+    frame = planted_table(task, n=300)
+    config = knobs.SearchConfig(target="label", models=(family,), cv=2, n_trials=1)
+    plan = knobs.Search.create(frame, config, source="planted.csv").plan
+    pipeline = pipeline_for(plan, family, params).fit(*plan.load_split("train"))
+    X_test, y_test = plan.load_split("test")
+    shap = explain.tree_shap(pipeline, X_test, y_test, plan.columns, np.arange(len(X_test)),
+                             labels=plan.classes)  # fmt: skip
+    features, model = pipeline[:-1].transform(X_test), pipeline[-1]
+    if words == "prediction":
+        expected = model.predict(features)[:, None]
+    elif words == "probability":
+        expected = model.predict_proba(features)
+    else:
+        expected = model.decision_function(features).reshape(len(X_test), -1)
+    if task == "binary" and expected.shape[1] == 2:
+        expected = expected[:, 1:]  # the positive class, as XGBoost's one binary margin
+    values = np.asarray(shap["values"])  # (outputs, rows, columns)
+    total = np.asarray(shap["base"])[:, None] + values.sum(axis=2)
+    np.testing.assert_allclose(total.T, expected, atol=1e-5)
+    assert shap["output"] == words
+    assert shap["columns"][0] == STRONG and explain.UNMATCHED not in shap["columns"]
+    assert explain.shap_bar_rows({"shap": shap})[0]["column"] == STRONG
+    if task == "multiclass":
+        assert shap["classes"] == ["high", "low", "mid"]
+    figure = explain.shap_bar_figure({"shap": shap, "task": task}, 0)
+    assert words in figure.layout.xaxis.title.text
+
+
 def test_one_hot_features_go_back_to_their_own_column() -> None:
     """``a`` and ``a_b`` are both one-hot encoded: ``a_b_x`` belongs to ``a_b``, not ``a``."""
     rng = np.random.default_rng(3)
@@ -181,7 +221,7 @@ def test_a_model_without_trees_gets_importance_and_says_why_no_shap(explained, m
     parts = explain.explain_model(pipeline, plan, X, y, family="logistic", repeats=2)
     assert (
         parts["shap"] is None
-        and "XGBoost" in parts["shap_note"]
+        and "tree models" in parts["shap_note"]
         and "logistic" in parts["shap_note"]
     )
     assert parts["importance"]["columns"][0]["column"] == STRONG

@@ -6,9 +6,9 @@
 >>> explain.start_job("churn-bayes-...", trial=12)              # the dashboard: its own process
 
 Modules, one job each: ``_importance`` (permutation importance per column of the user's table,
-on the held-out test split), ``_shap`` (XGBoost's TreeSHAP folded back onto those columns),
-``_build`` (find the model, explain it, judge whether it is worth explaining), ``_store`` (the
-JSON kept beside the study, and the background job), ``knobs.visualization._explain`` (pure
+on the held-out test split), ``_shap`` (exact TreeSHAP of XGBoost and of scikit-learn's tree
+models, folded back onto those columns), ``_build`` (find the model, explain it, judge whether
+it is worth explaining), ``_store`` (the JSON kept beside the study, and the background job), ``knobs.visualization._explain`` (pure
 chart data, then thin plotly figures), ``cli`` (``knobs explain``).
 """
 

@@ -1,10 +1,13 @@
 """SHAP values of a tree model, per column of the user's table.
 
-XGBoost computes exact TreeSHAP itself (``Booster.predict(..., pred_contribs=True)``), so no
-extra library is needed. Its contributions are per *preprocessed* feature (``color_red``,
-``x2``'s missing indicator, a date's year); each is added back to the input column that produced
-it, found from the preprocessor's own output names, so the values are per column as the user
-named it and still sum, with the base value, to the model's margin output for each row.
+XGBoost computes exact TreeSHAP itself (``Booster.predict(..., pred_contribs=True)``); the
+scikit-learn tree models (random forest, extra trees, HistGradientBoosting, decision trees) are
+explained by the ``shap`` library's TreeExplainer, also exact TreeSHAP. Contributions are per
+*preprocessed* feature (``color_red``, ``x2``'s missing indicator, a date's year); each is added
+back to the input column that produced it, found from the preprocessor's own output names, so
+the values are per column as the user named it and still sum, with the base value, to the
+model's output for each row: the margin (log-odds) for boosted classifiers, the probability for
+a forest's (a forest averages its trees' probabilities), the prediction for regressors.
 
 Other models get no SHAP values here (permutation importance covers every model): the reason is
 returned in words, and the page shows it.
@@ -30,22 +33,79 @@ MAX_SHOWN_CHARS = 40
 UNMATCHED = "(other features)"
 
 
+#: scikit-learn tree models the ``shap`` library's TreeExplainer explains exactly.
+SKLEARN_TREES = (
+    "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
+    "ExtraTreesRegressor", "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
+    "DecisionTreeClassifier", "DecisionTreeRegressor",
+)  # fmt: skip
+
+
 def tree_model(estimator: Any) -> tuple[Pipeline, Any] | None:
-    """``(preprocessing, xgboost model)`` for a pipeline ending in an XGBoost model, else None."""
+    """``(preprocessing, tree model)`` for a pipeline ending in a model TreeSHAP explains
+    (XGBoost, or a scikit-learn tree model), else None."""
     if not isinstance(estimator, Pipeline) or len(estimator.steps) < 2:
         return None
     model = estimator.steps[-1][1]
-    if not hasattr(model, "get_booster"):
-        return None
-    return estimator[:-1], model
+    if hasattr(model, "get_booster"):
+        return estimator[:-1], model
+    if type(model).__name__ in SKLEARN_TREES and _has_shap():
+        return estimator[:-1], model
+    return None
+
+
+def _has_shap() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("shap") is not None
 
 
 def why_no_shap(estimator: Any, family: str) -> str:
     """The sentence the page shows in place of SHAP values for a model that has none here."""
+    model = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    if type(model).__name__ in SKLEARN_TREES and not _has_shap():
+        return (
+            f"SHAP values of a {family} model need the `shap` library (`pip install -r "
+            "requirements.txt` installs it); its explanation is the permutation importance above."
+        )
     return (
-        f"SHAP values are computed for XGBoost models (its exact TreeSHAP); this model is "
-        f"{family}, so its explanation is the permutation importance above."
+        "SHAP values are computed for tree models (XGBoost, forests, HistGradientBoosting: "
+        f"exact TreeSHAP); this model is {family}, so its explanation is the permutation "
+        "importance above."
     )
+
+
+def output_words(model: Any) -> str:
+    """What a tree model's SHAP values add up to, in words (the charts' axis)."""
+    if not hasattr(model, "classes_"):  # a regressor
+        return "prediction"
+    if hasattr(model, "get_booster") or type(model).__name__.startswith("HistGradient"):
+        return "log-odds"
+    return "probability"
+
+
+def contributions(model: Any, features: Any) -> np.ndarray:
+    """``(rows, outputs, features + 1)``: each feature's SHAP value per output, the base value
+    last. One output for regression and binary classification (the positive class), one per
+    class for multiclass, as XGBoost's ``pred_contribs`` gives them."""
+    dense = np.asarray(features.toarray() if hasattr(features, "toarray") else features,
+                       dtype=np.float64)  # fmt: skip
+    if hasattr(model, "get_booster"):
+        import xgboost as xgb  # heavy import, only when a tree model is explained
+
+        contribs = model.get_booster().predict(xgb.DMatrix(dense), pred_contribs=True)
+        return contribs[:, None, :] if contribs.ndim == 2 else contribs
+    import shap  # heavy import (numba), only when a scikit-learn tree model is explained
+
+    explainer = shap.TreeExplainer(model)
+    values = np.asarray(explainer.shap_values(dense, check_additivity=False))
+    if values.ndim == 2:  # one output: (rows, features)
+        values = values[:, :, None]
+    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
+    if values.shape[2] == 2:  # binary classification: the positive class, as XGBoost's margin
+        values, base = values[:, :, 1:], base[1:]
+    bias = np.broadcast_to(base, (len(dense), values.shape[2]))[:, :, None]
+    return np.concatenate([values.transpose(0, 2, 1), bias], axis=2)
 
 
 def source_columns(
@@ -134,11 +194,13 @@ def tree_shap(
     rows: np.ndarray,
     labels: Sequence[str] = (),
 ) -> dict[str, Any] | None:
-    """SHAP values of the rows ``rows`` of ``X``, per user column, or None for a non-XGBoost model.
+    """SHAP values of the rows ``rows`` of ``X``, per user column, or None for a model that is
+    not a tree model (``tree_model``).
 
     ``{"rows", "rows_total", "row_ids", "classes", "columns", "base", "values", "mean_abs",
-    "shown", "color", "actual", "predicted"}``: ``values[k][i][j]`` is column ``j``'s
-    contribution to row ``i``'s margin for output ``k`` (one output, or one per class for
+    "shown", "color", "actual", "predicted", "output"}``: ``values[k][i][j]`` is column ``j``'s
+    contribution to row ``i``'s output ``k`` (``output`` says in words what it is: log-odds,
+    probability or prediction) (one output, or one per class for
     multiclass); ``base[k]`` the expected margin; ``mean_abs[k][j]`` the summary bar;
     ``shown[i][j]`` the row's value as text and ``color[i][j]`` its rank in ``[0, 1]`` among the
     rows (numbers and dates; None for categories and text), which colours the beeswarm.
@@ -149,8 +211,6 @@ def tree_shap(
     if found is None:
         return None
     prep, model = found
-    import xgboost as xgb  # heavy import, only when a tree model is explained
-
     Xs = X.iloc[rows]
     features = prep.transform(Xs)
     safe_to_user = {c.safe_name: c.name for c in columns}
@@ -161,11 +221,7 @@ def tree_shap(
     fold = np.zeros((len(sources), len(names)))
     for f, src in enumerate(sources):
         fold[f, index[src]] = 1.0
-    contribs = model.get_booster().predict(
-        xgb.DMatrix(np.asarray(features, dtype=np.float64)), pred_contribs=True
-    )
-    if contribs.ndim == 2:  # one output: (rows, features + bias)
-        contribs = contribs[:, None, :]
+    contribs = contributions(model, features)
     # (rows, outputs, features + bias) -> per output: (rows, columns) and the bias
     per_column = np.einsum("rkf,fc->krc", contribs[:, :, :-1], fold)
     base = contribs[:, :, -1].mean(axis=0)
@@ -188,6 +244,7 @@ def tree_shap(
         "color": color,
         "actual": [_label(v, labels) for v in y.iloc[rows]],
         "predicted": [_label(v, labels) for v in predicted],
+        "output": output_words(model),
     }
 
 

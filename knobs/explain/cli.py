@@ -23,7 +23,7 @@ def add_explain_parser(sub: Any) -> None:
     p = sub.add_parser(
         "explain",
         help="which columns a model relies on (permutation importance on the test split) and "
-        "why it predicts what it does (SHAP values, XGBoost)",
+        "why it predicts what it does (SHAP values, tree models)",
     )  # fmt: skip
     p.add_argument("--study", default=None, help="the study (optional with --ensemble)")
     which = p.add_mutually_exclusive_group()

@@ -305,7 +305,7 @@ def _explanation_lines(card: Mapping[str, Any]) -> list[str]:
         "## What drives its predictions",
         f"Permutation importance of the model fitted on {e['fitted_on']}: how much "
         f"{e['metric']} is lost when one column is shuffled ({e['repeats']} repeats on "
-        f"{e['rows']} rows). `knobs explain` has the rest, and SHAP values for XGBoost.",
+        f"{e['rows']} rows). `knobs explain` has the rest, and SHAP values for tree models.",
         "",
         f"| column | {e['metric']} lost | spread (std) |",
         "|---|---|---|",

@@ -139,9 +139,10 @@ def _margin_words(result: Explanation, output: int) -> str:
     shap = _shap(result)
     if result.get("task") == "regression":
         return "prediction"
+    words = shap.get("output", "log-odds")  # explanations stored before forests had SHAP
     if shap.get("classes"):
-        return f"log-odds of class `{shap['classes'][output]}`"
-    return "log-odds"
+        return f"{words} of class `{shap['classes'][output]}`"
+    return words
 
 
 # --- figures -------------------------------------------------------------------------------------
