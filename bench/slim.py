@@ -10,6 +10,12 @@ and trees kept, CV and test score lost, model file bytes (skops) and predictions
 
     python bench/slim.py                                   # churn, houses, breast_cancer, diabetes
     python bench/slim.py --tables churn --models xgboost,random_forest --out slim.json
+    python bench/slim.py --tables "" --explain-rows 10000,100000   # only the explanation times
+
+Then the explanation times (``--explain-rows``): permutation importance and SHAP values of a
+model fitted on a generated mixed-type table, computed on 10,000 and 100,000 held-out rows as
+``knobs explain`` does (its row caps included: importance on at most 5,000 rows x 5 shuffles,
+SHAP on 2,000), and SHAP on every row without the cap, to show what the cap saves.
 """
 
 from __future__ import annotations
@@ -72,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rows", type=int, default=None, help="sample each table to this many")
     parser.add_argument("--out", default=None, help="every figure as JSON")
+    parser.add_argument("--explain-rows", default="10000,100000",
+                        help="held-out rows to explain, comma-separated ('' to skip)")
+    parser.add_argument("--explain-models", default="xgboost,random_forest,hist_gb")
     args = parser.parse_args(argv)
     home = tempfile.mkdtemp(prefix="knobs-bench-slim-")
     os.environ["KNOBS_HOME"] = home
@@ -110,9 +119,69 @@ def main(argv: list[str] | None = None) -> int:
             rows_out.append({"table": table, "rows": len(frame), "model": model,
                              "dropped": report["choice"]["dropped"], "seconds": seconds,
                              "before": b, "after": a, "metric": report["metric"]})  # fmt: skip
+    sizes = [int(n) for n in args.explain_rows.split(",") if n]
+    if sizes:
+        rows_out += explain_timings(sizes, args.explain_models.split(","), args.seed)
     if args.out:
         Path(args.out).write_text(json.dumps(rows_out, indent=2, default=str))
     return 0
+
+
+def generated(n: int, seed: int):  # noqa: ANN201 - a DataFrame
+    """A mixed-type binary table: numbers with gaps, a category, a date, noise."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(8)})
+    frame.loc[rng.random(n) < 0.05, "x1"] = np.nan
+    frame["region"] = rng.choice([f"r{i}" for i in range(12)], n)
+    frame["since"] = (pd.Timestamp("2020-01-01")
+                      + pd.to_timedelta(rng.integers(0, 1500, n), "D")).strftime("%Y-%m-%d")  # fmt: skip
+    signal = (2 * frame["x0"] - frame["x1"].fillna(0) + 0.5 * frame["x2"] * frame["x3"]
+              + (frame["region"] < "r4") + rng.normal(scale=0.8, size=n))  # fmt: skip
+    frame["label"] = np.where(signal > 0.3, "yes", "no")
+    return frame
+
+
+def explain_timings(sizes: list[int], models: list[str], seed: int) -> list[dict]:
+    """Seconds of ``knobs explain``'s two parts on ``sizes`` held-out rows, per model family."""
+    import numpy as np
+
+    import knobs
+    from knobs.data import prepare
+    from knobs.explain import explain_model
+    from knobs.explain._shap import tree_shap
+    from knobs.study import pipeline_for
+
+    train = generated(20_000, seed)
+    config = knobs.SearchConfig(target="label", models=tuple(models), strategy="random",
+                                n_trials=1, cv=3, workers=1, seed=seed)  # fmt: skip
+    plan = knobs.Search.create(train, config, source="generated.csv").plan
+    X, y = plan.load_split("train")
+    print()
+    print(f"explanation seconds (model fitted on {len(X):,} rows; importance capped at 5,000 "
+          "rows x 5 shuffles, SHAP at 2,000 rows, as `knobs explain` does)")
+    print(f"{'model':<14}{'rows':>9}{'importance s':>14}{'rows used':>10}{'SHAP s':>9}"
+          f"{'rows used':>10}{'SHAP s, every row':>19}")  # fmt: skip
+    out = []
+    for model in [m for m in models if m]:
+        params = PARAMS.get(model, {"max_iter": 200} if model == "hist_gb" else {})
+        pipeline = pipeline_for(plan, model, params, n_jobs=-1).fit(X, y)
+        for n in sizes:
+            held = prepare(generated(n, seed + n), "label")  # as Search.create reads a table
+            Xh, yh = held.X, held.y
+            parts = explain_model(pipeline, plan, Xh, yh, family=model, seed=seed)
+            started = time.perf_counter()
+            tree_shap(pipeline, Xh, yh, plan.columns, np.arange(n), labels=plan.classes)
+            full = time.perf_counter() - started
+            s = parts["seconds"]
+            shap_rows = parts["shap"]["rows"] if parts["shap"] else 0
+            print(f"{model:<14}{n:>9,}{s['importance']:>14.1f}{parts['importance']['rows']:>10,}"
+                  f"{s['shap']:>9.1f}{shap_rows:>10,}{full:>19.1f}", flush=True)  # fmt: skip
+            out.append({"explain": model, "rows": n, "seconds": s, "shap_every_row_s": full,
+                        "importance_rows": parts["importance"]["rows"], "shap_rows": shap_rows})  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":
