@@ -176,6 +176,31 @@ def test_shap_values_of_scikit_learn_trees_sum_to_their_output(task, family, par
     assert words in figure.layout.xaxis.title.text
 
 
+def test_slow_shap_values_are_cut_to_their_time_budget_and_said(monkeypatch) -> None:
+    from knobs.explain._shap import MIN_SHAP_ROWS, affordable_rows
+
+    frame = planted_table("binary", n=1500)
+    config = knobs.SearchConfig(target="label", models=("random_forest", "xgboost"), cv=2,
+                                n_trials=1, test_size=0.5)  # fmt: skip
+    plan = knobs.Search.create(frame, config, source="planted.csv").plan
+    X, y = plan.load_split("train")
+    X_test, y_test = plan.load_split("test")
+    rows = np.arange(len(X_test))
+    forest = pipeline_for(plan, "random_forest", {"n_estimators": 30}).fit(X, y)
+    cut = affordable_rows(forest, X_test, rows, budget_s=1e-6)  # no time at all: the fewest
+    assert len(cut) == MIN_SHAP_ROWS and set(cut) <= set(rows) and list(cut) == sorted(cut)
+    assert len(affordable_rows(forest, X_test, rows, budget_s=1e6)) == len(rows)
+    boosted = pipeline_for(plan, "xgboost", {"n_estimators": 20}).fit(X, y)
+    assert len(affordable_rows(boosted, X_test, rows, budget_s=1e-6)) == len(rows)
+    import knobs.explain._build as build
+
+    monkeypatch.setattr(build, "affordable_rows",
+                        lambda e, X, r, seed: affordable_rows(e, X, r, seed, budget_s=1e-6))  # fmt: skip
+    parts = explain.explain_model(forest, plan, X_test, y_test, family="random_forest", repeats=1)
+    assert parts["shap"]["rows"] == MIN_SHAP_ROWS
+    assert any("slow to compute" in n for n in parts["notices"])
+
+
 def test_one_hot_features_go_back_to_their_own_column() -> None:
     """``a`` and ``a_b`` are both one-hot encoded: ``a_b_x`` belongs to ``a_b``, not ``a``."""
     rng = np.random.default_rng(3)
@@ -301,7 +326,9 @@ def test_the_model_card_lists_the_top_importances(explained, monkeypatch, tmp_pa
 def test_a_metric_to_minimize_still_counts_a_loss_as_positive() -> None:
     """RMSE grows when a useful column is shuffled: that growth is the column's importance."""
     frame = planted_table("regression", n=300)
-    config = knobs.SearchConfig(target="label", models=("xgboost",), cv=2, n_trials=1, metric="rmse")
+    config = knobs.SearchConfig(
+        target="label", models=("xgboost",), cv=2, n_trials=1, metric="rmse"
+    )
     plan = knobs.Search.create(frame, config, source="planted.csv").plan
     assert plan.direction == "minimize"
     pipeline = pipeline_for(plan, "xgboost", {"n_estimators": 30}).fit(*plan.load_split("train"))

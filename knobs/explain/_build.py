@@ -24,7 +24,13 @@ from knobs.explain._importance import (
     column_importance,
     subsample,
 )
-from knobs.explain._shap import MAX_SHAP_ROWS, tree_shap, why_no_shap
+from knobs.explain._shap import (
+    MAX_SHAP_ROWS,
+    SHAP_BUDGET_S,
+    affordable_rows,
+    tree_shap,
+    why_no_shap,
+)
 from knobs.explain._store import EXPLAIN_VERSION, result_key, save
 from knobs.study import StudyPlan
 from knobs.study.keys import BASELINE
@@ -42,7 +48,8 @@ def explain_model(
     shap_rows: int = MAX_SHAP_ROWS,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Permutation importance (any model) and SHAP values (XGBoost) of ``estimator`` on ``X, y``.
+    """Permutation importance (any model) and SHAP values (tree models) of ``estimator`` on
+    ``X, y``.
 
     ``{"importance", "shap", "shap_note", "notices", "seconds"}``; ``notices`` say in words when
     a big table was subsampled.
@@ -55,7 +62,8 @@ def explain_model(
     importance_s = time.perf_counter() - started
     started = time.perf_counter()
     rows = subsample(len(X), shap_rows, seed)
-    shap = tree_shap(estimator, X, y, plan.columns, rows, labels=plan.classes)
+    cut = affordable_rows(estimator, X, rows, seed)
+    shap = tree_shap(estimator, X, y, plan.columns, cut, labels=plan.classes)
     shap_s = time.perf_counter() - started
     notices = []
     if importance["rows"] < importance["rows_total"]:
@@ -63,7 +71,13 @@ def explain_model(
             f"Permutation importance used a random {importance['rows']:,} of the "
             f"{importance['rows_total']:,} test rows, to bound its time."
         )
-    if shap is not None and shap["rows"] < shap["rows_total"]:
+    if shap is not None and len(cut) < len(rows):
+        notices.append(
+            f"SHAP values are shown for a random {shap['rows']:,} of the "
+            f"{shap['rows_total']:,} test rows: this model's SHAP values are slow to compute "
+            f"(the shap library on its trees), so they are kept to about {SHAP_BUDGET_S:.0f} s."
+        )
+    elif shap is not None and shap["rows"] < shap["rows_total"]:
         notices.append(
             f"SHAP values are shown for a random {shap['rows']:,} of the "
             f"{shap['rows_total']:,} test rows, to bound their time and the charts' size."

@@ -27,6 +27,12 @@ from knobs.data import ColumnProfile
 
 #: Rows explained at most; a bigger test split is subsampled (and the result says so).
 MAX_SHAP_ROWS = 2_000
+#: Seconds SHAP values may take. XGBoost's own TreeSHAP explains 2,000 rows in under a second;
+#: the shap library's, on a deep forest, takes ~40 ms a row (150 trees of ~400 leaves), so its
+#: rows are cut to what fits this budget, measured on a first few rows (and said).
+SHAP_BUDGET_S = 20.0
+#: Rows timed to estimate the cost of one, and the fewest rows a cut leaves.
+PROBE_ROWS, MIN_SHAP_ROWS = 20, 100
 #: A column's shown value is cut to this many characters (text columns can be long).
 MAX_SHOWN_CHARS = 40
 #: Output features matched to no input column (a transformer that renames everything).
@@ -106,6 +112,29 @@ def contributions(model: Any, features: Any) -> np.ndarray:
         values, base = values[:, :, 1:], base[1:]
     bias = np.broadcast_to(base, (len(dense), values.shape[2]))[:, :, None]
     return np.concatenate([values.transpose(0, 2, 1), bias], axis=2)
+
+
+def affordable_rows(
+    estimator: Any, X: pd.DataFrame, rows: np.ndarray, seed: int = 0,
+    budget_s: float = SHAP_BUDGET_S,
+) -> np.ndarray:  # fmt: skip
+    """``rows``, or as many of them (drawn at random, in table order) as SHAP values can be
+    computed for within ``budget_s``, timed on ``PROBE_ROWS`` of them; XGBoost keeps them all."""
+    found = tree_model(estimator)
+    if found is None or hasattr(found[1], "get_booster") or len(rows) <= MIN_SHAP_ROWS:
+        return rows
+    import time
+
+    prep, model = found
+    probe = rows[:PROBE_ROWS]
+    features = prep.transform(X.iloc[probe])
+    started = time.perf_counter()
+    contributions(model, features)
+    per_row = (time.perf_counter() - started) / len(probe)
+    keep = max(MIN_SHAP_ROWS, int(budget_s / max(per_row, 1e-9)))
+    if keep >= len(rows):
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, size=keep, replace=False))
 
 
 def source_columns(
