@@ -124,9 +124,28 @@ def _on_positive(fn: Callable[..., float]) -> Callable[..., float]:
     return lambda y, pred, kind, cls: fn(y == cls[-1], _positive_score(pred, kind))
 
 
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of a binary task, as the Mann-Whitney U statistic over the two classes' scores
+    (AUC = U / (n_pos x n_neg), ties counted half: the same number as ``roc_auc_score``).
+
+    Why not scikit-learn's: its input checks cost ~2 ms a call on any size, and the final
+    ensemble's greedy selection scores ~1,500 candidate blends, seconds of a short time budget;
+    SciPy's U costs a third of that. One class alone: scikit-learn's answer."""
+    from scipy.stats import mannwhitneyu
+
+    positive = np.asarray(positive, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return skm.roc_auc_score(positive, score)  # undefined: its nan and warning
+    u = mannwhitneyu(score[positive], score[~positive], method="asymptotic", use_continuity=False)
+    return float(u.statistic) / (n_pos * n_neg)
+
+
 def _roc_auc_ovr(y: np.ndarray, pred: np.ndarray, kind: str, cls: np.ndarray) -> float:
     if len(cls) == 2:
-        return skm.roc_auc_score(y == cls[-1], _positive_score(pred, kind))
+        return _binary_auc(y == cls[-1], _positive_score(pred, kind))
     return skm.roc_auc_score(y, np.asarray(pred, dtype=np.float64), multi_class="ovr", labels=cls)
 
 
@@ -216,8 +235,7 @@ _UP, _DOWN = MAXIMIZE, MINIMIZE
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", "ROC AUC", "roc_auc", _UP, _B, "scores",
-               _on_positive(skm.roc_auc_score)),
+        Metric("roc_auc", "ROC AUC", "roc_auc", _UP, _B, "scores", _on_positive(_binary_auc)),
         Metric("roc_auc_ovr", "ROC AUC (one-vs-rest)", "roc_auc_ovr", _UP, _C, "probabilities",
                _roc_auc_ovr),
         Metric("accuracy", "accuracy", "accuracy", _UP, _C, "labels",

@@ -165,6 +165,20 @@ def test_caruana_picks_with_replacement_and_keeps_the_best_prefix() -> None:
     assert w.sum() == pytest.approx(1.0)
 
 
+def test_caruana_stops_after_rounds_without_a_better_bag() -> None:
+    y = np.linspace(0, 1, 50)
+    calls = []
+
+    def mse(p: np.ndarray) -> float:
+        calls.append(1)
+        return float(np.mean((p - y) ** 2))
+
+    w = caruana([y + 1.0, y + 0.01], mse, n_iter=50, patience=5)
+    assert w.tolist() == [0.0, 1.0]
+    # round 1 finds the best bag; rounds 2-6 do not beat it: 6 rounds of 2 candidates, not 50
+    assert len(calls) == 6 * 2
+
+
 def test_optimized_weights_never_lose_to_equal_weights() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=300)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from knobs.config import SearchConfig
@@ -74,3 +75,22 @@ def test_config_roundtrips_through_json_dict():
     )
     again = SearchConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert again == cfg
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_binary_roc_auc_is_scikit_learns_number_ties_included(seed) -> None:
+    import sklearn.metrics as skm
+
+    from knobs.metrics import get_metric
+
+    rng = np.random.default_rng(seed)
+    y = rng.choice(["no", "yes"], size=300, p=[0.7, 0.3])
+    pred = np.round(rng.random(300), 1)  # few distinct values: many ties
+    ours = get_metric("roc_auc", "binary").score_predictions(y, pred, "proba", ["no", "yes"])
+    assert ours == pytest.approx(skm.roc_auc_score(y == "yes", pred), abs=1e-12)
+    # one class alone: no AUC; what scikit-learn says (nan, with its warning)
+    with pytest.warns(Warning):
+        alone = get_metric("roc_auc", "binary").score_predictions(
+            np.array(["no"] * 5), np.arange(5.0), "proba", ["no", "yes"]
+        )
+    assert np.isnan(alone)

@@ -37,13 +37,21 @@ def votes(preds: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray) ->
     return blend(onehot, weights)
 
 
-def caruana(preds: Sequence[np.ndarray], loss: LossFn, n_iter: int) -> np.ndarray:
+#: Greedy rounds without a better bag after which selection stops: the weights are the best
+#: prefix's anyway, and each round scores every candidate (most of the final choice's time).
+PATIENCE = 10
+
+
+def caruana(
+    preds: Sequence[np.ndarray], loss: LossFn, n_iter: int, patience: int = PATIENCE
+) -> np.ndarray:
     """Greedy ensemble selection with replacement (Caruana et al., 2004).
 
     Start from an empty bag; ``n_iter`` times, add the member (repeats allowed) whose addition
     gives the lowest loss of the bag's mean. The weights are the counts at the best iteration
-    seen (as AutoGluon does), so a long run never ends worse than its best prefix. Ties go to the
-    earlier member, so runs are deterministic.
+    seen (as AutoGluon does), so a long run never ends worse than its best prefix; it stops early
+    after ``patience`` rounds without a better bag. Ties go to the earlier member, so runs are
+    deterministic.
     """
     if n_iter < 1:
         raise ValueError(f"n_iter must be >= 1, got {n_iter}.")
@@ -51,14 +59,16 @@ def caruana(preds: Sequence[np.ndarray], loss: LossFn, n_iter: int) -> np.ndarra
     arrays = [np.asarray(p, dtype=np.float64) for p in preds]
     total = np.zeros_like(arrays[0])
     counts = np.zeros(k)
-    best_loss, best_counts = np.inf, None
+    best_loss, best_counts, best_it = np.inf, None, 0
     for it in range(n_iter):
         losses = [loss((total + a) / (it + 1)) for a in arrays]
         j = int(np.argmin(losses))
         total += arrays[j]
         counts[j] += 1
         if losses[j] < best_loss - 1e-12:
-            best_loss, best_counts = losses[j], counts.copy()
+            best_loss, best_counts, best_it = losses[j], counts.copy(), it
+        elif it - best_it >= patience:
+            break
     assert best_counts is not None
     return best_counts / best_counts.sum()
 
