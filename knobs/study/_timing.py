@@ -17,9 +17,12 @@ from knobs.study._budget import is_scored
 from knobs.study._plan import StudyPlan
 from knobs.study.keys import BASELINE, CV
 
-#: Kept back beyond the refit's own estimate: loading the split, scoring the test rows, writing
-#: the report and exiting (measured at about 1 s on a busy 2-core machine).
-MARGIN_S = 2.0
+#: Kept back for the very end: writing the report and exiting (measured at 0.2 s; a busy
+#: machine doubles it).
+MARGIN_S = 1.0
+#: The end of a search beyond its refits: reading the trials, the first fit's imports in the
+#: launching process, scoring the test rows (measured at 0.8 s on the benchmark's tables).
+END_S = 1.0
 
 
 #: A final ensemble refits a few members (greedy selection picks 2-4 of the top 5 trials), at a
@@ -30,8 +33,9 @@ ENSEMBLE_REFITS = 4
 #: back from the search is lost every time (measured: a 41 s budget left 12 s unused with 4).
 ENSEMBLE_SHARE = 0.1
 #: Seconds greedy selection takes to choose (nested CV over the top trials' stored predictions):
-#: measured 0.8-2.5 s on the benchmark's tables on 2 busy cores.
-CHOOSE_S = 2.5
+#: measured 0.3-0.5 s on the benchmark's tables (it was 2.5 s before the metric's own checks
+#: were taken out of the greedy loop), twice that on a busy machine.
+CHOOSE_S = 1.0
 
 
 def refit_seconds(trial: FrozenTrial, n_folds: int) -> float:
@@ -63,21 +67,22 @@ def refit_reserve(
     budget_s: float | None = None,
 ) -> float:
     """Seconds to keep for the end of a search: ``refits`` refits (see :func:`final_refits`) of
-    the best trial, or of each member of a final ensemble (``ENSEMBLE_REFITS`` of them, at the
-    best trial's pace), the ensemble's share capped at ``ENSEMBLE_SHARE`` of ``budget_s`` (the
-    whole time budget) but never below the single model's."""
+    the best trial and the fixed end (``END_S``, ``MARGIN_S``); with a final ensemble also the
+    time to choose it and its other members' refits (``ENSEMBLE_REFITS`` in all, at the best
+    trial's pace), capped at ``ENSEMBLE_SHARE`` of ``budget_s`` (the whole time budget) but never
+    below the single model's end and the choice."""
     from knobs.study._reader import best_trial
 
     best = best_trial(trials, direction)
     if best is None:
-        return MARGIN_S
-    single = MARGIN_S + refits * refit_seconds(best, n_folds)
+        return MARGIN_S + END_S
+    single = MARGIN_S + END_S + refits * refit_seconds(best, n_folds)
     if not ensemble:
         return single
-    whole = MARGIN_S + CHOOSE_S + ENSEMBLE_REFITS * refits * refit_seconds(best, n_folds)
+    whole = single + CHOOSE_S + (ENSEMBLE_REFITS - 1) * refits * refit_seconds(best, n_folds)
     if budget_s is not None:
         whole = min(whole, ENSEMBLE_SHARE * budget_s)
-    return max(single, whole)
+    return max(single + CHOOSE_S, whole)
 
 
 def expected_trial_s(trials: Sequence[FrozenTrial], recent: int = 10) -> float | None:
