@@ -73,6 +73,21 @@ def reach(trials: pd.DataFrame, goal: float, maximize: bool) -> tuple[int | None
     return n, seconds
 
 
+#: Trial counts at which the best-so-far scores of cold and warm searches are compared.
+CHECKPOINTS = (3, 5, 10, 20)
+
+
+def best_so_far(trials: pd.DataFrame, maximize: bool) -> list[float]:
+    """The best CV score after each trial (in trial order; failed and pruned ones carry on the
+    previous best)."""
+    values = trials.sort_values("number").apply(
+        lambda t: t["value"] if t["state"] == "COMPLETE" else np.nan, axis=1
+    )
+    filled = values.fillna(-np.inf if maximize else np.inf)
+    best = filled.cummax() if maximize else filled.cummin()
+    return best.replace([np.inf, -np.inf], np.nan).ffill().bfill().tolist()
+
+
 def run(args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix="knobs-bench-transfer-"))
     os.environ["KNOBS_HOME"] = str(home)
@@ -81,6 +96,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"{'pair':<22} {'cold best':>10} {'warm best':>10} {'warm trials to cold best':>26} "
           f"{'seconds':>16}")  # fmt: skip
     fine_rows = []
+    curves: dict[tuple[str, str], list[list[float]]] = {}
     for label, (old, new, target) in pairs().items():
         old_res = knobs.tune(old, target, **common)
         for seed in range(args.seeds):  # split, folds and sampler: one run of each says little
@@ -93,6 +109,8 @@ def run(args: argparse.Namespace) -> None:
             secs = f"{s_warm:.0f}/{s_cold:.0f}" if s_warm is not None else f"-/{s_cold:.0f}"
             print(f"{label + f' s{seed}':<22} {cold.best_score:>10.4f} {warm.best_score:>10.4f} "
                   f"{share:>26} {secs:>16}", flush=True)  # fmt: skip
+            for kind, res in (("cold", cold), ("warm", warm)):
+                curves.setdefault((label, kind), []).append(best_so_far(res.trials, maximize))
         xgb = old_res.trials[(old_res.trials["model"] == "xgboost")
                              & (old_res.trials["state"] == "COMPLETE")]  # fmt: skip
         if xgb.empty:
@@ -105,6 +123,18 @@ def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         result = finetune(bundle, new_csv, name=new_csv.name)
         fine_rows.append((label, result, time.perf_counter() - started))
+    marks = [k for k in CHECKPOINTS if k < args.trials] + [args.trials]
+    print()
+    print("best CV score after k trials, mean over the seeds (cold / warm): the early lead is what "
+          "a warm start buys")  # fmt: skip
+    print(f"{'pair':<22}" + "".join(f"{f'k={k}':>18}" for k in marks))
+    for label in dict.fromkeys(lbl for lbl, _ in curves):
+        cells = []
+        for k in marks:
+            c, w = (np.mean([c[min(k, len(c)) - 1] for c in curves[(label, kind)]])
+                    for kind in ("cold", "warm"))  # fmt: skip
+            cells.append(f"{c:.4f} / {w:.4f}")
+        print(f"{label:<22}" + "".join(f"{cell:>18}" for cell in cells))
     print()
     print(f"{'pair':<22} {'metric':<8} {'old as is':>10} {'fine-tuned':>12} {'from scratch':>13} "
           f"{'s tune':>7} {'s scratch':>10}")  # fmt: skip
@@ -119,7 +149,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--models", default="logistic,random_forest,xgboost")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=2, help="seeds (split, folds, sampler) of each cold/warm pair")
+    parser.add_argument(
+        "--seeds", type=int, default=2, help="seeds (split, folds, sampler) of each cold/warm pair"
+    )
     parser.add_argument("--quick", action="store_true", help="12 trials per search, one seed")
     args = parser.parse_args()
     if args.quick:
