@@ -75,8 +75,11 @@ def test_prior_trials_take_this_studys_scale_by_rank(direction):
 
 
 def test_prior_trials_weigh_less_than_the_studys_own_and_less_as_it_scores():
-    assert prior_weight(0) < 1.0  # the study's own trials weigh 1 (TPE's default)
-    assert prior_weight(0) > prior_weight(10) > prior_weight(40) > 0
+    assert prior_weight(0, 6) < 1.0  # the study's own trials weigh 1 (TPE's default)
+    assert prior_weight(0, 40) > prior_weight(10, 40) > prior_weight(40, 40) > 0
+    # all together the prior weighs as much as 10 own trials at the start, whatever its size
+    assert prior_weight(0, 40) * 40 == pytest.approx(10) == prior_weight(0, 2000) * 2000
+    assert prior_weight(10, 2000) * 2000 == pytest.approx(5)
     sampler = PriorTPESampler(seed=0, n_startup_trials=1)
     sampler.set_prior(_prior(good=0.2, n=6))
     study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -88,7 +91,7 @@ def test_prior_trials_weigh_less_than_the_studys_own_and_less_as_it_scores():
     mpe = sampler._build_parzen_estimator(seen, {"x": X}, trials, handle_below=True)
     weights = mpe._mixture_distribution.weights[:-1]  # the last one is TPE's own prior
     own, prior = weights[-2:], weights[:-2]
-    assert np.allclose(prior / own[0], prior_weight(2))
+    assert np.allclose(prior / own[0], prior_weight(2, 6))
 
 
 def test_prior_trials_come_from_the_earlier_study_in_the_new_space():

@@ -100,16 +100,21 @@ class TunedSpaceGPSampler(optuna.samplers.GPSampler):
         return super().sample_relative(_TunedTrials(study), trial, search_space)
 
 
-#: A prior trial's weight beside the new study's own trials is ``PRIOR_WEIGHT`` while the new
-#: study has scored none of its own, halved once it has scored ``PRIOR_HALF_LIFE`` (then a
-#: third at twice that, ...): the earlier table guides the start and the new table takes over.
-PRIOR_WEIGHT = 0.5
+#: The earlier studies' trials weigh, all together, as much as ``PRIOR_WORTH`` of the new
+#: study's own trials while it has scored none, half that once it has scored ``PRIOR_HALF_LIFE``
+#: (a third at twice that, ...): the earlier table guides the start and the new table takes
+#: over, whether the earlier studies hold 20 trials or 2,000. One prior trial never weighs more
+#: than ``PRIOR_MAX_EACH`` of an own trial.
+PRIOR_WORTH = 10.0
 PRIOR_HALF_LIFE = 10
+PRIOR_MAX_EACH = 0.5
 
 
-def prior_weight(n_own: int) -> float:
-    """The weight of one prior trial when the new study has ``n_own`` scored trials."""
-    return PRIOR_WEIGHT * PRIOR_HALF_LIFE / (PRIOR_HALF_LIFE + n_own)
+def prior_weight(n_own: int, n_prior: int) -> float:
+    """The weight of one of ``n_prior`` prior trials when the new study has ``n_own`` scored
+    trials (each of its own weighs 1, TPE's default)."""
+    total = PRIOR_WORTH * PRIOR_HALF_LIFE / (PRIOR_HALF_LIFE + n_own)
+    return min(PRIOR_MAX_EACH, total / max(1, n_prior))
 
 
 class _WithPrior:
@@ -171,8 +176,8 @@ class PriorTPESampler(optuna.samplers.TPESampler):
     Without a prior (``set_prior`` never called, or with nothing) it is Optuna's TPESampler
     unchanged. With one, the prior trials count toward the start-up trials (TPE models the space
     from the first sampled trial), share the good/bad split with the study's own trials by rank
-    (``_WithPrior``), and weigh ``prior_weight(n)`` each in both Parzen estimators, where the
-    study's own trials keep TPE's default weights.
+    (``_WithPrior``), and weigh ``prior_weight(n_own, n_prior)`` each in both Parzen estimators,
+    where the study's own trials keep TPE's default weights.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -214,7 +219,7 @@ class PriorTPESampler(optuna.samplers.TPESampler):
                 deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,), use_cache=True
             )
         )
-        w = prior_weight(scored)
+        w = prior_weight(scored, len(self._prior))
         weights = np.array([w if t.number < 0 else next(own) for t in used], dtype=float)
         observations = self._get_internal_repr(trials, search_space, study)
         return self._parzen_estimator_cls(

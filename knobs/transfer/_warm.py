@@ -7,8 +7,9 @@ never holds an old score, so old scores are never shown as its scores and never 
 budget (the queued trials count as the new trials they are).
 
 As a prior for the sampler (``_prior``): with TPE (the default Bayesian strategy), every scored
-trial of the earlier studies joins the model of the space by its rank in its own study, at a
-lower weight that falls as the new study scores its own (``knobs.strategies.PriorTPESampler``).
+trial of the earlier studies joins the model of the space by its rank in its own study; all
+together they weigh as much as a few of the new study's own trials, less as it scores its own
+(``knobs.strategies.PriorTPESampler``).
 GP and CMA-ES learn from the queued points once scored, nothing more: Optuna's CMA-ES
 ``source_trials`` (warm-starting CMA-ES) needs every source trial in one shared numeric space,
 which a study that searches several families with a ``model`` choice does not have. Random,
@@ -239,10 +240,13 @@ def prior_note(plan: StudyPlan) -> str:
     strategy = get_strategy(plan.config.strategy, plan.config.sampler)
     if not strategy.prior:
         return f"{strategy.label} takes no prior from the earlier trials."
+    from knobs.strategies._samplers import PRIOR_WORTH
+
     return (
         f"{strategy.label} also models the earlier studies' scored trials (up to {PRIOR_MAX}, "
-        "by their rank in their own study, never their scores) as a prior weighing less than "
-        "this study's own trials, less and less as it scores its own."
+        "by their rank in their own study, never their scores) as a prior that weighs, all "
+        f"together, as much as {PRIOR_WORTH:.0f} of this study's own trials at first and less "
+        "as it scores its own."
     )
 
 
