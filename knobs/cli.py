@@ -326,7 +326,7 @@ def _plan_line(head: str, plan: Any, budget: int | None, workers: int) -> str:
     strategy = strategy_label(cfg.strategy, cfg.sampler)
     models = "auto (" + ", ".join(plan.models) + ")" if plan.auto_models else ", ".join(plan.models)
     pruning = "no pruning" if cfg.pruner == "none" else f"{cfg.pruner} pruner"
-    stopping = "early stopping" if plan.stops_early else "no early stopping"
+    stopping = "early stopping" if cfg.early_stopping else "no early stopping"
     return (
         f"{head}: {plan.task} task, target `{plan.target}`, {plan.n_train} training / "
         f"{plan.n_test} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "

@@ -47,26 +47,6 @@ def test_boosted_models_stop_early_and_record_their_rounds(model: str) -> None:
     assert max(rounds) <= cap
 
 
-def test_early_stopping_is_off_where_its_validation_slice_would_be_too_small() -> None:
-    import knobs
-    from knobs.study._objective import MIN_STOP_ROWS, stopping_rows
-
-    config = knobs.SearchConfig(target="label", models=("xgboost",), n_trials=2, cv=5)
-    small = knobs.Search.create(make_table("binary", n=600), config)
-    assert stopping_rows(small.plan.n_train, 5) < MIN_STOP_ROWS
-    assert not small.plan.stops_early and not small.plan.problem().early_stopping
-    assert any(n.startswith("Early stopping is off") for n in small.plan.notices)
-    big = knobs.Search.create(make_table("binary", n=4000), config)
-    assert stopping_rows(big.plan.n_train, 5) >= MIN_STOP_ROWS
-    assert big.plan.stops_early and big.plan.problem().early_stopping
-    assert not any(n.startswith("Early stopping is off") for n in big.plan.notices)
-    # asked off: off everywhere, and nothing to explain
-    off = knobs.Search.create(make_table("binary", n=4000),
-                              replace(config, early_stopping=False))  # fmt: skip
-    assert not off.plan.stops_early
-    assert not any(n.startswith("Early stopping is off") for n in off.plan.notices)
-
-
 def test_early_stopping_never_sees_the_rows_a_fold_is_scored_on() -> None:
     """The inner slice comes from the fold's training rows: record which rows stopped the model
     (a unique id column survives preprocessing) and compare with each fold's scored rows."""

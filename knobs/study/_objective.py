@@ -51,17 +51,6 @@ def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str,
 
 #: Share of a fold's training rows held out to stop a boosted model early.
 INNER_FRACTION = 0.1
-#: Fewest rows that slice must have for early stopping to be used. Below it the round count it
-#: picks is noise and the model loses a tenth of its few rows: on the 1,190-row houses table
-#: (76-row slices) XGBoost scored 0.861 held-out with early stopping and 0.879 with its tuned
-#: round count (`bench/peers.py --tables houses --systems knobs --budget 22 --knobs-args
-#: "--models xgboost [--no-early-stopping]"`). The tuned round count is then used as it is.
-MIN_STOP_ROWS = 200
-
-
-def stopping_rows(n_train: int, folds: int) -> int:
-    """Rows of the inner slice a boosted model would stop early on, in a fold of ``n_train``."""
-    return int(n_train * (folds - 1) / max(1, folds) * INNER_FRACTION)
 
 
 def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 1) -> float:

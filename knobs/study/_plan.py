@@ -27,7 +27,7 @@ from knobs.metrics import Direction, Metric, get_metric
 from knobs.models import AUTO, ModelSpec, resolve_models
 from knobs.pipelines import grid_for, grid_size_for
 from knobs.pruners import get_pruner
-from knobs.study._objective import MIN_STOP_ROWS, OOF_MAX_VALUES, stopping_rows
+from knobs.study._objective import OOF_MAX_VALUES
 from knobs.study._pipeline import Problem
 from knobs.study.keys import PLAN
 
@@ -163,14 +163,6 @@ class StudyPlan:
         """The rows the delivered model is fitted on."""
         return self.n_train + self.n_test if self.fits_all_rows else self.n_train
 
-    @property
-    def stops_early(self) -> bool:
-        """Whether boosted models stop early: asked (the default) and the table big enough for
-        a validation slice worth stopping on (``MIN_STOP_ROWS``)."""
-        return self.config.early_stopping and stopping_rows(self.n_train, self.folds) >= (
-            MIN_STOP_ROWS
-        )
-
     def keeps_oof(self) -> bool:
         """Out-of-fold predictions are kept when asked, or by default when they are small."""
         if self.config.keep_oof is not None:
@@ -198,7 +190,7 @@ class StudyPlan:
             columns=self.columns,
             folds=make_folds(y, self.task, self.folds, self.config.seed),
             reports=None if pruner.name == "none" else pruner.reports,
-            early_stopping=self.stops_early,
+            early_stopping=self.config.early_stopping,
             grid_only=self.config.strategy == "grid",
             search_pipeline=self.config.search_pipeline,
             oof_dir=self.oof_dir() if keep_oof and self.keeps_oof() else None,

@@ -343,7 +343,7 @@ class TuneResult:
             "direction": self.plan.direction,
             "cv": self.plan.folds,
             "pruner": self.plan.config.pruner,
-            "early_stopping": self.plan.stops_early,
+            "early_stopping": self.plan.config.early_stopping,
             "saved_s": round(self.saved_s, 3),
             "saved_share": round(self.saved_share, 4),
             "best_score": _num(self.best_score),

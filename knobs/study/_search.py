@@ -45,7 +45,6 @@ from knobs.study._dask import (
     launch_on_dask,
     running_tasks,
 )
-from knobs.study._objective import MIN_STOP_ROWS, stopping_rows
 from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save_split
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
@@ -527,15 +526,7 @@ def _split(
     train, test = train_test(dataset, config.test_size, config.seed, rows)
     wanted, size_notice = auto_folds(len(train.y), config.cv)
     folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
-    stop_rows = stopping_rows(len(train.y), folds)
-    stop_notice = (
-        f"Early stopping is off: a fold's validation slice would have {stop_rows} rows (fewer "
-        f"than {MIN_STOP_ROWS}), too few to pick a round count on, so boosted models train on "
-        "every fold row with their tuned round count."
-        if config.early_stopping and stop_rows < MIN_STOP_ROWS
-        else None
-    )
-    notices = tuple(n for n in (size_notice, fold_notice, stop_notice) if n)
+    notices = tuple(n for n in (size_notice, fold_notice) if n)
     given = test_source if test_data is not None else ""
     return _Split(dataset, train, test, rows, folds, notices, given)
 
