@@ -510,7 +510,10 @@ def test_train_py_rebuilds_each_ensemble_kind(
     if kind == "greedy":
         weights = [float(w) for w in source.estimator.weights_]
         assert f"'weights': {weights}" in script
-        assert (0.0 in weights) == (options.get("n_iter") == 1)
+        if options.get("n_iter") == 1:  # one round: one member kept, the other dropped
+            assert 0.0 in weights
+        # (the default may drop one too: selection stops after rounds without a better bag; the
+        # script refits only the members kept, which reproducing the predictions above checks)
     assert ("STACKING_OOF = " in script) == (kind == "stacking")
 
 
