@@ -14,7 +14,13 @@ import streamlit as st
 from components import errors, state
 from components.charts import fmt_score
 from components.explain import section as explain_section
-from components.export import FORMAT_LABELS, ensemble_choices, study_download, trial_choices
+from components.export import (
+    FORMAT_LABELS,
+    ensemble_choices,
+    study_download,
+    trial_choices,
+    trial_label,
+)
 from components.slim import slim_for_export_page
 from knobs.api import studies
 from knobs.export import FORMATS, load_bundle_bytes, render_markdown
@@ -37,12 +43,6 @@ def pick_study() -> str | None:
     if name != current:
         state.set_study(name)
     return name
-
-
-def trial_label(row: dict[str, Any], best: int) -> str:
-    tags = " · best" if row["number"] == best else ""
-    tags += " · defaults" if row["baseline"] else ""
-    return f"trial {row['number']} · {row['model']} · {fmt_score(row['value'])}{tags}"
 
 
 def card_view(card: dict[str, Any]) -> None:
@@ -92,8 +92,7 @@ def main() -> None:
     if name is None:
         return
     choices = trial_choices(name)
-    best = choices[0]["number"]
-    labels = {f"trial:{c['number']}": trial_label(c, best) for c in choices}
+    labels = {f"trial:{c['number']}": trial_label(c) for c in choices}
     for e in ensemble_choices(name):
         labels[f"ensemble:{e['id']}"] = (
             f"{e['kind']} ensemble of {e['members']} trials · {fmt_score(e['value'])}"

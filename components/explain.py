@@ -16,7 +16,7 @@ import streamlit as st
 from components import charts, state
 from components.charts import fmt_score
 from components.errors import boundary
-from components.export import ensemble_choices, trial_choices
+from components.export import ensemble_choices, trial_choices, trial_label
 from knobs import explain
 from knobs.metrics import metric_label
 
@@ -66,15 +66,10 @@ def _pick(study: str) -> tuple[int | None, str | None] | None:
     if not choices:
         st.caption("Explanations need a completed trial: come back when the search has one.")
         return None
-    best = choices[0]["number"]
     labels: dict[str, str] = {}
     shown = choices[:PICK_TRIALS] + [c for c in choices[PICK_TRIALS:] if c["baseline"]]
     for c in shown:
-        tags = " · best" if c["number"] == best else ""
-        tags += " · defaults" if c["baseline"] else ""
-        labels[f"trial:{c['number']}"] = (
-            f"trial {c['number']} · {c['model']} · {fmt_score(c['value'])}{tags}"
-        )
+        labels[f"trial:{c['number']}"] = trial_label(c)
     for e in ensemble_choices(study):
         labels[f"ensemble:{e['id']}"] = (
             f"{e['kind']} ensemble of {e['members']} trials · {fmt_score(e['value'])}"

@@ -18,6 +18,7 @@ from knobs.export import (
     source_from_ensemble,
     source_from_study,
 )
+from knobs.formatting import fmt_score
 from knobs.study.keys import BASELINE
 
 #: format name -> how the page's format picker shows it (from the formats' own rows).
@@ -25,19 +26,40 @@ FORMAT_LABELS: dict[str, str] = {name: row.label for name, row in FORMATS.items(
 
 
 def trial_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:
-    """Completed trials, best first: number, model, score, whether it is a defaults trial."""
+    """Completed trials, the one the search delivers first (``delivered_trial``: the best, or a
+    linear model within one standard error of it), then best first: number, model, score,
+    whether it is a defaults trial, whether it is the best and whether it is the delivered one."""
     search = results.Search.open(study, storage)
-    done = results.complete(search.trials())
+    trials = search.trials()
+    done = results.complete(trials)
     done.sort(key=lambda t: t.value, reverse=search.plan.direction == "maximize")
+    best = done[0].number if done else None
+    delivered, _ = results.delivered_trial(trials, search.plan.direction)
+    if delivered is not None:
+        done.sort(key=lambda t: t.number != delivered.number)  # stable: the rest stay best first
     return [
         {
             "number": t.number,
             "model": results.model_params(t)[0],
             "value": t.value,
             "baseline": bool(BASELINE.get(t)),
+            "best": t.number == best,
+            "delivered": delivered is not None and t.number == delivered.number,
         }
         for t in done
     ]
+
+
+def trial_label(row: dict[str, Any]) -> str:
+    """A ``trial_choices`` row as a picker shows it."""
+    tags = " · best" if row["best"] else ""
+    tags += (
+        " · delivered: linear, within one standard error of the best"
+        if (row["delivered"] and not row["best"])
+        else ""
+    )
+    tags += " · defaults" if row["baseline"] else ""
+    return f"trial {row['number']} · {row['model']} · {fmt_score(row['value'])}{tags}"
 
 
 def ensemble_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:

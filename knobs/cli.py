@@ -264,6 +264,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("\n".join(warm_summary(report["warm_start"])))
     if report["final"]:
         print(f"final model: {report['final']['why']}")
+    if report.get("chosen_trial"):
+        print(f"single model: {report['chosen_trial']['why']}")
     if report["final_fit"]:
         print(f"delivered model: {report['final_fit']['why']}")
     if report["counts"].get("PRUNED"):

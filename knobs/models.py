@@ -202,6 +202,9 @@ class ModelSpec:
     boosting: Boosting | None = None
     #: Known-good settings tried right after the defaults trial (tuned parameters, unprefixed).
     starts: tuple[Mapping[str, Any], ...] = ()
+    #: A linear model: the one a search delivers when it is as good as the best trial within one
+    #: standard error of its folds (``knobs.study.delivered_trial``).
+    linear: bool = False
 
     def key(self, param: str) -> str:
         """The Optuna parameter name of one of this model's parameters."""
@@ -343,6 +346,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         tasks=CLASSIFICATION,
         build=_logistic,
         scale=True,
+        linear=True,
         aliases=("linear",),
         params=(
             Param("C", "float", 1e-3, 1e3, log=True, grid=(0.01, 0.1, 1.0, 10.0, 100.0)),
@@ -358,6 +362,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         tasks=REGRESSION,
         build=_ridge,
         scale=True,
+        linear=True,
         aliases=("logistic", "ridge"),
         params=(Param("alpha", "float", 1e-3, 1e3, log=True, grid=(0.01, 0.1, 1.0, 10.0, 100.0)),),
     ),
@@ -367,6 +372,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         tasks=REGRESSION,
         build=_elastic_net,
         scale=True,
+        linear=True,
         params=(
             Param("alpha", "float", 1e-4, 10.0, log=True, grid=(0.001, 0.01, 0.1, 1.0)),
             Param("l1_ratio", "float", 0.05, 1.0, grid=(0.1, 0.5, 0.9)),

@@ -379,10 +379,12 @@ class Search:
         trials = self.trials()
         best = results.best_trial(trials, self.plan.direction)
         base = results.baseline_trial(trials, self.plan.direction)
+        single, single_why = results.delivered_trial(trials, self.plan.direction)
         pipeline = None
         test = None
         final: dict[str, Any] | None = None
         fit: dict[str, Any] | None = None
+        chosen: dict[str, Any] | None = None
         if best is not None and refit:
             started = time.perf_counter()
             if self.plan.config.ensemble:
@@ -397,13 +399,16 @@ class Search:
             if pipeline is None:
                 # The workers have exited: the refit may use every core.
                 started = time.perf_counter()
-                pipeline = results.refit(self.plan, best, n_jobs=default_workers())
+                pipeline = results.refit(self.plan, single, n_jobs=default_workers())
+                if single_why:
+                    chosen = {"trial": single.number, "model": single.params.get("model"),
+                              "why": single_why}  # fmt: skip
             fit_s = time.perf_counter() - started
             test = results.test_score(self.plan, pipeline)
             pipeline, fit = self._deliver(pipeline, fit_s, deadline)
-            TEST_SCORE.set(
-                self._study, {"trial": best.number, "value": test, "final": final, "fit": fit}
-            )
+            TEST_SCORE.set(self._study, {
+                "trial": single.number, "value": test, "final": final, "fit": fit, "chosen": chosen,
+            })  # fmt: skip
         saved, share = results.saved_compute(trials)
         model, params = results.model_params(best) if best else (None, {})
         if wall_s is None:
@@ -427,6 +432,7 @@ class Search:
             saved_share=share,
             final=final,
             fit=fit,
+            chosen=chosen,
             verdict=results.tuning_verdict(trials, self.plan.direction),
             dask=self.dask_info(),
             device=results.devices_used(self.plan, trials),
