@@ -180,6 +180,7 @@ def test_stop_cancels_the_tasks(cluster, tmp_path, monkeypatch) -> None:
                            n_trials=200, cv=3, ensemble=False, pruner="none"),
     )  # fmt: skip
     search.start(dask=cluster.address)
+    assert search.is_running()  # the scheduler knows the tasks as soon as start returns
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and search.status().done < 2:
         time.sleep(0.2)

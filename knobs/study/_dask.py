@@ -205,13 +205,18 @@ def launch_on_dask(
         for i, key in enumerate(keys)
     ]
     fire_and_forget(futures)
-    return {
-        "address": address,
-        "run": run,
-        "keys": keys,
-        "storage": spec,
-        "workers": threads_of,
-    }
+    info = {"address": address, "run": run, "keys": keys, "storage": spec, "workers": threads_of}
+    # The submission reaches the scheduler on the client's own connection; a question about the
+    # tasks may arrive on another one first and find none (then a `tune` waiting for them ends
+    # before they start: CI saw a 20-trial search return with 0 trials). Return once it knows.
+    seen_by = time.monotonic() + SEEN_S
+    while len(_task_states(info)) < len(keys) and time.monotonic() < seen_by:
+        time.sleep(0.05)
+    return info
+
+
+#: Seconds to wait for the scheduler to know a search's submitted tasks.
+SEEN_S = 30.0
 
 
 QUEUED = ("waiting", "queued", "no-worker")
