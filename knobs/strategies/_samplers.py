@@ -188,10 +188,6 @@ class PriorTPESampler(optuna.samplers.TPESampler):
         """Use ``trials`` (from ``knobs.transfer.prior_trials``) as the prior."""
         self._prior = list(trials)
 
-    @property
-    def n_prior(self) -> int:
-        return len(self._prior)
-
     def _seen(self, study: Any) -> Any:
         return _WithPrior(study, self._prior) if self._prior else study
 

@@ -23,7 +23,6 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import StudyError
-from knobs.models import ModelSpec
 from knobs.pipelines import choices_for
 from knobs.study import StudyPlan
 from knobs.study.keys import BASELINE
@@ -39,22 +38,18 @@ QUANTILE_ATTR = "knobs_prior_quantile"
 def new_space(plan: StudyPlan) -> dict[str, dict[str, BaseDistribution]]:
     """Per model family, the distributions the new study's objective suggests its parameters
     from (``knobs.study._objective.suggest``): the ``model`` choice, the model's parameters and,
-    in a pipeline search, the preprocessing choices."""
+    in a pipeline search, the preprocessing choices. Only model-based samplers take a prior
+    (``Strategy.prior``), never the grid, so every parameter of the space is in it."""
     specs = plan.specs()
     model = CategoricalDistribution(list(specs))
-    grid_only = plan.config.strategy == "grid"
     out = {}
     for name, spec in specs.items():
         space: dict[str, BaseDistribution] = {"model": model}
-        space.update(_model_space(spec, grid_only))
+        space.update({spec.key(p.name): p.distribution() for p in spec.params})
         if plan.config.search_pipeline:
             space.update({c.key: c.param.distribution() for c in choices_for(spec)})
         out[name] = space
     return out
-
-
-def _model_space(spec: ModelSpec, grid_only: bool) -> dict[str, BaseDistribution]:
-    return {spec.key(p.name): p.distribution() for p in spec.params if p.grid or not grid_only}
 
 
 def _in_space(value: Any, dist: BaseDistribution) -> bool:
