@@ -23,6 +23,10 @@ from knobs.errors import StudyError
 from knobs.metrics import metric_label
 from knobs.study import StudyPlan
 
+#: The page's tabs. Only the open one is computed and sent: a browser draws every chart it
+#: receives before it shows the first, and a 10,000-trial study's parameter charts cost seconds.
+TABS = ("History", "Per fold", "Parameters", "Time")
+
 
 def _show(kind: str, key: tuple[Any, ...], make: Callable[[], go.Figure], revision: str) -> None:
     """Draw one shared chart; one that cannot be drawn says why and the page goes on."""
@@ -79,35 +83,53 @@ def panel(name: str) -> None:
         note, _ = charts.shared("note", key, lambda: drawn().note)
         if note:
             st.caption(note)
-        direction = plan.direction
-        tab_hist, tab_params, tab_time = st.tabs(["History", "Parameters", "Time"])
-        with tab_hist:
-            left, right = st.columns(2)
-            with left:
-                _show("history", key,
-                      lambda: V.optimization_history_figure(drawn().trials, direction, metric), rev)  # fmt: skip
-            with right:
-                _show("edf", key, lambda: V.edf_figure(drawn().trials, direction, metric), rev)
-            if V.has_intermediate(chosen):
-                _show("intermediate", key,
-                      lambda: V.intermediate_figure(drawn(V.LINE_TRIALS).trials, direction), rev)  # fmt: skip
-                lines, _ = charts.shared("lines", key, lambda: drawn(V.LINE_TRIALS).note)
-                if lines:
-                    st.caption(lines)
-            else:
-                st.caption("No trial reported intermediate values (they come with pruning).")
-        with tab_params:
-            if model is None:
-                st.caption("Parameter charts need completed tuned trials.")
-            else:
-                # Sampled charts of a big running study: redone every few % more trials.
-                coarse = (name, handle.storage, V.coarse_count(models[model]), failed, pruned)
-                parameters(trials, model, coarse, rev, failed=failed, pruned=pruned, plan=plan)
-        with tab_time:
-            _show("workers", key,
-                  lambda: V.worker_timeline_figure(V.worker_timeline(drawn().trials, now=time.time())),
-                  rev)  # fmt: skip
-            _show("timeline", key, lambda: V.timeline_figure(drawn().trials, direction), rev)
+        # Only the open tab is computed and sent (see ``TABS``).
+        tab_hist, tab_folds, tab_params, tab_time = st.tabs(
+            TABS, on_change="rerun", key=state.W_AN_TAB
+        )
+        if tab_hist.open:
+            with tab_hist:
+                left, right = st.columns(2)
+                with left:
+                    _show("history", key,
+                          lambda: V.optimization_history_figure(drawn().trials, plan.direction, metric),
+                          rev)  # fmt: skip
+                with right:
+                    _show("edf", key,
+                          lambda: V.edf_figure(drawn().trials, plan.direction, metric), rev)  # fmt: skip
+        if tab_folds.open:
+            with tab_folds:
+                per_fold(chosen, drawn, key, rev, plan.direction)
+        if tab_params.open:
+            with tab_params:
+                if model is None:
+                    st.caption("Parameter charts need completed tuned trials.")
+                else:
+                    # Sampled charts of a big running study: redone every few % more trials.
+                    coarse = (name, handle.storage, V.coarse_count(models[model]), failed, pruned)
+                    parameters(trials, model, coarse, rev, failed=failed, pruned=pruned, plan=plan)
+        if tab_time.open:
+            with tab_time:
+                _show("workers", key,
+                      lambda: V.worker_timeline_figure(V.worker_timeline(drawn().trials, now=time.time())),
+                      rev)  # fmt: skip
+                _show("timeline", key,
+                      lambda: V.timeline_figure(drawn().trials, plan.direction), rev)  # fmt: skip
+
+
+def per_fold(
+    chosen: list[FrozenTrial], drawn: Callable[..., V.Thinned], key: tuple[Any, ...], rev: str,
+    direction: str,
+) -> None:  # fmt: skip
+    """The Per fold tab: the values each trial reported fold by fold (one line a trial)."""
+    if not V.has_intermediate(chosen):
+        st.caption("No trial reported per-fold values (they come with pruning).")
+        return
+    _show("intermediate", key,
+          lambda: V.intermediate_figure(drawn(V.LINE_TRIALS).trials, direction), rev)  # fmt: skip
+    lines, _ = charts.shared("lines", key, lambda: drawn(V.LINE_TRIALS).note)
+    if lines:
+        st.caption(lines)
 
 
 def parameters(

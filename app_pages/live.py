@@ -97,11 +97,31 @@ def panel(handle: Search) -> None:
         best_summary(handle, trials)
         key = live_charts.study_key(handle.name, handle.storage, trials)
         live_charts.progress_charts(trials, handle.plan, key)
-        live_charts.budget_chart(trials, key)
-        live_charts.analysis_charts(trials, handle.plan, key)
-        st.subheader("Trials")
-        st.caption("Click a column header to sort. Failed trials say why in the note column.")
-        tables.show_trials(trials, handle.plan.direction, key=key)
+        details(handle, trials, key)
+
+
+#: The live view's tabs below the best-so-far charts. Only the open tab is computed and sent: a
+#: browser draws every chart it receives before it shows the first, so a 10,000-trial study's
+#: parallel coordinates would hold up the progress charts everyone opens the page for.
+TABS = ("Trials", "Every trial's score", "Parameters", "Budget per model")
+
+
+def details(handle: Search, trials: Sequence[FrozenTrial], key: tuple) -> None:
+    plan = handle.plan
+    table, scores, params, budget = st.tabs(TABS, on_change="rerun", key=state.W_LIVE_TAB)
+    if table.open:
+        with table:
+            st.caption("Click a column header to sort. Failed trials say why in the note column.")
+            tables.show_trials(trials, plan.direction, key=key)
+    if scores.open:
+        with scores:
+            live_charts.scores_chart(trials, plan, key)
+    if params.open:
+        with params:
+            live_charts.analysis_charts(trials, plan, key)
+    if budget.open:
+        with budget:
+            live_charts.budget_chart(trials, key)
 
 
 with errors.boundary("opening the live view"):

@@ -172,7 +172,7 @@ def _earlier(fingerprint: str, target: str, task: str, _ds: Dataset) -> tuple[li
 
 
 def warm_start_picker(ds: Dataset) -> tuple[str, ...]:
-    """"Start from earlier studies": only those of the same task with shared columns."""
+    """The "Start from earlier studies" picker: only studies of the same task with shared columns."""
     compatible, related = _earlier(ds.fingerprint, ds.target, ds.task, ds)
     st.subheader("Start from earlier studies")
     if related:

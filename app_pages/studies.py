@@ -106,7 +106,7 @@ def schema_groups(storage: str) -> list[list[dict[str, Any]]]:
 
 
 def table_families(own: list[dict[str, Any]]) -> None:
-    """"3 earlier studies on tables like this one": the user's searches grouped by schema, so a
+    """Says "3 earlier studies on tables like this one": the user's searches grouped by schema, so a
     new month of the same table is seen beside the old ones (and can warm-start from them)."""
     names = {r["study"] for r in own}
     groups = [[r for r in g if r["study"] in names] for g in schema_groups(storage_url(None))]

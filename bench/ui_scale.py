@@ -13,7 +13,8 @@ What it does:
    and the stored keys of ``knobs.study.keys`` (CV, WORKER, PRUNED, FAIL_REASON), as workers
    leave them. Seconds, not the hours a real search of that size takes.
 2. Starts ``streamlit run app.py`` on a free port with ``KNOBS_HOME`` at those studies.
-3. Times in Chromium, from navigation to the first drawn plotly chart: the live view and the
+3. Times the floor: a bare Streamlit page with one small plotly chart (``bench/ui_floor_page.py``).
+   Times in Chromium, from navigation to the first drawn plotly chart: the live view and the
    Analytics page on each study, cold (first visit after the server started: nothing cached)
    and warm (a new tab on the same server).
 4. Times the live view's fragment reruns while ``bench-run-1000`` runs (p50/p95), from the
@@ -50,6 +51,9 @@ GOALS = {  # page -> {trials: seconds}
     "Analytics": {1_000: 1.0, 10_000: 2.0},
 }
 CHART = ".js-plotly-plot .main-svg"
+#: A bare Streamlit page with one small chart: what Streamlit and plotly.js cost before any page
+#: of the app can show a chart (timed first, as the floor under the goals).
+FLOOR = str(ROOT / "bench" / "ui_floor_page.py")
 
 
 # --- the studies --------------------------------------------------------------------------------
@@ -294,6 +298,13 @@ def main(argv: list[str] | None = None) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         viewport = {"width": 1400, "height": 1800}
+        with running_app(home, logs / "streamlit-0.log", script=FLOOR) as url:
+            user = browser.new_context(viewport=viewport)
+            cold = _timed(user, url)
+            warm = statistics.median(_timed(user, url) for _ in range(3))
+            add("floor: bare page, one small chart", "-", f"{cold:.2f} s cold, {warm:.2f} s warm",
+                "-")  # fmt: skip
+            user.close()
         with running_app(home, logs / "streamlit-1.log") as url:
             user = browser.new_context(viewport=viewport)
             for label, path in (("live view", "live"), ("Analytics", "analytics")):

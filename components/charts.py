@@ -216,13 +216,16 @@ def budget_chart(trials: Sequence[FrozenTrial], key: tuple[Any, ...]) -> None:
         return V.budget_spread_figure(spread)
 
     fig, _ = shared("live.budget", key, make, revision=key[0])
-    if fig is not None:
-        _draw(fig, "live.budget_spread")
+    if fig is None:
+        st.caption("How the trials spread over model families shows once a search has tried two.")
+        return
+    _draw(fig, "live.budget_spread")
 
 
-def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[Any, ...]) -> None:
-    """Best so far by trial and by time, and every trial's score (thinned past
-    ``V.MAX_POINTS``: the best-so-far steps and the best trials exact)."""
+def _progress_figures(
+    trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[Any, ...]
+) -> tuple[tuple[go.Figure, go.Figure, go.Figure, str] | None, str | None]:
+    """Best so far by trial and by time, every trial's score and the thinning note, shared."""
     metric = metric_label(plan.metric)
 
     def make() -> tuple[go.Figure, go.Figure, go.Figure, str] | None:
@@ -237,7 +240,13 @@ def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[A
             V.history_note(full, h),
         )
 
-    figs, why = shared("live.progress", (*key, metric), make, revision=key[0])
+    return shared("live.progress", (*key, metric), make, revision=key[0])
+
+
+def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[Any, ...]) -> None:
+    """Best so far by trial and by time (thinned past ``V.MAX_POINTS``: the best-so-far steps
+    and the best trials exact)."""
+    figs, why = _progress_figures(trials, plan, key)
     if figs is None:
         if why:
             st.caption(why)
@@ -246,15 +255,23 @@ def progress_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[A
             icon=":material/hourglass_top:",
         )
         return
-    by_trial, by_time, scores, note = figs
+    by_trial, by_time, _, note = figs
     left, right = st.columns(2)
     with left:
         _draw(by_trial, "live.best_by_trial")
     with right:
         _draw(by_time, "live.best_by_time")
-    _draw(scores, "live.scores")
     if note:
         st.caption(note)
+
+
+def scores_chart(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[Any, ...]) -> None:
+    """Every trial's score (thinned past ``V.MAX_POINTS`` as the progress charts)."""
+    figs, why = _progress_figures(trials, plan, key)
+    if figs is None:
+        st.caption(why or "No trial has finished yet.")
+        return
+    _draw(figs[2], "live.scores")
 
 
 def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[Any, ...]) -> None:

@@ -325,8 +325,19 @@ def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
     at.run()
     assert not at.exception and not at.error
     assert at.get("progress")[0].proto.text == "Finished: 8 of 8 trials done"
-    assert len(at.get("plotly_chart")) >= 5  # best x2, scores, importance, parallel coordinates
-    assert at.dataframe[-1].value.shape[0] == 8
+    assert len(at.get("plotly_chart")) == 2  # best so far by trial and by time
+    assert at.dataframe[-1].value.shape[0] == 8  # the Trials tab, open first
+    # The other tabs are computed only when opened: a browser draws every chart it receives
+    # before it shows the first one.
+    drawn = {}
+    for tab in ("Every trial's score", "Parameters", "Budget per model"):
+        at.session_state[state.W_LIVE_TAB] = tab
+        at.run()
+        assert not at.exception and not at.error
+        drawn[tab] = [c.key for c in at.get("plotly_chart")][2:]
+        assert not at.dataframe or at.dataframe[-1].value.shape[0] != 8  # the table is not sent
+    assert drawn["Every trial's score"] == ["live.scores"]
+    assert drawn["Parameters"] == ["live.importance", "live.parallel"]
 
 
 # --- Live view -----------------------------------------------------------------------------------
@@ -373,7 +384,7 @@ def test_live_reattaches_from_the_url_after_a_reload() -> None:
     assert not at.exception and not at.error
     assert name in texts(at.caption)
     assert [m.label for m in at.metric][:2] == ["Best ROC AUC", "Defaults score"]
-    assert len(at.get("plotly_chart")) >= 3
+    assert len(at.get("plotly_chart")) == 2  # best so far by trial and by time; tabs below
     assert at.get("progress")[0].proto.text.startswith("Finished: 7 of 7 trials")
 
 

@@ -142,9 +142,18 @@ def test_analytics_draws_every_chart_with_filters() -> None:
     at.switch_page("app_pages/analytics.py").run()
     assert not at.exception and not at.error
     assert at.selectbox(key=state.W_AN_STUDY).value == name
-    # history, EDF, per-fold values (trials report them to the default pruner); importance,
-    # parallel, slice, contour; workers, timeline
-    assert len(at.get("plotly_chart")) == 9
+    # Only the open tab is computed and sent: history and EDF first; then the per-fold values
+    # (trials report them to the default pruner); importance, parallel, slice, contour; workers,
+    # timeline.
+    drawn = {"History": len(at.get("plotly_chart"))}
+    for tab in ("Per fold", "Parameters", "Time"):
+        at.session_state[state.W_AN_TAB] = tab
+        at.run()
+        assert not at.exception and not at.error
+        drawn[tab] = len(at.get("plotly_chart"))
+    assert drawn == {"History": 2, "Per fold": 1, "Parameters": 4, "Time": 2}
+    at.session_state[state.W_AN_TAB] = "Parameters"
+    at.run()
     assert at.selectbox(key=state.W_AN_X).value == "C"
     assert at.selectbox(key=state.W_AN_Y).value == "class_weight"
     at.radio(key=state.W_AN_IMPORTANCE).set_value("ped_anova").run()

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import optuna
-
 from knobs.errors import StudyError
 from knobs.study import load_study, open_storage, storage_url
 from knobs.study.keys import ENSEMBLE_PREFIX, ensemble_key
@@ -77,7 +75,7 @@ def list_ensembles(studies: str | Sequence[str], storage: str | None = None) -> 
 def load_ensemble(ensemble_id: str, storage: str | None = None) -> dict[str, Any]:
     """The stored definition of ensemble ``ensemble_id``, from whichever study keeps it."""
     key = ensemble_key(str(ensemble_id))
-    for summary in optuna.get_all_study_summaries(open_storage(storage_url(storage))):
+    for summary in open_storage(storage_url(storage)).get_all_studies():  # attrs only, no trial
         if key.has(summary):
             return dict(key.get(summary))
     raise StudyError(

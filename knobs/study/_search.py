@@ -126,7 +126,7 @@ class Search:
         url = storage_url(storage)
         name = check_study_name(name or new_study_name(source, config.strategy))
         storage_obj = open_storage(url)
-        if name in {s.study_name for s in optuna.get_all_study_summaries(storage_obj)}:
+        if name in {s.study_name for s in storage_obj.get_all_studies()}:  # no trial read
             raise StudyError(
                 f"A study named `{name}` already exists; resume it (`--resume`) or pick another name."
             )
@@ -596,9 +596,16 @@ def _left(deadline: float | None) -> float | None:
 def list_studies(storage: str | None = None) -> list[dict[str, Any]]:
     """Every study in the storage, newest first, with what a list needs to show."""
     rows = []
-    for s in optuna.get_all_study_summaries(open_storage(storage), include_best_trial=True):
+    store = open_storage(storage)
+    # Not ``optuna.get_all_study_summaries``: on a journal it deep-copies every trial of every
+    # study to count them (2 s at 12,000 trials, on every Studies/Analytics page the cache missed);
+    # reading the storage's own trial objects without copying takes 0.05 s. Nothing here writes.
+    for s in store.get_all_studies():
+        trials = store.get_all_trials(s._study_id, deepcopy=False)
         plan_attr = PLAN.get(s)
-        best = s.best_trial.value if s.best_trial is not None else None
+        direction = s.direction.name.lower()
+        top = results.best_trial(trials, direction)
+        starts = [t.datetime_start for t in trials if t.datetime_start is not None]
         rows.append(
             {
                 "study": s.study_name,
@@ -610,10 +617,10 @@ def list_studies(storage: str | None = None) -> list[dict[str, Any]]:
                 "sampler": ((plan_attr or {}).get("config") or {}).get("sampler"),
                 "models": (plan_attr or {}).get("models"),
                 "metric": (plan_attr or {}).get("metric"),
-                "direction": s.direction.name.lower(),
-                "best_value": best,
-                "n_trials": s.n_trials,
-                "created": s.datetime_start,
+                "direction": direction,
+                "best_value": top.value if top is not None else None,
+                "n_trials": len(trials),
+                "created": min(starts) if starts else None,
                 "running": bool(runner.live_workers(s.study_name)) if plan_attr else False,
             }
         )

@@ -251,6 +251,6 @@ def load_study(study_name: str, url: str | None = None, sampler: Any = None) -> 
     try:
         return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
     except KeyError as exc:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        names = [s.study_name for s in storage.get_all_studies()]
         hint = f" Studies there: {', '.join(names[-10:])}." if names else " It holds no study yet."
         raise StudyError(f"No study named `{study_name}` in `{storage_url(url)}`.{hint}") from exc

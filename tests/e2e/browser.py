@@ -66,8 +66,9 @@ def stop_started(home: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_app(home: Path, log_path: Path) -> Iterator[str]:
-    """Start the app with ``KNOBS_HOME=home``; yield its URL; stop it and what it started.
+def running_app(home: Path, log_path: Path, script: str = "app.py") -> Iterator[str]:
+    """Start the app (or another Streamlit ``script``) with ``KNOBS_HOME=home``; yield its URL;
+    stop it and what it started.
 
     The server's log must hold no traceback: the page may look fine while the server failed.
     """
@@ -77,7 +78,7 @@ def running_app(home: Path, log_path: Path) -> Iterator[str]:
     env = dict(os.environ, KNOBS_HOME=str(home), PYTHONUNBUFFERED="1")
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip

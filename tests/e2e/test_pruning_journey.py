@@ -26,7 +26,12 @@ def test_live_view_shows_pruned_trials_and_saved_compute(tmp_path, monkeypatch):
             page.goto(f"{url}/live?study={name}")
             expect(page.get_by_text("Pruning saved about")).to_be_visible(timeout=TIMEOUT_MS)
             expect(page.get_by_text("0 / 2")).to_be_visible()
-            page.get_by_role("heading", name="Trials").scroll_into_view_if_needed()
+            page.get_by_role("tab", name="Trials").scroll_into_view_if_needed()
             shot(page, "pruning-live")
+            # The tabs below the progress charts are drawn when opened, in the browser too.
+            charts = page.locator(".js-plotly-plot")
+            expect(charts).to_have_count(2, timeout=TIMEOUT_MS)
+            page.get_by_role("tab", name="Every trial's score").click()
+            expect(charts).to_have_count(3, timeout=TIMEOUT_MS)
             no_traceback(page)
             browser.close()
