@@ -6,8 +6,14 @@ every family still in the race gets ``2**k`` tuned trials; when all have claimed
 families are ranked by their best cross-validated score so far (a trial still running in another
 worker does not hold the others up) and the worse half stops getting trials, except a
 family within the fold-to-fold noise of the leader (it has not lost yet). The last family left
-gets the rest of the budget. The decisions are stored on the study, so every worker and every
-resume follows the same ones.
+gets the rest of the budget, until it stalls: once it has gone ``STALL_PER_PARAM`` tuned trials
+per searched parameter (at least ``STALL_MIN``) without beating its best by the noise, the best
+family it outlasted whose own space was never explored that far comes back for a rung. A small
+space converges in a few trials (a ridge regression's one penalty) and then wins every early
+rung against a big space that needs dozens (XGBoost's seven): on a 1,190-row house-price table
+ridge took 40 of 47 trials at a flat CV score while XGBoost, stopped after 3 trials, was the
+better model. Each family comes back at most once. The decisions are stored on the study, so
+every worker and every resume follows the same ones.
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ from knobs.metrics import Direction, fold_noise
 from knobs.study._budget import counts_toward_budget
 from knobs.study._reader import best_trial
 from knobs.study.keys import BASELINE, CV, FAMILIES, START
+
+#: Tuned trials per searched parameter a lone family may go without beating its best by the noise
+#: before it is called stalled (and that a family's space needs before it counts as explored).
+STALL_PER_PARAM = 2
+#: ... and at least this many, whatever the space.
+STALL_MIN = 4
 
 
 def _tuned(trials: Sequence[FrozenTrial], model: str) -> list[FrozenTrial]:
@@ -65,14 +77,59 @@ def survivors(alive: Sequence[str], trials: Sequence[FrozenTrial], goal: Directi
     return [m for m in alive if m in keep]
 
 
+def _patience(trials: Sequence[FrozenTrial], model: str) -> int:
+    """Tuned trials a family's space needs: ``STALL_PER_PARAM`` per parameter its trials searched."""
+    names = {k for t in trials if t.params.get("model") == model for k in t.params if k != "model"}
+    return max(STALL_MIN, STALL_PER_PARAM * len(names))
+
+
+def stalled(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> bool:
+    """Has the family gone its patience in tuned trials without beating, by more than the noise
+    of its folds, the best it had before them?"""
+    patience = _patience(trials, model)
+    tuned = sorted((t for t in _tuned(trials, model) if t.state.is_finished()),
+                   key=lambda t: t.number)  # fmt: skip
+    if len(tuned) < patience:
+        return False
+    since = tuned[-patience].number
+    before = _best([t for t in trials if t.number < since], model, goal)
+    recent = _best(tuned[-patience:], model, goal)
+    if recent is None or before is None:
+        return recent is None  # every recent trial failed: stalled; nothing to beat: not
+    return not goal.better(recent.value, goal.shifted(before.value, -_noise(before)))
+
+
+def _revivable(trials: Sequence[FrozenTrial], out: Sequence[str], goal: Direction) -> str | None:
+    """The best-scoring family among ``out`` whose space was not explored: fewer tuned trials
+    than its patience."""
+    unexplored = [m for m in out if _best(trials, m, goal) is not None
+                  and len(_tuned(trials, m)) < _patience(trials, m)]  # fmt: skip
+    if not unexplored:
+        return None
+    return goal.ranked(unexplored, key=lambda m: _best(trials, m, goal).value)[0]
+
+
 def next_family(study: optuna.Study, models: Sequence[str], goal: Direction) -> str:
     """The family the next tuned trial goes to (call it under the claim lock)."""
     state: dict[str, Any] = FAMILIES.get(study) or {"rung": 0, "alive": list(models)}
     trials = study.get_trials(deepcopy=False)
     while True:
         alive, rung = list(state["alive"]), int(state["rung"])
-        quota = 2**rung
-        short = [m for m in alive if len(_tuned(trials, m)) < quota]
+        quota = {m: state.get("until", {}).get(m, 2**rung) for m in alive}
+        short = [m for m in alive if len(_tuned(trials, m)) < quota[m]]
+        if not short and len(alive) == 1 and stalled(trials, alive[0], goal):
+            revived = state.get("revived", [])
+            out = [m for m in models if m not in alive and m not in revived]
+            back = _revivable(trials, out, goal)
+            if back is not None:  # a rung of two: the stalled leader, and ``back`` up to its patience
+                state = {
+                    "rung": rung,
+                    "alive": [alive[0], back],
+                    "until": {back: _patience(trials, back)},
+                    "revived": [*revived, back],
+                    "history": [*state.get("history", []), {"rung": rung, "alive": alive}],
+                }
+                continue
         if short or len(alive) == 1:
             pick = min(short, key=lambda m: len(_tuned(trials, m))) if short else alive[0]
             if FAMILIES.get(study) != state:
@@ -81,5 +138,6 @@ def next_family(study: optuna.Study, models: Sequence[str], goal: Direction) -> 
         state = {
             "rung": rung + 1,
             "alive": survivors(alive, trials, goal),
+            "revived": state.get("revived", []),
             "history": [*state.get("history", []), {"rung": rung, "alive": alive}],
         }
