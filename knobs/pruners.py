@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import ConfigError
 
@@ -86,3 +87,73 @@ def get_pruner(name: str) -> Pruner:
     if key not in PRUNERS:
         raise ConfigError(f"Unknown pruner `{name}`: pick one of {', '.join(PRUNERS)}.")
     return PRUNERS[key]
+
+
+class WithinFamily(optuna.pruners.BasePruner):
+    """``inner``, judging the trials of a family the allocator brought back (``--models auto``)
+    against that family's own trials only.
+
+    A search over several families holds trials of very different levels: a ridge regression's
+    folds at 0.83 R² from its first trial, XGBoost's configurations climbing from 0.77. When the
+    allocator (``knobs.study._families``) revives XGBoost for the trials its space needs, every
+    one of them, judged against everyone, is "worse than the median" at its first fold and stops
+    there (measured on the house-price table: 10 of 10 revived trials pruned after one fold), so
+    the revival learns nothing. Judged within the family, a configuration runs on when it is good
+    *for XGBoost*. Every other trial is judged against everyone, as before: judging every family
+    only against itself let hopeless forests run all their folds and cut the house-price search
+    from 50 trials to 13 in the same time.
+
+    Hyperband is left as it is: it builds its own bracket studies from the storage.
+    """
+
+    def __init__(self, inner: optuna.pruners.BasePruner) -> None:
+        self.inner = inner
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        from knobs.study.keys import FAMILIES  # the allocator's stored decisions
+
+        model = trial.params.get("model")
+        revived = (FAMILIES.get(study) or {}).get("until", {})
+        if model is None or model not in revived:
+            return self.inner.prune(study, trial)
+        return self.inner.prune(_Family(study, model), trial)  # type: ignore[arg-type]
+
+
+class _Family:
+    """A study seen through one model family's trials (what a pruner reads of it)."""
+
+    def __init__(self, study: optuna.Study, model: str) -> None:
+        self._study, self._model = study, model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
+    ) -> list[FrozenTrial]:
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return [t for t in trials if t.params.get("model") == self._model]
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        done = self.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not done:
+            raise ValueError(f"No complete trial of `{self._model}` yet.")
+        pick = max if self._study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+        return pick(done, key=lambda t: t.value)
+
+
+def build_pruner(name: str, n_folds: int, n_models: int) -> optuna.pruners.BasePruner:
+    """The study's pruner: ``name`` for ``n_folds`` steps; when the search tries several
+    families, a revived family's trials are judged within it (``WithinFamily``)."""
+    inner = get_pruner(name).build(n_folds)
+    if n_models < 2 or isinstance(inner, optuna.pruners.HyperbandPruner):
+        return inner
+    return WithinFamily(inner)

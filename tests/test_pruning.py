@@ -167,3 +167,52 @@ def test_a_pruned_trial_is_never_best_even_with_better_intermediate_values() -> 
     )
     study.add_trial(pruned)
     assert best_trial(study.trials, "maximize").value == 0.7
+
+
+# --- several families: a trial is judged against its own family (WithinFamily) -----------------
+
+
+def _family_trial(model: str, folds: list[float]) -> optuna.trial.FrozenTrial:
+    from optuna.distributions import CategoricalDistribution
+
+    return optuna.trial.create_trial(
+        params={"model": model},
+        distributions={"model": CategoricalDistribution(["ridge", "xgb"])},
+        value=float(np.mean(folds)),
+        intermediate_values={k: float(np.mean(folds[: k + 1])) for k in range(len(folds))},
+    )
+
+
+@pytest.mark.parametrize("pruner", ["median", "percentile", "sh", "wilcoxon"])
+def test_a_revived_family_is_judged_against_its_own_trials(pruner: str) -> None:
+    """The house-price case: ridge's trials all at 0.83, XGBoost's at 0.79-0.81. While the
+    allocator has brought XGBoost back for a rung, a good XGBoost configuration (0.82 at its
+    second fold) runs on, though below every ridge trial, and a poor one still stops; outside a
+    revival every trial is judged against everyone, as before."""
+    from knobs.pruners import WithinFamily, build_pruner
+    from knobs.study.keys import FAMILIES
+
+    study = optuna.create_study(direction="maximize")
+    for _ in range(8):
+        study.add_trial(_family_trial("ridge", [0.830, 0.832, 0.831, 0.833, 0.832]))
+    for level in (0.79, 0.80, 0.80, 0.81, 0.80, 0.79):
+        study.add_trial(_family_trial("xgb", [level] * 5))
+    study.pruner = build_pruner(pruner, 5, n_models=2)
+    assert isinstance(study.pruner, WithinFamily)
+
+    def pruned_at_fold_2(score: float) -> bool:
+        study.enqueue_trial({"model": "xgb"})  # as the family allocator does
+        trial = study.ask()
+        trial.suggest_categorical("model", ["ridge", "xgb"])
+        for k in range(2):
+            trial.report(score, k)
+        decision = trial.should_prune()
+        study.tell(trial, state=TrialState.FAIL)
+        return decision
+
+    if pruner == "median":
+        assert pruned_at_fold_2(0.82)  # no revival: below the median of everyone
+    FAMILIES.set(study, {"rung": 3, "alive": ["ridge", "xgb"], "until": {"xgb": 14}})
+    assert not pruned_at_fold_2(0.82)  # best of its family: goes on
+    if pruner != "wilcoxon":  # Wilcoxon needs more paired folds to be sure
+        assert pruned_at_fold_2(0.70)

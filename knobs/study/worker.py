@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import TrialState
 
 from knobs.devices import resolve_device
-from knobs.pruners import get_pruner
+from knobs.pruners import build_pruner
 from knobs.strategies import make_sampler
 from knobs.study._budget import spent, study_budget
 from knobs.study._families import next_family
@@ -259,7 +259,7 @@ def work(
             study.sampler.set_prior(prior)
             if prior and not PRIOR.has(study):
                 PRIOR.set(study, {"trials": len(prior), "sampler": plan.config.sampler})
-    study.pruner = get_pruner(plan.config.pruner).build(plan.folds)
+    study.pruner = build_pruner(plan.config.pruner, plan.folds, len(plan.models))
     problem = plan.problem(keep_oof=not data_dir)
     # XGBoost's device, as this machine sees it (--device auto: a CUDA GPU where one is seen).
     problem.device = resolve_device(plan.config.device, where=socket.gethostname())
