@@ -62,13 +62,6 @@ def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str,
 
 #: Share of a fold's training rows held out to stop a boosted model early.
 INNER_FRACTION = 0.1
-#: Below this many training rows in a fold, a boosted model that stopped early is fitted again on
-#: all of them with the round count it found, and that model is scored. Scored as it stopped, it
-#: learnt from 10% fewer rows than a ridge or a forest in the same fold, which on a small table
-#: is a handicap in the comparison of families (on the 1,190-row house-price table XGBoost alone went
-#: from CV 0.828 to 0.840, above ridge's 0.832, and held-out 0.867 to 0.873). Above it,
-#: 10% of the rows matter little and a second fit would double the trial's cost.
-REFIT_BELOW_ROWS = 5_000
 
 
 def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 1) -> float:
@@ -194,13 +187,7 @@ def fit_early_stopped(
     used = boosting.fit(
         model, prep.fit_transform(X_fit, y_fit), y_fit, prep.transform(X_stop), y_stop
     )
-    if len(X) >= REFIT_BELOW_ROWS:
-        return fitted, used
-    # A small fold: refit on all its rows with the round count found, as the other families
-    # learn from all of them (see REFIT_BELOW_ROWS).
-    full = clone(pipeline)
-    full.named_steps["model"].set_params(**boosting.fixed({}, used))
-    return full.fit(X, y), used
+    return fitted, used
 
 
 def oof_predictions(fitted: Pipeline, X: pd.DataFrame, task: str) -> tuple[str, np.ndarray]:
