@@ -107,6 +107,7 @@ TABS = ("Trials", "Every trial's score", "Parameters", "Budget per model")
 
 
 def details(handle: Search, trials: Sequence[FrozenTrial], key: tuple) -> None:
+    """The tabs below the progress charts (``TABS``); only the open one is built."""
     plan = handle.plan
     table, scores, params, budget = st.tabs(TABS, on_change="rerun", key=state.W_LIVE_TAB)
     if table.open:
