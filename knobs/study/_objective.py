@@ -43,18 +43,7 @@ def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str,
     if BASELINE.get(trial):
         return spec, {}
     tuned = [p for p in spec.params if p.grid or not problem.grid_only]
-    cap = None
-    if problem.early_stopping and spec.boosting is not None and not problem.grid_only:
-        # The round count is early stopping's to find, so its cap is not searched: set to the
-        # space's top, every trial can reach the rounds it needs. Searched, it mostly added
-        # trials that stop short (on a house-price table, 4 of 16 XGBoost trials paired a 0.01
-        # learning rate with a 68-102 tree cap and scored 0.56-0.73 R² against 0.82). A grid keeps
-        # its listed counts (as caps).
-        cap = next((p for p in tuned if p.name == spec.boosting.rounds), None)
-        tuned = [p for p in tuned if p is not cap]
     params = {p.name: p.suggest(trial, spec.key(p.name)) for p in tuned}
-    if cap is not None:
-        params[cap.name] = int(cap.high)
     if problem.search_pipeline:
         params.update(suggest_prep(trial, spec, grid_only=problem.grid_only))
     return spec, params
