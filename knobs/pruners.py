@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from knobs.errors import ConfigError
 
@@ -111,43 +111,14 @@ class WithinFamily(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         from knobs.study.keys import FAMILIES  # the allocator's stored decisions
+        from knobs.study.views import FilteredStudy
 
         model = trial.params.get("model")
         revived = (FAMILIES.get(study) or {}).get("until", {})
         if model is None or model not in revived:
             return self.inner.prune(study, trial)
-        return self.inner.prune(_Family(study, model), trial)  # type: ignore[arg-type]
-
-
-class _Family:
-    """A study seen through one model family's trials (what a pruner reads of it)."""
-
-    def __init__(self, study: optuna.Study, model: str) -> None:
-        self._study, self._model = study, model
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(
-        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
-    ) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        return [t for t in trials if t.params.get("model") == self._model]
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=deepcopy, states=states)
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self.get_trials()
-
-    @property
-    def best_trial(self) -> FrozenTrial:
-        done = self.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not done:
-            raise ValueError(f"No complete trial of `{self._model}` yet.")
-        pick = max if self._study.direction == optuna.study.StudyDirection.MAXIMIZE else min
-        return pick(done, key=lambda t: t.value)
+        own = FilteredStudy(study, lambda t: t.params.get("model") == model)
+        return self.inner.prune(own, trial)  # type: ignore[arg-type]
 
 
 def build_pruner(name: str, n_folds: int, n_models: int) -> optuna.pruners.BasePruner:

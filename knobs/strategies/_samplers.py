@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 
 from knobs.study.keys import BASELINE
+from knobs.study.views import FilteredStudy
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
@@ -67,37 +68,23 @@ class TunedSpaceQMCSampler(optuna.samplers.QMCSampler):
         return _tuned_space(study, numeric_only=False)
 
 
-class _TunedTrials:
+def _tuned_trials(study: optuna.Study) -> FilteredStudy:
     """A study seen without its defaults trials, for samplers that model every complete trial.
 
     The defaults trial holds only ``model``: GPSampler would intersect it away to an empty search
     space (every later point drawn at random) or fail on its missing parameters.
     """
-
-    def __init__(self, study: optuna.Study) -> None:
-        self._study = study
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(
-        self, deepcopy: bool = True, states: Any = None, use_cache: bool = False
-    ) -> list:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        return [t for t in trials if not BASELINE.get(t)]
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list:
-        return self._get_trials(deepcopy=deepcopy, states=states)
+    return FilteredStudy(study, lambda t: not BASELINE.get(t))
 
 
 class TunedSpaceGPSampler(optuna.samplers.GPSampler):
-    """GPSampler that models the tuned trials only (see ``_TunedTrials``)."""
+    """GPSampler that models the tuned trials only (see ``_tuned_trials``)."""
 
     def infer_relative_search_space(self, study, trial) -> dict[str, Any]:  # noqa: ANN001
-        return super().infer_relative_search_space(_TunedTrials(study), trial)
+        return super().infer_relative_search_space(_tuned_trials(study), trial)
 
     def sample_relative(self, study, trial, search_space) -> dict[str, Any]:  # noqa: ANN001
-        return super().sample_relative(_TunedTrials(study), trial, search_space)
+        return super().sample_relative(_tuned_trials(study), trial, search_space)
 
 
 #: The earlier studies' trials weigh, all together, as much as ``PRIOR_WORTH`` of the new
