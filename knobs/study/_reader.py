@@ -149,10 +149,9 @@ def delivered_trial(
 def _paired_se(best: Sequence[float], other: Sequence[float]) -> float | None:
     """The standard error of the per-fold differences of two trials scored on the same folds
     (None when they were not: a different fold count)."""
-    if len(other) != len(best) or len(best) < 2:
+    if len(other) != len(best):
         return None
-    diffs = pd.Series(best) - pd.Series(other)
-    return float(diffs.std(ddof=1) / math.sqrt(len(diffs)))
+    return fold_noise([b - o for b, o in zip(best, other, strict=True)])
 
 
 def _is_linear(trial: FrozenTrial, registry: Mapping[str, Any]) -> bool:
