@@ -200,8 +200,9 @@ def warm_start_picker(ds: Dataset) -> tuple[str, ...]:
         key=state.W_WARM_START,
         format_func=label,
         help="Each chosen study's best configuration per model family is queued right after "
-        "the defaults and known-good starts, and re-scored on this table. Their old scores "
-        "never count here; trials they start are marked in the report.",
+        "the defaults, and re-scored on this table; known-good starts they already scored are "
+        "not tried again. Their old scores never count here; trials they start are marked in "
+        "the report.",
     )
     for name in chosen:
         for d in rows[name]["differences"]:

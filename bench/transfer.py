@@ -5,6 +5,9 @@ synthetic pair:
 
 - churn: customers who signed up before 2022 (old) and from 2022 (new);
 - houses: houses sold before 2024 (old) and in 2024 or later (new);
+- fair: Fair's affairs survey (statsmodels), women aged up to 27 (old) and from 32 (new);
+- randhie: the RAND Health Insurance Experiment (statsmodels), doctor visits of people without
+  an individual deductible (old, 6,000 of them) and with one (new, 5,250);
 - shifted: a synthetic table whose target leans on another column in the new part.
 
 (a) A search on the old part, then two searches of the same budget on the new part: cold, and
@@ -34,8 +37,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, uninstalled
 
+import tables  # noqa: E402  (bench/tables.py: the peer benchmark's tables, nothing downloaded)
+
 import knobs  # noqa: E402
-from knobs.data import sample_path
+from knobs.data import sample_path  # noqa: E402
 from knobs.export import export_study  # noqa: E402
 from knobs.transfer import finetune  # noqa: E402
 
@@ -52,9 +57,18 @@ def pairs() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, str]]:
     new = np.arange(n) >= n // 2
     signal = frame["a"] + np.where(new, 1.5 * frame["b"], 0.3 * frame["b"]) + (frame["c"] == "x")
     frame["y"] = (signal + rng.normal(scale=0.5, size=n) > 0.5).map({True: "yes", False: "no"})
+    fair, fair_target, _ = tables.fair()
+    rand, rand_target, _ = tables.randhie()
+    deductible = rand.pop("idp") == 1
     return {
         "churn (signup year)": (churn[year < 2022], churn[year >= 2022], "churn"),
         "houses (sale year)": (houses[sold < 2024], houses[sold >= 2024], "price"),
+        "fair (age)": (fair[fair["age"] <= 27], fair[fair["age"] >= 32], fair_target),
+        "randhie (deductible)": (
+            rand[~deductible].sample(6000, random_state=0),
+            rand[deductible],
+            rand_target,
+        ),
         "shifted (synthetic)": (frame[~new], frame[new], "y"),
     }
 
@@ -97,7 +111,8 @@ def run(args: argparse.Namespace) -> None:
           f"{'seconds':>16}")  # fmt: skip
     fine_rows = []
     curves: dict[tuple[str, str], list[list[float]]] = {}
-    for label, (old, new, target) in pairs().items():
+    chosen = {k: v for k, v in pairs().items() if not args.pairs or k.split()[0] in args.pairs}
+    for label, (old, new, target) in chosen.items():
         old_res = knobs.tune(old, target, **common)
         for seed in range(args.seeds):  # split, folds and sampler: one run of each says little
             cold = knobs.tune(new, target, seed=seed, **common)
@@ -153,6 +168,10 @@ def main() -> None:
         "--seeds", type=int, default=2, help="seeds (split, folds, sampler) of each cold/warm pair"
     )
     parser.add_argument("--quick", action="store_true", help="12 trials per search, one seed")
+    parser.add_argument(
+        "--pairs", type=lambda v: v.split(","), default=None,
+        help="comma-separated first words of the pairs (churn,houses,fair,randhie,shifted)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.trials, args.seeds = 12, 1

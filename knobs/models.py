@@ -237,6 +237,14 @@ class ModelSpec:
         space = {p.name: p for p in self.params}
         return [dict(s) for s in self.starts if all(_within(space.get(k), v) for k, v in s.items())]
 
+    def start_points(self) -> list[dict[str, Any]]:
+        """The valid starts as a study's points (``model`` and prefixed parameter names), the
+        form queued trials and stored trials compare in."""
+        return [
+            {"model": self.name, **{self.key(k): v for k, v in s.items()}}
+            for s in self.valid_starts()
+        ]
+
     def estimator(
         self, task: str, params: Mapping[str, Any], seed: int = 0, n_jobs: int = 1
     ) -> BaseEstimator:

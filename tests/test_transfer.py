@@ -191,7 +191,10 @@ def test_warm_search_runs_the_queued_trial_counts_only_new_trials_and_resumes(so
     assert run.returncode == 0, run.stderr
     assert f"note: Warm start from `{source}`" in run.stderr
     # The source's 3 scored tuned trials are TPE's prior too (its defaults trial is not).
-    assert f"warm start from {source}: 1 trial(s) queued, 3 earlier trial(s) as the sampler's prior" in run.stdout
+    assert (
+        f"warm start from {source}: 1 trial(s) queued, 3 earlier trial(s) as the sampler's prior"
+        in run.stdout
+    )
     data = json.loads(report.read_text())
     assert data["warm_start"]["prior_trials"] == 3
     assert data["n_trials"] == 4  # the budget counts this study's trials only
@@ -208,3 +211,32 @@ def test_warm_search_runs_the_queued_trial_counts_only_new_trials_and_resumes(so
     result = knobs.tune(study="warm", resume=True, n_trials=6, workers=1, refit=False)
     assert result.n_trials == 6
     assert len(study_warm_report("warm")["trials"]) == 1
+
+
+def test_known_good_starts_the_source_already_scored_are_not_tried_again(source):
+    import optuna
+
+    # The old study scored the logistic known-good start (C=0.1, no class weight) below its best.
+    dists = {
+        "model": optuna.distributions.CategoricalDistribution(["logistic"]),
+        "logistic.C": optuna.distributions.FloatDistribution(1e-3, 1e3, log=True),
+        "logistic.class_weight": optuna.distributions.CategoricalDistribution([None, "balanced"]),
+    }
+    start = {"model": "logistic", "logistic.C": 0.1, "logistic.class_weight": None}
+    Search.open(source).study.add_trial(
+        optuna.trial.create_trial(params=start, distributions=dists, value=0.5)
+    )
+    cold = Search.create(make_table("binary", seed=1), _config(source, warm_start=()))
+    assert [t.system_attrs["fixed_params"] for t in _waiting(cold) if START.get(t)] == [start]
+    warm = Search.create(make_table("binary", seed=1), _config(source))
+    waiting = _waiting(warm)
+    assert not [t for t in waiting if START.get(t)]
+    assert [t.system_attrs["fixed_params"]["logistic.C"] for t in waiting if WARM.get(t)] == [1.0]
+    assert "1 known-good starting point(s) not tried again" in warm.plan.notices[-1]
+    # A start the source never tried (XGBoost's) is still queued.
+    both = Search.create(
+        make_table("binary", seed=1), _config(source, models=("logistic", "xgboost"))
+    )
+    assert {t.system_attrs["fixed_params"]["model"] for t in _waiting(both) if START.get(t)} == {
+        "xgboost"
+    }

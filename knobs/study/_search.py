@@ -12,7 +12,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -65,18 +65,25 @@ def new_study_name(source: str, strategy: str) -> str:
 
 
 def enqueue_openers(
-    study: optuna.Study, plan: StudyPlan, warm: Callable[[], None] | None = None
+    study: optuna.Study,
+    plan: StudyPlan,
+    warm: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
 ) -> None:
     """Queue what every study tries first: each model's library defaults (the bar tuning has to
     beat), then what ``warm`` queues (the best of earlier studies, ``knobs.transfer``), then, for
     strategies that learn from them, each model's known-good starting points
     (``ModelSpec.starts``) not queued already, so a small budget starts from settings that
-    usually work."""
+    usually work.
+
+    ``warm`` returns the points the earlier studies already scored: a known-good start among
+    them is not queued again. Those studies ranked it on a table like this one (and the
+    sampler's prior holds that rank), a sharper guess than "usually works": on a churn table
+    the four starts re-scored in a warm study were trials the earlier study had already beaten.
+    """
     specs = plan.specs()
     for model in plan.models:
         study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
-    if warm is not None:
-        warm()
+    known = list(warm()) if warm is not None else []
     if not get_strategy(plan.config.strategy, plan.config.sampler).starts:
         return
     waiting = [
@@ -84,10 +91,8 @@ def enqueue_openers(
         for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     ]
     for model in plan.models:
-        spec = specs[model]
-        for start in spec.valid_starts():
-            params = {"model": model, **{spec.key(k): v for k, v in start.items()}}
-            if params not in waiting:
+        for params in specs[model].start_points():
+            if params not in waiting and params not in known:
                 study.enqueue_trial(params, user_attrs=START.attr(True))
 
 

@@ -1,10 +1,11 @@
 """Warm start: what an earlier study's trials give a new search, and what they do not.
 
 Carried over: each earlier study's best configuration per model family, queued in the new study
-right after its openers (the defaults trials and known-good starts) and marked with
-``keys.WARM`` (source study and trial). They are *re-evaluated* on the new table: the new study
-never holds an old score, so old scores are never shown as its scores and never count toward its
-budget (the queued trials count as the new trials they are).
+right after its defaults trials (before the known-good starts, of which those the earlier
+studies already scored are left out) and marked with ``keys.WARM`` (source study and trial).
+They are *re-evaluated* on the new table: the new study never holds an old score, so old scores
+are never shown as its scores and never count toward its budget (the queued trials count as the
+new trials they are).
 
 As a prior for the sampler (``_prior``): with TPE (the default Bayesian strategy), every scored
 trial of the earlier studies joins the model of the space by its rank in its own study; all
@@ -72,6 +73,8 @@ class WarmStart:
     budget_note: str = ""
     #: What the sampler learns from the earlier trials beyond the queued points (one sentence).
     prior_note: str = ""
+    #: Known-good starts not queued: the earlier studies already scored them.
+    skipped_starts: int = 0
 
     def notice(self) -> str:
         names = ", ".join(f"`{s}`" for s in self.sources)
@@ -94,6 +97,11 @@ class WarmStart:
             parts.append("Schema: " + "; ".join(self.differences) + ".")
         if self.budget_note:
             parts.append(self.budget_note)
+        if self.skipped_starts:
+            parts.append(
+                f"{self.skipped_starts} known-good starting point(s) not tried again: the earlier "
+                "studies already scored them."
+            )
         parts.append(
             "Old scores do not count here: each queued trial is a new trial of this study's "
             "budget, and the sampler learns from them once scored."
@@ -189,15 +197,37 @@ def plan_warm_start(
     )
 
 
-def apply_warm_start(study: optuna.Study, plan: StudyPlan, storage: str | None = None) -> None:
+def scored_points(
+    plan: StudyPlan, sources: Sequence[tuple[str, StudyPlan, Sequence[FrozenTrial], Compatibility]]
+) -> list[dict[str, Any]]:
+    """The new study's points of every configuration the earlier studies scored whole (each
+    parameter inside the new space): ``enqueue_openers`` does not queue a known-good start again
+    when an earlier study on a table like this one already ranked it."""
+    specs = plan.specs()
+    out: list[dict[str, Any]] = []
+    for _name, _plan, trials, _compat in sources:
+        for t in trials:
+            spec = specs.get(str(t.params.get("model")))
+            if spec is None or not is_scored(t) or BASELINE.get(t):
+                continue
+            point, resampled, dropped = _point(spec, t)
+            if not resampled and not dropped and point not in out:
+                out.append(point)
+    return out
+
+
+def apply_warm_start(
+    study: optuna.Study, plan: StudyPlan, storage: str | None = None
+) -> list[dict[str, Any]]:
     """Queue the earlier studies' best configurations in a study just created with ``plan``
-    (``Search.create`` calls it right after the openers), and add the notice to its plan.
+    (``Search.create`` calls it right after the defaults trials), and add the notice to its
+    plan. Returns the points the earlier studies already scored (``scored_points``).
 
     A warm start that cannot be honoured (an unknown or incompatible study) raises
     ``StudyError`` after removing the half-made study, so a refused warm start leaves nothing.
     """
     if not plan.config.warm_start:
-        return
+        return []
     try:
         if study.study_name in plan.config.warm_start:
             raise StudyError(f"Study `{study.study_name}` cannot warm start from itself.")
@@ -219,17 +249,29 @@ def apply_warm_start(study: optuna.Study, plan: StudyPlan, storage: str | None =
     if n and budget is not None and budget < ahead + n:
         runs = max(0, budget - ahead)
         warm = replace(warm, budget_note=(
-            f"The budget of {budget} trials runs the {ahead} defaults and known-good trials "
-            f"queued first, so {'only ' + str(runs) if runs else 'none'} of the {n} warm "
-            f"trial(s) will run: raise the budget to at least {ahead + n} to try them all."
+            f"The budget of {budget} trials runs the {ahead} defaults trial(s) queued first, "
+            f"so {'only ' + str(runs) if runs else 'none'} of the {n} warm trial(s) will run: "
+            f"raise the budget to at least {ahead + n} to try them all."
         ))  # fmt: skip
-    warm = replace(warm, prior_note=prior_note(plan))
+    known = scored_points(plan, sources)
+    warm = replace(warm, prior_note=prior_note(plan), skipped_starts=_skipped_starts(plan, known))
     for c in warm.carried:
         study.enqueue_trial(
             dict(c.params),
             user_attrs=WARM.attr({"study": c.study, "trial": c.trial, "old_value": c.old_value}),
         )
     PLAN.set(study, replace(plan, notices=(*plan.notices, warm.notice())).to_attr())
+    return known
+
+
+def _skipped_starts(plan: StudyPlan, known: Sequence[Mapping[str, Any]]) -> int:
+    """How many known-good starts ``enqueue_openers`` will leave out, for the notice (none
+    unless the strategy queues starts)."""
+    from knobs.strategies import get_strategy
+
+    if not get_strategy(plan.config.strategy, plan.config.sampler).starts:
+        return 0
+    return sum(point in known for spec in plan.specs().values() for point in spec.start_points())
 
 
 def prior_note(plan: StudyPlan) -> str:
