@@ -12,8 +12,10 @@ synthetic pair:
 
 (a) A search on the old part, then two searches of the same budget on the new part: cold, and
 warm started from the old study. Printed: the trials and seconds the warm search needed to reach
-the cold search's best CV score (and that as a share of the cold search's), and both best
-scores at equal budget. (b) The old study's best XGBoost trial exported, then fine-tuned on the
+the cold search's best CV score (and that as a share of the cold search's), the trials each
+needed to come within the noise of it (the standard error of that best trial's folds: closer
+scores cannot be told apart by the cross-validation, and the cold best after 40 trials is itself
+a maximum over noisy scores), and both best scores at equal budget. (b) The old study's best XGBoost trial exported, then fine-tuned on the
 new part: the old model as is, fine-tuned, and trained from scratch on a held-out part of the
 new rows, with seconds.
 
@@ -73,6 +75,19 @@ def pairs() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, str]]:
     }
 
 
+def noise_of_best(result: knobs.TuneResult, maximize: bool) -> float:
+    """The standard error of the best trial's mean fold score (``knobs.metrics.fold_noise``):
+    two scores closer than this cannot be told apart by the cross-validation itself."""
+    from knobs.metrics import fold_noise
+    from knobs.study import load_study
+    from knobs.study.keys import CV
+
+    done = result.trials[result.trials["state"] == "COMPLETE"]
+    row = done.loc[done["value"].idxmax() if maximize else done["value"].idxmin()]
+    best = load_study(result.study).trials[int(row["number"])]
+    return fold_noise((CV.get(best) or {}).get("fold_scores", ())) or 0.0
+
+
 def reach(trials: pd.DataFrame, goal: float, maximize: bool) -> tuple[int | None, float | None]:
     """Trials and seconds (from the first trial's start) until a CV score reached ``goal``."""
     done = trials[trials["state"] == "COMPLETE"].sort_values("number")
@@ -108,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
     common = dict(models=args.models, n_trials=args.trials, cv=3, workers=args.workers,
                   ensemble=False, refit=False)  # fmt: skip
     print(f"{'pair':<22} {'cold best':>10} {'warm best':>10} {'warm trials to cold best':>26} "
-          f"{'seconds':>16}")  # fmt: skip
+          f"{'seconds':>16} {'trials to within noise':>24}")  # fmt: skip
     fine_rows = []
     curves: dict[tuple[str, str], list[list[float]]] = {}
     chosen = {k: v for k, v in pairs().items() if not args.pairs or k.split()[0] in args.pairs}
@@ -122,8 +137,14 @@ def run(args: argparse.Namespace) -> None:
             n_warm, s_warm = reach(warm.trials, cold.best_score, maximize)
             share = f"{n_warm}/{n_cold}" if n_warm else f"never/{n_cold}"
             secs = f"{s_warm:.0f}/{s_cold:.0f}" if s_warm is not None else f"-/{s_cold:.0f}"
+            # Within the noise: the first score the cold search's best cannot be told from.
+            noise = noise_of_best(cold, maximize)
+            near = cold.best_score - noise if maximize else cold.best_score + noise
+            near_cold, _ = reach(cold.trials, near, maximize)
+            near_warm, _ = reach(warm.trials, near, maximize)
+            within = f"{near_warm or 'never'}/{near_cold} (±{noise:.4f})"
             print(f"{label + f' s{seed}':<22} {cold.best_score:>10.4f} {warm.best_score:>10.4f} "
-                  f"{share:>26} {secs:>16}", flush=True)  # fmt: skip
+                  f"{share:>26} {secs:>16} {within:>24}", flush=True)  # fmt: skip
             for kind, res in (("cold", cold), ("warm", warm)):
                 curves.setdefault((label, kind), []).append(best_so_far(res.trials, maximize))
         xgb = old_res.trials[(old_res.trials["model"] == "xgboost")
