@@ -91,19 +91,28 @@ def test_what_does_not_carry_over_is_said_in_the_notice(source):
     assert "columns dropped since: `count`" in notice and "columns added since: `rooms`" in notice
 
 
-def test_a_warm_config_that_is_also_a_known_good_start_is_queued_once(source):
+#: The logistic family's known-good start (``ModelSpec.starts``) as a study's point.
+LOGISTIC_START = {"model": "logistic", "logistic.C": 0.1, "logistic.class_weight": None}
+
+
+def _score_start_in(study: str, value: float) -> None:
+    """Add the logistic known-good start to ``study``, scored ``value``."""
     import optuna
 
-    # The old study's best is the logistic known-good start itself (C=0.1, no class weight).
     dists = {
         "model": optuna.distributions.CategoricalDistribution(["logistic"]),
         "logistic.C": optuna.distributions.FloatDistribution(1e-3, 1e3, log=True),
         "logistic.class_weight": optuna.distributions.CategoricalDistribution([None, "balanced"]),
     }
-    params = {"model": "logistic", "logistic.C": 0.1, "logistic.class_weight": None}
-    Search.open(source).study.add_trial(
-        optuna.trial.create_trial(params=params, distributions=dists, value=0.9)
+    Search.open(study).study.add_trial(
+        optuna.trial.create_trial(params=LOGISTIC_START, distributions=dists, value=value)
     )
+
+
+def test_a_warm_config_that_is_also_a_known_good_start_is_queued_once(source):
+    # The old study's best is the logistic known-good start itself (C=0.1, no class weight).
+    _score_start_in(source, 0.9)
+    params = LOGISTIC_START
     search = Search.create(make_table("binary", seed=1), _config(source))
     # Queued once: as the warm trial (right after the defaults), the same start is not repeated.
     assert [t.system_attrs["fixed_params"] for t in _waiting(search) if WARM.get(t)] == [params]
@@ -214,18 +223,9 @@ def test_warm_search_runs_the_queued_trial_counts_only_new_trials_and_resumes(so
 
 
 def test_known_good_starts_the_source_already_scored_are_not_tried_again(source):
-    import optuna
-
     # The old study scored the logistic known-good start (C=0.1, no class weight) below its best.
-    dists = {
-        "model": optuna.distributions.CategoricalDistribution(["logistic"]),
-        "logistic.C": optuna.distributions.FloatDistribution(1e-3, 1e3, log=True),
-        "logistic.class_weight": optuna.distributions.CategoricalDistribution([None, "balanced"]),
-    }
-    start = {"model": "logistic", "logistic.C": 0.1, "logistic.class_weight": None}
-    Search.open(source).study.add_trial(
-        optuna.trial.create_trial(params=start, distributions=dists, value=0.5)
-    )
+    _score_start_in(source, 0.5)
+    start = LOGISTIC_START
     cold = Search.create(make_table("binary", seed=1), _config(source, warm_start=()))
     assert [t.system_attrs["fixed_params"] for t in _waiting(cold) if START.get(t)] == [start]
     warm = Search.create(make_table("binary", seed=1), _config(source))
