@@ -124,3 +124,30 @@ def test_a_leader_that_keeps_improving_keeps_the_budget() -> None:
     study = optuna.create_study(direction="maximize")
     spent = _spend(study, models, lambda m, k: 0.5 + 0.01 * k if m == "xgb" else 0.45, 40)
     assert spent["ridge"] == 1 and not FAMILIES.get(study).get("revived")
+
+
+def test_a_stalled_family_stops_taking_its_rungs_while_another_still_improves() -> None:
+    """The house-price case with both families alive: ridge's penalty converged at 0.838 (its
+    folds spread enough that XGBoost, climbing from 0.81, stays within the noise); ridge keeps
+    its place in the ranking but, once stalled, its rungs go to XGBoost instead of repeating
+    0.838."""
+    models = ("ridge", "xgb")
+    study = optuna.create_study(direction="maximize")
+
+    def score(family: str, k: int) -> float:
+        return 0.838 if family == "ridge" else 0.81 + 0.001 * k
+
+    spent = collections.Counter()
+    for _ in range(40):
+        family = next_family(study, models, MAXIMIZE)
+        value = score(family, spent[family])
+        spent[family] += 1
+        spread = 0.03 if family == "ridge" else 0.002  # ridge's folds disagree: a wide noise
+        params = {"model": family, f"{family}.p": 0.5}
+        dists = {"model": CategoricalDistribution(list(models)), f"{family}.p": FloatDistribution(0, 1)}
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dists, value=value,
+            user_attrs=CV.attr({"fold_scores": [value - spread, value + spread] * 2}),
+        ))  # fmt: skip
+    assert spent["ridge"] == 5  # its first and its patience (STALL_MIN), then none while XGBoost climbs
+    assert spent["xgb"] == 35

@@ -2,18 +2,22 @@
 
 Every family first gets its defaults trial and its known-good starting points (cheap ones first).
 Then the tuned trials go round in rungs of successive halving over the families: in rung ``k``
-every family still in the race gets ``2**k`` tuned trials; when all have claimed them, the
-families are ranked by their best cross-validated score so far (a trial still running in another
-worker does not hold the others up) and the worse half stops getting trials, except a
-family within the fold-to-fold noise of the leader (it has not lost yet). The last family left
-gets the rest of the budget, until it stalls: once it has gone ``STALL_PER_PARAM`` tuned trials
-per searched parameter (at least ``STALL_MIN``) without beating its best by the noise, the best
-family it outlasted whose own space was never explored that far comes back for a rung. A small
-space converges in a few trials (a ridge regression's one penalty) and then wins every early
-rung against a big space that needs dozens (XGBoost's seven): on a 1,190-row house-price table
-ridge took 40 of 47 trials at a flat CV score while XGBoost, stopped after 3 trials, was the
-better model. Each family comes back at most once. The decisions are stored on the study, so
-every worker and every resume follows the same ones.
+every family still in the race gets ``2**k`` tuned trials; when all have claimed them, the families
+are ranked by their best cross-validated score so far (a trial still running in another worker does
+not hold the others up) and the worse half stops getting trials, except a family within the
+fold-to-fold noise of the leader (it has not lost yet). A family that has converged while others
+still explore (stalled, its recent scores all within the noise of its best: a small space with
+nothing left to try) stops taking its share of the rungs and keeps its place in the ranking: on a
+house-price table a ridge regression's one penalty had converged by its defaults and went on to
+take 12 of 46 trials, 10 of them at the same 0.8382. The last family left gets the rest of the
+budget, until it stalls: once it has gone ``STALL_PER_PARAM`` tuned trials per searched parameter
+(at least ``STALL_MIN``) without beating its best by the noise, the best family it outlasted whose
+own space was never explored that far comes back for a rung. A small space converges in a few
+trials (a ridge regression's one penalty) and then wins every early rung against a big space that
+needs dozens (XGBoost's seven): on a 1,190-row house-price table ridge took 40 of 47 trials at a
+flat CV score while XGBoost, stopped after 3 trials, was the better model. Each family comes back
+at most once. The decisions are stored on the study, so every worker and every resume follows the
+same ones.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from knobs.metrics import Direction, fold_noise
-from knobs.study._budget import counts_toward_budget
+from knobs.study._budget import counts_toward_budget, is_scored
 from knobs.study._reader import best_trial
 from knobs.study.keys import BASELINE, CV, FAMILIES, START
 
@@ -99,6 +103,21 @@ def stalled(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> bool:
     return not goal.better(recent.value, goal.shifted(before.value, -_noise(before)))
 
 
+def converged(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> bool:
+    """Stalled by repeating its best: the family's recent scored trials (at least two) all lie
+    within the noise of its best. A small space that has nothing left to try, unlike a big one
+    that explores without luck yet (its recent scores spread, or its trials were pruned)."""
+    if not stalled(trials, model, goal):
+        return False
+    best = _best(trials, model, goal)
+    tuned = sorted((t for t in _tuned(trials, model) if t.state.is_finished()),
+                   key=lambda t: t.number)  # fmt: skip
+    recent = [t for t in tuned[-_patience(trials, model):] if is_scored(t)]
+    noise = _noise(best)
+    return (best is not None and len(recent) >= 2
+            and all(abs(t.value - best.value) <= noise for t in recent))  # fmt: skip
+
+
 def _revivable(trials: Sequence[FrozenTrial], out: Sequence[str], goal: Direction) -> str | None:
     """The best-scoring family among ``out`` whose space was not explored: fewer tuned trials
     than its patience."""
@@ -117,6 +136,11 @@ def next_family(study: optuna.Study, models: Sequence[str], goal: Direction) -> 
         alive, rung = list(state["alive"]), int(state["rung"])
         quota = {m: state.get("until", {}).get(m, 2**rung) for m in alive}
         short = [m for m in alive if len(_tuned(trials, m)) < quota[m]]
+        # A converged family keeps its place (its best still ranks) but takes no more of its
+        # rungs while another family still explores: its trials would repeat its best.
+        moving = [m for m in alive if not converged(trials, m, goal)] if len(alive) > 1 else alive
+        if moving:
+            short = [m for m in short if m in moving]
         if not short and len(alive) == 1 and stalled(trials, alive[0], goal):
             revived = state.get("revived", [])
             out = [m for m in models if m not in alive and m not in revived]
