@@ -53,6 +53,12 @@ def _tuned(trials: Sequence[FrozenTrial], model: str) -> list[FrozenTrial]:
     ]
 
 
+def _finished(trials: Sequence[FrozenTrial], model: str) -> list[FrozenTrial]:
+    """A family's finished tuned trials, oldest first."""
+    return sorted((t for t in _tuned(trials, model) if t.state.is_finished()),
+                  key=lambda t: t.number)  # fmt: skip
+
+
 def _best(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> FrozenTrial | None:
     return best_trial([t for t in trials if t.params.get("model") == model], goal)
 
@@ -91,8 +97,7 @@ def stalled(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> bool:
     """Has the family gone its patience in tuned trials without beating, by more than the noise
     of its folds, the best it had before them?"""
     patience = _patience(trials, model)
-    tuned = sorted((t for t in _tuned(trials, model) if t.state.is_finished()),
-                   key=lambda t: t.number)  # fmt: skip
+    tuned = _finished(trials, model)
     if len(tuned) < patience:
         return False
     since = tuned[-patience].number
@@ -110,9 +115,7 @@ def converged(trials: Sequence[FrozenTrial], model: str, goal: Direction) -> boo
     if not stalled(trials, model, goal):
         return False
     best = _best(trials, model, goal)
-    tuned = sorted((t for t in _tuned(trials, model) if t.state.is_finished()),
-                   key=lambda t: t.number)  # fmt: skip
-    recent = [t for t in tuned[-_patience(trials, model):] if is_scored(t)]
+    recent = [t for t in _finished(trials, model)[-_patience(trials, model) :] if is_scored(t)]
     noise = _noise(best)
     return (best is not None and len(recent) >= 2
             and all(abs(t.value - best.value) <= noise for t in recent))  # fmt: skip
