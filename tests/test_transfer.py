@@ -117,6 +117,8 @@ def test_a_warm_config_that_is_also_a_known_good_start_is_queued_once(source):
     # Queued once: as the warm trial (right after the defaults), the same start is not repeated.
     assert [t.system_attrs["fixed_params"] for t in _waiting(search) if WARM.get(t)] == [params]
     assert not [t for t in _waiting(search) if START.get(t)]
+    # ... and the notice does not call it a start "not tried again": it is tried, as the warm trial.
+    assert "not tried again" not in search.plan.notices[-1]
 
 
 @pytest.mark.parametrize(

@@ -254,7 +254,9 @@ def apply_warm_start(
             f"raise the budget to at least {ahead + n} to try them all."
         ))  # fmt: skip
     known = scored_points(plan, sources)
-    warm = replace(warm, prior_note=prior_note(plan), skipped_starts=_skipped_starts(plan, known))
+    queued_here = [c.params for c in warm.carried]
+    warm = replace(warm, prior_note=prior_note(plan),
+                   skipped_starts=_skipped_starts(plan, known, queued_here))  # fmt: skip
     for c in warm.carried:
         study.enqueue_trial(
             dict(c.params),
@@ -264,14 +266,21 @@ def apply_warm_start(
     return known
 
 
-def _skipped_starts(plan: StudyPlan, known: Sequence[Mapping[str, Any]]) -> int:
-    """How many known-good starts ``enqueue_openers`` will leave out, for the notice (none
-    unless the strategy queues starts)."""
+def _skipped_starts(
+    plan: StudyPlan, known: Sequence[Mapping[str, Any]], queued: Sequence[Mapping[str, Any]]
+) -> int:
+    """How many known-good starts ``enqueue_openers`` will leave out because an earlier study
+    scored them, for the notice (none unless the strategy queues starts); a start that is also a
+    carried configuration (``queued``) is tried, as the warm trial, and not counted."""
     from knobs.strategies import get_strategy
 
     if not get_strategy(plan.config.strategy, plan.config.sampler).starts:
         return 0
-    return sum(point in known for spec in plan.specs().values() for point in spec.start_points())
+    return sum(
+        point in known and point not in queued
+        for spec in plan.specs().values()
+        for point in spec.start_points()
+    )
 
 
 def prior_note(plan: StudyPlan) -> str:
