@@ -15,9 +15,9 @@ warm started from the old study. Printed: the trials and seconds the warm search
 the cold search's best CV score (and that as a share of the cold search's), the trials each
 needed to come within the noise of it (the standard error of that best trial's folds: closer
 scores cannot be told apart by the cross-validation, and the cold best after 40 trials is itself
-a maximum over noisy scores), and both best scores at equal budget. (b) The old study's best XGBoost trial exported, then fine-tuned on the
-new part: the old model as is, fine-tuned, and trained from scratch on a held-out part of the
-new rows, with seconds.
+a maximum over noisy scores), and both best scores at equal budget. (b) The old study's best
+XGBoost trial exported, then fine-tuned on the new part: the old model as is, fine-tuned, and
+trained from scratch on a held-out part of the new rows, with seconds.
 
     python bench/transfer.py --quick          # a smoke run, a few minutes on 2 cores
     python bench/transfer.py --trials 40      # the real run (two seeds per pair)
@@ -44,6 +44,7 @@ import tables  # noqa: E402  (bench/tables.py: the peer benchmark's tables, noth
 import knobs  # noqa: E402
 from knobs.data import sample_path  # noqa: E402
 from knobs.export import export_study  # noqa: E402
+from knobs.metrics import direction  # noqa: E402
 from knobs.transfer import finetune  # noqa: E402
 
 
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> None:
             secs = f"{s_warm:.0f}/{s_cold:.0f}" if s_warm is not None else f"-/{s_cold:.0f}"
             # Within the noise: the first score the cold search's best cannot be told from.
             noise = noise_of_best(cold, maximize)
-            near = cold.best_score - noise if maximize else cold.best_score + noise
+            near = direction(cold.plan.direction).shifted(cold.best_score, noise)
             near_cold, _ = reach(cold.trials, near, maximize)
             near_warm, _ = reach(warm.trials, near, maximize)
             within = f"{near_warm or 'never'}/{near_cold} (±{noise:.4f})"
