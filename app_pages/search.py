@@ -376,6 +376,18 @@ def form(ds: Dataset) -> None:
             + pipelines.summary()
             + ". The defaults trial keeps the usual preprocessing.",
         )
+        target_transform = "auto"
+        if ds.task == "regression":
+            target_transform = st.selectbox(
+                "What regression models learn",
+                pipelines.TARGET_TRANSFORMS,
+                format_func=pipelines.TARGET_TRANSFORM_LABELS.get,
+                key=state.W_TARGET_TRANSFORM,
+                help="Prices, incomes and durations are often multiplicative: a model that "
+                "learns their log fits them better. Automatic: where the target is above 0 in "
+                "every row, trials also try its log and the cross-validation chooses. The "
+                "exported model always predicts on the target's own scale.",
+            )
         if reproducible:
             workers = 1
     if not specs:
@@ -435,6 +447,7 @@ def form(ds: Dataset) -> None:
         exclude=state.exclude(),
         warm_start=warm_start,
         search_pipeline=search_pipeline,
+        target_transform=target_transform,
         space=space,
     )
     if config is None:

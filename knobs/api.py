@@ -63,6 +63,7 @@ def tune(
     space: Mapping[str, Sequence[Param]] | None = None,
     warm_start: str | Sequence[str] = (),
     search_pipeline: bool = False,
+    target_transform: str = "auto",
     test_data: DataSource | None = None,
     dask: str | None = None,
     study: str | None = None,
@@ -86,6 +87,8 @@ def tune(
     ``test_data`` is a test table of your own (same columns and target): the search learns from
     all of ``data`` and the final model is scored on it instead of on ``test_size`` of ``data``.
     ``search_pipeline`` searches the preprocessing too (``knobs.pipelines``).
+    ``target_transform`` (regression): ``auto`` also tries learning the target's log where every
+    value is above 0, and the folds choose; ``log`` always, ``none`` never.
     ``dask`` is a Dask scheduler's address (default ``$KNOBS_DASK``): the trials then run as
     tasks on that cluster's workers, one per worker (or ``workers``), each with its threads.
     """
@@ -116,7 +119,7 @@ def tune(
             final_fit=final_fit, reproducible=reproducible, device=device, n_trials=n_trials, timeout=timeout,
             cv=cv, metric=metric, test_size=test_size, seed=seed, workers=workers,
             exclude=exclude, space=space, warm_start=warm_start,
-            search_pipeline=search_pipeline,
+            search_pipeline=search_pipeline, target_transform=target_transform,
         )  # fmt: skip
         search = Search.create(data, config, name=study, storage=storage, test_data=test_data)
         search.start(workers=workers, timeout=timeout, deadline=deadline, dask=dask)

@@ -18,6 +18,7 @@ from knobs.config import FINAL_FITS, TASKS
 from knobs.devices import DEFAULT_DEVICE, DEVICES
 from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration, fmt_score
+from knobs.pipelines import TARGET_TRANSFORMS
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS, strategy_label
 
@@ -66,6 +67,11 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         "--search-pipeline", action="store_true",
         help="search the preprocessing too: categorical encoding, imputation, scaling and "
         "feature selection become `prep.*` parameters of each trial",
+    )  # fmt: skip
+    p.add_argument(
+        "--target-transform", choices=TARGET_TRANSFORMS, default="auto",
+        help="regression: what models learn; auto (default): where the target is above 0 in "
+        "every row, trials also try its log and the cross-validation chooses",
     )  # fmt: skip
     p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
     p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")
@@ -214,6 +220,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         exclude=[c for c in args.exclude.split(",") if c.strip()],
         warm_start=[s for s in args.warm_start.split(",") if s.strip()],
         search_pipeline=args.search_pipeline,
+        target_transform=args.target_transform,
     )
     if args.space:
         from knobs.spaces import read_space_file

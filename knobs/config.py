@@ -14,6 +14,7 @@ from typing import Any
 from knobs.devices import DEFAULT_DEVICE, check_device
 from knobs.errors import ConfigError
 from knobs.models import Param
+from knobs.pipelines import TARGET_TRANSFORMS
 from knobs.pruners import DEFAULT_PRUNER, get_pruner
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS
 
@@ -90,6 +91,9 @@ class SearchConfig:
     #: Search the preprocessing too (``knobs.pipelines``): encoding, imputation, scaling and
     #: feature selection become ``prep.*`` parameters of each trial. Off: the fixed preprocessing.
     search_pipeline: bool = False
+    #: What a regression model learns (``knobs.pipelines.TARGET_TRANSFORMS``): ``auto`` tries
+    #: the target's log beside the target itself where every value is above 0.
+    target_transform: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.models, str):
@@ -130,6 +134,11 @@ class SearchConfig:
                 f"but got {self.test_size}."
             )
         get_pruner(self.pruner)
+        if self.target_transform not in TARGET_TRANSFORMS:
+            raise ConfigError(
+                f"`target_transform` must be one of {list(TARGET_TRANSFORMS)}, "
+                f"but got {self.target_transform!r}."
+            )
         check_device(self.device)
         if self.final_fit not in FINAL_FITS:
             raise ConfigError(

@@ -18,7 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.pipeline import Pipeline
 
 from knobs.data._preprocess import ENCODINGS, IMPUTATIONS, SCALERS
 from knobs.errors import ConfigError
@@ -124,6 +127,8 @@ def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
         if not key.startswith(PREFIX):
             model[key] = value
             continue
+        if key == TARGET_KEY:  # the target's, not the preprocessing's (``with_target``)
+            continue
         name = key[len(PREFIX) :]
         if name not in PREP_REGISTRY:
             raise ConfigError(
@@ -147,3 +152,95 @@ def summary() -> str:
         + ")"
         for c in PREP_CHOICES
     )
+
+
+# --- the target a regression model learns ----------------------------------------------------
+#: The trial parameter that says what a regression model learns: the target as is (``none``)
+#: or its logarithm (``log``, predictions mapped back with ``exp``). Not a ``PrepChoice``: it
+#: depends on the target's values, not on the model, and it is tuned without a pipeline search.
+TARGET_KEY = f"{PREFIX}target"
+#: ``--target-transform``: ``auto`` lets the cross-validation choose where the log is possible.
+TARGET_TRANSFORMS = ("auto", "none", "log")
+#: How the Search page names each ``TARGET_TRANSFORMS`` setting.
+TARGET_TRANSFORM_LABELS = {
+    "auto": "Automatic: also try its log where it is above 0",
+    "none": "The target as is",
+    "log": "Its log (predictions mapped back)",
+}
+
+
+def target_transforms(
+    y: Any, task: str, setting: str, *, target: str, tuned: bool = True
+) -> tuple[tuple[str, ...], str | None]:
+    """What trials may learn (``TARGET_KEY``'s choices) and the plan's notice saying so.
+
+    Prices, incomes, durations and other strictly positive amounts are often multiplicative: a
+    model that learns their log fits the relation and stops chasing the few largest values. On
+    Knobs' house-price sample the log was better in every one of 8 splits' cross-validation for
+    XGBoost; on scikit-learn's diabetes progression score it was worse in all 8. So ``auto``
+    does not guess from the target's shape: on a positive target both are tried and the folds
+    choose. ``tuned`` False (a grid search) keeps the target as is unless ``log`` is asked for.
+    """
+    if setting not in TARGET_TRANSFORMS:
+        raise ConfigError(
+            f"`target_transform` must be one of {list(TARGET_TRANSFORMS)}, but got {setting!r}."
+        )
+    if task != "regression" or setting == "none":
+        return ("none",), None
+    values = np.asarray(y, dtype=np.float64)
+    low = values <= 0
+    if setting == "log":
+        if low.any():
+            raise ConfigError(
+                f"`--target-transform log` needs `{target}` above 0 in every row, but "
+                f"{int(low.sum()):,} row(s) are 0 or below (lowest {values.min():g}); use "
+                "`auto` or `none`."
+            )
+        return ("log",), (
+            f"Models learn log(`{target}`) and predict exp of it (`--target-transform log`)."
+        )
+    if low.any() or not tuned:
+        return ("none",), None
+    return ("none", "log"), (
+        f"`{target}` is above 0 in every row: trials also try learning its log "
+        f"(`{TARGET_KEY}`), and the cross-validation chooses; `--target-transform none` keeps "
+        "it as is."
+    )
+
+
+def default_target(choices: tuple[str, ...]) -> str:
+    """What a trial without ``TARGET_KEY`` learns (the defaults trial, a grid point)."""
+    return choices[0] if len(choices) == 1 else "none"
+
+
+def learned_target(transform: str, y: Any) -> Any:
+    """The values a model learns from, for the target ``y``."""
+    return np.log(y) if transform == "log" else y
+
+
+def predicted_target(transform: str, pred: np.ndarray) -> np.ndarray:
+    """A model's predictions mapped back to the target's own scale."""
+    return np.exp(pred) if transform == "log" else pred
+
+
+def with_target(pipeline: Pipeline, transform: str) -> Pipeline | TransformedTargetRegressor:
+    """``pipeline``, learning ``transform`` of the target: scikit-learn's own wrapper, so the
+    exported model predicts on the target's scale and reloads without Knobs."""
+    if transform == "none":
+        return pipeline
+    return TransformedTargetRegressor(
+        regressor=pipeline, func=np.log, inverse_func=np.exp, check_inverse=False
+    )
+
+
+def target_of(estimator: Any) -> str:
+    """What ``estimator`` (from :func:`with_target`) learns: ``none`` or ``log``."""
+    return "log" if isinstance(estimator, TransformedTargetRegressor) else "none"
+
+
+def pipeline_of(estimator: Any) -> Any:
+    """The pipeline inside a :func:`with_target` wrapper (the fitted one once it is fitted):
+    what explanations, slimming and fine-tuning work on."""
+    if not isinstance(estimator, TransformedTargetRegressor):
+        return estimator
+    return getattr(estimator, "regressor_", estimator.regressor)

@@ -24,6 +24,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from knobs.data import ColumnProfile
+from knobs.pipelines import pipeline_of, target_of
 
 #: Rows explained at most; a bigger test split is subsampled (and the result says so).
 MAX_SHAP_ROWS = 2_000
@@ -49,7 +50,9 @@ SKLEARN_TREES = (
 
 def tree_model(estimator: Any) -> tuple[Pipeline, Any] | None:
     """``(preprocessing, tree model)`` for a pipeline ending in a model TreeSHAP explains
-    (XGBoost, or a scikit-learn tree model), else None."""
+    (XGBoost, or a scikit-learn tree model), else None; a model that learns the target's log is
+    explained in that log (``output_words`` says so)."""
+    estimator = pipeline_of(estimator)
     if not isinstance(estimator, Pipeline) or len(estimator.steps) < 2:
         return None
     model = estimator.steps[-1][1]
@@ -68,7 +71,8 @@ def _has_shap() -> bool:
 
 def why_no_shap(estimator: Any, family: str) -> str:
     """The sentence the page shows in place of SHAP values for a model that has none here."""
-    model = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    inner = pipeline_of(estimator)
+    model = inner.steps[-1][1] if isinstance(inner, Pipeline) else inner
     if type(model).__name__ in SKLEARN_TREES and not _has_shap():
         return (
             f"SHAP values of a {family} model need the `shap` library (`pip install -r "
@@ -81,10 +85,11 @@ def why_no_shap(estimator: Any, family: str) -> str:
     )
 
 
-def output_words(model: Any) -> str:
-    """What a tree model's SHAP values add up to, in words (the charts' axis)."""
+def output_words(model: Any, target: str = "none") -> str:
+    """What a tree model's SHAP values add up to, in words (the charts' axis); ``target``: what
+    a regressor learned (``knobs.pipelines.target_of``)."""
     if not hasattr(model, "classes_"):  # a regressor
-        return "prediction"
+        return "log of the prediction" if target == "log" else "prediction"
     if hasattr(model, "get_booster") or type(model).__name__.startswith("HistGradient"):
         return "log-odds"
     return "probability"
@@ -273,7 +278,7 @@ def tree_shap(
         "color": color,
         "actual": [_label(v, labels) for v in y.iloc[rows]],
         "predicted": [_label(v, labels) for v in predicted],
-        "output": output_words(model),
+        "output": output_words(model, target_of(estimator)),
     }
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from knobs.formatting import fmt_score
+from knobs.pipelines import target_of
 from knobs.portable import to_category
 from knobs.study import StudyPlan
 
@@ -120,6 +121,11 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         f"- Task: {card['task']}; target `{card['target']}`"
         + (f"; classes {', '.join(f'`{c}`' for c in card['classes'])}" if card["classes"] else ""),
         f"- Model: {card['model']['family']} ({card['model']['kind']})",
+        *(
+            [f"- It learned log(`{card['target']}`) and predicts exp of it: on the target's own "
+             "scale (scikit-learn's `TransformedTargetRegressor`)"]
+            if card["model"].get("target_transform") == "log" else []
+        ),  # fmt: skip
         "",
         "## Scores",
         f"| {s['metric']} ({s['direction']}) | value |",
@@ -240,6 +246,9 @@ def build_card(
             "params": dict(source.params),
             "fit_s": source.fit_s,
             "estimator": type(est).__name__,
+            # "log": the model learned log(target); the file predicts exp of it, on the target's
+            # own scale (scikit-learn's TransformedTargetRegressor)
+            "target_transform": target_of(est),
             "xgboost_class": written.model_class,
             **({"extra": dict(source.extra)} if source.extra else {}),
         },

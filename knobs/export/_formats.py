@@ -21,6 +21,7 @@ import pandas as pd
 from knobs.errors import ExportError
 from knobs.export import _onnx
 from knobs.export._trust import dump_skops, load_skops
+from knobs.pipelines import target_of
 
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
@@ -129,6 +130,12 @@ def is_xgboost_pipeline(estimator: Any) -> bool:
 
 def _dump_xgboost(estimator: Any, directory: Path, task: str, X: pd.DataFrame) -> Written:
     """The booster with ``save_model`` (.ubj) and the preprocessing as a skops file beside it."""
+    if target_of(estimator) == "log":
+        raise ExportError(
+            "This model learned the log of its target: the XGBoost format holds the booster and "
+            "its preprocessing, not the exp that maps its predictions back to the target's "
+            "scale. Use --format skops (or onnx)."
+        )
     if not is_xgboost_pipeline(estimator):
         final = type(getattr(estimator, "steps", [[None, estimator]])[-1][1]).__name__
         raise ExportError(

@@ -50,6 +50,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 
 from knobs.errors import ExportError
+from knobs.pipelines import pipeline_of, target_of
 from knobs.portable import (
     DATE_PARTS,
     MISSING,
@@ -174,15 +175,17 @@ class _Blend(BaseEstimator):
 
     ``members`` are the members' graph copies, ``weights`` sum to one. ``mode``: ``"proba"``
     averages class probabilities (soft voting, greedy), ``"votes"`` adds the weights of the
-    members that predict each class (hard voting), ``"value"`` averages regression values.
+    members that predict each class (hard voting), ``"value"`` averages regression values, then
+    takes their ``exp`` with ``exp`` set (one member that learned its target's log).
     """
 
     def __init__(self, members: Any = None, weights: Any = None, mode: str = "proba",
-                 classes: Any = None) -> None:  # fmt: skip
+                 classes: Any = None, exp: bool = False) -> None:  # fmt: skip
         self.members = members
         self.weights = weights
         self.mode = mode
         self.classes = classes
+        self.exp = exp
 
 
 class _Stack(BaseEstimator):
@@ -355,7 +358,11 @@ def _blend_convert(scope: Any, operator: Any, container: Any) -> None:
         container.add_initializer(weight, TensorProto.FLOAT, [1], [float(w)])
         terms.append(node("Mul", [x, weight], name("weighted")))
     if blend.mode == "value":
-        node("Sum", terms, operator.outputs[0].full_name)
+        out = operator.outputs[0].full_name
+        if blend.exp:
+            node("Exp", [node("Sum", terms, name("log_value"))], out)
+        else:
+            node("Sum", terms, out)
         return
     proba = node("Sum", terms, operator.outputs[1].full_name)
     best = node("ArgMax", [proba], name("best"), axis=1, keepdims=0)
@@ -511,6 +518,7 @@ def _walk(est: Any, path: str) -> list[tuple[str, Any]]:
     from sklearn.pipeline import Pipeline
 
     found = [(path, est)]
+    est = pipeline_of(est)  # a member that learned its target's log: its pipeline
     members = _members(est)
     if members is not None:
         for name, member in [*members, *_stacking_parts(est)]:
@@ -552,7 +560,7 @@ def _check_convertible(est: Any) -> None:
     if members is None and _is_knobs_pipeline(est):
         return
     if members is not None:
-        bad = [n for n, m in members if not _is_knobs_pipeline(m)]
+        bad = [n for n, m in members if not _is_knobs_pipeline(pipeline_of(m))]
         passthrough = dict(_stacking_parts(est)).get("passthrough")
         if passthrough is not None and _ct_of(passthrough) is None:
             raise ExportError(
@@ -575,7 +583,7 @@ def _check_convertible(est: Any) -> None:
 
 def _pipelines(est: Any) -> list[Any]:
     members = _members(est)
-    return [m for _n, m in members] if members is not None else [est]
+    return [pipeline_of(m) for _n, m in members] if members is not None else [est]
 
 
 def _column_steps(est: Any) -> list[Any]:
@@ -691,6 +699,15 @@ def _pipeline_graph(pipeline: Any) -> Any:
     return graph
 
 
+def _member_graph(member: Any) -> Any:
+    """An ensemble member's graph copy; a member that learned its target's log maps its output
+    back with ``exp`` before the ensemble blends or stacks it, as its wrapper does."""
+    graph = _pipeline_graph(pipeline_of(member))
+    if target_of(member) == "none":
+        return graph
+    return _Blend([graph], np.ones(1), "value", exp=True)
+
+
 def _graph_copy(estimator: Any) -> tuple[Any, list[Any]]:
     """The estimator as skl2onnx will convert it, and the classifiers whose ZipMap to turn off."""
     from sklearn.base import is_classifier
@@ -701,8 +718,9 @@ def _graph_copy(estimator: Any) -> tuple[Any, list[Any]]:
         graph = _pipeline_graph(estimator)
         model = graph.steps[-1][1]
         return graph, [model] if is_classifier(model) else []
-    graphs = [_pipeline_graph(m) for _n, m in members]
-    classifiers = [g.steps[-1][1] for g in graphs if is_classifier(g.steps[-1][1])]
+    graphs = [_member_graph(m) for _n, m in members]
+    classifiers = [g.steps[-1][1] for g in graphs
+                   if hasattr(g, "steps") and is_classifier(g.steps[-1][1])]  # fmt: skip
     parts = dict(_stacking_parts(estimator))
     if parts:
         final = copy.deepcopy(parts["final_estimator"])
@@ -745,8 +763,11 @@ def to_onnx(
 ) -> tuple[bytes, dict[str, str], OnnxCheck]:
     """Convert, then compare with the fitted estimator on ``X_check``; refuse beyond tolerance.
 
-    ``pipeline`` is a Knobs pipeline or a voting, greedy or stacking ensemble of them.
+    ``pipeline`` is a Knobs pipeline or a voting, greedy or stacking ensemble of them, or a
+    Knobs pipeline that learned its target's log (``knobs.pipelines.with_target``): its graph
+    ends in an ``Exp`` node, and the check compares it with the wrapper's own predictions.
     """
+    estimator, pipeline = pipeline, pipeline_of(pipeline)
     _check_convertible(pipeline)
     blocked = _blocking(pipeline)
     if blocked:
@@ -780,8 +801,10 @@ def to_onnx(
             f"skl2onnx cannot convert this model ({models}) "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). Use --format skops."
         ) from None
+    if target_of(estimator) == "log":
+        _exp_of_output(onx)
     data = onx.SerializeToString()
-    check = compare(data, pipeline, task, schema, X_check)
+    check = compare(data, estimator, task, schema, X_check)
     if check.max_abs_diff > check.tolerance:
         raise ExportError(
             f"The ONNX graph differs from the fitted model by up to {check.max_abs_diff:.3g} on "
@@ -789,6 +812,18 @@ def to_onnx(
             f"{check.tolerance:.3g}. Use --format skops, which reloads exactly."
         )
     return data, schema, check
+
+
+def _exp_of_output(onx: Any) -> None:
+    """Map a regression graph's output back from the log the model learned: the node that wrote
+    the output now writes its log, and an ``Exp`` node writes the output from it."""
+    from onnx import helper
+
+    out = onx.graph.output[0].name
+    logged = f"{out}_log"
+    for node in onx.graph.node:
+        node.output[:] = [logged if o == out else o for o in node.output]
+    onx.graph.node.append(helper.make_node("Exp", [logged], [out], name="KnobsTargetExp"))
 
 
 def _session(data: bytes) -> Any:

@@ -97,6 +97,9 @@ class _Renderer:
             return f"np.asarray({self.value(v.tolist())})"
         if isinstance(v, type) and v.__module__ == "numpy":
             return f"np.{v.__name__}"
+        if isinstance(v, np.ufunc) and getattr(np, v.__name__, None) is v:
+            # A target learned as its log: TransformedTargetRegressor(func=np.log, ...).
+            return f"np.{v.__name__}"
         if inspect.isfunction(v) and v.__module__.split(".")[0] in _LIBRARIES:
             # A pinned library's function as a parameter (SelectPercentile's score_func).
             self.imports.add(f"from {_public_module(v)} import {v.__name__}")

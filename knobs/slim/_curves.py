@@ -31,6 +31,7 @@ from sklearn.inspection import permutation_importance
 
 from knobs.errors import ConfigError
 from knobs.metrics import call, fold_noise, noise_floor
+from knobs.pipelines import learned_target, pipeline_of, predicted_target, target_of
 from knobs.slim._trees import can_cut, cut_refused, staged_predictions, tree_count, tree_counts
 from knobs.study import StudyPlan, make_folds, pipeline_for
 
@@ -236,11 +237,15 @@ def tree_curve(
     X, y = data if data is not None else plan.load_split("train")
     folds = study_folds(plan, y)
     metric = plan.metric_obj()
-    pipeline = pipeline_for(plan, model, params, seed=plan.config.seed)
+    wrapped = pipeline_for(plan, model, params, seed=plan.config.seed)
+    # A model that learns the target's log is cut in that log, its predictions mapped back.
+    transform, pipeline = target_of(wrapped), pipeline_of(wrapped)
     per_fold: list[dict[int, float]] = []
     counts: list[int] = []
     for train_idx, valid_idx in folds:
-        fitted = clone(pipeline).fit(X.iloc[train_idx], y.iloc[train_idx])
+        fitted = clone(pipeline).fit(
+            X.iloc[train_idx], learned_target(transform, y.iloc[train_idx])
+        )
         est = fitted.named_steps["model"]
         if cut_refused(est):
             return None
@@ -250,7 +255,8 @@ def tree_curve(
         yv = y.iloc[valid_idx].to_numpy()
         staged = staged_predictions(est, Xt, counts, plan.task)
         classes = getattr(est, "classes_", None)
-        per_fold.append({k: metric.score_predictions(yv, pred, kind, classes)
+        per_fold.append({k: metric.score_predictions(yv, predicted_target(transform, pred),
+                                                     kind, classes)
                          for k, (kind, pred) in staged.items()})  # fmt: skip
     points = [_point(k, [f[k] for f in per_fold]) for k in sorted(counts, reverse=True)]
     judged, best, suggested = _judge(points, plan.goal)

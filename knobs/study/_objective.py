@@ -18,7 +18,14 @@ from sklearn.pipeline import Pipeline
 
 from knobs.metrics import DECISION, PROBA, VALUE
 from knobs.models import ModelSpec
-from knobs.pipelines import suggest_prep
+from knobs.pipelines import (
+    TARGET_KEY,
+    learned_target,
+    pipeline_of,
+    predicted_target,
+    suggest_prep,
+    target_of,
+)
 from knobs.study._pipeline import Problem, pipeline_for
 from knobs.study.keys import BASELINE, CV, OOF, PRUNED
 
@@ -36,7 +43,9 @@ def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str,
 
     A pipeline search (``problem.search_pipeline``) also samples the preprocessing choices that
     apply to the model, returned under their ``prep.`` names (``pipeline_for`` reads them); the
-    defaults trial keeps the fixed preprocessing too: it is the bar, defaults everywhere.
+    defaults trial keeps the fixed preprocessing too: it is the bar, defaults everywhere. Where
+    the plan lets trials choose what a regression model learns (the target or its log),
+    ``prep.target`` is sampled too; the defaults trial learns the target as is.
     """
     name = trial.suggest_categorical("model", problem.model_names)
     spec = problem.models[name]
@@ -46,6 +55,8 @@ def suggest(trial: optuna.Trial, problem: Problem) -> tuple[ModelSpec, dict[str,
     params = {p.name: p.suggest(trial, spec.key(p.name)) for p in tuned}
     if problem.search_pipeline:
         params.update(suggest_prep(trial, spec, grid_only=problem.grid_only))
+    if len(problem.target_transforms) > 1:
+        params[TARGET_KEY] = trial.suggest_categorical(TARGET_KEY, problem.target_transforms)
     return spec, params
 
 
@@ -71,7 +82,10 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
             f"{spec.label} is limited to {spec.max_rows:,} training rows and this table has "
             f"{n_rows:,}; pick another model or sample the table."
         )
-    pipeline = pipeline_for(problem, spec, params, seed=seed, n_jobs=n_jobs)
+    wrapped = pipeline_for(problem, spec, params, seed=seed, n_jobs=n_jobs)
+    # A model that learns log(target) is fitted on it here and its predictions mapped back
+    # before scoring: the folds score what the exported wrapper predicts.
+    transform, pipeline = target_of(wrapped), pipeline_of(wrapped)
     baseline = bool(BASELINE.get(trial))
     early = problem.early_stopping and spec.boosting is not None and not baseline
     scores: list[float] = []
@@ -87,24 +101,27 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
                 _record_pruned(trial, scores, n_folds, started, reason="time budget")
                 raise optuna.TrialPruned(f"stopped by the time budget after fold {k}")
         X_valid, y_valid = problem.X.iloc[valid_idx], problem.y.iloc[valid_idx]
-        X_train, y_train = problem.X.iloc[train_idx], problem.y.iloc[train_idx]
+        X_train = problem.X.iloc[train_idx]
+        y_train = learned_target(transform, problem.y.iloc[train_idx])
         if early:
             fitted, used = fit_early_stopped(pipeline, spec, X_train, y_train, problem, seed)
             rounds.append(used)
         else:
             fitted = clone(pipeline).fit(X_train, y_train)
-        if problem.oof_dir is None:
+        if problem.oof_dir is None and transform == "none":
             scores.append(problem.metric.score(fitted, X_valid, y_valid))
         else:
             # One prediction pass serves both the score and the ensembles' out-of-fold matrix.
             oof_kind, pred = oof_predictions(fitted, X_valid, problem.task)
+            pred = predicted_target(transform, pred)
             classes = getattr(fitted, "classes_", None)
             scores.append(
                 problem.metric.score_predictions(y_valid.to_numpy(), pred, oof_kind, classes)
             )
-            if oof is None:
+            if oof is None and problem.oof_dir is not None:
                 oof = np.full((n_rows, *pred.shape[1:]), np.nan, dtype=np.float32)
-            oof[valid_idx] = pred
+            if oof is not None:
+                oof[valid_idx] = pred
         if problem.reports is not None and math.isfinite(scores[-1]):
             trial.report(scores[-1] if problem.reports == "fold" else float(np.mean(scores)), k)
             if not baseline and k + 1 < n_folds and trial.should_prune():

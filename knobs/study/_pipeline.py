@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 
 from knobs.data import ColumnProfile, Dataset, build_preprocessor
 from knobs.metrics import Metric
 from knobs.models import ModelSpec, get_model
-from knobs.pipelines import prep_for, split_params
+from knobs.pipelines import TARGET_KEY, default_target, prep_for, split_params, with_target
 
 if TYPE_CHECKING:
     from knobs.study._plan import StudyPlan
@@ -51,6 +52,8 @@ class Problem:
     search_pipeline: bool = False
     #: Where XGBoost trains in this worker: ``"cpu"`` or ``"cuda"`` (``knobs.devices``).
     device: str = "cpu"
+    #: What a regression trial may learn (``StudyPlan.target_transforms``).
+    target_transforms: tuple[str, ...] = ("none",)
 
     @property
     def model_names(self) -> list[str]:
@@ -66,7 +69,7 @@ def pipeline_for(
     n_jobs: int = 1,
     probabilities: bool | None = None,
     device: str | None = None,
-) -> Pipeline:
+) -> Pipeline | TransformedTargetRegressor:
     """An unfitted pipeline for ``model`` with ``params``, over the columns of ``source``.
 
     ``source`` is a study's plan (refits, ensemble members), the problem a worker loaded (trials)
@@ -79,6 +82,10 @@ def pipeline_for(
     pipeline search); without them the preprocessing is the fixed one every search uses.
     ``device`` (default: a problem's, else the CPU) moves a model that can train on a GPU
     (XGBoost) there; refits and exports stay on the CPU, so an exported model runs anywhere.
+
+    A regression trial that learns the target's log (``prep.target``, or a plan that fixes it)
+    is the pipeline wrapped in scikit-learn's ``TransformedTargetRegressor``
+    (``knobs.pipelines.with_target``): it predicts on the target's own scale.
     """
     columns: tuple[ColumnProfile, ...]
     metric: Metric | None
@@ -88,6 +95,10 @@ def pipeline_for(
         columns, metric, specs = source.columns, None, {}
     else:
         columns, metric, specs = source.columns, source.metric_obj(), source.specs()
+    choices = getattr(source, "target_transforms", ("none",))
+    transform = params.get(TARGET_KEY) or default_target(choices)
+    if source.task != "regression":  # a log of class labels means nothing
+        transform = "none"
     spec = model if isinstance(model, ModelSpec) else specs.get(model) or get_model(model)
     model_params, prep = split_params(params)
     estimator = spec.estimator(source.task, model_params, seed=seed, n_jobs=n_jobs)
@@ -102,4 +113,4 @@ def pipeline_for(
     prep_step = build_preprocessor(
         columns, scale=spec.scale, task=source.task, **prep_for(spec, prep)
     )
-    return Pipeline([("prep", prep_step), ("model", estimator)])
+    return with_target(Pipeline([("prep", prep_step), ("model", estimator)]), transform)

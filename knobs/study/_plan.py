@@ -25,7 +25,7 @@ from knobs.data import ColumnProfile, Dataset
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import Direction, Metric, get_metric
 from knobs.models import AUTO, ModelSpec, resolve_models
-from knobs.pipelines import grid_for, grid_size_for
+from knobs.pipelines import grid_for, grid_size_for, target_transforms
 from knobs.pruners import get_pruner
 from knobs.study._objective import OOF_MAX_VALUES
 from knobs.study._pipeline import Problem
@@ -72,6 +72,9 @@ class StudyPlan:
     #: The user's own test table (its file name), when one scored the final model instead of a
     #: share of the training table; "" otherwise.
     test_source: str = ""
+    #: What a regression trial may learn (``knobs.pipelines.target_transforms``): the target
+    #: as is, its log, or either (``prep.target`` is then tuned). Older studies: as is.
+    target_transforms: tuple[str, ...] = ("none",)
 
     # --- derived -------------------------------------------------------------------------
     def metric_obj(self) -> Metric:
@@ -126,6 +129,7 @@ class StudyPlan:
             models=tuple(data.pop("models")),
             classes=tuple(data.pop("classes")),
             notices=tuple(data.pop("notices")),
+            target_transforms=tuple(data.pop("target_transforms", ("none",))),
             **data,
         )
 
@@ -193,6 +197,7 @@ class StudyPlan:
             early_stopping=self.config.early_stopping,
             grid_only=self.config.strategy == "grid",
             search_pipeline=self.config.search_pipeline,
+            target_transforms=self.target_transforms,
             oof_dir=self.oof_dir() if keep_oof and self.keeps_oof() else None,
         )
 
@@ -255,6 +260,12 @@ def build_plan(
     for name in config.space:
         if name not in {s.name for s in specs}:
             raise_unknown_space(name, [s.name for s in specs])
+    transforms, transform_notice = target_transforms(
+        dataset.y, dataset.task, config.target_transform, target=dataset.target,
+        tuned=config.strategy != "grid",
+    )  # fmt: skip
+    if transform_notice:
+        notices = (*notices, transform_notice)
     return StudyPlan(
         config=config,
         task=dataset.task,
@@ -275,6 +286,7 @@ def build_plan(
         versions=library_versions(),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         test_source=test_source,
+        target_transforms=transforms,
     )
 
 

@@ -34,6 +34,7 @@ from knobs.data import (
 )
 from knobs.devices import resolve_device
 from knobs.errors import ConfigError, DataError, StudyError
+from knobs.pipelines import TARGET_KEY
 from knobs.strategies import get_strategy
 from knobs.study import _reader as results
 from knobs.study import _runner as runner
@@ -91,9 +92,21 @@ def enqueue_openers(
         for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     ]
     for model in plan.models:
-        for params in specs[model].start_points():
+        for params in _with_targets(specs[model].start_points(), plan.target_transforms):
             if params not in waiting and params not in known:
                 study.enqueue_trial(params, user_attrs=START.attr(True))
+
+
+def _with_targets(
+    starts: Sequence[Mapping[str, Any]], choices: tuple[str, ...]
+) -> list[Mapping[str, Any]]:
+    """A model's starts; where trials choose what a regression model learns, its first start
+    once as is and once on the target's log: a paired look the sampler learns the choice from
+    (the later starts leave it to the sampler)."""
+    if len(choices) < 2 or not starts:
+        return list(starts)
+    first, *rest = starts
+    return [*({**first, TARGET_KEY: c} for c in choices), *rest]
 
 
 class Search:

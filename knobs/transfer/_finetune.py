@@ -36,6 +36,7 @@ from knobs.data import ColumnProfile, read_table
 from knobs.errors import ConfigError, DataError, ExportError
 from knobs.metrics import Direction, get_metric
 from knobs.models import PATIENCE, REGISTRY
+from knobs.pipelines import learned_target, pipeline_of, target_of, with_target
 from knobs.study import TARGET_COLUMN, StudyPlan
 
 #: Share of the new rows kept aside to compare the three models.
@@ -325,7 +326,9 @@ def finetune(
             f"`{model}` is a {card['format']} bundle; fine-tuning needs the fitted estimator "
             "(export the model as skops or xgboost)."
         )
-    pipeline = loaded.estimator
+    # A model that learns the target's log: its pipeline learns the log of the new rows too.
+    parent_model = loaded.estimator
+    transform, pipeline = target_of(parent_model), pipeline_of(parent_model)
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) < 2:
         raise ExportError(f"`{model}` does not hold a preprocessing + model pipeline.")
     frame = data if isinstance(data, pd.DataFrame) else read_table(data, name=name).frame
@@ -358,21 +361,22 @@ def finetune(
     X_ho, y_ho = X_all.iloc[ho].reset_index(drop=True), y_all[ho]
     metric = get_metric(card["scores"]["metric"], task)
     prep, old_model = Pipeline(pipeline.steps[:-1]), pipeline.steps[-1][1]
-    scores = {"old": metric.score(pipeline, X_ho, y_ho)}
+    scores = {"old": metric.score(parent_model, X_ho, y_ho)}
+    learned = learned_target(transform, y_tr)
     # Fine-tuned: the preprocessing stays exactly as fitted; only the model learns.
     started = time.perf_counter()
     Xt_tr = prep.transform(X_tr)
     Xt_fit, Xt_val = _rows(Xt_tr, fit_i), _rows(Xt_tr, val_i)
     tuned, details = tuner.tune(
-        old_model, Xt_fit, y_tr[fit_i], Xt_val, y_tr[val_i], extra, seed,
+        old_model, Xt_fit, learned[fit_i], Xt_val, learned[val_i], extra, seed,
         params=dict(card["model"].get("params", {})), task=task,
     )  # fmt: skip
-    finetuned = Pipeline([*prep.steps, (pipeline.steps[-1][0], tuned)])
+    finetuned = _rewrapped(parent_model, Pipeline([*prep.steps, (pipeline.steps[-1][0], tuned)]))
     seconds = {"finetuned": time.perf_counter() - started}
     scores["finetuned"] = metric.score(finetuned, X_ho, y_ho)
     # From scratch: the same pipeline and parameters, every step fitted on the new rows only.
     started = time.perf_counter()
-    scratch = _scratch(pipeline, family, task, card, seed)
+    scratch = with_target(_scratch(pipeline, family, task, card, seed), transform)
     scratch.fit(X_tr, y_tr)
     seconds["scratch"] = time.perf_counter() - started
     scores["scratch"] = metric.score(scratch, X_ho, y_ho)
@@ -424,6 +428,16 @@ def finetune(
         )  # fmt: skip
     return replace(result, out=exported.path, card=exported.card,
                    warnings=(*result.warnings, *exported.warnings))  # fmt: skip
+
+
+def _rewrapped(parent: Any, pipeline: Pipeline) -> Any:
+    """``pipeline`` (fitted) in the parent's fitted target wrapper, when the parent has one: the
+    wrapper's fitted log/exp stays as it was, only the pipeline inside is the fine-tuned one."""
+    if target_of(parent) == "none":
+        return pipeline
+    wrapped = copy.deepcopy(parent)
+    wrapped.regressor_ = pipeline
+    return wrapped
 
 
 def _rows(X: Any, idx: np.ndarray) -> Any:
