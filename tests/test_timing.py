@@ -61,6 +61,55 @@ def test_the_expected_trial_time_is_the_median_of_recent_tuned_trials() -> None:
     assert expected_trial_s([]) is None
 
 
+def test_the_expected_time_is_the_next_trials_familys_own() -> None:
+    def of(model: str, seconds: float, **kw: object):
+        t = _trial(seconds, **kw)
+        t.params = {"model": model}
+        return t
+
+    trials = [of("random_forest", 1.0, baseline=True), of("xgboost", 0.7, baseline=True),
+              of("random_forest", 4.6), of("random_forest", 4.4)]  # fmt: skip
+    assert expected_trial_s(trials, model="xgboost") == 0.7  # its defaults trial: no tuned one
+    assert expected_trial_s(trials, model="random_forest") == 4.5
+    assert expected_trial_s(trials, model="hist_gb") == 4.5  # nothing of its own: every family's
+    assert expected_trial_s(trials) == 4.5
+
+
+def test_a_slow_familys_pace_does_not_stop_a_quick_familys_queued_trial() -> None:
+    """A random forest's tuned trials took 4.6 s; 2 s before the cut, the queued XGBoost trial
+    (0.7 s by its defaults trial) still starts. It did not when every family was judged by the
+    last tuned trials: the search stopped with time unused."""
+    import time
+
+    from knobs.study._timing import final_refits
+    from knobs.study.worker import claim
+
+    config = knobs.SearchConfig(target="label", models=("random_forest", "xgboost"),
+                                strategy="random", n_trials=50, cv=2, workers=1, ensemble=False)  # fmt: skip
+    search = knobs.Search.create(make_table("binary", n=120), config)
+    study, plan = search.study, search.plan
+    families = ["random_forest", "xgboost"]
+    first = study.ask()  # the random forest's defaults trial, queued first
+    assert first.suggest_categorical("model", families) == "random_forest"
+    study.tell(first, 0.7)
+    dist = {"model": optuna.distributions.CategoricalDistribution(families)}
+    for seconds in (4.6, 4.4):
+        t = _trial(seconds, 0.75, fit_s=0.2)
+        t.params, t.distributions = {"model": "random_forest"}, dist
+        study.add_trial(t)
+    (queued,) = [t for t in study.get_trials() if t.state.name == "WAITING"]
+    assert queued.system_attrs["fixed_params"]["model"] == "xgboost"
+    quick = _trial(0.7, 0.7, fit_s=0.2, baseline=True)
+    quick.params, quick.distributions = {"model": "xgboost"}, dist
+    study.add_trial(quick)
+    trials = study.get_trials()
+    reserve = refit_reserve(trials, plan.folds, plan.direction, refits=final_refits(plan))
+    deadline = time.time() + reserve + 2.0
+    trial, cut = claim(study, plan, deadline=deadline, grid=None)
+    assert trial is not None and trial.suggest_categorical("model", families) == "xgboost"
+    assert cut == pytest.approx(deadline - reserve, abs=0.5)
+
+
 @pytest.mark.slow
 def test_timeout_holds_for_the_whole_call_when_trials_take_seconds() -> None:
     budget = 25.0

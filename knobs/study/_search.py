@@ -91,22 +91,25 @@ def enqueue_openers(
         t.system_attrs.get("fixed_params", t.params)
         for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     ]
-    for model in plan.models:
-        for params in _with_targets(specs[model].start_points(), plan.target_transforms):
-            if params not in waiting and params not in known:
-                study.enqueue_trial(params, user_attrs=START.attr(True))
+    for params in _with_targets([specs[m].start_points() for m in plan.models], plan):
+        if params not in waiting and params not in known:
+            study.enqueue_trial(params, user_attrs=START.attr(True))
 
 
 def _with_targets(
-    starts: Sequence[Mapping[str, Any]], choices: tuple[str, ...]
+    starts: Sequence[Sequence[Mapping[str, Any]]], plan: StudyPlan
 ) -> list[Mapping[str, Any]]:
-    """A model's starts; where trials choose what a regression model learns, its first start
-    once as is and once on the target's log: a paired look the sampler learns the choice from
-    (the later starts leave it to the sampler)."""
-    if len(choices) < 2 or not starts:
-        return list(starts)
-    first, *rest = starts
-    return [*({**first, TARGET_KEY: c} for c in choices), *rest]
+    """Each model's starts in turn; where trials choose what a regression model learns
+    (``plan.target_transforms``), each model's first start is as is, and once more on the
+    target's log after every model's starts: a paired look the sampler learns the choice from,
+    queued last so a short budget still sees every family's starts (a random forest's takes
+    seconds). The later starts leave the choice to the sampler."""
+    choices = plan.target_transforms
+    if len(choices) < 2:
+        return [p for points in starts for p in points]
+    tagged = [[{**points[0], TARGET_KEY: choices[0]}, *points[1:]] for points in starts if points]
+    again = [{**points[0], TARGET_KEY: c} for c in choices[1:] for points in tagged]
+    return [p for points in tagged for p in points] + again
 
 
 class Search:

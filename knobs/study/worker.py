@@ -135,6 +135,16 @@ def claim(
         budget = study_budget(study, plan)
         if budget is not None and spent(trials) >= budget:
             return None, None
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        family = None  # the family the next trial goes to, where it is known before it starts
+        if waiting:
+            family = (
+                min(waiting, key=lambda t: t.number)
+                .system_attrs.get("fixed_params", {})
+                .get("model")
+            )
+        elif grid is None and plan.auto_models:
+            family = next_family(study, plan.models, plan.goal)
         cut = None
         if deadline is not None:
             reserve = refit_reserve(
@@ -142,17 +152,16 @@ def claim(
                 refits=final_refits(plan), budget_s=plan.config.timeout,
             )  # fmt: skip
             cut = deadline - reserve
-            expected = expected_trial_s(trials) or 0.0
+            expected = expected_trial_s(trials, model=family) or 0.0
             if time.time() + expected >= cut:
                 return None, None  # it could not finish before the cut: leave the time to the refit
-        waiting = any(t.state == TrialState.WAITING for t in trials)
         if grid is not None and not waiting:
             sampler = grid.next_sampler(trials)
             if sampler is None:
                 return None, None
             study.sampler = sampler
         elif plan.auto_models and not waiting:
-            study.enqueue_trial({"model": next_family(study, plan.models, plan.goal)})
+            study.enqueue_trial({"model": family})
         trial = study.ask()
         WORKER.set(trial, identity or worker_identity())
         return trial, cut
