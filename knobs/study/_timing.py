@@ -25,8 +25,8 @@ MARGIN_S = 1.0
 END_S = 1.0
 
 
-#: A final ensemble refits a few members (greedy selection picks 2-4 of the top 5 trials), at a
-#: safe pace (``knobs.ensembles._final.ENSEMBLE_SAFETY``), after seconds of choosing them.
+#: A final ensemble refits a few members (greedy selection picks 2-4 of the top 5 trials), each
+#: at the pace ``refit_seconds`` allows, after seconds of choosing them.
 ENSEMBLE_REFITS = 4
 #: At most this share of a time budget is kept back for a final ensemble's refits: it is chosen
 #: only when it beats the best trial beyond the noise (rarely, on short budgets), while time kept
