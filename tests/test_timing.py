@@ -110,6 +110,39 @@ def test_a_slow_familys_pace_does_not_stop_a_quick_familys_queued_trial() -> Non
     assert cut == pytest.approx(deadline - reserve, abs=0.5)
 
 
+def test_a_slow_familys_queued_start_waits_while_a_quicker_one_behind_it_runs() -> None:
+    """Near the cut, the queue's head is a random forest's trial (4.5 s a trial) and an XGBoost
+    trial (0.7 s) is queued behind it: the XGBoost one runs, the forest's stays queued for a
+    resume. The search used to end there, with the time left unused."""
+    import time
+
+    from knobs.study._timing import final_refits
+    from knobs.study.worker import claim
+
+    config = knobs.SearchConfig(target="label", models=("random_forest", "xgboost"),
+                                strategy="random", n_trials=50, cv=2, workers=1, ensemble=False)  # fmt: skip
+    search = knobs.Search.create(make_table("binary", n=120), config)
+    study, plan = search.study, search.plan
+    families = ["random_forest", "xgboost"]
+    dist = {"model": optuna.distributions.CategoricalDistribution(families)}
+    for model in families:  # the queued defaults trials, run at each family's pace
+        trial = study.ask()
+        assert trial.suggest_categorical("model", families) == model
+        study.tell(trial, 0.7)
+    for model, seconds in (("random_forest", 4.6), ("random_forest", 4.4), ("xgboost", 0.7)):
+        t = _trial(seconds, 0.75, fit_s=0.2)
+        t.params, t.distributions = {"model": model}, dist
+        study.add_trial(t)
+    study.enqueue_trial({"model": "random_forest"})
+    study.enqueue_trial({"model": "xgboost"})
+    trials = study.get_trials()
+    reserve = refit_reserve(trials, plan.folds, plan.direction, refits=final_refits(plan))
+    trial, _cut = claim(study, plan, deadline=time.time() + reserve + 2.0, grid=None)
+    assert trial is not None and trial.suggest_categorical("model", families) == "xgboost"
+    (still,) = [t for t in study.get_trials() if t.state.name == "WAITING"]
+    assert still.system_attrs["fixed_params"] == {"model": "random_forest"}
+
+
 @pytest.mark.slow
 def test_timeout_holds_for_the_whole_call_when_trials_take_seconds() -> None:
     budget = 25.0

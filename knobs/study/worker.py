@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from knobs.devices import resolve_device
 from knobs.pruners import build_pruner
@@ -135,16 +135,6 @@ def claim(
         budget = study_budget(study, plan)
         if budget is not None and spent(trials) >= budget:
             return None, None
-        waiting = [t for t in trials if t.state == TrialState.WAITING]
-        family = None  # the family the next trial goes to, where it is known before it starts
-        if waiting:
-            family = (
-                min(waiting, key=lambda t: t.number)
-                .system_attrs.get("fixed_params", {})
-                .get("model")
-            )
-        elif grid is None and plan.auto_models:
-            family = next_family(study, plan.models, plan.goal)
         cut = None
         if deadline is not None:
             reserve = refit_reserve(
@@ -152,19 +142,54 @@ def claim(
                 refits=final_refits(plan), budget_s=plan.config.timeout,
             )  # fmt: skip
             cut = deadline - reserve
+
+        def fits(family: str | None) -> bool:
+            """Whether a trial of ``family`` (None: unknown yet) can end before the cut, at
+            the pace of that family's trials so far."""
             expected = expected_trial_s(trials, model=family) or 0.0
-            if time.time() + expected >= cut:
+            return cut is None or time.time() + expected < cut
+
+        waiting = sorted(
+            (t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number
+        )
+        # The first queued trial that can end before the cut; a slower family's queued start
+        # stays queued (a resume runs it) rather than ending the search with time left for the
+        # quicker ones behind it.
+        queued = next((t for t in waiting if fits(_family_of(t))), None)
+        if queued is None:
+            if grid is not None and not waiting:
+                sampler = grid.next_sampler(trials)
+                if sampler is None or not fits(None):
+                    return None, None
+                study.sampler = sampler
+            elif plan.auto_models and grid is None:
+                family = next_family(study, plan.models, plan.goal)
+                if not fits(family):
+                    return None, None  # leave the time to the refit
+                study.enqueue_trial({"model": family})
+                queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
+            elif waiting or not fits(None):
                 return None, None  # it could not finish before the cut: leave the time to the refit
-        if grid is not None and not waiting:
-            sampler = grid.next_sampler(trials)
-            if sampler is None:
-                return None, None
-            study.sampler = sampler
-        elif plan.auto_models and not waiting:
-            study.enqueue_trial({"model": family})
-        trial = study.ask()
+        trial = study.ask() if queued is None else _claim_queued(study, queued)
+        if trial is None:  # another process took it between the read and the claim
+            trial = study.ask()
         WORKER.set(trial, identity or worker_identity())
         return trial, cut
+
+
+def _family_of(trial: FrozenTrial) -> str | None:
+    """The model family a queued trial is fixed to, if any."""
+    return trial.system_attrs.get("fixed_params", {}).get("model")
+
+
+def _claim_queued(study: optuna.Study, queued: FrozenTrial) -> optuna.Trial | None:
+    """``study.ask()`` for one chosen queued trial rather than the first: Optuna's own pop
+    (``Study._pop_waiting_trial_id``: mark it RUNNING, then open it), by id. None when another
+    process claimed it first."""
+    study._thread_local.cached_all_trials = None  # as ask() does: the sampler reads fresh trials
+    if not study._storage.set_trial_state_values(queued._trial_id, state=TrialState.RUNNING):
+        return None
+    return optuna.Trial(study, queued._trial_id)
 
 
 def run_trial(
