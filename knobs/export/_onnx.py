@@ -700,8 +700,8 @@ def _pipeline_graph(pipeline: Any) -> Any:
 
 
 def _member_graph(member: Any) -> Any:
-    """An ensemble member's graph copy; a member that learned its target's log maps its output
-    back with ``exp`` before the ensemble blends or stacks it, as its wrapper does."""
+    """A pipeline's graph copy; one that learned its target's log maps its output back with
+    ``exp`` (before an ensemble blends or stacks it), as its wrapper does."""
     graph = _pipeline_graph(pipeline_of(member))
     if target_of(member) == "none":
         return graph
@@ -713,6 +713,8 @@ def _graph_copy(estimator: Any) -> tuple[Any, list[Any]]:
     from sklearn.base import is_classifier
     from sklearn.ensemble import VotingClassifier, VotingRegressor
 
+    if target_of(estimator) == "log":
+        return _member_graph(estimator), []
     members = _members(estimator)
     if members is None:
         graph = _pipeline_graph(estimator)
@@ -785,7 +787,7 @@ def to_onnx(
         (c, StringTensorType([None, 1]) if k == "categorical" else FloatTensorType([None, 1]))
         for c, k in schema.items()
     ]
-    graph, classifiers = _graph_copy(pipeline)
+    graph, classifiers = _graph_copy(estimator)
     options = {id(m): {"zipmap": False} for m in classifiers} or None
     try:
         onx = convert_sklearn(
@@ -801,8 +803,6 @@ def to_onnx(
             f"skl2onnx cannot convert this model ({models}) "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). Use --format skops."
         ) from None
-    if target_of(estimator) == "log":
-        _exp_of_output(onx)
     data = onx.SerializeToString()
     check = compare(data, estimator, task, schema, X_check)
     if check.max_abs_diff > check.tolerance:
@@ -812,18 +812,6 @@ def to_onnx(
             f"{check.tolerance:.3g}. Use --format skops, which reloads exactly."
         )
     return data, schema, check
-
-
-def _exp_of_output(onx: Any) -> None:
-    """Map a regression graph's output back from the log the model learned: the node that wrote
-    the output now writes its log, and an ``Exp`` node writes the output from it."""
-    from onnx import helper
-
-    out = onx.graph.output[0].name
-    logged = f"{out}_log"
-    for node in onx.graph.node:
-        node.output[:] = [logged if o == out else o for o in node.output]
-    onx.graph.node.append(helper.make_node("Exp", [logged], [out], name="KnobsTargetExp"))
 
 
 def _session(data: bytes) -> Any:
