@@ -193,6 +193,27 @@ def test_the_folds_choose_the_log_where_it_fits_and_score_what_the_wrapper_predi
     assert float(np.mean(scores)) == pytest.approx(best.value, rel=1e-9)
 
 
+def test_a_warm_start_carries_the_earlier_choice_of_the_log_and_says_where_it_cannot():
+    from knobs.study.keys import WARM
+    from knobs.transfer._prior import new_space
+
+    source = make_search(multiplicative(), "price", models=("xgboost",))
+    add_trial(source, "xgboost", {"n_estimators": 60, "max_depth": 3}, "log")
+    warm = make_search(multiplicative(seed=1), "price", models=("xgboost",),
+                       warm_start=(source.name,))  # fmt: skip
+    (carried,) = [t for t in warm.study.get_trials() if WARM.get(t)]
+    assert carried.system_attrs["fixed_params"][TARGET_KEY] == "log"
+    assert "no longer in the space" not in warm.plan.notices[-1]
+    assert TARGET_KEY in new_space(warm.plan)["xgboost"]  # the prior keeps the choice too
+    # A table with a zero cannot learn the log: the choice is dropped by name.
+    zero = multiplicative(seed=2)
+    zero.loc[0, "price"] = 0.0
+    cold = make_search(zero, "price", models=("xgboost",), warm_start=(source.name,))
+    (carried,) = [t for t in cold.study.get_trials() if WARM.get(t)]
+    assert TARGET_KEY not in carried.system_attrs["fixed_params"]
+    assert f"parameter(s) {TARGET_KEY} no longer in the space" in cold.plan.notices[-1]
+
+
 # --- the delivered model ----------------------------------------------------------------------
 
 

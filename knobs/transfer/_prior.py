@@ -23,7 +23,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import StudyError
-from knobs.pipelines import choices_for
+from knobs.pipelines import TARGET_KEY, choices_for
 from knobs.study import StudyPlan
 from knobs.study.keys import BASELINE
 
@@ -38,7 +38,8 @@ QUANTILE_ATTR = "knobs_prior_quantile"
 def new_space(plan: StudyPlan) -> dict[str, dict[str, BaseDistribution]]:
     """Per model family, the distributions the new study's objective suggests its parameters
     from (``knobs.study._objective.suggest``): the ``model`` choice, the model's parameters and,
-    in a pipeline search, the preprocessing choices. Only model-based samplers take a prior
+    in a pipeline search, the preprocessing choices, and what a regression trial learns where
+    the plan lets it choose (``prep.target``). Only model-based samplers take a prior
     (``Strategy.prior``), never the grid, so every parameter of the space is in it."""
     specs = plan.specs()
     model = CategoricalDistribution(list(specs))
@@ -48,6 +49,8 @@ def new_space(plan: StudyPlan) -> dict[str, dict[str, BaseDistribution]]:
         space.update({spec.key(p.name): p.distribution() for p in spec.params})
         if plan.config.search_pipeline:
             space.update({c.key: c.param.distribution() for c in choices_for(spec)})
+        if len(plan.target_transforms) > 1:
+            space[TARGET_KEY] = CategoricalDistribution(list(plan.target_transforms))
         out[name] = space
     return out
 

@@ -36,6 +36,7 @@ from knobs.errors import StudyError
 from knobs.formatting import fmt_score
 from knobs.metrics import Direction
 from knobs.models import ModelSpec, Param
+from knobs.pipelines import TARGET_KEY
 from knobs.study import StudyPlan, best_trial, is_scored, open_storage
 from knobs.study.keys import BASELINE, BUDGET, PLAN, PRIOR, WARM
 from knobs.transfer._compat import Compatibility, check_sources, schema_of
@@ -132,13 +133,24 @@ def _fits(param: Param, value: Any) -> bool:
     return param.low <= value <= param.high
 
 
-def _point(spec: ModelSpec, trial: FrozenTrial) -> tuple[dict[str, Any], list[str], list[str]]:
-    """The new study's point for an old trial: (params, resampled names, dropped names)."""
+def _point(
+    spec: ModelSpec, trial: FrozenTrial, targets: tuple[str, ...]
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The new study's point for an old trial: (params, resampled names, dropped names).
+    ``targets`` are what the new study's regression trials may learn
+    (``StudyPlan.target_transforms``): an old trial's choice of the log carries over where the
+    new study chooses too, and is dropped by name where it cannot learn it."""
     point: dict[str, Any] = {"model": spec.name}
     resampled, dropped = [], []
     known = {spec.key(p.name): p for p in spec.params}
     for key, value in trial.params.items():
         if key == "model":
+            continue
+        if key == TARGET_KEY:
+            if value not in targets:
+                dropped.append(key)
+            elif len(targets) > 1:
+                point[key] = value
             continue
         param = known.get(key)
         if param is None:
@@ -179,7 +191,7 @@ def plan_warm_start(
             if BASELINE.get(trial) or set(trial.params) == {"model"}:
                 not_carried.append(f"{label}: its best was the defaults, tried here anyway")
                 continue
-            point, resampled, dropped = _point(specs[model], trial)
+            point, resampled, dropped = _point(specs[model], trial, plan.target_transforms)
             if dropped:
                 not_carried.append(
                     f"{label}: parameter(s) {', '.join(dropped)} no longer in the space"
@@ -210,7 +222,7 @@ def scored_points(
             spec = specs.get(str(t.params.get("model")))
             if spec is None or not is_scored(t) or BASELINE.get(t):
                 continue
-            point, resampled, dropped = _point(spec, t)
+            point, resampled, dropped = _point(spec, t, plan.target_transforms)
             if not resampled and not dropped and point not in out:
                 out.append(point)
     return out
