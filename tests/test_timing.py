@@ -143,6 +143,42 @@ def test_a_slow_familys_queued_start_waits_while_a_quicker_one_behind_it_runs() 
     assert still.system_attrs["fixed_params"] == {"model": "random_forest"}
 
 
+def test_near_the_cut_a_quicker_alive_family_takes_the_trial_the_rungs_pick_cannot_finish() -> None:
+    """Under --models auto, successive halving's pick is the random forest (4.5 s a trial) 2 s
+    before the cut: the still-improving XGBoost (0.7 s) takes the trial. The search used to end."""
+    import time
+
+    from knobs.study._timing import final_refits
+    from knobs.study.keys import FAMILIES
+    from knobs.study.worker import claim
+
+    config = knobs.SearchConfig(target="label", models=("auto",), strategy="random",
+                                n_trials=50, cv=2, workers=1, ensemble=False)  # fmt: skip
+    search = knobs.Search.create(make_table("binary", n=120), config)
+    study, plan = search.study, search.plan
+    families = list(plan.models)
+    assert {"random_forest", "xgboost"} <= set(families)
+    dist = {"model": optuna.distributions.CategoricalDistribution(families)}
+    for _ in families:  # the queued defaults trials
+        trial = study.ask()
+        trial.suggest_categorical("model", families)
+        study.tell(trial, 0.7)
+    for model, seconds, value in (("random_forest", 4.6, 0.80), ("random_forest", 4.4, 0.81),
+                                  ("xgboost", 0.7, 0.74), ("xgboost", 0.6, 0.79)):  # fmt: skip
+        t = _trial(seconds, value, fit_s=0.2)
+        t.params, t.distributions = {"model": model}, dist
+        study.add_trial(t)
+    FAMILIES.set(study, {"rung": 3, "alive": ["random_forest", "xgboost"],
+                         "until": {"random_forest": 99, "xgboost": 2}})  # fmt: skip
+    trials = study.get_trials()
+    from knobs.study._families import next_family
+
+    assert next_family(study, plan.models, plan.goal) == "random_forest"
+    reserve = refit_reserve(trials, plan.folds, plan.direction, refits=final_refits(plan))
+    trial, _cut = claim(study, plan, deadline=time.time() + reserve + 2.0, grid=None)
+    assert trial is not None and trial.suggest_categorical("model", families) == "xgboost"
+
+
 @pytest.mark.slow
 def test_timeout_holds_for_the_whole_call_when_trials_take_seconds() -> None:
     budget = 25.0

@@ -19,10 +19,12 @@ from knobs.study.keys import BASELINE, CV
 
 #: Kept back for the very end: writing the report and exiting (measured at 0.2 s; a busy
 #: machine doubles it).
-MARGIN_S = 1.0
+MARGIN_S = 0.5
 #: The end of a search beyond its refits: reading the trials, the first fit's imports in the
-#: launching process, scoring the test rows (measured at 0.8 s on the benchmark's tables).
-END_S = 1.0
+#: launching process, scoring the test rows. Measured with ``bench/end_phase.py`` on the
+#: benchmark's tables: 0.1-0.2 s after the ensemble choice (refit, test score and delivery of a
+#: single model). 1 s here and in ``MARGIN_S`` left 2.5 s of a 17 s budget unused on houses.
+END_S = 0.5
 
 
 #: A final ensemble refits a few members (greedy selection picks 2-4 of the top 5 trials), each
@@ -34,7 +36,8 @@ ENSEMBLE_REFITS = 4
 ENSEMBLE_SHARE = 0.1
 #: Seconds greedy selection takes to choose (nested CV over the top trials' stored predictions):
 #: measured 0.3-0.5 s on the benchmark's tables (it was 2.5 s before the metric's own checks
-#: were taken out of the greedy loop), twice that on a busy machine.
+#: were taken out of the greedy loop), twice that on a busy machine; up to 1.1 s (churn, fair)
+#: when the choice reads a long search's trials.
 CHOOSE_S = 1.0
 
 

@@ -28,7 +28,7 @@ from knobs.devices import resolve_device
 from knobs.pruners import build_pruner
 from knobs.strategies import make_sampler
 from knobs.study._budget import spent, study_budget
-from knobs.study._families import next_family
+from knobs.study._families import next_family, quick_family
 from knobs.study._objective import TrialFailed, evaluate
 from knobs.study._pipeline import Problem
 from knobs.study._plan import StudyPlan, read_plan
@@ -165,6 +165,8 @@ def claim(
             elif plan.auto_models and grid is None:
                 family = next_family(study, plan.models, plan.goal)
                 if not fits(family):
+                    family = quick_family(study, plan.models, plan.goal, fits)
+                if family is None:
                     return None, None  # leave the time to the refit
                 study.enqueue_trial({"model": family})
                 queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
