@@ -210,14 +210,19 @@ def default_target(choices: tuple[str, ...]) -> str:
     return choices[0] if len(choices) == 1 else "none"
 
 
+#: Each transform other than ``none``: (the function a model learns the target through, its
+#: inverse that maps predictions back). The wrapper and the folds' own fits both read it.
+_TARGET_FUNCTIONS = {"log": (np.log, np.exp)}
+
+
 def learned_target(transform: str, y: Any) -> Any:
     """The values a model learns from, for the target ``y``."""
-    return np.log(y) if transform == "log" else y
+    return _TARGET_FUNCTIONS[transform][0](y) if transform != "none" else y
 
 
 def predicted_target(transform: str, pred: np.ndarray) -> np.ndarray:
     """A model's predictions mapped back to the target's own scale."""
-    return np.exp(pred) if transform == "log" else pred
+    return _TARGET_FUNCTIONS[transform][1](pred) if transform != "none" else pred
 
 
 def with_target(pipeline: Pipeline, transform: str) -> Pipeline | TransformedTargetRegressor:
@@ -225,8 +230,9 @@ def with_target(pipeline: Pipeline, transform: str) -> Pipeline | TransformedTar
     exported model predicts on the target's scale and reloads without Knobs."""
     if transform == "none":
         return pipeline
+    func, inverse = _TARGET_FUNCTIONS[transform]
     return TransformedTargetRegressor(
-        regressor=pipeline, func=np.log, inverse_func=np.exp, check_inverse=False
+        regressor=pipeline, func=func, inverse_func=inverse, check_inverse=False
     )
 
 
