@@ -168,16 +168,16 @@ def test_churn_voting_and_greedy_ensembles_export_to_onnx(churn: str, tmp_path: 
 
 
 def _table(task: str, n: int = 200, seed: int = 3) -> pd.DataFrame:
-    """make_table plus two dates (day-first with gaps; with hours) and two categoricals of 30
-    and 25 levels (target-encoded): several columns in each branch of the graph."""
+    """make_table plus two dates (day-first with gaps; with hours) and two categoricals of 70
+    and 66 levels (target-encoded: more than 64): several columns in each branch of the graph."""
     rng = np.random.default_rng(seed)
     frame = make_table(task, n=n, seed=seed)
     dates = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), "D")
     frame["opened"] = pd.Series(dates.strftime("%d/%m/%Y")).where(rng.random(n) > 0.1)
     stamps = dates + pd.to_timedelta(rng.integers(0, 24 * 60, n), "min")
     frame["closed"] = stamps.strftime("%Y-%m-%d %H:%M")
-    frame["shop"] = rng.choice([f"shop{i:02d}" for i in range(30)], size=n)
-    frame["agent"] = rng.choice([f"agent{i:02d}" for i in range(25)], size=n)
+    frame["shop"] = rng.choice([f"shop{i:02d}" for i in range(70)], size=n)
+    frame["agent"] = rng.choice([f"agent{i:02d}" for i in range(66)], size=n)
     return frame
 
 

@@ -167,7 +167,7 @@ def every_kind_frame(n: int = 120) -> pd.DataFrame:
                 np.datetime64("2021-01-01") + rng.integers(0, 900, n).astype("timedelta64[D]")
             ).astype(str),
             "plan": rng.choice(["basic", "plus", "pro", None], n),
-            "city": rng.choice([f"city {i}" for i in range(30)], n),
+            "city": rng.choice([f"city {i}" for i in range(200)], n),
             "review": [" ".join(rng.choice(words, 6)) + f" order {i}" for i in range(n)],
             "ref": [f"R{i:05d}" for i in range(n)],
             "y": rng.choice(["low", "mid", "high"], n),

@@ -64,7 +64,7 @@ SCALERS: Mapping[str, Callable[[], TransformerMixin]] = {
 }
 #: How categorical columns become numbers, by name (what each does, for the listings).
 ENCODINGS: Mapping[str, str] = {
-    "onehot": "one-hot, target encoding above `max_onehot` levels",
+    "onehot": "one-hot; target encoding for many categories with enough rows behind each",
     "ordinal": "one integer code per level (unseen levels: -1)",
     "target": "target encoding, cross-fitted",
 }
@@ -88,7 +88,7 @@ def build_preprocessor(
     ds_or_columns: Dataset | Sequence[ColumnProfile],
     *,
     scale: bool,
-    max_onehot: int = 20,
+    max_onehot: int | None = None,
     encoding: str = "onehot",
     impute: str = "median",
     missing_indicator: bool = True,
@@ -98,7 +98,9 @@ def build_preprocessor(
 ) -> ColumnTransformer | Pipeline:
     """A fresh, unfitted ColumnTransformer over ``Dataset.X`` (safe names), dense float64 output.
 
-    Categoricals with more than ``max_onehot`` levels are target-encoded: scikit-learn's
+    Categoricals flagged ``high_cardinality`` by their profile (the rule is
+    :func:`knobs.data._profile.target_encoded`), or with more than ``max_onehot`` levels when it
+    is given, are target-encoded: scikit-learn's
     TargetEncoder cross-fits inside ``fit_transform``, and the pipeline is fitted inside each CV
     fold, so no row's own target leaks into its encoding.
 
@@ -111,7 +113,7 @@ def build_preprocessor(
     the ``task``; the result is then a Pipeline (``columns``, ``select``), still one step that
     turns the table into the model's input.
     """
-    if max_onehot < 1:
+    if max_onehot is not None and max_onehot < 1:
         raise DataError(f"max_onehot must be at least 1, got {max_onehot}.")
     _check_choice("encoding", encoding, list(ENCODINGS))
     _check_choice("impute", impute, IMPUTATIONS)
@@ -135,7 +137,9 @@ def build_preprocessor(
     high: list[str] = []
     for c in profiles:
         if c.kind == "categorical" and (
-            encoding == "target" or (encoding == "onehot" and c.n_unique > max_onehot)
+            encoding == "target" or (encoding == "onehot" and (
+                "high_cardinality" in c.flags if max_onehot is None else c.n_unique > max_onehot
+            ))
         ):
             high.append(c.safe_name)
         else:
