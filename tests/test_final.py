@@ -44,8 +44,30 @@ def test_an_ensemble_that_cannot_refit_in_the_time_left_gives_way(study) -> None
         mp.setenv("KNOBS_HOME", home)
         choice, estimator = ensembles.final_choice(result.study, budget_s=0.0)
     assert choice.kind == "single" and estimator is None
-    if "beats the margin" in choice.why:
+    if "beats the" in choice.why:
         assert "overrun the time budget" in choice.why
+
+
+@pytest.mark.parametrize(
+    ("gains", "chosen", "words"),
+    [
+        ([0.03, -0.004, 0.022, 0.002, 0.008], True, "a likely gain"),  # houses: +0.0116 vs ±0.0142
+        ([0.012, 0.011, 0.013, 0.012, 0.010], True, "beats the margin"),
+        ([0.03, -0.02, 0.01, -0.01, 0.0], False, "does not beat the fold noise"),
+        ([-0.02, -0.03, -0.025, -0.02, -0.03], False, "is a loss"),
+        ([0.01], False, "cannot be told"),
+    ],
+)
+def test_an_ensemble_is_delivered_when_its_gain_beats_one_standard_error(gains, chosen,
+                                                                          words) -> None:  # fmt: skip
+    """The delivered model is a bet on the expected score: beyond one standard error of the
+    paired fold gains the ensemble goes out, and the words say whether the 95% margin agrees."""
+    import numpy as np
+
+    from knobs.ensembles._final import earns_its_place
+
+    delivered, how = earns_its_place(float(np.mean(gains)), gains)
+    assert delivered is chosen and words in how
 
 
 def test_export_without_a_trial_exports_the_final_ensemble(study, tmp_path) -> None:
