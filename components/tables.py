@@ -29,6 +29,7 @@ FLAG_WORDS = {
     "possible_leak": "possible leak",
     "mixed_types": "mixed types",
     "has_inf": "infinite values",
+    "few_rows_per_category": "few rows per category",
 }
 
 

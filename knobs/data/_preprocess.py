@@ -64,7 +64,7 @@ SCALERS: Mapping[str, Callable[[], TransformerMixin]] = {
 }
 #: How categorical columns become numbers, by name (what each does, for the listings).
 ENCODINGS: Mapping[str, str] = {
-    "onehot": "one-hot; target encoding for many categories with enough rows behind each",
+    "onehot": "one-hot, target encoding above 20 levels (one-hot for linear models when few rows stand behind each)",
     "ordinal": "one integer code per level (unseen levels: -1)",
     "target": "target encoding, cross-fitted",
 }
@@ -84,6 +84,14 @@ def _check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
         )
 
 
+def _many_levels(column: ColumnProfile, scale: bool, max_onehot: int | None) -> bool:
+    """Whether the default encoding target-encodes ``column`` for a model (scaled or not)."""
+    if max_onehot is not None:
+        return column.n_unique > max_onehot
+    flags = column.flags
+    return "high_cardinality" in flags and not (scale and "few_rows_per_category" in flags)
+
+
 def build_preprocessor(
     ds_or_columns: Dataset | Sequence[ColumnProfile],
     *,
@@ -98,9 +106,10 @@ def build_preprocessor(
 ) -> ColumnTransformer | Pipeline:
     """A fresh, unfitted ColumnTransformer over ``Dataset.X`` (safe names), dense float64 output.
 
-    Categoricals flagged ``high_cardinality`` by their profile (the rule is
-    :func:`knobs.data._profile.target_encoded`), or with more than ``max_onehot`` levels when it
-    is given, are target-encoded: scikit-learn's
+    Categoricals flagged ``high_cardinality`` by their profile (more than 20 levels), or with
+    more than ``max_onehot`` levels when it is given, are target-encoded, except for scaled
+    (linear and distance) models when the profile also flags ``few_rows_per_category``
+    (:func:`knobs.data._profile.too_few_rows_per_category`): scikit-learn's
     TargetEncoder cross-fits inside ``fit_transform``, and the pipeline is fitted inside each CV
     fold, so no row's own target leaks into its encoding.
 
@@ -137,9 +146,7 @@ def build_preprocessor(
     high: list[str] = []
     for c in profiles:
         if c.kind == "categorical" and (
-            encoding == "target" or (encoding == "onehot" and (
-                "high_cardinality" in c.flags if max_onehot is None else c.n_unique > max_onehot
-            ))
+            encoding == "target" or (encoding == "onehot" and _many_levels(c, scale, max_onehot))
         ):
             high.append(c.safe_name)
         else:

@@ -90,13 +90,13 @@ def final_choice(
     storage: str | None = None,
     top: int = FINAL_TOP,
     budget_s: float | None = None,
-    refits: float = 1.0,
 ) -> tuple[FinalChoice, Any]:
     """Choose the search's final model; returns the choice and, for an ensemble, the fitted
     estimator (trained on the whole training split).
 
-    ``budget_s`` is the time left for the refits: an ensemble whose members' ``refits`` (in
-    training-split refits: ``knobs.study._timing.final_refits``) would not fit in it (estimated
+    ``budget_s`` is the time left for the refits: an ensemble whose members' refit on the
+    training split (to score the test split; the refit on every row follows only if time is
+    left, as for a single model) would not fit in it (estimated
     from their own fold fits) gives way to the best single trial.
     """
     from knobs.config import default_workers
@@ -151,7 +151,7 @@ def final_choice(
         # the workers have exited; a second safety factor of 1.5 on top refused ensembles that
         # beat the noise on 3 of 4 houses searches at 18 s for want of 1 s, with 2-3 s of the
         # budget then left unused.
-        cost = refits * _refit_seconds(pool, members, cores)
+        cost = _refit_seconds(pool, members, cores)
         budget_s -= time.perf_counter() - started
         if cost > budget_s:
             return FinalChoice(
