@@ -755,21 +755,6 @@ class _OOFEnsemble(BaseEstimator):
             out.append(np.asarray(cross_val_predict(clone(est), X, y, cv=cv, method=method)))
         return out
 
-    @staticmethod
-    def _fit_members(members: Sequence[BaseEstimator], X: Any, y: Any,
-                     n_jobs: int | None) -> list[BaseEstimator]:  # fmt: skip
-        """Fresh clones of ``members`` fitted on ``X, y``, ``n_jobs`` at a time (joblib's
-        threads: the members' own fits are single-threaded and release the GIL, and threads
-        start at once where processes would first cost a second of start-up)."""
-        from sklearn.utils.parallel import Parallel, delayed
-
-        def fit(est: BaseEstimator) -> BaseEstimator:
-            return clone(est).fit(X, y)
-
-        if n_jobs in (None, 1) or len(members) < 2:
-            return [fit(est) for est in members]
-        return list(Parallel(n_jobs=n_jobs, prefer="threads")(delayed(fit)(e) for e in members))
-
     def _member_outputs(self, X: Any) -> list[np.ndarray]:
         method = self._response()
         return [np.asarray(getattr(est, method)(X), dtype=np.float64) for est in self.estimators_]
@@ -822,14 +807,11 @@ class _Greedy(_OOFEnsemble):
         self.scoring = scoring
 
     def fit(
-        self, X: Any, y: Any, oof: Sequence | None = None, weights: Sequence[float] | None = None,
-        n_jobs: int | None = None,
-    ) -> _Greedy:  # fmt: skip
+        self, X: Any, y: Any, oof: Sequence | None = None, weights: Sequence[float] | None = None
+    ) -> _Greedy:
         """Select weights on ``oof`` (one array per member: ``(n, n_classes)`` probabilities or
         ``(n,)`` values) or on OOF predictions computed over ``cv``; or take ``weights`` as
-        chosen before (one per member). Only the members with a weight are refitted,
-        ``n_jobs`` at a time (a fit argument, not a parameter: models saved before it reload
-        and refit unchanged)."""
+        chosen before (one per member). Only the members with a weight are refitted."""
         members = _check_members(self.estimators)
         if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 1:
             raise ValueError(f"`n_iter` must be an integer >= 1, but got {self.n_iter!r}.")
@@ -849,7 +831,7 @@ class _Greedy(_OOFEnsemble):
             weights = select(preds, y, self.scoring, classes, int(self.n_iter))
         self.weights_ = _check_weights(weights, members)
         self.members_ = np.flatnonzero(self.weights_)
-        self.estimators_ = self._fit_members([members[i][1] for i in self.members_], X, y, n_jobs)
+        self.estimators_ = [clone(members[i][1]).fit(X, y) for i in self.members_]
         return self
 
     def _blend(self, X: Any) -> np.ndarray:
@@ -947,11 +929,9 @@ class _Stacking(_OOFEnsemble):
         extra = self._passthrough_features(X, fit=fit)
         return meta if extra is None else np.hstack([meta, extra])
 
-    def fit(
-        self, X: Any, y: Any, oof: Sequence | None = None, n_jobs: int | None = None
-    ) -> _Stacking:
+    def fit(self, X: Any, y: Any, oof: Sequence | None = None) -> _Stacking:
         """Fit the meta-learner on ``oof`` (one array per member) or on OOF predictions
-        computed over ``cv``, then refit every member on ``X``, ``n_jobs`` at a time."""
+        computed over ``cv``, then refit every member on ``X``."""
         members = _check_members(self.estimators)
         if not (
             isinstance(self.passthrough, bool)
@@ -973,7 +953,7 @@ class _Stacking(_OOFEnsemble):
             del self._y_fit
         final = self.final_estimator if self.final_estimator is not None else self._default_final()
         self.final_estimator_ = clone(final).fit(meta, y)
-        self.estimators_ = self._fit_members([est for _, est in members], X, y, n_jobs)
+        self.estimators_ = [clone(est).fit(X, y) for _, est in members]
         return self
 
     def _meta(self, X: Any) -> np.ndarray:

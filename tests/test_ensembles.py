@@ -227,21 +227,6 @@ def test_bad_parameters_are_named(estimator, message: str) -> None:  # noqa: ANN
         estimator.fit(X, y)
 
 
-@pytest.mark.parametrize("kind", ["greedy", "stacking"])
-def test_members_refit_side_by_side_give_the_same_model(kind: str) -> None:
-    """The end of a search refits the members on every core (``n_jobs``); the fitted ensemble
-    is the one the one-at-a-time refit gives, member for member."""
-    X, y = make_regression(120, 4, noise=5.0, random_state=0)
-    oof = [cross_val_predict(est, X, y, cv=3) for _, est in _reg_members()]
-    cls = (ensembles.GreedyEnsembleRegressor if kind == "greedy"
-           else ensembles.StackingEnsembleRegressor)  # fmt: skip
-    one = cls(_reg_members(), cv=3).fit(X, y, oof=oof)
-    two = cls(_reg_members(), cv=3).fit(X, y, oof=oof, n_jobs=2)
-    assert [type(e) for e in one.estimators_] == [type(e) for e in two.estimators_]
-    assert all(a is not b for a, b in zip(one.estimators_, two.estimators_, strict=True))
-    np.testing.assert_allclose(one.predict(X), two.predict(X))
-
-
 def test_given_oof_must_match_members_and_rows() -> None:
     X, y = make_regression(40, 3, random_state=0)
     est = ensembles.GreedyEnsembleRegressor(_reg_members())

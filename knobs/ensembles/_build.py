@@ -49,10 +49,9 @@ def _members(pool: Pool, indices: Sequence[int]) -> list[tuple[str, Pipeline]]:
 
 
 def make_estimator(
-    pool: Pool, opts: Options, weights: np.ndarray | None, n_jobs: int | None = None
+    pool: Pool, opts: Options, weights: np.ndarray | None
 ) -> tuple[BaseEstimator, dict[str, Any]]:
-    """The unfitted final estimator and the keyword arguments its ``fit`` needs (its members
-    refit ``n_jobs`` at a time).
+    """The unfitted final estimator and the keyword arguments its ``fit`` needs.
 
     Voting keeps only the members with a positive weight (``weights`` is required); greedy and
     stacking get every candidate and the pool's out-of-fold predictions, so ``fit`` refits the
@@ -65,13 +64,13 @@ def make_estimator(
         keep = [i for i in all_idx if weights[i] > 0]
         members, w = _members(pool, keep), [float(weights[i]) for i in keep]
         if pool.classifies:
-            return VotingClassifier(members, voting=opts.voting, weights=w, n_jobs=n_jobs), {}
-        return VotingRegressor(members, weights=w, n_jobs=n_jobs), {}
+            return VotingClassifier(members, voting=opts.voting, weights=w), {}
+        return VotingRegressor(members, weights=w), {}
     members = _members(pool, all_idx)
     if opts.kind == "greedy":
         cls = GreedyEnsembleClassifier if pool.classifies else GreedyEnsembleRegressor
         est = cls(members, n_iter=opts.n_iter, cv=pool.folds, scoring=pool.metric.name)
-        return est, {"oof": pool.oof, "n_jobs": n_jobs}
+        return est, {"oof": pool.oof}
     cls_s = StackingEnsembleClassifier if pool.classifies else StackingEnsembleRegressor
     passthrough: Any = (
         build_preprocessor(pool.plan.columns, scale=True) if opts.passthrough else False
@@ -79,7 +78,7 @@ def make_estimator(
     est = cls_s(
         members, final_estimator=meta_learner(pool, opts), passthrough=passthrough, cv=pool.folds
     )
-    return est, {"oof": pool.oof, "n_jobs": n_jobs}
+    return est, {"oof": pool.oof}
 
 
 def _fitted_member(est: BaseEstimator, pool: Pool, index: int) -> Pipeline | None:
@@ -167,7 +166,6 @@ def build_ensemble(
     storage: str | None = None,
     keep: bool = True,
     pool: Pool | None = None,
-    n_jobs: int | None = None,
     **settings: Any,
 ) -> EnsembleReport:
     """Build, score and (with ``keep``) persist an ensemble of the best trials of ``studies``.
@@ -177,8 +175,7 @@ def build_ensemble(
     weights and the meta-learner are learned on stored out-of-fold predictions (seconds); only
     the final model refits its members on the whole training split, to score the test split.
     ``pool`` reuses candidates already loaded (the dashboard shows them first; its ``top``,
-    ``diverse`` and ``recompute`` then win over the options'). ``n_jobs`` members refit at a
-    time (the end of a search, its workers gone, uses every core).
+    ``diverse`` and ``recompute`` then win over the options').
     """
     started = time.perf_counter()
     opts = Options.of(options, **settings)
@@ -199,7 +196,7 @@ def build_ensemble(
     if opts.kind != "stacking":
         weights = learn_weights(pool, opts, np.arange(len(pool.y)))
     t1 = time.perf_counter()
-    est, fit_kw = make_estimator(pool, opts, weights, n_jobs)
+    est, fit_kw = make_estimator(pool, opts, weights)
     est.fit(X, y, **fit_kw)
     if opts.kind == "stacking":
         shares = _stacking_shares(est, pool)

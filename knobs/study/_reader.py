@@ -298,13 +298,10 @@ def fit_final(plan: StudyPlan, estimator: Any) -> tuple[Any, int]:
     stacking = (StackingEnsembleClassifier, StackingEnsembleRegressor)
     if not plan.fits_all_rows or isinstance(estimator, stacking):
         return estimator, plan.n_train
-    from knobs.config import default_workers
-
     X, y = plan.load_split("all")
     fresh = clone(estimator)
     if hasattr(estimator, "weights_") and hasattr(estimator, "members_"):  # greedy
-        # The workers have exited: the members refit side by side.
-        return fresh.fit(X, y, weights=estimator.weights_, n_jobs=default_workers()), len(y)
+        return fresh.fit(X, y, weights=estimator.weights_), len(y)
     return fresh.fit(X, y), len(y)
 
 
