@@ -70,6 +70,27 @@ def test_an_ensemble_is_delivered_when_its_gain_beats_one_standard_error(gains, 
     assert delivered is chosen and words in how
 
 
+def test_the_final_ensemble_chooses_among_model_families_not_near_copies(study, monkeypatch) -> None:
+    """A search's top five are often one family's near-copies (houses: five ridge penalties
+    within 0.0003 R²), whose blend cannot beat its best; the pool takes each family's best first."""
+    from knobs.ensembles import _final
+
+    home, result = study
+    monkeypatch.setenv("KNOBS_HOME", home)
+    seen = []
+
+    def spy(*args, **kwargs):
+        pool = ensembles.candidates(*args, **kwargs)
+        seen.append(pool)
+        return pool
+
+    monkeypatch.setattr(_final, "candidates", spy)
+    ensembles.final_choice(result.study, top=3)  # the three best trials are logistic
+    families = {t.params["model"] for t in load_study(result.study).trials if t.value is not None}
+    assert families == {"logistic", "random_forest"}
+    assert {c.model for c in seen[0].candidates} == families
+
+
 def test_export_without_a_trial_exports_the_final_ensemble(study, tmp_path) -> None:
     home, result = study
     with pytest.MonkeyPatch.context() as mp:
