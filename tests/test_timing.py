@@ -27,6 +27,13 @@ def _trial(seconds: float, value: float = 0.8, *, fit_s: float = 5.0, baseline: 
     )  # fmt: skip
 
 
+def _family(seconds: float, value: float, model: str, *, fit_s: float = 5.0):
+    t = _trial(seconds, value, fit_s=fit_s)
+    t.params = {"model": model}
+    t.distributions = {"model": optuna.distributions.CategoricalDistribution([model])}
+    return t
+
+
 def test_the_refit_reserve_scales_the_best_trials_fold_fit_to_all_rows() -> None:
     trials = [_trial(6.0, 0.7, fit_s=10.0), _trial(6.0, 0.9, fit_s=5.0)]
     # best trial: 5 s over 5 folds = 1 s a fold; the refit sees 5/4 of a fold's rows; x1.5 spread
@@ -36,23 +43,33 @@ def test_the_refit_reserve_scales_the_best_trials_fold_fit_to_all_rows() -> None
 
 
 def test_the_ensemble_reserve_is_capped_at_a_share_of_the_budget() -> None:
-    """Four member refits of 1.875 s each, twice (the test score, then every row): 15 s; a 40 s
-    budget keeps back at most 10% of it, and never less than the single model's end and the
-    time to choose."""
-    from knobs.study._timing import ENSEMBLE_SHARE
+    """One training-split refit of each family's best trial (1.875 s each), the choice and the
+    end: a 40 s budget keeps back at most a share of it, and never less than the single model's
+    end and the time to choose."""
+    from knobs.study._timing import CHOOSE_S, ENSEMBLE_SHARE
 
-    trials = [_trial(6.0, 0.9, fit_s=5.0)]
     one = 1.5 * 1.0 * 5 / 4
+    trials = [_family(6.0, 0.9, "xgboost"), _family(6.0, 0.8, "hist_gb"),
+              _family(6.0, 0.85, "xgboost"), _family(6.0, 0.7, "random_forest")]  # fmt: skip
+    end = MARGIN_S + END_S
+    assert refit_reserve(trials, 5, "maximize", ensemble=True) == pytest.approx(
+        end + CHOOSE_S + 3 * one  # three families' best, once each
+    )
+    capped = refit_reserve(trials, 5, "maximize", ensemble=True, budget_s=25.0)
+    assert capped == pytest.approx(ENSEMBLE_SHARE * 25.0)
+    tiny = refit_reserve(trials, 5, "maximize", ensemble=True, budget_s=5.0)
+    assert tiny == pytest.approx(end + one + CHOOSE_S)  # the single model's end, at least
+
+
+def test_the_ensemble_reserve_refits_the_families_it_blends_not_only_the_leader() -> None:
+    """Houses: a ridge led (0.05 s refit) and the ensemble blended it with trees refitting in a
+    second each; kept back at the ridge's pace, 1 s was left and no ensemble could be chosen."""
     from knobs.study._timing import CHOOSE_S
 
-    end = MARGIN_S + END_S
-    assert refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0) == pytest.approx(
-        end + CHOOSE_S + 4 * 2 * one
-    )
-    capped = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0, budget_s=100.0)
-    assert capped == pytest.approx(ENSEMBLE_SHARE * 100.0)
-    tiny = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0, budget_s=5.0)
-    assert tiny == pytest.approx(end + 2 * one + CHOOSE_S)  # the single model's end, at least
+    trials = [_family(0.3, 0.86, "linear", fit_s=0.1), _family(5.0, 0.83, "xgboost"),
+              _family(5.0, 0.82, "hist_gb"), _family(5.0, 0.80, "xgboost")]  # fmt: skip
+    reserve = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0)
+    assert reserve == pytest.approx(MARGIN_S + END_S + CHOOSE_S + 1.5 * 0.02 * 5 / 4 + 2 * 1.875)
 
 
 def test_the_expected_trial_time_is_the_median_of_recent_tuned_trials() -> None:

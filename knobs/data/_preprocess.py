@@ -64,7 +64,7 @@ SCALERS: Mapping[str, Callable[[], TransformerMixin]] = {
 }
 #: How categorical columns become numbers, by name (what each does, for the listings).
 ENCODINGS: Mapping[str, str] = {
-    "onehot": "one-hot, target encoding above 20 levels (one-hot for linear models when few rows stand behind each)",
+    "onehot": "one-hot; target encoding above 20 levels (linear models: from 100 rows a level)",
     "ordinal": "one integer code per level (unseen levels: -1)",
     "target": "target encoding, cross-fitted",
 }

@@ -3,10 +3,11 @@
 When a search ends, greedy selection (Caruana) runs over five of the best trials' kept
 out-of-fold predictions, other model families and weakly correlated predictions first
 (``diverse``): a search's top five are often near-copies of one family (houses': five ridge
-penalties within 0.0003 R², whose blend could not beat its best). Its nested-CV score is compared with the best single trial's on the same folds; the
-ensemble is chosen when its gain beats the fold noise (one standard error of the paired per-fold
-gains: :func:`earns_its_place`), judged on cross-validation alone, so the held-out test split
-still scores the chosen model honestly. Everything before the choice works on stored
+penalties within 0.0003 R², whose blend could not beat its best). Its nested-CV score is
+compared with the best single trial's on the same folds; the ensemble is chosen when its gain
+beats the fold noise (one standard error of the paired per-fold gains: :func:`earns_its_place`),
+judged on cross-validation alone, so the held-out test split still scores the chosen model
+honestly. Everything before the choice works on stored
 predictions (seconds); only a chosen ensemble refits its members.
 """
 
@@ -99,8 +100,8 @@ def final_choice(
 
     ``budget_s`` is the time left for the refits: an ensemble whose members' refit on the
     training split (to score the test split; the refit on every row follows only if time is
-    left, as for a single model) would not fit in it (estimated
-    from their own fold fits) gives way to the best single trial.
+    left, as for a single model) would not fit in it (estimated from their own fold fits) gives
+    way to the best single trial.
     """
     from knobs.study._timing import CHOOSE_S
 
