@@ -117,7 +117,9 @@ def final_choice(
         ), None
     opts = Options("greedy", top=top, diverse=True, recompute=False, evaluate_test=False)
     try:
-        pool = candidates(study, top, diverse=True, recompute=False, storage=storage)
+        pool = candidates(
+            study, opts.top, diverse=opts.diverse, recompute=opts.recompute, storage=storage
+        )
     except (ConfigError, StudyError) as exc:
         return FinalChoice("single", f"No ensemble: {exc}"), None
     if len(pool.candidates) < 2:
