@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import optuna
 import pytest
 
@@ -209,3 +210,96 @@ def test_timeout_holds_for_the_whole_call_when_trials_take_seconds() -> None:
     assert durations.median() > 2.0, "the trials must take seconds for this test to mean much"
     assert result.best_score is not None and result.test_score is not None
     assert result.wall_s <= budget * 1.05, result.wall_s
+
+
+def _judged_search(members_err_alike: bool):
+    """A regression search with ``ensemble`` on and two finished trials of two families whose
+    out-of-fold predictions are kept: equal errors (no blend can help) or independent ones
+    (their average halves the error). The linear trial leads, fitting in 0.2 s a fold; the
+    forest's refit (3 s a fold) is what an ensemble would wait for."""
+    from knobs.study._objective import VALUE
+    from knobs.study.keys import OOF
+
+    config = knobs.SearchConfig(target="label", models=("linear", "random_forest"),
+                                strategy="random", n_trials=50, cv=5, workers=1, ensemble=True)  # fmt: skip
+    search = knobs.Search.create(make_table("regression", n=300), config)
+    study, plan = search.study, search.plan
+    y = plan.load_split("train")[1].to_numpy(dtype=float)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(scale=2.0, size=len(y))
+    dist = {"model": optuna.distributions.CategoricalDistribution(["linear", "random_forest"])}
+    plan.oof_dir().mkdir(parents=True, exist_ok=True)
+    for model in ("linear", "random_forest"):
+        number = len(study.get_trials())
+        err = noise if members_err_alike else rng.normal(scale=2.0, size=len(y))
+        np.save(plan.oof_dir() / f"trial-{number}.npy", y + err)
+        t = _trial(1.0, 0.9 if model == "linear" else 0.8,
+                   fit_s=1.0 if model == "linear" else 15.0)  # fmt: skip
+        t.params, t.distributions = {"model": model}, dist
+        t.user_attrs |= OOF.attr({"file": f"trial-{number}.npy", "kind": VALUE, "shape": [len(y)]})
+        study.add_trial(t)
+        assert study.get_trials()[-1].number == number
+    return search, study, plan
+
+
+def _between_the_cuts(study, plan) -> float:
+    """A deadline where a trial (1 s) can no longer end before the ensemble's cut, but can
+    before the single model's."""
+    import time
+
+    from knobs.study._timing import CHOOSE_S, final_refits
+
+    trials = study.get_trials()
+    single = refit_reserve(trials, plan.folds, plan.direction, refits=final_refits(plan))
+    whole = refit_reserve(trials, plan.folds, plan.direction, ensemble=True,
+                          refits=final_refits(plan), budget_s=plan.config.timeout)  # fmt: skip
+    assert whole > single + CHOOSE_S + 0.5, "the test needs a gap between the two cuts"
+    return time.time() + single + CHOOSE_S + 1.4
+
+
+@pytest.mark.parametrize(("alike", "kind"), [(True, "single"), (False, "ensemble")])
+def test_the_ensemble_is_judged_early_and_if_it_loses_the_search_runs_on(alike, kind) -> None:
+    """At the time kept back for a final ensemble's refits, one worker judges the ensemble on
+    the trials so far: none earning its place, the search runs on to the single model's cut
+    (the ensemble's share of the budget was left unused: up to a fifth of it); one earning it,
+    the search stops there as before. Once a run: a second claim does not judge again."""
+    from knobs.study.keys import EARLY_CHOICE
+    from knobs.study.worker import claim
+
+    search, study, plan = _judged_search(alike)
+    deadline = _between_the_cuts(study, plan)
+    trial, cut = claim(study, plan, deadline=deadline, grid=None, storage=search.storage, run=3)
+    early = EARLY_CHOICE.get(study)
+    assert early["kind"] == kind and early["run"] == 3 and early["trials"] == 2
+    assert ("does not beat" in early["why"]) == alike
+    if kind == "single":
+        assert trial is not None and cut > time_now() + 1.0
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    else:
+        assert trial is None and cut is None
+    EARLY_CHOICE.set(study, {**early, "why": "kept"})
+    claim(study, plan, deadline=deadline, grid=None, storage=search.storage, run=3)
+    assert EARLY_CHOICE.get(study)["why"] == "kept"
+
+
+def test_without_kept_predictions_no_time_is_kept_back_for_an_ensemble() -> None:
+    """A table too large to keep out-of-fold predictions (or workers on Dask) cannot end in an
+    ensemble: its search runs to the single model's cut, not the ensemble's."""
+    import dataclasses
+
+    from knobs.study._timing import CHOOSE_S, final_refits
+    from knobs.study.worker import claim
+
+    _search, study, plan = _judged_search(True)
+    plan = dataclasses.replace(plan, config=dataclasses.replace(plan.config, keep_oof=False))
+    trials = study.get_trials()
+    single = refit_reserve(trials, plan.folds, plan.direction, refits=final_refits(plan))
+    deadline = _between_the_cuts(study, plan)
+    _trial_, cut = claim(study, plan, deadline=deadline, grid=None)
+    assert cut == pytest.approx(deadline - single - CHOOSE_S, abs=0.01)
+
+
+def time_now() -> float:
+    import time
+
+    return time.time()

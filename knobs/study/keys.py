@@ -58,6 +58,11 @@ FINAL = Key("knobs.final", "{kind, why, ensemble_id, ...}: the model the search 
 FAMILIES = Key("knobs.families", "{rung, alive, history}: how `--models auto` spread the budget.")
 DASK = Key("knobs.dask", "{address, run, keys, storage, workers}: the Dask tasks of the last run.")
 PRIOR = Key("knobs.prior", "{trials, sampler}: earlier trials the sampler models as a warm prior.")
+EARLY_CHOICE = Key(
+    "knobs.early_choice",
+    "{run, kind, why, trials}: the final ensemble judged when the first worker reached the time "
+    "kept back for it; kind 'single' lets the workers run on to the single model's cut.",
+)
 #: Ensembles are stored one attribute each: ``knobs.ensemble.<id>``.
 ENSEMBLE_PREFIX = "knobs.ensemble."
 
@@ -79,7 +84,7 @@ RETRY_OF = Key("knobs.retry_of", "Number of the interrupted trial this one runs 
 WARM = Key("knobs.warm", "{study, trial, old_value}: where a warm-started trial's config comes from.")
 
 STUDY_KEYS: tuple[Key, ...] = (
-    PLAN, BUDGET, STOP, RUN, TEST_SCORE, FINAL, FAMILIES, DASK, PRIOR,
+    PLAN, BUDGET, STOP, RUN, TEST_SCORE, FINAL, FAMILIES, DASK, PRIOR, EARLY_CHOICE,
 )  # fmt: skip
 TRIAL_KEYS: tuple[Key, ...] = (
     BASELINE,

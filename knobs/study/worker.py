@@ -34,8 +34,8 @@ from knobs.study._pipeline import Problem
 from knobs.study._plan import StudyPlan, read_plan
 from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, deferred_while_locked, load_study
-from knobs.study._timing import expected_trial_s, final_refits, refit_reserve
-from knobs.study.keys import FAIL_REASON, INTERRUPTED, PRIOR, STOP, WORKER
+from knobs.study._timing import CHOOSE_S, expected_trial_s, final_refits, refit_reserve
+from knobs.study.keys import EARLY_CHOICE, FAIL_REASON, INTERRUPTED, PRIOR, STOP, WORKER
 
 log = logging.getLogger("knobs.study.worker")
 
@@ -119,12 +119,15 @@ def claim(
     grid: GridPicker | None,
     lock: Callable[[str], AbstractContextManager[None]] = claim_lock,
     identity: dict[str, Any] | None = None,
+    storage: str | None = None,
+    run: int = 0,
 ) -> tuple[optuna.Trial | None, float | None]:
     """The next trial for this worker and the time it must end by, or ``(None, None)`` when the
     search is over (budget, time, stop).
 
-    The cut is ``deadline`` less the time the refit will need (``refit_reserve``), read from the
-    same trials the budget is counted on.
+    The cut is ``deadline`` less the time the end of the search will need (:func:`_cut`), read
+    from the same trials the budget is counted on. ``storage`` (the study's URL) and ``run``
+    let the final ensemble be judged early (without them the ensemble's time is kept back).
     """
     with lock(study.study_name):
         if STOP.get(study):
@@ -135,13 +138,7 @@ def claim(
         budget = study_budget(study, plan)
         if budget is not None and spent(trials) >= budget:
             return None, None
-        cut = None
-        if deadline is not None:
-            reserve = refit_reserve(
-                trials, plan.folds, plan.direction, ensemble=plan.config.ensemble,
-                refits=final_refits(plan), budget_s=plan.config.timeout,
-            )  # fmt: skip
-            cut = deadline - reserve
+        cut = None if deadline is None else _cut(study, plan, trials, deadline, storage, run)
 
         def fits(family: str | None) -> bool:
             """Whether a trial of ``family`` (None: unknown yet) can end before the cut, at
@@ -177,6 +174,51 @@ def claim(
             trial = study.ask()
         WORKER.set(trial, identity or worker_identity())
         return trial, cut
+
+
+def _cut(
+    study: optuna.Study,
+    plan: StudyPlan,
+    trials: list[FrozenTrial],
+    deadline: float,
+    storage: str | None,
+    run: int,
+) -> float:
+    """When the last trial must end: ``deadline`` less the refits of the final model.
+
+    A final ensemble needs its members refitted, so its time is kept back (up to a fifth of the
+    budget) while no one knows whether one will be chosen. When the search reaches that cut,
+    one worker judges the ensemble on the trials so far (:func:`knobs.ensembles.early_choice`,
+    under the claim lock, once a run, stored as ``EARLY_CHOICE``): if none earns its place,
+    every worker runs on to the single model's cut. Without kept out-of-fold predictions (a
+    table too large to keep them, workers on Dask) no ensemble can be chosen, and none is waited
+    for.
+    """
+
+    def reserve(ensemble: bool) -> float:
+        return refit_reserve(
+            trials, plan.folds, plan.direction, ensemble=ensemble, refits=final_refits(plan),
+            budget_s=plan.config.timeout,
+        )  # fmt: skip
+
+    if not plan.config.ensemble:
+        return deadline - reserve(False)
+    single_cut = deadline - reserve(False) - CHOOSE_S  # the end still judges the ensemble
+    if not plan.keeps_oof():
+        return single_cut
+    cut = deadline - reserve(True)
+    if storage is None or time.time() + (expected_trial_s(trials) or 0.0) < cut:
+        return cut
+    early = EARLY_CHOICE.get(study)
+    if early is None or early.get("run") != run:
+        from knobs.ensembles import early_choice
+
+        choice = early_choice(study.study_name, storage=storage)
+        done = sum(t.state == TrialState.COMPLETE for t in trials)
+        early = {"run": run, "kind": choice.kind, "why": choice.why, "trials": done}
+        EARLY_CHOICE.set(study, early)
+        log.info("final ensemble judged early (%d trials): %s", done, choice.why)
+    return cut if early["kind"] == "ensemble" else single_cut
 
 
 def _family_of(trial: FrozenTrial) -> str | None:
@@ -273,8 +315,9 @@ def work(
         lock = dask_claim_lock
     study = load_study(study_name, storage)
     plan = read_plan(study)
-    if data_dir:
-        plan = dataclasses.replace(plan, data_dir=data_dir)
+    if data_dir:  # a Dask task's split: no out-of-fold predictions kept, so no final ensemble
+        config = dataclasses.replace(plan.config, keep_oof=False)
+        plan = dataclasses.replace(plan, data_dir=data_dir, config=config)
     # Random and Bayesian samplers get a seed distinct per worker and per resume (or they would
     # propose the same points again); grid samplers share the study's seed (see make_sampler).
     base = plan.config.seed if plan.config.sampler_seed is None else plan.config.sampler_seed
@@ -302,7 +345,10 @@ def work(
     identity = worker_identity() | {"device": problem.device}
     done = 0
     while not sig.stop:
-        trial, cut = claim(study, plan, deadline=deadline, grid=grid, lock=lock, identity=identity)
+        trial, cut = claim(
+            study, plan, deadline=deadline, grid=grid, lock=lock, identity=identity,
+            storage=storage, run=run,
+        )  # fmt: skip
         if trial is None:
             break
         problem.deadline = cut
