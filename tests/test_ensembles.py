@@ -452,6 +452,25 @@ def test_mixing_tables_or_splits_is_refused(
     assert a in str(info.value) and b in str(info.value)
 
 
+def test_what_the_final_choice_learned_builds_the_same_ensemble(studies: dict[str, str]) -> None:
+    """The final choice hands its nested fold scores and weights to the build instead of
+    learning them twice: the ensemble built from them is the one built from scratch."""
+    from knobs.ensembles._nested import learn_weights, nested_cv_scores
+
+    opts = Options("greedy", top=3, evaluate_test=False)
+    pool = ensembles.candidates(studies["regression"], 3, storage=studies["url"])
+    learned = (nested_cv_scores(pool, opts), learn_weights(pool, opts, np.arange(len(pool.y))))
+    given = ensembles.build_ensemble(
+        studies["regression"], opts, storage=studies["url"], keep=False, pool=pool,
+        learned=learned,
+    )  # fmt: skip
+    fresh = ensembles.build_ensemble(
+        studies["regression"], opts, storage=studies["url"], keep=False, pool=pool
+    )
+    assert given.cv_score == fresh.cv_score and given.members == fresh.members
+    assert given.verdict == fresh.verdict
+
+
 def test_kept_ensemble_reloads_and_rebuilds_the_same_model(studies: dict[str, str]) -> None:
     names = [studies["logistic"], studies["forest"]]
     report = ensembles.build_ensemble(names, Options("greedy", top=3), storage=studies["url"])

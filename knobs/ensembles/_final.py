@@ -95,6 +95,7 @@ class _Judged:
 
     pool: Any
     opts: Options
+    folds: list[float]  # the ensemble's nested fold scores
     cv: float
     best_cv: float
     numbers: str  # the scores and the fold noise, in words
@@ -130,7 +131,7 @@ def _judge(study: str, storage: str | None, top: int) -> _Judged | FinalChoice:
         f"trial ({fmt_gain(gain)}; fold-to-fold {margin_words(noise_floor(gains), len(gains))})"
     )
     chosen, how = earns_its_place(gain, gains)
-    return _Judged(pool, opts, cv, best_cv, numbers, chosen, how)
+    return _Judged(pool, opts, folds, cv, best_cv, numbers, chosen, how)
 
 
 def early_choice(study: str, *, storage: str | None = None, top: int = FINAL_TOP) -> FinalChoice:
@@ -189,8 +190,9 @@ def final_choice(
             cv_score=cv, best_single_cv_score=best_cv,
             seconds=time.perf_counter() - started,
         ), None  # fmt: skip
+    weights = learn_weights(pool, opts, np.arange(len(pool.y)))
     if budget_s is not None:
-        members = np.flatnonzero(learn_weights(pool, opts, np.arange(len(pool.y))))
+        members = np.flatnonzero(weights)
         # The members' refits, in what is left after choosing. Their estimate already allows half
         # as much again for the spread of fit times (``refit_seconds``), and the refits run after
         # the workers have exited; a second safety factor of 1.5 on top refused ensembles that
@@ -207,7 +209,9 @@ def final_choice(
                 cv_score=cv, best_single_cv_score=best_cv,
                 seconds=time.perf_counter() - started,
             ), None  # fmt: skip
-    report = build_ensemble(study, opts, storage=storage, keep=True, pool=pool)
+    report = build_ensemble(
+        study, opts, storage=storage, keep=True, pool=pool, learned=(judged.folds, weights)
+    )
     return FinalChoice(
         "ensemble", f"A greedy ensemble of {len(report.members)} trials: the {numbers} {how}",
         ensemble_id=report.id, cv_score=cv, best_single_cv_score=best_cv,

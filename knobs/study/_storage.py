@@ -206,6 +206,11 @@ def _open(url: str) -> BaseStorage:
     )
 
 
+def forget_open_storages() -> None:
+    """Drop this process's open storages (a forked worker opens its own)."""
+    _open.cache_clear()
+
+
 def open_storage(url: str | None = None) -> BaseStorage:
     """The storage at ``url`` (default: the journal under ``KNOBS_HOME``), one object per process.
 
