@@ -249,31 +249,67 @@ def test_workers_are_forks_of_a_one_thread_process_and_new_interpreters_otherwis
     assert not forks_workers(journal)
 
 
+#: Run in a fresh interpreter (one thread, as the CLI): the suite's own process may run threads
+#: other tests left (a Dask client's), and then rightly spawns.
+_ONE_SEARCH = """
+import io, json, os, sys
+from knobs.api import Search
+from knobs.config import SearchConfig
+from knobs.study import live_workers, study_dir
+from knobs.study._runner import Forked
+from knobs.study.keys import WORKER
+from tests.conftest import make_table
+
+cfg = SearchConfig(target="label", models=("logistic",), strategy="random", n_trials=6, cv=3)
+search = Search.create(make_table("binary"), cfg)
+real_stderr, sys.stderr = sys.stderr, io.StringIO()  # not file 2, as pytest's capture makes it
+search.start(workers=2)
+sys.stderr = real_stderr
+forked = [isinstance(p, Forked) for p in search._procs]
+search.wait()
+zombies = 0
+for p in search._procs:
+    try:
+        os.waitpid(p.pid, os.WNOHANG)
+        zombies += 1
+    except ChildProcessError:  # already collected
+        pass
+logs = sorted(study_dir(search.name).glob("worker-1-*.log"))
+print(json.dumps({
+    "forked": forked, "done": search.status().done,
+    "trial_pids": sorted({WORKER.get(t)["pid"] for t in search.trials()}),
+    "proc_pids": sorted(p.pid for p in search._procs), "me": os.getpid(),
+    "codes": [p.poll() for p in search._procs], "live": live_workers(search.name),
+    "zombies": zombies, "logs": ["evaluated" in log.read_text() for log in logs],
+}))
+"""
+
+
 @pytest.mark.parametrize("spawned", [False, True])
 def test_forked_and_spawned_workers_run_the_same_search_and_leave_no_process(
-    spawned: bool, monkeypatch
+    spawned: bool, tmp_path
 ) -> None:
-    """Both ways of starting workers meet the budget exactly, log to the study's worker logs,
-    record themselves on their trials and are collected when they end (no zombie)."""
-    from knobs.study import live_workers, study_dir
-    from knobs.study._runner import Forked
+    """Both ways of starting workers meet the budget exactly, log to the study's worker logs
+    (a forked worker once wrote to its parent's captured stderr instead), record themselves
+    on their trials and are collected when they end (no zombie)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
 
+    env = dict(os.environ, KNOBS_HOME=str(tmp_path))
+    env.pop("KNOBS_SPAWN_WORKERS", None)
     if spawned:
-        monkeypatch.setenv("KNOBS_SPAWN_WORKERS", "1")
-    cfg = SearchConfig(target="label", models=("logistic",), strategy="random", n_trials=6,
-                       cv=3)  # fmt: skip
-    search = Search.create(make_table("binary"), cfg)
-    search.start(workers=2)
-    assert all(isinstance(p, Forked) != spawned for p in search._procs)
-    search.wait()
-    assert search.status().done == 6
-    pids = {WORKER.get(t)["pid"] for t in search.trials()}
-    assert pids == {p.pid for p in search._procs} and os.getpid() not in pids
-    assert all(p.poll() == 0 for p in search._procs)
-    assert not live_workers(search.name)
-    for p in search._procs:
-        with pytest.raises(ChildProcessError):
-            os.waitpid(p.pid, os.WNOHANG)  # already collected: no zombie left
-    logs = sorted(study_dir(search.name).glob("worker-1-*.log"))
-    assert len(logs) == 2
-    assert all("evaluated" in log.read_text() for log in logs)
+        env["KNOBS_SPAWN_WORKERS"] = "1"
+    out = subprocess.run(
+        [sys.executable, "-c", _ONE_SEARCH], capture_output=True, text=True, env=env,
+        cwd=Path(__file__).resolve().parents[1], timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["forked"] == [not spawned] * 2
+    assert got["done"] == 6
+    # Every trial ran in one of the workers (one may take all six before the other starts).
+    assert set(got["trial_pids"]) <= set(got["proc_pids"]) and got["me"] not in got["proc_pids"]
+    assert got["codes"] == [0, 0] and got["live"] == [] and got["zombies"] == 0
+    assert got["logs"] == [True, True]
