@@ -16,7 +16,8 @@ What it does:
 3. Times the floor: a bare Streamlit page with one small plotly chart (``bench/ui_floor_page.py``).
    Times in Chromium, from navigation to the first drawn plotly chart: the live view and the
    Analytics page on each study, cold (first visit after the server started: nothing cached)
-   and warm (a new tab on the same server).
+   and warm (a new tab on the same server); then in the app: from Analytics to the live view
+   and back by the sidebar's links, as a user already in the app moves (no page load).
 4. Times the live view's fragment reruns while ``bench-run-1000`` runs (p50/p95), from the
    browser's rerun request to the server's "script finished" message on the websocket.
 5. Restarts the server (empty caches), warms the live view of ``bench-1000`` alone, then opens
@@ -199,6 +200,35 @@ def _timed(user: Any, url: str, shot: str | None = None) -> float:
         page.close()
 
 
+#: A chart of the page just opened: Streamlit keeps the previous page's elements, marked stale,
+#: until the new page's script replaces them.
+FRESH_CHART = '[data-stale="false"] ' + CHART
+
+
+def in_app(user: Any, url: str, study: str, reps: int = 3) -> tuple[float, float]:
+    """Median first-chart seconds of the live view and of Analytics reached from inside the app
+    (the sidebar's links, as a user already in the app moves): no page load, no plotly.js to
+    compile again, only the page's own script run and drawing. The study rides in the session."""
+    live_s: list[float] = []
+    analytics_s: list[float] = []
+    for _ in range(reps):
+        page = user.new_page()
+        try:
+            first_chart(page, f"{url}/analytics?study={study}")
+            page.wait_for_timeout(2500)  # settled: no script run in flight
+            for link, heading, out in (("3. Live view", "Live view", live_s),
+                                       ("Analytics", "Study analytics", analytics_s)):  # fmt: skip
+                started = time.perf_counter()
+                page.get_by_role("link", name=link).click()
+                page.get_by_role("heading", name=heading).wait_for(timeout=180_000)
+                page.locator(FRESH_CHART).first.wait_for(state="visible", timeout=180_000)
+                out.append(time.perf_counter() - started)
+                page.wait_for_timeout(2500)
+        finally:
+            page.close()
+    return statistics.median(live_s), statistics.median(analytics_s)
+
+
 #: Installed before the page's scripts: records, with the page's own clock, every websocket frame
 #: the page sends and every small one it receives (a "script finished" message is a few bytes).
 _WS_LOG = """
@@ -352,6 +382,11 @@ def main(argv: list[str] | None = None) -> None:
                     goal = f"{GOALS[label][n]:.0f} s"
                     add(f"{label}: first chart", f"{n:,} trials", f"{cold:.2f} s cold, "
                         f"{warm:.2f} s warm", goal)  # fmt: skip
+            for n in SIZES:
+                live_s, analytics_s = in_app(user, url, f"bench-{n}")
+                for label, seconds in (("live view", live_s), ("Analytics", analytics_s)):
+                    add(f"{label}: first chart, in the app", f"{n:,} trials",
+                        f"{seconds:.2f} s (median of 3)", f"{GOALS[label][n]:.0f} s")  # fmt: skip
             run = knobs.Search.open(RUNNING)
             run.start(workers=1, n_trials=run.budget() + 200)
             try:
