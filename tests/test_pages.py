@@ -448,8 +448,8 @@ def test_studies_list_open_and_delete_with_confirmation() -> None:
 
 
 def test_studies_open_links_to_the_live_view_of_that_study() -> None:
-    """A link, so the click does not rerun the Studies page first (1.5-2 s more beside a
-    10,000-trial study, in Chromium); the live view adopts the study the link names."""
+    """A link, so the click does not rerun the Studies page (every study's status) before
+    switching; the live view adopts the study the link names."""
     name = finished_study()
     at = app().run()
     at.switch_page("app_pages/studies.py").run()
