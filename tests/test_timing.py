@@ -212,11 +212,12 @@ def test_timeout_holds_for_the_whole_call_when_trials_take_seconds() -> None:
     assert result.wall_s <= budget * 1.05, result.wall_s
 
 
-def _judged_search(members_err_alike: bool):
+def _judged_search(members_err_alike: bool, seconds: dict[str, float] | None = None):
     """A regression search with ``ensemble`` on and two finished trials of two families whose
     out-of-fold predictions are kept: equal errors (no blend can help) or independent ones
     (their average halves the error). The linear trial leads, fitting in 0.2 s a fold; the
-    forest's refit (3 s a fold) is what an ensemble would wait for."""
+    forest's refit (3 s a fold) is what an ensemble would wait for. ``seconds``: each family's
+    trial duration (1 s by default)."""
     from knobs.study._objective import VALUE
     from knobs.study.keys import OOF
 
@@ -233,7 +234,7 @@ def _judged_search(members_err_alike: bool):
         number = len(study.get_trials())
         err = noise if members_err_alike else rng.normal(scale=2.0, size=len(y))
         np.save(plan.oof_dir() / f"trial-{number}.npy", y + err)
-        t = _trial(1.0, 0.9 if model == "linear" else 0.8,
+        t = _trial((seconds or {}).get(model, 1.0), 0.9 if model == "linear" else 0.8,
                    fit_s=1.0 if model == "linear" else 15.0)  # fmt: skip
         t.params, t.distributions = {"model": model}, dist
         t.user_attrs |= OOF.attr({"file": f"trial-{number}.npy", "kind": VALUE, "shape": [len(y)]})
@@ -280,6 +281,33 @@ def test_the_ensemble_is_judged_early_and_if_it_loses_the_search_runs_on(alike, 
     EARLY_CHOICE.set(study, {**early, "why": "kept"})
     claim(study, plan, deadline=deadline, grid=None, storage=search.storage, run=3)
     assert EARLY_CHOICE.get(study)["why"] == "kept"
+
+
+def test_the_ensemble_is_judged_when_no_family_fits_though_the_average_trial_would() -> None:
+    """Houses: the average trial (2.75 s) still fitted before the ensemble's cut, so nothing was
+    judged, but the queued forest's trial (5 s at its family's pace) did not: the search ended
+    with 2 s of a 17.7 s budget unused. The ensemble is judged whenever no trial fits, and
+    with none earning its place the forest's trial runs before the single model's cut."""
+    import time
+
+    from knobs.study._timing import final_refits
+    from knobs.study.keys import EARLY_CHOICE
+    from knobs.study.worker import claim
+
+    search, study, plan = _judged_search(True, {"linear": 0.5, "random_forest": 5.0})
+    opener = study.ask()  # the linear defaults trial leaves the queue: the forest's is next
+    assert opener.suggest_categorical("model", ["linear", "random_forest"]) == "linear"
+    study.tell(opener, state=optuna.trial.TrialState.FAIL)
+    trials = study.get_trials()
+    assert expected_trial_s(trials) == pytest.approx(2.75)
+    whole = refit_reserve(trials, plan.folds, plan.direction, ensemble=True,
+                          refits=final_refits(plan), budget_s=plan.config.timeout)  # fmt: skip
+    deadline = time.time() + whole + 3.0  # 3 s to the ensemble's cut: the average trial fits
+    trial, cut = claim(study, plan, deadline=deadline, grid=None, storage=search.storage, run=1)
+    assert EARLY_CHOICE.get(study)["kind"] == "single"
+    assert trial is not None
+    assert trial.suggest_categorical("model", ["linear", "random_forest"]) == "random_forest"
+    assert cut > deadline - whole + 2.0
 
 
 def test_without_kept_predictions_no_time_is_kept_back_for_an_ensemble() -> None:

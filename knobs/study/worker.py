@@ -138,37 +138,15 @@ def claim(
         budget = study_budget(study, plan)
         if budget is not None and spent(trials) >= budget:
             return None, None
-        cut = None if deadline is None else _cut(study, plan, trials, deadline, storage, run)
-
-        def fits(family: str | None) -> bool:
-            """Whether a trial of ``family`` (None: unknown yet) can end before the cut, at
-            the pace of that family's trials so far."""
-            expected = expected_trial_s(trials, model=family) or 0.0
-            return cut is None or time.time() + expected < cut
-
-        waiting = sorted(
-            (t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number
-        )
-        # The first queued trial that can end before the cut; a slower family's queued start
-        # stays queued (a resume runs it) rather than ending the search with time left for the
-        # quicker ones behind it.
-        queued = next((t for t in waiting if fits(_family_of(t))), None)
-        if queued is None:
-            if grid is not None and not waiting:
-                sampler = grid.next_sampler(trials)
-                if sampler is None or not fits(None):
-                    return None, None
-                study.sampler = sampler
-            elif plan.auto_models and grid is None:
-                family = next_family(study, plan.models, plan.goal)
-                if not fits(family):
-                    family = quick_family(study, plan.models, plan.goal, fits)
-                if family is None:
-                    return None, None  # leave the time to the refit
-                study.enqueue_trial({"model": family})
-                queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
-            elif waiting or not fits(None):
-                return None, None  # it could not finish before the cut: leave the time to the refit
+        cut = None if deadline is None else _cut(study, plan, trials, deadline, run)
+        state, queued = _pick(study, plan, trials, grid, cut)
+        if state == "late" and deadline is not None:
+            if _judged_early(study, plan, trials, storage, run):
+                # No ensemble earned its place: the time kept back for one is the search's again.
+                cut = _cut(study, plan, trials, deadline, run)
+                state, queued = _pick(study, plan, trials, grid, cut)
+        if state != "go":
+            return None, None
         trial = study.ask() if queued is None else _claim_queued(study, queued)
         if trial is None:  # another process took it between the read and the claim
             trial = study.ask()
@@ -176,49 +154,108 @@ def claim(
         return trial, cut
 
 
-def _cut(
+def _pick(
     study: optuna.Study,
     plan: StudyPlan,
     trials: list[FrozenTrial],
-    deadline: float,
-    storage: str | None,
-    run: int,
+    grid: GridPicker | None,
+    cut: float | None,
+) -> tuple[str, FrozenTrial | None]:
+    """``("go", the queued trial, or None to ask the sampler)`` for the next trial that can end
+    before ``cut``; ``("late", None)`` when none can (or every family of ``--models auto`` that
+    could has converged: a later cut may let a slower one run); ``("done", None)`` when a grid
+    is walked."""
+
+    def fits(family: str | None) -> bool:
+        """Whether a trial of ``family`` (None: unknown yet) can end before the cut, at
+        the pace of that family's trials so far."""
+        expected = expected_trial_s(trials, model=family) or 0.0
+        return cut is None or time.time() + expected < cut
+
+    waiting = sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number)
+    # The first queued trial that can end before the cut; a slower family's queued start
+    # stays queued (a resume runs it) rather than ending the search with time left for the
+    # quicker ones behind it.
+    queued = next((t for t in waiting if fits(_family_of(t))), None)
+    if queued is not None:
+        return "go", queued
+    if grid is not None and not waiting:
+        sampler = grid.next_sampler(trials)
+        if sampler is None:
+            return "done", None
+        if not fits(None):
+            return "late", None
+        study.sampler = sampler
+        return "go", None
+    if plan.auto_models and grid is None:
+        family = next_family(study, plan.models, plan.goal)
+        if not fits(family):
+            family = quick_family(study, plan.models, plan.goal, fits)
+        if family is None:
+            return "late", None  # leave the time to the refit
+        study.enqueue_trial({"model": family})
+        return "go", study.get_trials(deepcopy=False, states=(TrialState.WAITING,))[-1]
+    if waiting or not fits(None):
+        return "late", None  # it could not finish before the cut: leave the time to the refit
+    return "go", None
+
+
+def _reserve(plan: StudyPlan, trials: list[FrozenTrial], *, ensemble: bool) -> float:
+    return refit_reserve(
+        trials, plan.folds, plan.direction, ensemble=ensemble, refits=final_refits(plan),
+        budget_s=plan.config.timeout,
+    )  # fmt: skip
+
+
+def _cut(
+    study: optuna.Study, plan: StudyPlan, trials: list[FrozenTrial], deadline: float, run: int
 ) -> float:
-    """When the last trial must end: ``deadline`` less the refits of the final model.
+    """When the last trial must end: ``deadline`` less the end of the search (the final
+    model's refits; with a final ensemble, its likely members' refits and the choice).
 
     A final ensemble needs its members refitted, so its time is kept back (up to a fifth of the
-    budget) while no one knows whether one will be chosen. When the search reaches that cut,
-    one worker judges the ensemble on the trials so far (:func:`knobs.ensembles.early_choice`,
-    under the claim lock, once a run, stored as ``EARLY_CHOICE``): if none earns its place,
-    every worker runs on to the single model's cut. Without kept out-of-fold predictions (a
-    table too large to keep them, workers on Dask) no ensemble can be chosen, and none is waited
-    for.
+    budget) while no one knows whether one will be chosen: until the ensemble is judged early
+    (:func:`_judged_early`) and none earns its place. Without kept out-of-fold predictions (a
+    table too large to keep them, workers on Dask) no ensemble can be chosen, and none is
+    waited for.
     """
-
-    def reserve(ensemble: bool) -> float:
-        return refit_reserve(
-            trials, plan.folds, plan.direction, ensemble=ensemble, refits=final_refits(plan),
-            budget_s=plan.config.timeout,
-        )  # fmt: skip
-
     if not plan.config.ensemble:
-        return deadline - reserve(False)
-    single_cut = deadline - reserve(False) - CHOOSE_S  # the end still judges the ensemble
-    if not plan.keeps_oof():
+        return deadline - _reserve(plan, trials, ensemble=False)
+    single_cut = deadline - _reserve(plan, trials, ensemble=False) - CHOOSE_S  # the end judges
+    early = EARLY_CHOICE.get(study) or {}
+    if not plan.keeps_oof() or (early.get("run") == run and early.get("kind") == "single"):
         return single_cut
-    cut = deadline - reserve(True)
-    if storage is None or time.time() + (expected_trial_s(trials) or 0.0) < cut:
-        return cut
-    early = EARLY_CHOICE.get(study)
-    if early is None or early.get("run") != run:
-        from knobs.ensembles import early_choice
+    return deadline - _reserve(plan, trials, ensemble=True)
 
-        choice = early_choice(study.study_name, storage=storage)
-        done = sum(t.state == TrialState.COMPLETE for t in trials)
-        early = {"run": run, "kind": choice.kind, "why": choice.why, "trials": done}
-        EARLY_CHOICE.set(study, early)
-        log.info("final ensemble judged early (%d trials): %s", done, choice.why)
-    return cut if early["kind"] == "ensemble" else single_cut
+
+def _judged_early(
+    study: optuna.Study,
+    plan: StudyPlan,
+    trials: list[FrozenTrial],
+    storage: str | None,
+    run: int,
+) -> bool:
+    """Judge the final ensemble on the trials so far, when the search would otherwise end at
+    the time kept back for it; True when none earns its place, so the workers run on to the
+    single model's cut.
+
+    One worker judges (:func:`knobs.ensembles.early_choice`, under the claim lock: seconds on
+    stored predictions), once a run, and stores the verdict (``EARLY_CHOICE``) for the others.
+    The end of the search judges again, on every trial. ``storage`` None (no URL to read the
+    predictions with): nothing is judged.
+    """
+    early = EARLY_CHOICE.get(study) or {}
+    if not (plan.config.ensemble and plan.keeps_oof()) or storage is None:
+        return False
+    if early.get("run") == run:
+        return False  # judged already: its cut is the one in force
+    from knobs.ensembles import early_choice
+
+    choice = early_choice(study.study_name, storage=storage)
+    done = sum(t.state == TrialState.COMPLETE for t in trials)
+    EARLY_CHOICE.set(study, {"run": run, "kind": choice.kind, "why": choice.why, "trials": done})
+    log.info("final ensemble judged early (%d trials): %s", done, choice.why)
+    return choice.kind == "single"
 
 
 def _family_of(trial: FrozenTrial) -> str | None:
