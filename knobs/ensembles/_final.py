@@ -83,6 +83,9 @@ class FinalChoice:
     cv_score: float | None = None
     best_single_cv_score: float | None = None
     seconds: float = 0.0
+    #: An ensemble's members' refit on the training split alone (``seconds`` also counts the
+    #: choice): what its refit on every row is estimated from.
+    refit_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,5 +218,5 @@ def final_choice(
     return FinalChoice(
         "ensemble", f"A greedy ensemble of {len(report.members)} trials: the {numbers} {how}",
         ensemble_id=report.id, cv_score=cv, best_single_cv_score=best_cv,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, refit_s=report.timings.get("refit_members_s"),
     ), report.estimator  # fmt: skip
