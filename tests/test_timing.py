@@ -323,6 +323,30 @@ def test_a_chosen_ensemble_says_how_long_its_members_refit_took_apart_from_the_c
     assert choice.to_dict()["refit_s"] == choice.refit_s  # stored with the choice
 
 
+def test_an_early_single_verdict_is_the_final_choice_and_keeps_no_time_for_another() -> None:
+    """Judged early and lost, the ensemble is not judged again at the end: the single model's
+    cut keeps no time for a choice, and the search ends with the early verdict as its final
+    choice (an ensemble that earned its place later could not be refitted in time anyway)."""
+    from knobs.study._timing import final_refits
+    from knobs.study.keys import EARLY_CHOICE, RUN
+    from knobs.study.worker import claim
+
+    search, study, plan = _judged_search(True)
+    run = RUN.get(study)
+    deadline = _between_the_cuts(study, plan)
+    trial, cut = claim(study, plan, deadline=deadline, grid=None, storage=search.storage, run=run)
+    assert EARLY_CHOICE.get(study)["kind"] == "single"
+    single = refit_reserve(study.get_trials(), plan.folds, plan.direction,
+                           refits=final_refits(plan))  # fmt: skip
+    assert cut == pytest.approx(deadline - single, abs=0.05)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    result = knobs.Search.open(search.name, search.storage).result()
+    assert result.final["kind"] == "single"
+    assert result.final["why"] == EARLY_CHOICE.get(study)["why"]
+    assert "judged when the search reached the time kept back" in result.final["why"]
+    assert result.test_score is not None
+
+
 def test_without_kept_predictions_no_time_is_kept_back_for_an_ensemble() -> None:
     """A table too large to keep out-of-fold predictions (or workers on Dask) cannot end in an
     ensemble: its search runs to the single model's cut, not the ensemble's."""

@@ -90,6 +90,11 @@ class FinalChoice:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinalChoice:
+        """The choice stored with :meth:`to_dict`, other keys beside it ignored."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class _Judged:
@@ -139,19 +144,30 @@ def _judge(study: str, storage: str | None, top: int) -> _Judged | FinalChoice:
 
 def early_choice(study: str, *, storage: str | None = None, top: int = FINAL_TOP) -> FinalChoice:
     """The final choice as the trials stand now, without building anything: a worker asks when
-    the time kept back for an ensemble's refits would stop the search. "single" lets the
-    workers run on to the single model's cut: the ensemble's share of the budget (up to a
-    fifth) was otherwise left unused on the tables where no ensemble earned its place (0.84 to
-    0.92 of the budget used on breast cancer, fair, churn, digits and randhie). The end of the
-    search judges again, on every trial."""
+    no trial can end before the time kept back for an ensemble's refits.
+
+    "single" is final: the workers run on to the single model's cut, and the end of the search
+    does not judge again (an ensemble that earned its place later could not be refitted in the
+    time left anyway). The ensemble's share of the budget (up to a fifth) was otherwise left
+    unused where none earned its place (0.84 to 0.92 of the budget used on breast cancer, fair,
+    churn, digits and randhie). "ensemble": the workers stop there and the end judges again, on
+    every trial, and builds it."""
     started = time.perf_counter()
     judged = _judge(study, storage, top)
     if isinstance(judged, FinalChoice):
         return judged
-    kind = "ensemble" if judged.chosen else "single"
+    if judged.chosen:
+        return FinalChoice(
+            "ensemble", f"A greedy ensemble: the {judged.numbers} {judged.how}",
+            cv_score=judged.cv, best_single_cv_score=judged.best_cv,
+            seconds=time.perf_counter() - started,
+        )  # fmt: skip
     return FinalChoice(
-        kind, f"The {judged.numbers} {judged.how}", cv_score=judged.cv,
-        best_single_cv_score=judged.best_cv, seconds=time.perf_counter() - started,
+        "single",
+        f"The best single trial: the {judged.numbers} {judged.how} (judged when the search "
+        "reached the time kept back for an ensemble's refits; the search then ran on)",
+        cv_score=judged.cv, best_single_cv_score=judged.best_cv,
+        seconds=time.perf_counter() - started,
     )  # fmt: skip
 
 

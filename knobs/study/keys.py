@@ -60,8 +60,8 @@ DASK = Key("knobs.dask", "{address, run, keys, storage, workers}: the Dask tasks
 PRIOR = Key("knobs.prior", "{trials, sampler}: earlier trials the sampler models as a warm prior.")
 EARLY_CHOICE = Key(
     "knobs.early_choice",
-    "{run, kind, why, trials}: the final ensemble judged when the first worker reached the time "
-    "kept back for it; kind 'single' lets the workers run on to the single model's cut.",
+    "{run, trials, kind, why, ...}: the final choice (FinalChoice) judged when no trial could "
+    "end before the time kept back for an ensemble; 'single' is final and the workers run on.",
 )
 #: Ensembles are stored one attribute each: ``knobs.ensemble.<id>``.
 ENSEMBLE_PREFIX = "knobs.ensemble."

@@ -219,12 +219,12 @@ def _cut(
     table too large to keep them, workers on Dask) no ensemble can be chosen, and none is
     waited for.
     """
-    if not plan.config.ensemble:
-        return deadline - _reserve(plan, trials, ensemble=False)
-    single_cut = deadline - _reserve(plan, trials, ensemble=False) - CHOOSE_S  # the end judges
+    single_cut = deadline - _reserve(plan, trials, ensemble=False)
     early = EARLY_CHOICE.get(study) or {}
-    if not plan.keeps_oof() or (early.get("run") == run and early.get("kind") == "single"):
-        return single_cut
+    if not plan.config.ensemble or (early.get("run") == run and early.get("kind") == "single"):
+        return single_cut  # no ensemble, or judged early and final: nothing left to choose
+    if not plan.keeps_oof():
+        return single_cut - CHOOSE_S  # the end finds no ensemble to build, after looking
     return deadline - _reserve(plan, trials, ensemble=True)
 
 
@@ -240,9 +240,9 @@ def _judged_early(
     single model's cut.
 
     One worker judges (:func:`knobs.ensembles.early_choice`, under the claim lock: seconds on
-    stored predictions), once a run, and stores the verdict (``EARLY_CHOICE``) for the others.
-    The end of the search judges again, on every trial. ``storage`` None (no URL to read the
-    predictions with): nothing is judged.
+    stored predictions), once a run, and stores the verdict (``EARLY_CHOICE``) for the others
+    and for the end of the search, which takes a "single" verdict as its final choice.
+    ``storage`` None (no URL to read the predictions with): nothing is judged.
     """
     early = EARLY_CHOICE.get(study) or {}
     if not (plan.config.ensemble and plan.keeps_oof()) or storage is None:
@@ -253,7 +253,7 @@ def _judged_early(
 
     choice = early_choice(study.study_name, storage=storage)
     done = sum(t.state == TrialState.COMPLETE for t in trials)
-    EARLY_CHOICE.set(study, {"run": run, "kind": choice.kind, "why": choice.why, "trials": done})
+    EARLY_CHOICE.set(study, choice.to_dict() | {"run": run, "trials": done})
     log.info("final ensemble judged early (%d trials): %s", done, choice.why)
     return choice.kind == "single"
 
