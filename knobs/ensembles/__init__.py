@@ -32,6 +32,7 @@ _LAZY = {
     "build_ensemble": "_build", "fitted_ensemble": "_build",
     # the search's final model
     "FinalChoice": "_final", "final_choice": "_final", "early_choice": "_final",
+    "early_verdict": "_final",
     # the verdict and the kept definitions
     "verdict": "_verdict",
     "EnsembleReport": "_store", "save": "_store", "list_ensembles": "_store",

@@ -96,6 +96,15 @@ class FinalChoice:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+def early_verdict(study: Any, run: int) -> FinalChoice | None:
+    """The final choice judged early in run ``run`` of ``study`` (``EARLY_CHOICE``), if any; one
+    of an earlier run (before a resume) no longer holds."""
+    from knobs.study.keys import EARLY_CHOICE
+
+    stored = EARLY_CHOICE.get(study) or {}
+    return FinalChoice.from_dict(stored) if stored.get("run") == run else None
+
+
 @dataclass(frozen=True)
 class _Judged:
     """Greedy selection over a search's best trials, scored nested against the best single

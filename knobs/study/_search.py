@@ -50,18 +50,7 @@ from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
 from knobs.study._timing import MARGIN_S
-from knobs.study.keys import (
-    BASELINE,
-    BUDGET,
-    DASK,
-    EARLY_CHOICE,
-    FINAL,
-    PLAN,
-    RUN,
-    START,
-    STOP,
-    TEST_SCORE,
-)
+from knobs.study.keys import BASELINE, BUDGET, DASK, FINAL, PLAN, RUN, START, STOP, TEST_SCORE
 
 DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
 
@@ -420,15 +409,15 @@ class Search:
         if best is not None and refit:
             started = time.perf_counter()
             if self.plan.config.ensemble:
-                from knobs.ensembles import FinalChoice, final_choice
+                from knobs.ensembles import early_verdict, final_choice
 
                 # The ensemble must fit on the training split in time to be scored; its refit
                 # on every row follows when time allows (``_deliver``), as a single model's
                 # does: a likely ensemble gain (+0.014 R² on houses) was worth more than the
                 # fifth of the rows that refit adds, and was sent back for want of that time.
-                early = EARLY_CHOICE.get(self._study) or {}
-                if early.get("kind") == "single" and early.get("run") == RUN.get(self._study):
-                    choice = FinalChoice.from_dict(early)  # the workers ran on past its time
+                early = early_verdict(self._study, RUN.get(self._study))
+                if early is not None and early.kind == "single":
+                    choice = early  # the workers ran on past its time
                 else:
                     choice, pipeline = final_choice(
                         self.name, storage=self.storage, budget_s=_left(deadline)

@@ -220,9 +220,13 @@ def _cut(
     waited for.
     """
     single_cut = deadline - _reserve(plan, trials, ensemble=False)
-    early = EARLY_CHOICE.get(study) or {}
-    if not plan.config.ensemble or (early.get("run") == run and early.get("kind") == "single"):
-        return single_cut  # no ensemble, or judged early and final: nothing left to choose
+    if not plan.config.ensemble:
+        return single_cut
+    from knobs.ensembles import early_verdict
+
+    early = early_verdict(study, run)
+    if early is not None and early.kind == "single":
+        return single_cut  # judged early and final: nothing left to choose
     if not plan.keeps_oof():
         return single_cut - CHOOSE_S  # the end finds no ensemble to build, after looking
     return deadline - _reserve(plan, trials, ensemble=True)
@@ -244,12 +248,12 @@ def _judged_early(
     and for the end of the search, which takes a "single" verdict as its final choice.
     ``storage`` None (no URL to read the predictions with): nothing is judged.
     """
-    early = EARLY_CHOICE.get(study) or {}
+    from knobs.ensembles import early_choice, early_verdict
+
     if not (plan.config.ensemble and plan.keeps_oof()) or storage is None:
         return False
-    if early.get("run") == run:
+    if early_verdict(study, run) is not None:
         return False  # judged already: its cut is the one in force
-    from knobs.ensembles import early_choice
 
     choice = early_choice(study.study_name, storage=storage)
     done = sum(t.state == TrialState.COMPLETE for t in trials)
