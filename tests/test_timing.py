@@ -347,6 +347,96 @@ def test_an_early_single_verdict_is_the_final_choice_and_keeps_no_time_for_anoth
     assert result.test_score is not None
 
 
+def _no_judging(monkeypatch) -> list[int]:
+    """Count the nested-CV judgements made from here on (each takes up to 1.25 s on fair)."""
+    import knobs.ensembles._final as final
+
+    calls: list[int] = []
+    judge = final.nested_cv_scores
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(final, "nested_cv_scores", counted)
+    return calls
+
+
+def test_an_early_ensemble_verdict_is_built_as_learned_at_the_end(monkeypatch) -> None:
+    """Judged early and won, the ensemble is not judged again at the end when its candidates
+    are still the best trials: fair judged it in 0.75 s at the cut and again in 0.97 s at the
+    end, and an ensemble that beat the margin went back with "0 s left" for its refits. It is
+    built as learned even with less than a choice's time left, when its refits fit."""
+    import knobs.ensembles._final as final
+    from knobs.ensembles import early_choice, final_choice
+    from knobs.study._timing import CHOOSE_S
+
+    search, _study, _plan = _judged_search(False)
+    early = early_choice(search.name, storage=search.storage)
+    assert early.kind == "ensemble" and early.learned is not None
+    assert len(early.learned["candidates"]) == 2 and len(early.learned["folds"]) == 5
+    stored = final.FinalChoice.from_dict(early.to_dict())  # as EARLY_CHOICE keeps it
+    calls = _no_judging(monkeypatch)
+    monkeypatch.setattr(final, "_refit_seconds", lambda pool, members: 0.05)
+    choice, estimator = final_choice(
+        search.name, storage=search.storage, budget_s=CHOOSE_S / 2, early=stored
+    )
+    assert calls == []
+    assert choice.kind == "ensemble" and estimator is not None
+    assert choice.cv_score == pytest.approx(early.cv_score)
+    assert "learned" not in choice.to_dict()  # the final record keeps no learning
+    fresh, _ = final_choice(search.name, storage=search.storage)  # judged anew: the same
+    assert calls == [1] and fresh.cv_score == pytest.approx(choice.cv_score)
+
+
+def test_an_early_ensemble_verdict_is_judged_again_when_a_better_trial_came_since(
+    monkeypatch,
+) -> None:
+    """A trial that finished after the early verdict and ranks among the candidates makes the
+    learning stale: the end judges again when it has the time, else keeps the single model."""
+    from knobs.ensembles import early_choice, final_choice
+    from knobs.study._objective import VALUE
+    from knobs.study._timing import CHOOSE_S
+    from knobs.study.keys import OOF
+
+    search, study, plan = _judged_search(False)
+    early = early_choice(search.name, storage=search.storage)
+    assert early.kind == "ensemble"
+    y = plan.load_split("train")[1].to_numpy(dtype=float)
+    number = len(study.get_trials())
+    np.save(
+        plan.oof_dir() / f"trial-{number}.npy", y + np.random.default_rng(1).normal(size=len(y))
+    )
+    late = _trial(1.0, 0.95, fit_s=1.0)
+    late.params = {"model": "linear"}
+    late.distributions = {
+        "model": optuna.distributions.CategoricalDistribution(["linear", "random_forest"])
+    }
+    late.user_attrs |= OOF.attr({"file": f"trial-{number}.npy", "kind": VALUE, "shape": [len(y)]})
+    study.add_trial(late)
+    calls = _no_judging(monkeypatch)
+    short, _ = final_choice(search.name, storage=search.storage, budget_s=CHOOSE_S / 2, early=early)
+    assert short.kind == "single" and "too little to choose" in short.why and calls == []
+    final_choice(search.name, storage=search.storage, early=early)
+    assert calls == [1]
+
+
+def test_the_end_of_a_search_builds_the_ensemble_judged_early(monkeypatch) -> None:
+    """``Search.result`` hands this run's early verdict to the final choice."""
+    from knobs.study.keys import EARLY_CHOICE, RUN
+    from knobs.study.worker import claim
+
+    search, study, plan = _judged_search(False)
+    run = RUN.get(study)
+    trial, _cut = claim(study, plan, deadline=_between_the_cuts(study, plan), grid=None,
+                        storage=search.storage, run=run)  # fmt: skip
+    assert trial is None and EARLY_CHOICE.get(study)["kind"] == "ensemble"
+    calls = _no_judging(monkeypatch)
+    result = knobs.Search.open(search.name, search.storage).result()
+    assert result.final["kind"] == "ensemble" and calls == []
+    assert result.test_score is not None
+
+
 def test_without_kept_predictions_no_time_is_kept_back_for_an_ensemble() -> None:
     """A table too large to keep out-of-fold predictions (or workers on Dask) cannot end in an
     ensemble: its search runs to the single model's cut, not the ensemble's."""

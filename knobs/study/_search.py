@@ -420,7 +420,7 @@ class Search:
                     choice = early  # the workers ran on past its time
                 else:
                     choice, pipeline = final_choice(
-                        self.name, storage=self.storage, budget_s=_left(deadline)
+                        self.name, storage=self.storage, budget_s=_left(deadline), early=early
                     )
                 final = choice.to_dict()
                 FINAL.set(self._study, final)
