@@ -212,30 +212,39 @@ def test_timeout_holds_for_the_whole_call_when_trials_take_seconds() -> None:
     assert result.wall_s <= budget * 1.05, result.wall_s
 
 
-def _judged_search(members_err_alike: bool, seconds: dict[str, float] | None = None):
+def _judged_search(
+    members_err_alike: bool, seconds: dict[str, float] | None = None, *, slow_loser: bool = False
+):
     """A regression search with ``ensemble`` on and two finished trials of two families whose
     out-of-fold predictions are kept: equal errors (no blend can help) or independent ones
     (their average halves the error). The linear trial leads, fitting in 0.2 s a fold; the
     forest's refit (3 s a fold) is what an ensemble would wait for. ``seconds``: each family's
-    trial duration (1 s by default)."""
+    trial duration (1 s by default). ``slow_loser``: the forest refits as fast as the linear
+    model, and a third family's trial, far worse (no blend takes it), refits in 22 s."""
     from knobs.study._objective import VALUE
     from knobs.study.keys import OOF
 
-    config = knobs.SearchConfig(target="label", models=("linear", "random_forest"),
+    models = (
+        ("linear", "random_forest", "extra_trees") if slow_loser else ("linear", "random_forest")
+    )
+    config = knobs.SearchConfig(target="label", models=models,
                                 strategy="random", n_trials=50, cv=5, workers=1, ensemble=True)  # fmt: skip
     search = knobs.Search.create(make_table("regression", n=300), config)
     study, plan = search.study, search.plan
     y = plan.load_split("train")[1].to_numpy(dtype=float)
     rng = np.random.default_rng(0)
     noise = rng.normal(scale=2.0, size=len(y))
-    dist = {"model": optuna.distributions.CategoricalDistribution(["linear", "random_forest"])}
+    dist = {"model": optuna.distributions.CategoricalDistribution(list(models))}
     plan.oof_dir().mkdir(parents=True, exist_ok=True)
-    for model in ("linear", "random_forest"):
+    fit = {"linear": 1.0, "random_forest": 1.0 if slow_loser else 15.0, "extra_trees": 60.0}
+    value = {"linear": 0.9, "random_forest": 0.8, "extra_trees": 0.1}
+    for model in models:
         number = len(study.get_trials())
         err = noise if members_err_alike else rng.normal(scale=2.0, size=len(y))
+        if model == "extra_trees":
+            err = rng.normal(scale=40.0, size=len(y))
         np.save(plan.oof_dir() / f"trial-{number}.npy", y + err)
-        t = _trial((seconds or {}).get(model, 1.0), 0.9 if model == "linear" else 0.8,
-                   fit_s=1.0 if model == "linear" else 15.0)  # fmt: skip
+        t = _trial((seconds or {}).get(model, 1.0), value[model], fit_s=fit[model])
         t.params, t.distributions = {"model": model}, dist
         t.user_attrs |= OOF.attr({"file": f"trial-{number}.npy", "kind": VALUE, "shape": [len(y)]})
         study.add_trial(t)
@@ -345,6 +354,31 @@ def test_an_early_single_verdict_is_the_final_choice_and_keeps_no_time_for_anoth
     assert result.final["why"] == EARLY_CHOICE.get(study)["why"]
     assert "judged when the search reached the time kept back" in result.final["why"]
     assert result.test_score is not None
+
+
+def test_an_early_ensemble_verdict_keeps_back_only_its_own_members_refits() -> None:
+    """Judged early and won, the ensemble's own members' refits are kept back, not those of the
+    best four families' leaders: houses ended with 2.5 s of a 16.3 s budget left when its
+    2-member blend refitted in 0.26 s. A slow family no blend takes no longer holds time."""
+    from knobs.study._timing import CHOOSE_S, final_refits, refit_seconds
+    from knobs.study.keys import EARLY_CHOICE, RUN
+    from knobs.study.worker import claim
+
+    search, study, plan = _judged_search(False, slow_loser=True)
+    trials = study.get_trials()
+    leaders = refit_reserve(trials, plan.folds, plan.direction, ensemble=True,
+                            refits=final_refits(plan))  # fmt: skip
+    single = refit_reserve(trials, plan.folds, plan.direction, refits=final_refits(plan))
+    members = sum(refit_seconds(t, plan.folds) for t in trials[:2])
+    kept = max(single + CHOOSE_S, MARGIN_S + END_S + CHOOSE_S + members)
+    assert leaders > kept + 20.0
+    deadline = time_now() + kept + 3.0  # a 1 s trial ends before the members' cut, not the leaders'
+    trial, cut = claim(study, plan, deadline=deadline, grid=None, storage=search.storage,
+                       run=RUN.get(study))  # fmt: skip
+    early = EARLY_CHOICE.get(study)
+    assert early["kind"] == "ensemble"
+    assert [w > 0 for w in early["learned"]["weights"]] == [True, True, False]
+    assert trial is not None and cut == pytest.approx(deadline - kept, abs=0.05)
 
 
 def _no_judging(monkeypatch) -> list[int]:

@@ -76,13 +76,15 @@ def refit_reserve(
     ensemble: bool = False,
     refits: float = 1.0,
     budget_s: float | None = None,
+    members: Sequence[FrozenTrial] | None = None,
 ) -> float:
     """Seconds to keep for the end of a search: ``refits`` refits (see :func:`final_refits`) of
     the best trial and the fixed end (``END_S``, ``MARGIN_S``); with a final ensemble also the
     time to choose it and one training-split refit of its likely members (the best trial of each
     of the ``ENSEMBLE_REFITS`` best families: a linear leader refits in 0.05 s, the trees it is
-    blended with in a second), capped at ``ENSEMBLE_SHARE`` of ``budget_s`` (the whole time
-    budget) but never below the single model's end and the choice."""
+    blended with in a second; ``members``: the ones an early verdict chose), capped at
+    ``ENSEMBLE_SHARE`` of ``budget_s`` (the whole time budget) but never below the single
+    model's end and the choice."""
     from knobs.study._reader import best_trial, complete
 
     best = best_trial(trials, direction)
@@ -91,10 +93,11 @@ def refit_reserve(
     single = MARGIN_S + END_S + refits * refit_seconds(best, n_folds)
     if not ensemble:
         return single
-    leaders: dict[object, FrozenTrial] = {}
-    for t in as_direction(direction).ranked(complete(trials), key=lambda t: t.value):
-        leaders.setdefault(t.params.get("model"), t)
-    members = list(leaders.values())[:ENSEMBLE_REFITS]
+    if members is None:
+        leaders: dict[object, FrozenTrial] = {}
+        for t in as_direction(direction).ranked(complete(trials), key=lambda t: t.value):
+            leaders.setdefault(t.params.get("model"), t)
+        members = list(leaders.values())[:ENSEMBLE_REFITS]
     whole = MARGIN_S + END_S + CHOOSE_S + sum(refit_seconds(t, n_folds) for t in members)
     if budget_s is not None:
         whole = min(whole, ENSEMBLE_SHARE * budget_s)
