@@ -73,6 +73,28 @@ def test_the_ensemble_reserve_refits_the_families_it_blends_not_only_the_leader(
     assert reserve == pytest.approx(MARGIN_S + END_S + CHOOSE_S + 1.5 * 0.02 * 5 / 4 + 2 * 1.875)
 
 
+def test_chosen_members_that_cannot_refit_within_the_share_keep_nothing_back() -> None:
+    """Churn: an early verdict's 5-member blend needed about 5 s of refits against the 4.4 s
+    share kept for it; the end refused it for time, with 2.6 s of the budget unused. Members an
+    early verdict chose whose refits exceed the share keep only the single model's end and a
+    look at the candidates; guessed members keep the share, as before."""
+    from knobs.study._timing import CHOOSE_S, ENSEMBLE_SHARE
+
+    trials = [_family(0.3, 0.95, "linear", fit_s=0.1)] + [
+        _family(5.0, 0.9 - i / 100, model)
+        for i, model in enumerate(("xgboost", "hist_gb", "random_forest", "extra_trees"))
+    ]
+    single = refit_reserve(trials, 5, "maximize", refits=2.0)
+    guessed = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0, budget_s=20.0)
+    chosen = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0, budget_s=20.0,
+                           members=trials)  # fmt: skip
+    assert guessed == pytest.approx(ENSEMBLE_SHARE * 20.0)
+    assert chosen == pytest.approx(single + CHOOSE_S)
+    cheap = refit_reserve(trials, 5, "maximize", ensemble=True, refits=2.0, budget_s=20.0,
+                          members=trials[:2])  # fmt: skip
+    assert cheap == pytest.approx(MARGIN_S + END_S + CHOOSE_S + 1.5 * 0.02 * 5 / 4 + 1.875)
+
+
 def test_the_expected_trial_time_is_the_median_of_recent_tuned_trials() -> None:
     trials = [_trial(100.0, baseline=True), _trial(2.0), _trial(4.0), _trial(30.0)]
     assert expected_trial_s(trials) == 4.0

@@ -93,14 +93,17 @@ def refit_reserve(
     single = MARGIN_S + END_S + refits * refit_seconds(best, n_folds)
     if not ensemble:
         return single
+    chosen = members is not None
     if members is None:
         leaders: dict[object, FrozenTrial] = {}
         for t in as_direction(direction).ranked(complete(trials), key=lambda t: t.value):
             leaders.setdefault(t.params.get("model"), t)
         members = list(leaders.values())[:ENSEMBLE_REFITS]
     whole = MARGIN_S + END_S + CHOOSE_S + sum(refit_seconds(t, n_folds) for t in members)
-    if budget_s is not None:
-        whole = min(whole, ENSEMBLE_SHARE * budget_s)
+    if budget_s is not None and whole > ENSEMBLE_SHARE * budget_s:
+        # Chosen members that cannot refit within the share will not be refitted at the end
+        # either (churn: a 5-member blend, about 5 s against 4.4 s kept, 2.6 s left unused).
+        whole = 0.0 if chosen else ENSEMBLE_SHARE * budget_s
     return max(single + CHOOSE_S, whole)
 
 
