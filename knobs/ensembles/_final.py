@@ -97,6 +97,13 @@ class FinalChoice:
             del data["learned"]
         return data
 
+    def members(self) -> list[tuple[str, int]]:
+        """The (study, trial) pairs an early "ensemble" verdict blends (weight above 0); none
+        without its learning."""
+        learned = self.learned or {}
+        pairs = zip(learned.get("candidates", ()), learned.get("weights", ()), strict=False)
+        return [(str(name), int(trial)) for (name, trial), w in pairs if w > 0]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinalChoice:
         """The choice stored with :meth:`to_dict`, other keys beside it ignored."""

@@ -214,17 +214,16 @@ def _reserve(
     )  # fmt: skip
 
 
-def _chosen_members(study: optuna.Study, trials: list[FrozenTrial], learned: Any) -> list | None:
-    """The trials an early "ensemble" verdict blends (weight above 0), when this study holds
-    them all; None otherwise (the likely members are then guessed from the families)."""
-    if not learned:
-        return None
-    pairs = zip(learned.get("candidates", ()), learned.get("weights", ()), strict=False)
-    numbers = [int(trial) for (name, trial), w in pairs if w > 0 and name == study.study_name]
-    if not numbers or len(numbers) != sum(1 for w in learned.get("weights", ()) if w > 0):
-        return None
+def _chosen_members(
+    study: optuna.Study, trials: list[FrozenTrial], early: Any
+) -> list[FrozenTrial] | None:
+    """The trials an early "ensemble" verdict blends, when this study holds them all; None
+    otherwise (the likely members are then guessed from the families)."""
+    pairs = early.members() if early is not None else []
     by_number = {t.number: t for t in trials}
-    return [by_number[n] for n in numbers] if all(n in by_number for n in numbers) else None
+    if not pairs or any(name != study.study_name or n not in by_number for name, n in pairs):
+        return None
+    return [by_number[n] for _, n in pairs]
 
 
 def _cut(
@@ -252,7 +251,7 @@ def _cut(
     # Judged early for an ensemble: its own members' refits are kept back, not the four best
     # families' (houses: 2.5 s of a 16.3 s budget were left when the 2-member blend refitted
     # in 0.26 s; the end keeps a choice's time in case a later trial changes the candidates).
-    members = _chosen_members(study, trials, early.learned) if early is not None else None
+    members = _chosen_members(study, trials, early)
     return deadline - _reserve(plan, trials, ensemble=True, members=members)
 
 
