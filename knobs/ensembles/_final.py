@@ -137,10 +137,15 @@ class _Judged:
     def learned(self) -> dict[str, Any]:
         """What :attr:`FinalChoice.learned` keeps of this judgement (plain JSON)."""
         return {
-            "candidates": [[c.study, c.trial] for c in self.pool.candidates],
+            "candidates": _candidate_keys(self.pool),
             "folds": [float(f) for f in self.folds],
             "weights": [float(w) for w in (self.weights if self.weights is not None else ())],
         }
+
+
+def _candidate_keys(pool: Any) -> list[list[Any]]:
+    """The pool's candidates as ``[study, trial]`` pairs, as an early judgement stores them."""
+    return [[c.study, c.trial] for c in pool.candidates]
 
 
 def _reused(pool: Any, learned: dict[str, Any] | None) -> tuple[list[float], np.ndarray] | None:
@@ -148,7 +153,7 @@ def _reused(pool: Any, learned: dict[str, Any] | None) -> tuple[list[float], np.
     candidates (the same computation would give the same numbers); None otherwise."""
     if not learned or not learned.get("weights"):
         return None
-    if [[c.study, c.trial] for c in pool.candidates] != learned.get("candidates"):
+    if _candidate_keys(pool) != learned.get("candidates"):
         return None
     return [float(f) for f in learned["folds"]], np.asarray(learned["weights"], dtype=float)
 

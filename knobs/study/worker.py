@@ -234,7 +234,8 @@ def _cut(
 
     A final ensemble needs its members refitted, so its time is kept back (up to a fifth of the
     budget) while no one knows whether one will be chosen: until the ensemble is judged early
-    (:func:`_judged_early`) and none earns its place. Without kept out-of-fold predictions (a
+    (:func:`_judged_early`): then nothing when none earns its place, and the chosen members'
+    refits when one does. Without kept out-of-fold predictions (a
     table too large to keep them, workers on Dask) no ensemble can be chosen, and none is
     waited for.
     """
