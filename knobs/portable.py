@@ -111,6 +111,9 @@ _BOOL_PAIRS = (
 
 _SPACES = re.compile(r"[\s\u00a0\u202f']")  # spaces and Swiss apostrophes used as thousands marks
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+")
+# One currency sign before the number (after its sign) or after it, or a percent sign after it.
+_UNIT_SIGNS = "$€£¥₹"
+_UNIT = re.compile(rf"[-+]?[{_UNIT_SIGNS}][^{_UNIT_SIGNS}%]+|[^{_UNIT_SIGNS}%]+[{_UNIT_SIGNS}%]")
 _DATE_HINT = re.compile(r"\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?|[A-Za-z]{3,9}[ .-]\d|\d{8}")
 _NS_MIN = pd.Timestamp.min.as_unit("ns")
 _NS_MAX = pd.Timestamp.max.as_unit("ns")
@@ -144,16 +147,23 @@ def canonical_str(value: object) -> object:
 
 
 def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
-    """Read numbers written as text: " 42 ", "1,234", "1.234,5", "1,5" (decimal comma), "inf".
+    """Read numbers written as text: " 42 ", "1,234", "1.234,5", "1,5" (decimal comma), "inf",
+    "$1,234.50", "12 €", "45%" (read as 0.45).
 
     A comma alone is a thousands mark only when every such value is grouped by three digits and the
     file does not use decimal commas; otherwise it is the decimal mark. Unreadable values are NaN.
     """
     t = values.astype("str").str.replace(_SPACES, "", regex=True)
+    # Amounts and shares as spreadsheets write them ("$1,234.50", "12 €", "45%"): the sign goes,
+    # a percentage becomes the share it stands for (45% -> 0.45).
+    unit = t.str.fullmatch(_UNIT).fillna(False).astype(bool)
+    percent = unit & t.str.endswith("%").fillna(False).astype(bool)
+    if unit.any():
+        t = t.where(~unit, t.str.replace(rf"[{_UNIT_SIGNS}%]", "", regex=True))
     out = pd.to_numeric(t, errors="coerce").astype("float64")
     need = out.isna() & t.notna() & t.str.contains(",", regex=False).fillna(False).astype(bool)
     if not need.any():
-        return out
+        return _shares(out, percent)
     u = t[need]
     last_comma = u.str.rfind(",")
     last_dot = u.str.rfind(".")
@@ -172,7 +182,13 @@ def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
     else:
         fixed[only_comma] = u[only_comma].str.replace(",", ".", regex=False)
     out[need] = pd.to_numeric(fixed, errors="coerce").astype("float64")
-    return out
+    return _shares(out, percent)
+
+
+def _shares(numbers: pd.Series, percent: pd.Series) -> pd.Series:
+    if percent.any():
+        numbers = numbers.where(~percent, numbers / 100.0)
+    return numbers
 
 
 def bool_pair(lowered: set[str]) -> bool:

@@ -32,6 +32,10 @@ KINDS = [
     ("numbers-as-text", cycle(["1,234", " 42 ", "1.0", "-3.5", "12,000.25"]), "numeric", (), True),
     ("decimal-commas-as-text", cycle(["1,5", "2,25", "3,0", "10,75"]), "numeric", (), True),
     ("euro-thousands", cycle(["1.234,5", "2.000,25", "999,5"]), "numeric", (), True),
+    ("dollar-amounts", [f"${v:,.2f}" for v in rng.gamma(2, 400, N)], "numeric", (), True),
+    ("euro-amounts", cycle(["12 €", "1.234,50 €", "€7", "-€3,5"]), "numeric", (), True),
+    ("percentages", [f"{v:.0f}%" for v in rng.uniform(0, 100, N)], "numeric", (), True),
+    ("price-tiers", cycle(["$", "$$", "$$$"]), "categorical", (), True),
     ("yes-no", cycle(["Yes", "No", "yes"]), "boolean", (), True),
     ("true-false", cycle([True, False, None]), "boolean", (), True),
     ("y-n", cycle(["y", "n", None]), "boolean", (), True),
@@ -131,6 +135,18 @@ def test_many_categories_are_one_hot_for_linear_models_when_few_rows_stand_behin
         pre = build_preprocessor(profile, scale=scale)
         names = [name for name, _, _ in pre.transformers]
         assert ("target_enc" in names) is (expected == "target"), (scale, names)
+
+
+def test_amounts_and_percentages_read_as_the_numbers_they_stand_for():
+    """A churn export wrote its fee as `$1,234.50` and usage as `45%`: both were read as 18,760
+    and 101 categories and target-encoded, so a model saw neither the amount nor its order."""
+    from knobs.portable import parse_numbers, to_float
+
+    written = pd.Series(["$1,234.50", "-$5", "12 €", "1.234,50 €", "45%", "4.5 %", "$$", "%"])
+    expected = [1234.5, -5.0, 12.0, 1234.5, 0.45, 0.045, np.nan, np.nan]
+    np.testing.assert_allclose(parse_numbers(written), expected)
+    # predict time reads them the same way (the exported model's coercion)
+    np.testing.assert_allclose(to_float(written), expected)
 
 
 def test_unique_money_amounts_are_not_ids():
