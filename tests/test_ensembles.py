@@ -30,6 +30,7 @@ from knobs.ensembles._combine import blend, caruana, optimize_weights
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import METRICS, PROBA, VALUE, get_metric
 from knobs.study import make_folds
+from knobs.study.keys import CV
 from tests.conftest import make_table
 
 # --- metrics on stored predictions ----------------------------------------------------------------
@@ -617,3 +618,33 @@ def test_hard_voting_counts_labels_for_a_label_metric(studies: dict[str, str]) -
     assert report.metric == "accuracy" and report.estimator.voting == "hard"
     assert 0.0 <= report.cv_score <= 1.0 and 0.0 <= report.test_score <= 1.0
     assert [m["weight"] for m in report.members] == pytest.approx([1 / 3] * 3)
+
+
+def test_an_early_stopped_member_is_fitted_as_its_trial_was_scored(tmp_path, monkeypatch) -> None:
+    """An XGBoost trial capped at 1,000 rounds stopped at ~40 in its folds; the ensemble (and
+    the Ensembles page's "best single" test score) refitted it with all 1,000 rounds, so the
+    same trial scored 0.7646 there and 0.7689 in its export, and a blend of such members was
+    judged on out-of-fold predictions of models it never delivered."""
+    from knobs.study import refit_params
+
+    monkeypatch.setenv("KNOBS_HOME", str(tmp_path))
+    url = str(tmp_path / "knobs.journal")
+    name = knobs.tune(
+        make_table("binary"), "label", models="xgboost,logistic", n_trials=6, cv=3, workers=1,
+        storage=url, refit=False, ensemble=False,
+    ).study  # fmt: skip
+    study = knobs.Search.open(name, url)
+    pool = ensembles.candidates([name], 6, storage=url)
+    stopped = [
+        (i, c) for i, c in enumerate(pool.candidates)
+        if c.model == "xgboost" and not c.baseline
+    ]  # fmt: skip
+    assert stopped, "the search tried no tuned XGBoost trial"
+    for i, c in stopped:
+        trial = study.study.trials[c.trial]
+        _, expected = refit_params(study.plan, trial)
+        fitted = pool.member_pipeline(i).named_steps["model"]
+        assert fitted.get_params()["n_estimators"] == expected["n_estimators"]
+        assert expected["n_estimators"] < trial.params["xgboost.n_estimators"] or (
+            max(CV.get(trial)["rounds"]) == trial.params["xgboost.n_estimators"]
+        )

@@ -30,9 +30,9 @@ from knobs.study import (
     complete,
     load_study,
     make_folds,
-    model_params,
     pipeline_for,
     read_plan,
+    refit_params,
     storage_url,
 )
 from knobs.study.keys import BASELINE, OOF
@@ -165,12 +165,6 @@ def check_compatible(plans: dict[str, StudyPlan]) -> None:
             )
 
 
-def _trial_model(trial: FrozenTrial) -> tuple[str, dict[str, Any]]:
-    """The trial's model and tuned settings (a defaults trial has none)."""
-    model, params = model_params(trial)
-    return str(model), {} if BASELINE.get(trial) else params
-
-
 def _stored_oof(plan: StudyPlan, trial: FrozenTrial, n: int, kind: str) -> np.ndarray | None:
     """The trial's kept out-of-fold predictions, or None when absent, of another kind, or off."""
     info = OOF.get(trial) or {}
@@ -189,7 +183,7 @@ def _recomputed_oof(
     plan: StudyPlan, trial: FrozenTrial, X: pd.DataFrame, y: pd.Series, folds: list
 ) -> np.ndarray:
     """The trial's out-of-fold predictions fitted again on the study's own folds."""
-    model, params = _trial_model(trial)
+    model, params = refit_params(plan, trial)
     method = "predict" if plan.task == "regression" else "predict_proba"
     pipe = member_pipeline(plan, model, params)
     return np.asarray(cross_val_predict(pipe, X, y, cv=folds, method=method), dtype=np.float64)
@@ -298,7 +292,11 @@ def candidates(
         if len(loaded) >= limit:
             break
         plan = plans[name]
-        model, params = _trial_model(trial)
+        # Members are refitted as their export is (knobs.study.refit_params): a boosted trial
+        # that stopped early in its folds gets their round count, not its cap (with the cap,
+        # an XGBoost trial that stopped at ~120 of 1,000 rounds was another model than the one
+        # its out-of-fold predictions came from).
+        model, params = refit_params(plan, trial)
         arr = _stored_oof(plan, trial, len(pool.y), pool.kind)
         source = "stored"
         if arr is None:
