@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components import ensemble as ui
-from components import errors, state
+from components import errors, pickers, state
 from knobs import ensembles
 from knobs.api import studies
 from knobs.formatting import fmt_score
@@ -33,6 +33,7 @@ with errors.boundary("building an ensemble"):
         st.stop()
     by_name = {r["study"]: r for r in rows}
     current = state.study()
+    pickers.say_if_not_listed(current, list(by_name))
     default = [current] if current in by_name else [rows[0]["study"]]
     chosen = st.multiselect(
         "Studies (same table, split and folds)",

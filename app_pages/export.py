@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import errors, state
+from components import errors, pickers, state
 from components.charts import fmt_score
 from components.explain import section as explain_section
 from components.export import (
@@ -38,6 +38,7 @@ def pick_study() -> str | None:
         return None
     names = [r["study"] for r in rows]
     current = state.attach_from_url()
+    pickers.say_if_not_listed(current, names)
     index = names.index(current) if current in names else 0
     name = st.selectbox("Study", names, index=index, key=state.W_EXPORT_STUDY)
     if name != current:

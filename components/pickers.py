@@ -33,12 +33,25 @@ def study_label(row: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def say_if_not_listed(current: str | None, names: Sequence[str]) -> None:
+    """Say so when the link (or this tab) names a study the page cannot show, and which one it
+    shows instead: a mistyped or stale link once opened the newest study on Export without a
+    word, one click away from exporting another model."""
+    if current and names and current not in names:
+        st.warning(
+            f"This page cannot show study `{current}` (deleted, mistyped, or without a finished "
+            f"trial): it shows `{names[0]}` instead. Pick the study below.",
+            icon=":material/warning:",
+        )
+
+
 def study_picker(rows: Sequence[dict[str, Any]], *, key: str) -> dict[str, Any]:
     """A select box over ``rows`` (from ``knobs.studies()``), on the tab's current study when it
     is among them; returns the chosen row."""
     by_name = {r["study"]: r for r in rows}
     names = list(by_name)
     current = state.study()
+    say_if_not_listed(current, names)
     picked = st.selectbox(
         "Study",
         names,

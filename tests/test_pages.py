@@ -375,6 +375,20 @@ def test_live_with_an_unknown_study_explains() -> None:
     assert "No study named `no-such-study-abc`" in texts(at.error)
 
 
+@pytest.mark.parametrize("page", ["export", "analytics", "ensemble"])
+def test_a_link_to_an_unknown_study_says_which_study_it_shows_instead(page: str) -> None:
+    """`/export?study=does-not-exist` opened the newest study without a word: one click from
+    exporting another model than the one the link meant."""
+    name = finished_study(n_trials=2)
+    at = app()
+    at.query_params["study"] = "does-not-exist"
+    at.run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception
+    warned = texts(at.warning)
+    assert "cannot show study `does-not-exist`" in warned and f"shows `{name}` instead" in warned
+
+
 def test_live_reattaches_from_the_url_after_a_reload() -> None:
     name = finished_study()
     at = app()
