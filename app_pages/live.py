@@ -53,8 +53,9 @@ def controls(handle: Search, status_state: str) -> None:
                 key=state.W_RESUME,
                 type="primary",
                 icon=":material/play_arrow:",
-                help="Continue up to the same budget; interrupted trials run again. A resumed "
-                "search is not bit-for-bit reproducible.",
+                help="Continue up to the same budget: the trials left, or what is left of the time "
+                "budget; interrupted trials run again. A resumed search is not bit-for-bit "
+                "reproducible.",
             )
         st.page_link("app_pages/search.py", label="New search", icon=":material/tune:")
         st.page_link("app_pages/studies.py", label="All studies", icon=":material/history:")

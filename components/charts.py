@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial
 from knobs import visualization as V
 from knobs.api import SearchStatus
 from knobs.errors import KnobsError
-from knobs.formatting import fmt_duration
+from knobs.formatting import fmt_duration, plural
 from knobs.formatting import fmt_score as _fmt_score
 from knobs.metrics import metric_label
 from knobs.study import StudyPlan, storage_url
@@ -151,13 +151,15 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
     if budget:
         st.progress(
             status.progress or 0.0,
-            text=f"{word}: {status.done} of {budget} trials done"
+            text=f"{word}: {status.done} of {plural(budget, 'trial')} done"
             + (f", {status.running} running" if status.running else ""),
         )
     else:
         limit = plan.config.timeout
         share = min(1.0, status.elapsed_s / limit) if limit else 0.0
-        st.progress(share, text=f"{word}: {status.done} trials done (time budget)")
+        if status.state == "finished":  # it ends a little before its limit, by design
+            share = 1.0
+        st.progress(share, text=f"{word}: {plural(status.done, 'trial')} done (time budget)")
     lower = plan.direction == "minimize"
     metric = metric_label(plan.metric)
     delta = None
@@ -186,10 +188,16 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
         "says why.",
     )
     if interrupted:
-        st.caption(
-            f"{interrupted} trial{'s were' if interrupted > 1 else ' was'} interrupted by Stop "
-            "and will run again if you resume."
-        )
+        were = "s were" if interrupted > 1 else " was"
+        if status.state == "finished":  # the time budget cut them mid-fold; nothing to resume
+            st.caption(
+                f"{interrupted} trial{were} cut mid-fold by the time budget (not counted as "
+                "failures)."
+            )
+        else:
+            st.caption(
+                f"{interrupted} trial{were} interrupted and will run again if you resume."
+            )
     if status.saved_s > 0:
         st.caption(
             f"Pruning saved about **{fmt_duration(status.saved_s)}** of compute "

@@ -110,6 +110,7 @@ def tune(
         search.start(
             workers=workers, n_trials=n_trials, timeout=timeout, deadline=deadline, dask=dask
         )
+        deadline = search.deadline  # without a new timeout: what the study's time budget left
     else:
         if data is None or target is None:
             raise ConfigError("`tune` needs a table (path, bytes or DataFrame) and a `target`.")

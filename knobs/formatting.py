@@ -34,3 +34,8 @@ def fmt_gain(value: float | None, digits: int = 4, *, missing: str = MISSING) ->
     if value is None or not math.isfinite(value):
         return missing
     return f"{value:+.{digits}f}"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 trial``, ``2 trials``, ``1,200 rows``: a count with its noun, never "1 trials"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

@@ -309,3 +309,40 @@ def test_correlation_heatmap_keeps_the_matrix() -> None:
     fig = V.correlation_figure(corr)
     assert fig.data[0].z.tolist() == corr.to_numpy().tolist()
     assert fig.layout.height == 200
+
+
+def _header(state: str, done: int, interrupted: int) -> None:
+    from types import SimpleNamespace
+
+    from components.charts import status_header
+    from knobs.study import SearchStatus
+
+    status = SearchStatus(
+        state=state, done=done, budget=None, running=0, complete=done, failed=interrupted,
+        pruned=0, workers=0, best_value=0.8, baseline_value=0.7, elapsed_s=25.2, eta_s=None,
+    )  # fmt: skip
+    plan = SimpleNamespace(config=SimpleNamespace(timeout=30.0), direction="maximize",
+                           metric="roc_auc")  # fmt: skip
+    status_header(status, plan, interrupted=interrupted)
+
+
+@pytest.mark.parametrize(
+    ("state", "done", "bar", "words", "said"),
+    [
+        # a search its time budget ended: the bar is full, its cut trials are nothing to resume
+        ("finished", 1, 1.0, "Finished: 1 trial done", "cut mid-fold by the time budget"),
+        # a stopped one: its interrupted trials run again on resume
+        ("stopped", 13, 0.84, "Stopped: 13 trials done", "will run again if you resume"),
+    ],
+)
+def test_a_time_budget_header_reads_as_the_search_ended(state, done, bar, words, said) -> None:
+    """A finished 30 s search read "Finished" beside a bar at 84%, "1 trials done", and promised
+    its time-cut trials would "run again if you resume" where no resume was offered."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_header, args=(state, done, 2)).run()
+    assert not at.exception
+    progress = at.get("progress")[0]
+    assert progress.value == round(100 * bar)  # percent
+    assert words in progress.proto.text
+    assert said in "\n".join(str(c.value) for c in at.caption)

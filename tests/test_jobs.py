@@ -183,6 +183,39 @@ def test_stop_ends_the_workers_and_resume_finishes_the_budget():
     assert search.status().done == 12
 
 
+def test_a_resumed_time_budget_gets_what_its_earlier_run_left():
+    """A 30 s search stopped at 14 s and resumed ran 25 s more (the whole budget again), and the
+    live view counted the wait between the two runs as search time."""
+    table = make_table("binary", n=600)
+    cfg = SearchConfig(target="label", models=("random_forest",), strategy="random",
+                       timeout=8.0, cv=3, space=SLOW_FOREST)  # fmt: skip
+    search = Search.create(table, cfg)
+    search.start(workers=2)
+    assert search.deadline is not None and search.deadline - time.time() <= 8.0
+    _wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in search.trials()) >= 2)
+    search.stop()
+    used = search.status().elapsed_s
+    assert 0.5 < used < 8.0
+    time.sleep(1.5)  # the wait before a resume is not search time
+    assert search.status().elapsed_s == pytest.approx(used, abs=0.3)
+
+    resumed = Search.open(search.name)
+    before = time.time()
+    resumed.start(workers=2)
+    assert resumed.deadline == pytest.approx(before + 8.0 - used, abs=0.5)
+    status = resumed.status()
+    assert status.eta_s is not None and status.eta_s <= 8.0 - used + 0.5
+    resumed.wait()
+    assert used < resumed.status().elapsed_s <= 8.0 + 0.5  # the two runs within the budget
+    time.sleep(max(0.0, resumed.deadline - time.time()) + 0.1)
+    assert resumed.status().state == "finished"  # by its time, with trials of its 50 left
+    with pytest.raises(knobs.StudyError, match=r"has used its time budget .* --timeout"):
+        resumed.start(workers=2)
+    resumed.start(workers=1, timeout=3.0)  # a new time budget counts from now
+    assert resumed.deadline == pytest.approx(time.time() + 3.0, abs=0.5)
+    resumed.wait()
+
+
 def test_resume_refuses_a_different_table(binary_table, regression_table):
     result = knobs.tune(
         binary_table, target="label", models="logistic", n_trials=2, cv=2, workers=1

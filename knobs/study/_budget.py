@@ -1,9 +1,12 @@
-"""A study's trial budget, counted one way everywhere.
+"""A study's trial budget and time budget, counted one way everywhere.
 
 The budget is the number of trials to evaluate, defaults trials included. A trial counts once a
 worker claims it, unless it was interrupted (its worker was killed, or the user pressed stop):
 interrupted trials are failed with a reason and queued again, so no budget is lost to a crash.
 Workers count under the claim lock; readers (status, reports) count the same way.
+
+The time budget (``timeout``) is spread over a study's runs the same way: a stopped search that
+resumes gets what its earlier runs left (:func:`seconds_used`), not the whole budget again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from knobs.study.keys import BUDGET, INTERRUPTED
+from knobs.study.keys import BUDGET, CLOCK, INTERRUPTED, STOP
 
 if TYPE_CHECKING:
     from knobs.study._plan import StudyPlan
@@ -58,3 +61,39 @@ def finished(trials: Iterable[FrozenTrial]) -> int:
 def is_scored(t: FrozenTrial) -> bool:
     """A complete trial with a finite score: the only kind that can be best or plotted as a score."""
     return t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+
+
+def seconds_used(study: Any, trials: Iterable[FrozenTrial], now: float, *, running: bool) -> float:
+    """Seconds of the time budget the study's runs have used by ``now``.
+
+    A stopped run counts to its stop: the rest, and the wait before a resume, is left. A run
+    that ended on its own counts to its deadline (its workers end when no trial can finish
+    before it, and its end phase takes the rest); without a deadline, to its last trial's end.
+    A study made before runs were clocked has used nothing.
+    """
+    clock = CLOCK.get(study) or {}
+    started = clock.get("started")
+    if started is None:
+        return 0.0
+    deadline = clock.get("deadline")
+    stopped = STOP.get(study)
+    if running:
+        end = now
+    elif stopped is not None and stopped >= started:
+        end = float(stopped)
+    elif deadline is not None:
+        end = float(deadline)
+    else:
+        ends = [
+            t.datetime_complete.timestamp()
+            for t in trials
+            if t.datetime_complete is not None and t.datetime_complete.timestamp() >= started
+        ]
+        end = max(ends, default=started)
+    end = min(end, now, math.inf if deadline is None else float(deadline))
+    return float(clock.get("spent", 0.0)) + max(0.0, end - started)
+
+
+def start_clock(study: Any, started: float, deadline: float | None, used: float) -> None:
+    """Record a run's start and deadline, and what the runs before it used."""
+    CLOCK.set(study, {"started": started, "deadline": deadline, "spent": used})

@@ -38,7 +38,14 @@ from knobs.pipelines import TARGET_KEY
 from knobs.strategies import get_strategy
 from knobs.study import _reader as results
 from knobs.study import _runner as runner
-from knobs.study._budget import finished, planned_budget, spent, study_budget
+from knobs.study._budget import (
+    finished,
+    planned_budget,
+    seconds_used,
+    spent,
+    start_clock,
+    study_budget,
+)
 from knobs.study._dask import (
     cancel_tasks,
     check_cuda,
@@ -50,7 +57,18 @@ from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
 from knobs.study._timing import MARGIN_S
-from knobs.study.keys import BASELINE, BUDGET, DASK, FINAL, PLAN, RUN, START, STOP, TEST_SCORE
+from knobs.study.keys import (
+    BASELINE,
+    BUDGET,
+    CLOCK,
+    DASK,
+    FINAL,
+    PLAN,
+    RUN,
+    START,
+    STOP,
+    TEST_SCORE,
+)
 
 DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
 
@@ -112,6 +130,10 @@ def _with_targets(
     return [p for points in tagged for p in points] + again
 
 
+#: Less than this left of a study's time budget is not worth launching workers for.
+MIN_RUN_S = 2.0
+
+
 class Search:
     """A study and the worker processes that fill it."""
 
@@ -122,6 +144,8 @@ class Search:
         self.plan = read_plan(self._study)
         self._procs: list[Any] = []
         self.workers = 0
+        #: When this handle's run must be done (``time.time()``), or None without a time budget.
+        self.deadline: float | None = None
 
     # --- creation ------------------------------------------------------------------------
     @classmethod
@@ -222,6 +246,8 @@ class Search:
         refit's time from it."""
         if self.is_running():
             raise StudyError(f"Study `{self.name}` is already running; stop it first.")
+        now = time.time()
+        used = seconds_used(self._study, self.trials(), now, running=False)  # before the stop clears
         runner.prepare_resume(self._study)
         if n_trials is not None:
             if n_trials < 1:
@@ -229,9 +255,21 @@ class Search:
             BUDGET.set(self._study, planned_budget(self.plan, n_trials))
         elif timeout is not None and self.plan.config.n_trials is None:
             BUDGET.set(self._study, None)
-        timeout = timeout if timeout is not None else self.plan.config.timeout
         if deadline is None and timeout:
-            deadline = time.time() + timeout
+            deadline = now + timeout
+        elif deadline is None and self.plan.config.timeout:
+            # The plan's time budget spans the study's runs: a resume gets what is left.
+            left = self.plan.config.timeout - used
+            if left < MIN_RUN_S:
+                raise StudyError(
+                    f"Study `{self.name}` has used its time budget ({used:.0f} of "
+                    f"{self.plan.config.timeout:.0f} s): continue it with a new one "
+                    f"(`knobs tune --study {self.name} --resume --timeout S`, or a number of "
+                    "trials)."
+                )
+            deadline = now + left
+        start_clock(self._study, now, deadline, used)
+        self.deadline = deadline
         address = dask_address(dask)
         if self.plan.config.device == "cuda":  # said now, not as every trial failing
             check_cuda(address) if address else resolve_device("cuda")
@@ -346,17 +384,25 @@ class Search:
         budget = study_budget(self._study, self.plan)
         done = finished(trials)
         workers = len(runner.live_workers(self.name)) + self._dask_tasks()
-        starts = [t.datetime_start for t in trials if t.datetime_start is not None]
-        ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
-        elapsed = 0.0
-        if starts:
-            end = time.time() if workers else max(ends).timestamp() if ends else time.time()
-            elapsed = max(0.0, end - min(starts).timestamp())
+        now = time.time()
+        clock = CLOCK.get(self._study)
+        if clock:  # the runs' own time, without the waits between a stop and a resume
+            elapsed = seconds_used(self._study, trials, now, running=bool(workers))
+        else:  # a study from before runs were clocked: first trial's start to the last end
+            starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+            ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+            elapsed = 0.0
+            if starts:
+                end = now if workers else max(ends).timestamp() if ends else now
+                elapsed = max(0.0, end - min(starts).timestamp())
         durations = [t.duration.total_seconds() for t in trials if t.duration is not None]
         eta = None
         if budget and durations and workers:
             per_trial = sum(durations) / len(durations)
             eta = max(0.0, (budget - done) * per_trial / workers)
+        if workers and clock and clock.get("deadline"):  # a time budget ends the run by then
+            left = max(0.0, float(clock["deadline"]) - now)
+            eta = left if eta is None else min(eta, left)
         if workers:
             state = "running"
         elif budget is not None and done >= budget:
@@ -365,7 +411,9 @@ class Search:
             state = "stopped"
         elif done == 0 and not c["RUNNING"]:
             state = "queued"
-        elif self.plan.config.timeout and not c["RUNNING"] and budget is None:
+        elif self.plan.config.timeout and not c["RUNNING"]:
+            # Its workers left on their own: the time budget ended the run, whatever trials
+            # the trial budget had left (a crash leaves a trial RUNNING: "interrupted").
             state = "finished"
         else:
             state = "interrupted" if budget is not None else "finished"

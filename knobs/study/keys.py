@@ -53,6 +53,11 @@ PLAN = Key("knobs.plan", "The study's plan (knobs.study.StudyPlan as JSON): conf
 BUDGET = Key("knobs.budget", "Trials to evaluate in all (None: until the timeout).")
 STOP = Key("knobs.stop", "Time a stop was requested; workers end at their next claim.")
 RUN = Key("knobs.run", "How many times workers were launched (a resume is a new run).", 0)
+CLOCK = Key(
+    "knobs.clock",
+    "{started, deadline, spent}: the time budget's last run (when it started, when it must end) "
+    "and the seconds earlier runs used; a resume gets the rest.",
+)
 TEST_SCORE = Key("knobs.test_score", "{trial, value}: the refitted best trial on the test split.")
 FINAL = Key("knobs.final", "{kind, why, ensemble_id, ...}: the model the search ended with.")
 FAMILIES = Key("knobs.families", "{rung, alive, history}: how `--models auto` spread the budget.")
