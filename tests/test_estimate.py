@@ -22,3 +22,15 @@ def test_estimate_scales_with_trials_and_workers():
     capped = estimate([1.0], trials=1000, minutes=1, folds=5, test_size=0.2, workers=1)
     assert capped.seconds == pytest.approx(60)
     assert estimate([None], trials=5, minutes=None, folds=5, test_size=0.2, workers=1) is None
+
+
+def test_a_fit_is_scaled_to_the_table_slower_than_its_rows(monkeypatch):
+    """A 60,000-row search read "about 07:13, ~28.7 s per trial" and ran 38 trials in 54 s: the
+    probe's 1,500-row fit was scaled linearly, where forests and boosting grow slower than rows."""
+    import knobs.study._estimate as est
+
+    ds = prepare(make_table("binary", n=15_000), "label")
+    ticks = iter([100.0, 101.0])  # the probe's fit takes 1 s on its 1,500 rows
+    monkeypatch.setattr(est.time, "perf_counter", lambda: next(ticks))
+    seconds = probe_fit_seconds(ds, REGISTRY["logistic"])
+    assert seconds == pytest.approx(10**0.8)  # 6.3 s for 10x the rows, not 10 s
