@@ -128,8 +128,11 @@ def readiness() -> None:
         f"and {n_features} feature{'s' if n_features != 1 else ''}.",
         icon=":material/check_circle:",
     )
-    if ds.notices:
-        st.info("\n".join(f"- {n}" for n in ds.notices), icon=":material/info:")
+    raw = state.table()
+    shown = set(raw.notices) if raw is not None else set()  # the preview said those already
+    fresh = [n for n in ds.notices if n not in shown]
+    if fresh:
+        st.info("\n".join(f"- {n}" for n in fresh), icon=":material/info:")
     choose_test_table(ds.target)
     if st.button(
         "Next: set up the search",

@@ -306,6 +306,25 @@ def test_choose_folds_reduces_for_a_small_class():
     )
 
 
+def test_a_rare_class_is_said_once_with_the_folds_it_costs():
+    """52,000 rows and a class of 3: the plan said "Using 3-fold cross-validation: 41,600
+    training rows..." and then "Using 2 folds instead of 3", and the rare class itself only
+    showed up once a search had run."""
+    import knobs
+    from knobs.config import SearchConfig
+
+    rng = np.random.default_rng(0)
+    n = 26_000  # 20,800 training rows: 3 folds by size
+    data = pd.DataFrame({"x": rng.normal(size=n), "y": cycle(["a", "b"], n)})
+    data.loc[:2, "y"] = "rare"
+    ds = prepare(data, "y")
+    assert any("Class `rare` (3 rows) is too rare to learn well" in m for m in ds.notices)
+    config = SearchConfig(target="y", models=("logistic",), n_trials=2)
+    plan = knobs.Search.preview(data, config).plan
+    folds = [m for m in plan.notices if "fold" in m and "too rare" not in m]
+    assert plan.folds == 2 and len(folds) == 1 and "2 folds instead of 3" in folds[0]
+
+
 @pytest.mark.parametrize(
     ("y", "task", "requested", "message"),
     [

@@ -8,6 +8,7 @@ fire the live view's timer, so tests call ``at.run()`` again to refresh it.
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -138,6 +139,23 @@ def test_data_takes_an_upload_and_a_target() -> None:
     at.multiselect(key=box(at, state.W_EXCLUDE)).set_value(["team"]).run()
     assert not at.exception
     assert box(at, state.W_EXCLUDE) in at.session_state and at.session_state["knobs.exclude"] == ("team",)
+
+
+def test_data_says_each_reading_notice_once_and_a_rare_class_before_any_search() -> None:
+    """A cp1252, semicolon-separated table showed its encoding, separator and decimal notices in
+    two boxes, and its class of 3 rows was first mentioned once a search had run."""
+    frame = pd.read_csv(io.BytesIO(csv_bytes(120)))
+    frame["level"] = ["Élevé", "Bas"] * 60
+    frame.loc[:2, "level"] = "Très rare"  # 3 rows
+    data = frame.to_csv(sep=";", index=False).replace(".", ",").encode("cp1252")
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("fr.csv", data, "text/csv")).run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("level").run()
+    assert not at.exception and not at.error
+    boxes = texts(at.info)
+    assert boxes.count("Columns are separated by semicolons") == 1
+    assert boxes.count("Decoded the file as") == 1
+    assert "Class `Très rare` (" in boxes and "too rare to learn well" in boxes
 
 
 @pytest.mark.parametrize(

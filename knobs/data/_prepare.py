@@ -92,6 +92,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
         info = analyse_target(frame[target], target)
     chosen = _check_task(info, target, task)
     y, classes = _encode_target(info, chosen, target)
+    notices.extend(_rare_classes(y, classes))
     if len(y) < min_rows:
         raise DataError(f"Only {len(y)} rows have a value for the target `{target}`; Knobs needs "
                         f"at least {min_rows} to train and validate a model. Add more rows.")
@@ -179,6 +180,30 @@ def _classes(info: TargetInfo) -> tuple[str, ...]:
     assert info.numbers is not None
     values = np.sort(info.numbers[info.present].unique())
     return tuple(str(canonical_str(v)) for v in values)
+
+
+#: Fewer rows than this in a class (the default fold count) is said before any search.
+RARE_CLASS_ROWS = 5
+
+
+def _rare_classes(y: pd.Series, classes: tuple[str, ...]) -> list[str]:
+    """A notice for classes too rare to learn: said on the Data page, before the search reduces
+    its folds for them (a 52,000-row table's class of 3 rows only showed up as 2-fold CV and a
+    failed trial once a search ran)."""
+    if not classes:
+        return []
+    counts = np.bincount(y.to_numpy(), minlength=len(classes))
+    rare = [(classes[i], int(counts[i])) for i in np.flatnonzero(counts < RARE_CLASS_ROWS)]
+    if not rare:
+        return []
+    names = ", ".join(f"`{c}` ({n} rows)" for c, n in rare[:6]) + (", …" if len(rare) > 6 else "")
+    return [
+        f"Class{'es' * (len(rare) > 1)} {names} {'are' if len(rare) > 1 else 'is'} too rare to "
+        "learn well, and cross-validation uses fewer folds so that every fold holds one (models "
+        "that hold out a slice of their own rows may fail on it). Merge "
+        f"{'them' if len(rare) > 1 else 'it'} into another class, or remove those rows, if you "
+        "can."
+    ]
 
 
 def _encode_target(info: TargetInfo, task: Task, target: str) -> tuple[pd.Series, tuple[str, ...]]:

@@ -217,7 +217,8 @@ def auto_folds(n_train: int, requested: int | None) -> tuple[int, str | None]:
     if n_train > LARGE_TABLE_ROWS:
         return 3, (
             f"Using 3-fold cross-validation: {n_train:,} training rows give steady fold scores, "
-            "and 3 folds leave time for more trials than 5 (pass `--cv 5` to change)."
+            "and 3 folds leave time for more trials than 5 (ask for 5 folds to change it: "
+            "`--cv 5`, or Folds on the Search page)."
         )
     return 5, None
 

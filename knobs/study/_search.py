@@ -614,7 +614,8 @@ def _split(
     train, test = train_test(dataset, config.test_size, config.seed, rows)
     wanted, size_notice = auto_folds(len(train.y), config.cv)
     folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
-    notices = tuple(n for n in (size_notice, fold_notice) if n)
+    # Fewer folds for a rare class overrides the table's size: one notice, not two that disagree.
+    notices = tuple(n for n in (fold_notice or size_notice,) if n)
     given = test_source if test_data is not None else ""
     return _Split(dataset, train, test, rows, folds, notices, given)
 
