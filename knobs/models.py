@@ -205,6 +205,9 @@ class ModelSpec:
     #: A linear model: the one a search delivers when it is as good as the best trial within one
     #: standard error of its folds (``knobs.study.delivered_trial``).
     linear: bool = False
+    #: The parameter a fit's time grows in proportion to (a forest's trees): a queued
+    #: configuration's time is its family's pace scaled by it (``knobs.study.worker``).
+    size: str | None = None
 
     def key(self, param: str) -> str:
         """The Optuna parameter name of one of this model's parameters."""
@@ -389,8 +392,11 @@ _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         "random_forest", "Random forest", ALL_TASKS, _random_forest, _forest_params(),
         starts=({"n_estimators": 300, "max_depth": 40, "min_samples_leaf": 1, "max_features": 0.5},),
+        size="n_estimators",
     ),
-    ModelSpec("extra_trees", "Extra trees", ALL_TASKS, _extra_trees, _forest_params()),
+    ModelSpec(
+        "extra_trees", "Extra trees", ALL_TASKS, _extra_trees, _forest_params(), size="n_estimators"
+    ),
     ModelSpec(
         name="hist_gb",
         label="Histogram gradient boosting",

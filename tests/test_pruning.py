@@ -159,6 +159,34 @@ def test_no_pruner_prunes_when_every_configuration_is_the_same(pruner: str) -> N
     assert all(t.state == TrialState.COMPLETE for t in trials)
 
 
+class _SlowLogistic(LogisticRegression):
+    """A logistic regression whose every fit takes 0.3 s: a fold's time, known in advance."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _SlowLogistic:
+        import time
+
+        time.sleep(0.3)
+        return super().fit(X, y, sample_weight)
+
+
+SLOW = ModelSpec("slow", "Slow", ALL_TASKS, lambda task, p, seed, n_jobs: _SlowLogistic(), ())
+
+
+def test_a_trial_whose_remaining_folds_cannot_end_by_the_cut_stops_at_once() -> None:
+    """A 60,000-row search's random forest start ran 20 s and was killed in its second of three
+    folds: after each fold the trial only asked whether the next fold fitted before the cut, so
+    it spent that fold's time on a trial that could never finish."""
+    import time
+
+    problem = _problem({"slow": SLOW}, deadline=time.time() + 1.0)  # 5 folds of 0.3 s
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="after fold 1"):
+        evaluate(trial, problem, seed=0)
+    info = PRUNED.get(trial)
+    assert info["after_fold"] == 1 and info["reason"] == "time budget"
+
+
 def test_a_pruned_trial_is_never_best_even_with_better_intermediate_values() -> None:
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=0.7, params={}, distributions={}))

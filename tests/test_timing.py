@@ -183,6 +183,33 @@ def test_a_slow_familys_queued_start_waits_while_a_quicker_one_behind_it_runs() 
     assert still.system_attrs["fixed_params"] == {"model": "random_forest"}
 
 
+@pytest.mark.parametrize(("trees", "runs"), [(300, False), (100, True)])
+def test_a_queued_start_is_judged_by_its_own_size(trees: int, runs: bool) -> None:
+    """On 60,000 rows the random forest's defaults (100 trees) took 12 s; its 300-tree start,
+    judged by that pace, began 30 s before the cut and was killed there 20 s later. Judged by
+    three times that pace it stays queued; a start as big as the defaults runs."""
+    import time
+
+    from knobs.study._timing import final_refits
+    from knobs.study.worker import claim
+
+    config = knobs.SearchConfig(target="label", models=("random_forest",), strategy="random",
+                                n_trials=50, cv=2, workers=1, ensemble=False)  # fmt: skip
+    search = knobs.Search.create(make_table("binary", n=120), config)
+    study, plan = search.study, search.plan
+    for t in study.get_trials():  # the queued defaults trial and start: replaced below
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    dist = {"model": optuna.distributions.CategoricalDistribution(["random_forest"])}
+    defaults = _trial(2.0, 0.8, fit_s=0.2, baseline=True)
+    defaults.params, defaults.distributions = {"model": "random_forest"}, dist
+    study.add_trial(defaults)
+    study.enqueue_trial({"model": "random_forest", "random_forest.n_estimators": trees})
+    trials = study.get_trials()
+    reserve = refit_reserve(trials, plan.folds, plan.direction, refits=final_refits(plan))
+    trial, _cut = claim(study, plan, deadline=time.time() + reserve + 4.0, grid=None)
+    assert (trial is not None) is runs
+
+
 def test_near_the_cut_a_quicker_alive_family_takes_the_trial_the_rungs_pick_cannot_finish() -> None:
     """Under --models auto, successive halving's pick is the random forest (4.5 s a trial) 2 s
     before the cut: the still-improving XGBoost (0.7 s) takes the trial. The search used to end."""
