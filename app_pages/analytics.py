@@ -13,7 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from components import charts, errors, pickers, state
 from components.explain import section as explain_section
@@ -74,8 +74,9 @@ def panel(name: str) -> None:
                 thinned[cap] = V.thin(chosen, plan.direction, cap=cap)
             return thinned[cap]
 
+        ran = sum(t.state != TrialState.WAITING for t in trials)  # queued ones never ran
         st.caption(
-            f"{len(chosen)} of {len(trials)} trials shown · {metric} ({plan.direction}) · "
+            f"{len(chosen)} of {ran} trials shown · {metric} ({plan.direction}) · "
             f"{plan.source} → {plan.target}"
         )
         rev = f"{name}:{failed}:{pruned}:{baseline}:{model}"

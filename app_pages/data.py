@@ -84,7 +84,9 @@ def choose_target(raw: RawTable) -> str | None:
     state.set_target(target)
     if target is None:
         return None
-    detected = errors.attempt(infer_task, raw.frame[target])
+    # One value in every row is no task at all (the readiness check says so below the boxes).
+    values = raw.frame[target]
+    detected = errors.attempt(infer_task, values) if values.nunique() > 1 else None
     with middle:
         options = [AUTO, "binary", "multiclass", "regression"]
         override = state.task_override() or AUTO

@@ -148,6 +148,5 @@ with errors.boundary("opening the live view"):
         header(handle)
         first = handle.status()
         controls(handle, first.state)
-        running = first.state == "running"
-        every = live_charts.refresh_every(first.done + first.running) if running else None
+        every = live_charts.refresh_every(first.done + first.running, first.state)
         st.fragment(run_every=every)(panel)(handle)

@@ -468,7 +468,11 @@ with errors.boundary("setting up the search"):
     current_search()
     dataset = errors.attempt(state.dataset)
     if dataset is None:
-        st.info("First choose a table and the column to predict.", icon=":material/table_chart:")
+        st.info(
+            "No table is ready to search yet: on the Data page, choose a table that reads "
+            "without errors, and the column to predict.",
+            icon=":material/table_chart:",
+        )
         st.page_link("app_pages/data.py", label="Go to Data", icon=":material/arrow_back:")
     else:
         form(dataset)

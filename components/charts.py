@@ -121,10 +121,18 @@ def studies(storage: str | None = None, *, must_have: str | None = None) -> list
     return rows
 
 
-def refresh_every(n_trials: int) -> float:
-    """Seconds between refreshes while a search runs: ~1 s, so charts follow a finished trial
-    within two seconds, slowing down for big studies whose redraw costs more than it shows."""
-    return 1.0 if n_trials < 500 else 2.0 if n_trials < 2000 else 5.0
+#: Seconds between looks at a stopped (or queued) search: another tab or the CLI may resume
+#: it, and a tab that stopped looking kept showing "Stopped" and a Resume button while it ran.
+WATCH_PAUSED_S = 5.0
+
+
+def refresh_every(n_trials: int, state: str = "running") -> float | None:
+    """Seconds between refreshes of a live view: ~1 s while a search runs, so charts follow a
+    finished trial within two seconds, slowing down for big studies whose redraw costs more than
+    it shows; a slow look at a paused one; none once it finished."""
+    if state == "running":
+        return 1.0 if n_trials < 500 else 2.0 if n_trials < 2000 else 5.0
+    return WATCH_PAUSED_S if state in ("stopped", "interrupted", "queued") else None
 
 
 def _draw(fig: go.Figure, key: str) -> None:

@@ -346,3 +346,14 @@ def test_a_time_budget_header_reads_as_the_search_ended(state, done, bar, words,
     assert progress.value == round(100 * bar)  # percent
     assert words in progress.proto.text
     assert said in "\n".join(str(c.value) for c in at.caption)
+
+
+def test_a_paused_search_is_still_watched_so_a_resume_elsewhere_shows() -> None:
+    """Tab A stopped a search and tab B resumed it: 8 s later tab A still read "Stopped" with
+    a Resume button, because a live view stopped refreshing once its search was not running."""
+    from components.charts import WATCH_PAUSED_S, refresh_every
+
+    assert refresh_every(10) == 1.0 and refresh_every(5000) == 5.0
+    for paused in ("stopped", "interrupted", "queued"):
+        assert refresh_every(10, paused) == WATCH_PAUSED_S
+    assert refresh_every(10, "finished") is None

@@ -208,14 +208,14 @@ BROKEN = [
     (
         "ragged-long-row",
         rows("9,9,9,9,9"),
-        r"Line 5 has 5 fields but the header has 3 \(check for an unquoted delimiter or a missing "
-        r"quote\): `9,9,9,9,9`",
+        r"Line 5 of `data` has 5 fields but the header has 3 \(check for an unquoted delimiter "
+        r"or a missing quote\): `9,9,9,9,9`",
     ),
-    ("ragged-short-row", rows("9,9"), r"Line 5 has 2 fields but the header has 3"),
+    ("ragged-short-row", rows("9,9"), r"Line 5 of `data` has 2 fields but the header has 3"),
     (
         "every-row-one-too-long",
         ("a,b\n" + "1,2,3\n" * N).encode(),
-        r"Line 2 has 3 fields but the header has 2",
+        r"Line 2 of `data` has 3 fields but the header has 2",
     ),
     ("unclosed-quote", rows('7,"8,x7'), r"Line 5 of `data` opens a quoted field .* never closed"),
     (

@@ -209,11 +209,15 @@ def test_a_resumed_time_budget_gets_what_its_earlier_run_left():
     assert used < resumed.status().elapsed_s <= 8.0 + 0.5  # the two runs within the budget
     time.sleep(max(0.0, resumed.deadline - time.time()) + 0.1)
     assert resumed.status().state == "finished"  # by its time, with trials of its 50 left
-    with pytest.raises(knobs.StudyError, match=r"has used its time budget .* --timeout"):
+    with pytest.raises(knobs.StudyError, match=r"has used its time budget .* --timeout S.*--trials"):
         resumed.start(workers=2)
     resumed.start(workers=1, timeout=3.0)  # a new time budget counts from now
     assert resumed.deadline == pytest.approx(time.time() + 3.0, abs=0.5)
     resumed.wait()
+    more = resumed.status().done + 2  # a larger trial budget is a new budget: the time too
+    resumed.start(workers=1, n_trials=more)
+    assert resumed.deadline == pytest.approx(time.time() + 8.0, abs=0.5)
+    resumed.stop()
 
 
 def test_resume_refuses_a_different_table(binary_table, regression_table):

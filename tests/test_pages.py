@@ -174,6 +174,21 @@ def test_data_shows_reader_errors_in_place(name: str, content: bytes, message: s
     assert not at.success
 
 
+def test_a_single_class_target_claims_no_task() -> None:
+    """one_class.csv: the Task box read "Automatic: binary classification" beside the error
+    saying the target has a single class."""
+    frame = pd.read_csv(io.BytesIO(csv_bytes()))
+    frame["status"] = "open"
+    at = app().run()
+    data = frame.to_csv(index=False).encode()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("one.csv", data, "text/csv")).run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("status").run()
+    assert not at.exception
+    assert "single class" in texts(at.error)
+    task = at.selectbox(key=box(at, state.W_TASK))
+    assert task.options[0] == "Automatic: unknown"
+
+
 def test_data_shows_target_errors_next_to_the_target() -> None:
     at = app().run()
     at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()
@@ -192,7 +207,7 @@ def test_search_without_data_points_to_the_data_page() -> None:
     at.run()
     at.switch_page("app_pages/search.py").run()
     assert not at.exception
-    assert "First choose a table" in texts(at.info)
+    assert "No table is ready to search yet" in texts(at.info)
 
 
 def test_search_form_offers_task_metrics_and_an_estimate() -> None:

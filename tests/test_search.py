@@ -191,3 +191,21 @@ def test_scoring_from_kept_predictions_matches_the_scikit_learn_scorer(
         study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
         values.append(evaluate(study.ask(), problem, seed=0))
     assert values[1] == pytest.approx(values[0], rel=1e-9, abs=1e-12)
+
+
+def test_a_class_too_rare_for_a_models_own_slice_fails_in_words() -> None:
+    """A 52,000-row table with a class of 3 rows: HistGradientBoosting's defaults trial failed
+    with scikit-learn's "The least populated classes in y have only 1 member ... [3.0]"."""
+    frame = make_table("binary", n=90)
+    common = frame["label"].mode()[0]
+    frame["label"] = [common] * 88 + ["rare"] * 2  # 2 folds, one rare row in each training part
+    ds = prepare(frame, "label")
+    problem = Problem(
+        X=ds.X, y=ds.y, task="binary", metric=get_metric(None, "binary"),
+        models={"mlp": REGISTRY["mlp"]}, columns=ds.columns,
+        folds=make_folds(ds.y, "binary", 2, seed=0),
+    )  # fmt: skip
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"model": "mlp"}, user_attrs=BASELINE.attr(True))
+    with pytest.raises(TrialFailed, match=r"a class has a single row there: too rare to split"):
+        evaluate(study.ask(), problem, seed=0)

@@ -131,3 +131,24 @@ def test_a_signal_that_raises_never_leaves_the_journal_lock_taken(tmp_path) -> N
         assert free()
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_studies_list_counts_trials_as_the_live_view_does(knobs_home) -> None:
+    """A finished study read "13 trials done" on the live view and "15 trials" in the Studies
+    list: the list also counted a queued start that never ran and a trial a stop interrupted."""
+    import knobs
+    from knobs.study.keys import INTERRUPTED
+    from tests.conftest import make_table
+
+    config = knobs.SearchConfig(target="label", models=("logistic",), n_trials=10, cv=2)
+    search = knobs.Search.create(make_table("binary", n=120), config)
+    assert any(t.state.name == "WAITING" for t in search.trials())  # its queued defaults
+    study = search.study
+    for _ in range(2):
+        study.add_trial(optuna.trial.create_trial(value=0.8, params={}, distributions={}))
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.FAIL, params={}, distributions={},
+        user_attrs=INTERRUPTED.attr(True),
+    ))  # fmt: skip
+    (row,) = [r for r in knobs.studies() if r["study"] == search.name]
+    assert row["n_trials"] == search.status().done == 2

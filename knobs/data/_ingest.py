@@ -539,8 +539,8 @@ def _check_structure(text: str, delimiter: str, name: str, offset: int
         lines = text.split("\n", first)
         line = lines[first - 1] if first - 1 < len(lines) else ""
         raise DataError(
-            f"Line {first + offset} has {len(record)} fields but the header has {width} (check for "
-            f"an unquoted delimiter or a missing quote): {_preview(line)}."
+            f"Line {first + offset} of `{name}` has {len(record)} fields but the header has "
+            f"{width} (check for an unquoted delimiter or a missing quote): {_preview(line)}."
         )
     multiline = (multiline_count, multiline_first) if multiline_count else None
     return header, n_rows, trailing, multiline

@@ -243,7 +243,8 @@ class Search:
 
         ``timeout`` counts from now; ``deadline`` (a ``time.time()``) is when the whole job must
         be done, refit included (``tune`` passes its own start + timeout): workers keep back the
-        refit's time from it."""
+        refit's time from it. Without either, the plan's time budget applies less what earlier
+        runs used (a resume gets the rest; ``n_trials`` makes a new budget, and all of it)."""
         if self.is_running():
             raise StudyError(f"Study `{self.name}` is already running; stop it first.")
         now = time.time()
@@ -258,14 +259,15 @@ class Search:
         if deadline is None and timeout:
             deadline = now + timeout
         elif deadline is None and self.plan.config.timeout:
-            # The plan's time budget spans the study's runs: a resume gets what is left.
-            left = self.plan.config.timeout - used
+            # The plan's time budget spans the study's runs: a resume gets what is left; a
+            # larger trial budget (the page's "Continue up to ...") is a new budget, time too.
+            left = self.plan.config.timeout - (0.0 if n_trials is not None else used)
             if left < MIN_RUN_S:
                 raise StudyError(
                     f"Study `{self.name}` has used its time budget ({used:.0f} of "
                     f"{self.plan.config.timeout:.0f} s): continue it with a new one "
-                    f"(`knobs tune --study {self.name} --resume --timeout S`, or a number of "
-                    "trials)."
+                    f"(`knobs tune --study {self.name} --resume --timeout S`) or more trials "
+                    "(`--trials N`)."
                 )
             deadline = now + left
         start_clock(self._study, now, deadline, used)
@@ -702,7 +704,9 @@ def list_studies(storage: str | None = None) -> list[dict[str, Any]]:
                 "metric": (plan_attr or {}).get("metric"),
                 "direction": direction,
                 "best_value": top.value if top is not None else None,
-                "n_trials": len(trials),
+                # as the live view counts "done": ended trials the budget counts (not queued
+                # starts never run, nor trials a stop interrupted and a resume runs again)
+                "n_trials": finished(trials),
                 "created": min(starts) if starts else None,
                 "running": bool(runner.live_workers(s.study_name)) if plan_attr else False,
             }
