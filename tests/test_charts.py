@@ -357,3 +357,15 @@ def test_a_paused_search_is_still_watched_so_a_resume_elsewhere_shows() -> None:
     for paused in ("stopped", "interrupted", "queued"):
         assert refresh_every(10, paused) == WATCH_PAUSED_S
     assert refresh_every(10, "finished") is None
+
+
+def test_a_queued_trial_reads_as_its_model_and_settings() -> None:
+    """A finished study listed its never-run start as "waiting", no model, "(library
+    defaults)": a queued trial has no parameters until it runs, only the queued ones."""
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"model": "random_forest", "random_forest.n_estimators": 300})
+    study.enqueue_trial({"model": "xgboost"}, user_attrs=BASELINE.attr(True))
+    table = V.trials_table(study.get_trials())
+    assert table["state"].tolist() == ["queued", "queued"]
+    assert table["model"].tolist() == ["random_forest", "xgboost"]
+    assert table["parameters"].tolist() == ["n_estimators=300", "(library defaults)"]

@@ -34,11 +34,16 @@ TRIAL_COLUMNS = [
 
 def model_params(trial: FrozenTrial) -> tuple[str | None, dict[str, Any]]:
     """The trial's model and its parameters without the ``model.`` prefix; a pipeline search's
-    preprocessing choices keep theirs (``prep.encoding``: ``pipeline_for`` reads them)."""
-    model = trial.params.get("model")
+    preprocessing choices keep theirs (``prep.encoding``: ``pipeline_for`` reads them). A queued
+    trial has no parameters yet: its queued ones are read instead (a finished study listed its
+    never-run start as a row with no model and "library defaults")."""
+    given = trial.params
+    if trial.state == TrialState.WAITING and not given:
+        given = trial.system_attrs.get("fixed_params", {})
+    model = given.get("model")
     prefix = f"{model}."
-    params = {k[len(prefix) :]: v for k, v in trial.params.items() if k.startswith(prefix)}
-    params.update({k: v for k, v in trial.params.items() if k.startswith(PREP_PREFIX)})
+    params = {k[len(prefix) :]: v for k, v in given.items() if k.startswith(prefix)}
+    params.update({k: v for k, v in given.items() if k.startswith(PREP_PREFIX)})
     return model, params
 
 

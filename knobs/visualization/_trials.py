@@ -15,6 +15,8 @@ from knobs.study import is_scored, model_params
 from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, PRUNED
 
 DEFAULTS_TEXT = "(library defaults)"
+#: How a state reads in the table where Optuna's name says little ("waiting": queued, not run).
+_STATE_WORDS = {TrialState.WAITING: "queued"}
 TRIAL_TABLE_COLUMNS = (
     "trial", "state", "score", "model", "parameters", "duration_s", "defaults", "note",
 )  # fmt: skip
@@ -51,7 +53,7 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
         rows.append(
             {
                 "trial": t.number,
-                "state": "interrupted" if interrupted else t.state.name.lower(),
+                "state": "interrupted" if interrupted else _STATE_WORDS.get(t.state, t.state.name.lower()),
                 "score": float(t.value) if is_scored(t) else None,
                 "model": model or "",
                 "parameters": DEFAULTS_TEXT if baseline else params_text(params),
