@@ -6,7 +6,7 @@ Trials, the refit of the best trial, the duration estimate and ensemble members 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,10 @@ class Problem:
     device: str = "cpu"
     #: What a regression trial may learn (``StudyPlan.target_transforms``).
     target_transforms: tuple[str, ...] = ("none",)
+    #: Seconds a trial of (family, its parameters as Optuna names them) is likely to take, from
+    #: the trials so far (``knobs.study.worker``); with a ``deadline``, a sampled configuration
+    #: that cannot end by it at that pace stops before its first fold. None: not judged.
+    pace: Callable[[str, Mapping[str, Any]], float | None] | None = None
 
     @property
     def model_names(self) -> list[str]:

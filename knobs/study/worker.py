@@ -18,7 +18,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -186,7 +186,10 @@ def _pick(
         """The same for a queued trial, whose settings are known: scaled by its size."""
         family = _family_of(queued)
         expected = expected_trial_s(trials, model=family) or 0.0
-        return cut is None or time.time() + expected * _size_ratio(plan, trials, queued) < cut
+        fixed = queued.system_attrs.get("fixed_params", {})
+        return (
+            cut is None or time.time() + expected * _size_ratio(plan, trials, family, fixed) < cut
+        )
 
     waiting = sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number)
     # The first queued trial that can end before the cut; a slower family's queued start
@@ -301,18 +304,19 @@ def _judged_early(
     return True
 
 
-def _size_ratio(plan: StudyPlan, trials: list[FrozenTrial], queued: FrozenTrial) -> float:
-    """How many times bigger a queued configuration is than the trials its family's pace comes
-    from, by the parameter its fit time grows with (``ModelSpec.size``; 1 where there is none).
+def _size_ratio(
+    plan: StudyPlan, trials: list[FrozenTrial], family: str | None, given: Mapping[str, Any]
+) -> float:
+    """How many times bigger a configuration of ``family`` (its parameters ``given``, as Optuna
+    names them) is than the trials its family's pace comes from, by the parameter its fit time
+    grows with (``ModelSpec.size``; 1 where there is none).
 
     A 300-tree random forest start queued after the defaults' 100 trees took three times their
     12 s on a 60,000-row table: judged by their pace it started 30 s before the cut, and was
     killed there 20 s later, in its first fold.
     """
-    family = _family_of(queued)
     spec = plan.specs().get(family) if family else None
-    fixed = queued.system_attrs.get("fixed_params", {})
-    if spec is None or spec.size is None or spec.key(spec.size) not in fixed:
+    if spec is None or spec.size is None or spec.key(spec.size) not in given:
         return 1.0
     key = spec.key(spec.size)
     default = spec.build(plan.task, {}, 0, 1).get_params().get(spec.size)
@@ -324,7 +328,20 @@ def _size_ratio(plan: StudyPlan, trials: list[FrozenTrial], queued: FrozenTrial)
     sizes = [float(v) for v in sizes if isinstance(v, int | float) and v > 0]
     if not sizes:
         return 1.0
-    return float(fixed[key]) / statistics.median(sizes)
+    return float(given[key]) / statistics.median(sizes)
+
+
+def _pace(
+    plan: StudyPlan, trials: list[FrozenTrial]
+) -> Callable[[str, Mapping[str, Any]], float | None]:
+    """Seconds a trial of a family with given parameters is expected to take, from ``trials``:
+    the family's pace scaled by the configuration's size (``Problem.pace``)."""
+
+    def expected(family: str, given: Mapping[str, Any]) -> float | None:
+        seconds = expected_trial_s(trials, model=family)
+        return None if seconds is None else seconds * _size_ratio(plan, trials, family, given)
+
+    return expected
 
 
 def _family_of(trial: FrozenTrial) -> str | None:
@@ -458,6 +475,7 @@ def work(
         if trial is None:
             break
         problem.deadline = cut
+        problem.pace = _pace(plan, study.get_trials(deepcopy=False)) if cut is not None else None
         sig.alarm_at(cut)
         try:
             run_trial(study, trial, problem, sig, seed=plan.config.seed, n_jobs=n_jobs)

@@ -37,7 +37,11 @@ def _pruned_note(t: FrozenTrial) -> str:
     info = PRUNED.get(t)
     if t.state != TrialState.PRUNED or not info:
         return ""
-    where = f"after fold {info['after_fold']} of {info['folds']}"
+    where = (
+        f"after fold {info['after_fold']} of {info['folds']}"
+        if info["after_fold"]
+        else "before its first fold"
+    )
     if info.get("reason") == "time budget":
         return f"stopped by the time budget {where}"
     return f"pruned {where}, saving ~{info['saved_s']:.1f} s"
