@@ -118,15 +118,23 @@ def expected_trial_s(
     table where an XGBoost trial took 0.7 s, and judged by the forest's pace the search stopped
     with 5 of an 18 s budget unused and the XGBoost starts still queued.
     """
+    done = [t.duration.total_seconds() for t in pace_trials(trials, model)]
+    return statistics.median(done[-recent:]) if done else None
+
+
+def pace_trials(trials: Sequence[FrozenTrial], model: str | None = None) -> list[FrozenTrial]:
+    """The trials a pace is read from (:func:`expected_trial_s`): ``model``'s tuned trials that
+    ran every fold, else its defaults trial, else every family's likewise (empty before any
+    trial ran)."""
     pools = [(model, True), (model, False)] if model is not None else []
     for family, tuned in [*pools, (None, True), (None, False)]:
-        done = [
-            t.duration.total_seconds()
+        pool = [
+            t
             for t in trials
             if t.duration is not None
             and (family is None or t.params.get("model") == family)
             and (is_scored(t) and not BASELINE.get(t) if tuned else t.state == TrialState.COMPLETE)
         ]
-        if done:
-            return statistics.median(done[-recent:])
-    return None
+        if pool:
+            return pool
+    return []

@@ -28,16 +28,21 @@ from optuna.trial import FrozenTrial, TrialState
 from knobs.devices import resolve_device
 from knobs.pruners import build_pruner
 from knobs.strategies import make_sampler
-from knobs.study._budget import is_scored, spent, study_budget
+from knobs.study._budget import spent, study_budget
 from knobs.study._families import next_family, quick_family
 from knobs.study._objective import TrialFailed, evaluate
 from knobs.study._pipeline import Problem
 from knobs.study._plan import StudyPlan, read_plan
 from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, deferred_while_locked, load_study
-from knobs.study._timing import CHOOSE_S, expected_trial_s, final_refits, refit_reserve
+from knobs.study._timing import (
+    CHOOSE_S,
+    expected_trial_s,
+    final_refits,
+    pace_trials,
+    refit_reserve,
+)
 from knobs.study.keys import (
-    BASELINE,
     EARLY_CHOICE,
     FAIL_REASON,
     INTERRUPTED,
@@ -182,14 +187,13 @@ def _pick(
         expected = expected_trial_s(trials, model=family) or 0.0
         return cut is None or time.time() + expected < cut
 
+    pace = _pace(plan, trials)
+
     def queued_fits(queued: FrozenTrial) -> bool:
         """The same for a queued trial, whose settings are known: scaled by its size."""
-        family = _family_of(queued)
-        expected = expected_trial_s(trials, model=family) or 0.0
         fixed = queued.system_attrs.get("fixed_params", {})
-        return (
-            cut is None or time.time() + expected * _size_ratio(plan, trials, family, fixed) < cut
-        )
+        expected = pace(_family_of(queued), fixed) or 0.0
+        return cut is None or time.time() + expected < cut
 
     waiting = sorted((t for t in trials if t.state == TrialState.WAITING), key=lambda t: t.number)
     # The first queued trial that can end before the cut; a slower family's queued start
@@ -320,11 +324,10 @@ def _size_ratio(
         return 1.0
     key = spec.key(spec.size)
     default = spec.build(plan.task, {}, 0, 1).get_params().get(spec.size)
-    ran = [t for t in trials if t.duration is not None and t.params.get("model") == family]
-    # the trials expected_trial_s reads: the family's tuned ones, else its defaults trial
-    tuned = [t for t in ran if is_scored(t) and not BASELINE.get(t)]
-    pace = tuned or [t for t in ran if t.state == TrialState.COMPLETE]
-    sizes = [t.params.get(key, default) for t in pace]
+    pool = pace_trials(trials, family)  # the trials its pace comes from
+    if any(t.params.get("model") != family for t in pool):
+        return 1.0  # none of its own yet: the pace is every family's, not a size to scale
+    sizes = [t.params.get(key, default) for t in pool]
     sizes = [float(v) for v in sizes if isinstance(v, int | float) and v > 0]
     if not sizes:
         return 1.0
@@ -337,7 +340,7 @@ def _pace(
     """Seconds a trial of a family with given parameters is expected to take, from ``trials``:
     the family's pace scaled by the configuration's size (``Problem.pace``)."""
 
-    def expected(family: str, given: Mapping[str, Any]) -> float | None:
+    def expected(family: str | None, given: Mapping[str, Any]) -> float | None:
         seconds = expected_trial_s(trials, model=family)
         return None if seconds is None else seconds * _size_ratio(plan, trials, family, given)
 
