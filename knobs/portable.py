@@ -76,9 +76,10 @@ __all__ = [
     "as_strings",
     "bool_pair",
     "canonical_str",
-    "guess_date_format",
+    "guess_date_formats",
     "meta_features",
     "parse_dates",
+    "parse_dates_as",
     "parse_numbers",
     "set_greedy_selection",
     "split_indices",
@@ -110,6 +111,7 @@ _BOOL_PAIRS = (
 )
 
 _SPACES = re.compile(r"[\s\u00a0\u202f']")  # spaces and Swiss apostrophes used as thousands marks
+_PARENTHESISED = re.compile(r"^\(([^()\-+]+)\)$")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+")
 # One currency sign before the number (after its sign) or after it, or a percent sign after it.
 _UNIT_SIGNS = "$€£¥₹"
@@ -148,12 +150,14 @@ def canonical_str(value: object) -> object:
 
 def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
     """Read numbers written as text: " 42 ", "1,234", "1.234,5", "1,5" (decimal comma), "inf",
-    "$1,234.50", "12 €", "45%" (read as 0.45).
+    "$1,234.50", "12 €", "45%" (read as 0.45), "(1,234.00)" (accounting's -1234).
 
     A comma alone is a thousands mark only when every such value is grouped by three digits and the
     file does not use decimal commas; otherwise it is the decimal mark. Unreadable values are NaN.
     """
     t = values.astype("str").str.replace(_SPACES, "", regex=True)
+    # Accounting's negatives: "(1,234.00)" is -1,234.00.
+    t = t.str.replace(_PARENTHESISED, r"-\1", regex=True)
     # Amounts and shares as spreadsheets write them ("$1,234.50", "12 €", "45%"): the sign goes,
     # a percentage becomes the share it stands for (45% -> 0.45).
     unit = t.str.fullmatch(_UNIT).fillna(False).astype(bool)
@@ -224,30 +228,75 @@ def to_float(s: pd.Series, kind: str = "numeric") -> pd.Series:
     return out.where(np.isfinite(out))
 
 
-def guess_date_format(uniques: pd.Series) -> str | None:
-    """One strftime format that reads most of a sample of distinct strings, or None.
+#: Date formats one column may mix (an export that wrote ISO dates, then US ones, then "04 Mar").
+MAX_DATE_FORMATS = 3
 
-    Dates must share one format (parsing each value on its own through dateutil is slow and
-    silently swaps day and month between rows).
-    """
-    sample = uniques.dropna().astype("str")
-    sample = sample[sample.str.len().between(6, 40)].head(200)
-    if sample.empty or sample.str.contains(_DATE_HINT).mean() < 0.9:
-        return None
-    formats: list[str] = []
+
+def _order_free(fmt: str) -> str:
+    """``fmt`` with its day and month tokens made alike: two formats equal here differ only in
+    which of day and month comes first, and a column never mixes those (03/04 would be read both
+    ways, silently)."""
+    return fmt.replace("%d", "%?").replace("%m", "%?")
+
+
+def _add_guesses(formats: list[str], values: pd.Series) -> None:
+    """Add to ``formats`` pandas' guess for each of ``values``, month-first and day-first."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for value in sample.head(30):
+        for value in values:
             for dayfirst in (False, True):
                 fmt = guess_datetime_format(value, dayfirst=dayfirst)
                 if fmt and fmt not in formats:
                     formats.append(fmt)
-    best, best_ok = None, 0.0
+
+
+def guess_date_formats(uniques: pd.Series) -> tuple[str, ...]:
+    """The strftime formats (at most :data:`MAX_DATE_FORMATS`, the one that reads most first)
+    that together read most of a sample of distinct strings, or () when they are not dates.
+
+    Each value is then read by the first format that reads it. Formats are fixed, never guessed
+    value by value: dateutil on each value is slow and silently swaps day and month between rows,
+    so day-first and month-first never share a column (the one that reads more wins).
+    """
+    sample = uniques.dropna().astype("str")
+    sample = sample[sample.str.len().between(6, 40)]
+    if len(sample) > 200:  # from all over the column: a table may change format halfway down
+        picks = np.sort(np.random.default_rng(0).choice(len(sample), 200, replace=False))
+        sample = sample.iloc[picks]
+    if sample.empty or sample.str.contains(_DATE_HINT).mean() < 0.9:
+        return ()
+    candidates: list[str] = []
+    chosen: list[str] = []
+    left = sample
+    while len(left) and len(chosen) < MAX_DATE_FORMATS:
+        _add_guesses(candidates, left.head(20))  # from what no chosen format reads yet
+        best, best_read = None, 0
+        read_by_best = None
+        for fmt in candidates:
+            if any(_order_free(fmt) == _order_free(c) for c in chosen):
+                continue
+            read = parse_dates(left, fmt).notna().to_numpy()
+            if read.sum() > best_read:
+                best, best_read, read_by_best = fmt, int(read.sum()), read
+        # A second format must read a real share, not a stray value or two.
+        if best is None or (chosen and best_read < max(2, 0.02 * len(sample))):
+            break
+        chosen.append(best)
+        assert read_by_best is not None
+        left = left[~read_by_best]
+    return tuple(chosen) if 1 - len(left) / len(sample) >= 0.9 else ()
+
+
+def parse_dates_as(values: pd.Series, formats: Sequence[str]) -> pd.Series:
+    """Strings to datetime64[ns], each read by the first of ``formats`` that reads it; NaT where
+    none does."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     for fmt in formats:
-        ok = parse_dates(sample, fmt).notna().mean()
-        if ok > best_ok:
-            best, best_ok = fmt, ok
-    return best if best_ok >= 0.9 else None
+        missing = out.isna().to_numpy()
+        if not missing.any():
+            break
+        out[missing] = parse_dates(values[missing], fmt).to_numpy()
+    return out
 
 
 def parse_dates(values: pd.Series, fmt: str | None) -> pd.Series:
@@ -272,18 +321,22 @@ def to_ns(s: pd.Series) -> pd.Series:
     return s
 
 
-def to_datetime(s: pd.Series) -> pd.Series:
-    """Any column as datetime64[ns]: the view used for datetime features at fit and predict."""
+def to_datetime(s: pd.Series, formats: Sequence[str] | None = None) -> pd.Series:
+    """Any column as datetime64[ns]: the view used for datetime features at fit and predict.
+
+    ``formats``: the formats learned when the column was fitted (:class:`DateParts`), so new rows
+    are read as the training rows were; a batch whose days are all 12 or less would otherwise
+    guess month-first for a day-first column. None: guessed from the values themselves."""
     if is_datetime64_any_dtype(s.dtype):
         return to_ns(s)
     strings = as_strings(s)
     codes, uniques = pd.factorize(strings)
     uniques = pd.Series(uniques, dtype="str")
-    fmt = guess_date_format(uniques)
-    if fmt is None and len(uniques) > 5000:
+    found = tuple(formats) if formats else guess_date_formats(uniques)
+    if not found and len(uniques) > 5000:
         # No shared format: parsing each distinct value on its own (dateutil) is too slow here.
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-    parsed = parse_dates(uniques, fmt if fmt is not None else "mixed")
+    parsed = parse_dates_as(uniques, found) if found else parse_dates(uniques, "mixed")
     values = parsed.to_numpy()
     if len(values) == 0:
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
@@ -563,14 +616,23 @@ class DateParts(_ColumnsMixin):
     """
 
     def fit(self, X: object, y: object = None) -> DateParts:
-        self._remember(X)
+        frame = self._remember(X)
+        # The formats each text column was read with, so every later batch is read the same way
+        # (empty: a column of datetimes, or text no format reads, guessed again per batch).
+        self.formats_ = [
+            [] if is_datetime64_any_dtype(frame.iloc[:, i].dtype)
+            else list(guess_date_formats(pd.Series(as_strings(frame.iloc[:, i]).dropna().unique(),
+                                                   dtype="str")))
+            for i in range(frame.shape[1])
+        ]
         return self
 
     def transform(self, X: object) -> np.ndarray:
         frame = self._check(X)
+        learned = getattr(self, "formats_", None)  # models exported before formats were learned
         blocks = []
         for i in range(frame.shape[1]):
-            dates = to_datetime(frame.iloc[:, i])
+            dates = to_datetime(frame.iloc[:, i], learned[i] if learned else None)
             parts = [
                 dates.dt.year,
                 dates.dt.month,

@@ -36,6 +36,18 @@ KINDS = [
     ("euro-amounts", cycle(["12 €", "1.234,50 €", "€7", "-€3,5"]), "numeric", (), True),
     ("percentages", [f"{v:.0f}%" for v in rng.uniform(0, 100, N)], "numeric", (), True),
     ("price-tiers", cycle(["$", "$$", "$$$"]), "categorical", (), True),
+    ("accounting-negatives", [f"({-v:,.2f})" if v < 0 else f"{v:,.2f}"
+                              for v in rng.normal(0, 2000, N)], "numeric", (), True),
+    (
+        "dates-written-three-ways",
+        [
+            d.strftime(("%Y-%m-%d", "%m/%d/%Y", "%d %b %Y")[i % 3])
+            for i, d in enumerate(pd.date_range("2019-01-01", periods=N, freq="D"))
+        ],
+        "datetime",
+        (),
+        True,
+    ),
     ("yes-no", cycle(["Yes", "No", "yes"]), "boolean", (), True),
     ("true-false", cycle([True, False, None]), "boolean", (), True),
     ("y-n", cycle(["y", "n", None]), "boolean", (), True),
@@ -147,6 +159,42 @@ def test_amounts_and_percentages_read_as_the_numbers_they_stand_for():
     np.testing.assert_allclose(parse_numbers(written), expected)
     # predict time reads them the same way (the exported model's coercion)
     np.testing.assert_allclose(to_float(written), expected)
+
+
+def test_accounting_negatives_read_as_negative_numbers():
+    """A loans export wrote negative balances as accounting does, `(1,234.00)`: the column was read
+    as 6,000 distinct strings and dropped as an identifier."""
+    from knobs.portable import parse_numbers
+
+    written = pd.Series(["(1,234.00)", "($5.50)", "(12)", "1,234.00", "()", "(abc)", "-(3)"])
+    expected = [-1234.0, -5.5, -12.0, 1234.0, np.nan, np.nan, np.nan]
+    np.testing.assert_allclose(parse_numbers(written), expected)
+
+
+def test_a_column_mixing_date_formats_is_read_as_dates_and_says_so():
+    """A loans export wrote `Issue Date` as 2021-03-04, 03/04/2021 and 04 Mar 2021 in one column:
+    it became 3,176 target-encoded categories. Each value is now read by the first of the column's
+    formats that reads it; day-first and month-first never share a column."""
+    days = pd.date_range("2019-01-01", periods=600, freq="D")
+    mixed = [d.strftime(("%Y-%m-%d", "%m/%d/%Y", "%d %b %Y")[i % 3]) for i, d in enumerate(days)]
+    from knobs.data import prepare
+
+    frame = pd.DataFrame({"issued": mixed, "y": [0, 1] * 300})
+    ds = prepare(frame, "y")
+    column = next(c for c in ds.columns if c.name == "issued")
+    assert column.kind == "datetime"
+    assert any("writes its dates 3 ways" in n and "`31 Dec 2024`" in n for n in ds.notices)
+    np.testing.assert_array_equal(pd.to_datetime(ds.X["issued"]).to_numpy(), days.to_numpy())
+
+    from knobs.portable import guess_date_formats
+
+    # US and European orders in one column: the order that reads more wins, the other is not
+    # added (03/04 would otherwise be read both ways).
+    both = pd.Series(["03/25/2020", "04/26/2020", "12/31/2021", "25/03/2020"])
+    assert guess_date_formats(both) == ()
+    assert guess_date_formats(pd.Series(["03/25/2020", "04/26/2020", "12/31/2021"] * 10)) == (
+        "%m/%d/%Y",
+    )
 
 
 def test_unique_money_amounts_are_not_ids():

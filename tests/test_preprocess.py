@@ -238,3 +238,22 @@ def test_no_warnings_in_a_normal_fit(churn):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         build_preprocessor(churn, scale=True).fit(churn.X, churn.y).transform(churn.X)
+
+
+def test_dates_of_a_new_batch_are_read_as_the_training_dates_were():
+    """A day-first column predicted one row at a time: `02/04/2021` (2 April) was read as 4 February,
+    because the format was guessed again from each batch, and a batch whose days are all 12 or less
+    reads month-first. The formats are learned at fit and kept through a skops round trip."""
+    train = pd.DataFrame({"d": ["25/03/2021", "13/01/2020", "02/04/2021", "30/12/2019"] * 5})
+    parts = DateParts().fit(train)
+    assert parts.formats_ == [["%d/%m/%Y"]]
+    batch = pd.DataFrame({"d": ["02/04/2021"]})
+    year, month, day = parts.transform(batch)[0, :3]
+    assert (year, month, day) == (2021, 4, 2)
+
+    blob = sio.dumps(parts)
+    loaded = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
+    np.testing.assert_array_equal(loaded.transform(batch), parts.transform(batch))
+    # A model saved before formats were learned guesses from the batch, as it did.
+    del loaded.formats_
+    assert loaded.transform(batch)[0, 1] == 2

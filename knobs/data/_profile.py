@@ -255,6 +255,17 @@ def too_few_rows_per_category(n_unique: int, rows: int) -> bool:
     return MAX_ONEHOT < n_unique <= WIDE_ONEHOT and rows < ROWS_PER_LEVEL * n_unique
 
 
+#: The date a notice writes each date format with: day 31 and month 12 cannot be mistaken.
+_SAMPLE_DATE = pd.Timestamp("2024-12-31 13:45:00")
+
+
+def _written_as(formats: tuple[str, ...]) -> str:
+    """Date formats as a reader knows them: ``%d/%m/%Y`` reads "like 31/12/2024"."""
+    looks = [f"`{_SAMPLE_DATE.strftime(f)}`" for f in formats]
+    listed = looks[0] if len(looks) == 1 else ", ".join(looks[:-1]) + " or " + looks[-1]
+    return f"like {listed}"
+
+
 def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
                      notices: list[str]) -> tuple[Kind, pd.Series]:
     strings = _clean.as_strings(s)
@@ -294,12 +305,16 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
         notices.append(f"Column `{name}` mixes numbers ({100 * ratio:.0f}%) and text: treated as "
                        "categories. Clean it if it should be numeric.")
 
-    fmt = _clean.guess_date_format(uniques)
-    if fmt is not None:
-        dates = _clean.parse_dates(uniques, fmt)
+    formats = _clean.guess_date_formats(uniques)
+    if formats:
+        dates = _clean.parse_dates_as(uniques, formats)
         ok = dates.notna().to_numpy()
         date_ratio = counts[ok].sum() / present
         if date_ratio >= DATE_PARSE_RATIO:
+            fmt = _written_as(formats)
+            if len(formats) > 1:
+                notices.append(f"Column `{name}` writes its dates {len(formats)} ways ({fmt}): "
+                               "each value is read by the first of these that reads it.")
             bad = int(counts[~ok].sum())
             if bad:
                 examples = ", ".join(f"`{v}`" for v in uniques[~ok].head(3))
