@@ -5,7 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from components import errors, forms, state, tables
-from knobs.data import RawTable, infer_task, joined_with_test, read_table, sample_path
+from knobs.data import (
+    TABLE_FILE_TYPES,
+    RawTable,
+    infer_task,
+    joined_with_test,
+    read_table,
+    sample_path,
+)
 
 SAMPLE = "churn"
 AUTO = "auto"  # the task select's "infer it" choice
@@ -22,10 +29,11 @@ def choose_source() -> None:
     with left:
         upload = st.file_uploader(
             "Upload a CSV table",
-            type=["csv", "tsv", "txt"],
+            type=list(TABLE_FILE_TYPES),
             key=state.W_UPLOAD,
             help="Up to 200 MB. Comma, semicolon, tab or pipe separated; UTF-8, UTF-16 or "
-            "Windows encodings; decimal commas are recognised.",
+            "Windows encodings; decimal commas are recognised. A gzipped CSV, or a zip "
+            "holding one, is unpacked.",
         )
     with right:
         clicked = st.button(
@@ -152,7 +160,7 @@ def choose_test_table(target: str) -> None:
     with st.expander("Score on a test table of your own (optional)", expanded=current is not None):
         upload = st.file_uploader(
             "Upload the test table",
-            type=["csv", "tsv", "txt"],
+            type=list(TABLE_FILE_TYPES),
             key=state.table_widget(state.W_TEST_UPLOAD, state.data()),
             help="Same columns and target as the training table. The search then learns from "
             "every row of the training table, and the final model is scored on this one.",

@@ -23,6 +23,7 @@ from components.export import (
 )
 from components.slim import slim_for_export_page
 from knobs.api import studies
+from knobs.data import TABLE_FILE_TYPES
 from knobs.export import FORMATS, load_bundle_bytes, render_markdown
 from knobs.metrics import metric_label
 from knobs.predict import predict_table
@@ -68,7 +69,7 @@ def score_box(bundle: bytes, fmt: str) -> None:
         st.caption(f"Knobs never loads {fmt} files (they run code); export as skops to score "
                    "here.")  # fmt: skip
         return
-    upload = st.file_uploader("A CSV with the same columns", type=["csv", "txt"],
+    upload = st.file_uploader("A CSV with the same columns", type=list(TABLE_FILE_TYPES),
                               key=state.W_EXPORT_SCORE)  # fmt: skip
     if upload is None:
         return
@@ -145,7 +146,7 @@ def finetune_section() -> None:
     )
     left, right = st.columns(2)
     bundle = left.file_uploader("Exported bundle (.zip)", type=["zip"], key=state.W_FT_MODEL)
-    data = right.file_uploader("New labelled rows (.csv)", type=["csv", "txt"],
+    data = right.file_uploader("New labelled rows (.csv)", type=list(TABLE_FILE_TYPES),
                                key=state.W_FT_DATA)  # fmt: skip
     holdout = st.slider("Held-out share of the new rows", 0.1, 0.5, 0.25, 0.05,
                         key=state.W_FT_HOLDOUT)  # fmt: skip

@@ -5,7 +5,9 @@ message, so a reader sees the case and the answer together."""
 from __future__ import annotations
 
 import codecs
+import gzip
 import io
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -198,6 +200,15 @@ def test_raw_table_compares_by_identity():
 
 # --- the broken-table corpus -----------------------------------------------------------------
 
+def _zip(**files: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buf.getvalue()
+
+
+ZIP_OF_TWO = _zip(**{"a.csv": "x,y\n1,2\n", "b.csv": "x,y\n3,4\n"})
 XLSX = b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 22 + b"[Content_Types].xml" + b"xl/workbook.xml"
 BROKEN = [
     # (case id, bytes, regex the message must match)
@@ -251,9 +262,10 @@ BROKEN = [
     ("json-lines", b'{"a": 1}\n{"a": 2}\n', r"looks like JSON"),
     ("xlsx", XLSX, r"look like an Excel workbook \(\.xlsx\).*CSV UTF-8"),
     ("zip", b"PK\x03\x04" + b"\x00" * 26 + b"data.csv", r"look like a zip archive"),
+    ("zip-of-two-tables", ZIP_OF_TWO, r"holds 2 tables \(`a.csv`, `b.csv`\).*Extract the one"),
     ("xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, r"old Excel workbook \(\.xls\)"),
     ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", r"look like a PDF document"),
-    ("gzip", b"\x1f\x8b\x08\x00" + b"\x00" * 20, r"gzip-compressed"),
+    ("damaged-gzip", b"\x1f\x8b\x08\x00" + b"\x00" * 20, r"gzip file that cannot be decompressed"),
     ("parquet", b"PAR1" + b"\x00" * 40, r"Parquet file"),
     ("png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, r"PNG image"),
     (
@@ -267,6 +279,33 @@ BROKEN = [
         r"UTF-16 byte order mark but byte \d+ \(line \d+\) is not valid UTF-16",
     ),
 ]
+
+
+def test_a_table_inside_gzip_or_a_zip_archive_is_read_and_said(tmp_path):
+    """Downloads come as `train.csv.gz` or a `.zip` holding the CSV: both were refused with "its
+    bytes look like a gzip-compressed file. Decompress it first"."""
+    text = "a;b;target\n" + "".join(f"{i};{i % 3};{'xy'[i % 2]}\n" for i in range(40))
+    packed = tmp_path / "rows.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode("cp1252")))
+    table = read_table(packed)
+    assert table.frame.shape == (40, 3)
+    assert table.notices[0] == "Decompressed `rows.csv.gz` (gzip)."
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export/rows.csv", text)
+        archive.writestr("__MACOSX/export/._rows.csv", "metadata")
+        archive.writestr("README.md", "not a table")
+    table = read_table(buf.getvalue(), name="rows.zip")
+    assert table.frame.shape == (40, 3)
+    assert "Read `export/rows.csv` from the zip archive `rows.zip`." in table.notices
+
+
+def test_an_archive_cannot_unpack_past_the_upload_limit(monkeypatch):
+    monkeypatch.setenv("KNOBS_MAX_UPLOAD_MB", "0.01")  # 10 KB
+    bomb = gzip.compress(b"a,b\n" + b"1,2\n" * 100_000)  # 400 KB of rows in 1 KB
+    assert len(bomb) < 10_000
+    with pytest.raises(DataError, match=r"`rows.csv.gz` decompresses to more than the 10.2 KB limit"):
+        read_table(bomb, name="rows.csv.gz")
 
 
 @pytest.mark.parametrize(("data", "message"), [c[1:] for c in BROKEN], ids=[c[0] for c in BROKEN])

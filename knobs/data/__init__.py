@@ -8,7 +8,7 @@ the fix.
 
 from __future__ import annotations
 
-from knobs.data._ingest import RawTable, read_table
+from knobs.data._ingest import TABLE_FILE_TYPES, RawTable, read_table
 from knobs.data._prepare import (
     Dataset,
     choose_folds,
@@ -24,6 +24,7 @@ from knobs.data._samples import sample_path
 from knobs.data._target import Task
 
 __all__ = [
+    "TABLE_FILE_TYPES",
     "ColumnProfile",
     "Dataset",
     "Kind",

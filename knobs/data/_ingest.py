@@ -15,6 +15,8 @@ import json
 import os
 import re
 import warnings
+import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,8 @@ from knobs.errors import ConfigError, DataError
 MIN_ROWS = 20
 DEFAULT_MAX_UPLOAD_MB = 200.0
 DELIMITERS = (",", ";", "\t", "|")
+#: File name endings an upload box takes: delimited text, or it gzipped or in a zip archive.
+TABLE_FILE_TYPES = ("csv", "tsv", "txt", "gz", "zip")
 #: What one cell of a spreadsheet's totals row reads ("Total", "Grand total:", "Sum", ...).
 _SUMMARY_WORD = re.compile(r"(?:grand\s+|sub-?)?totals?|sum|average|mean", re.IGNORECASE)
 
@@ -57,7 +61,6 @@ _MAGIC = (
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)",
      "Open it in Excel and use File > Save As > 'CSV UTF-8', then upload the .csv file."),
     (b"%PDF", "a PDF document", _SAVE_AS_CSV),
-    (b"\x1f\x8b", "a gzip-compressed file", "Decompress it first and upload the CSV inside."),
     (b"BZh", "a bzip2-compressed file", "Decompress it first and upload the CSV inside."),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "Extract it first and upload the CSV inside."),
     (b"PAR1", "a Parquet file", _SAVE_AS_CSV),
@@ -95,9 +98,11 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
     if not data or data.isspace():
         raise DataError(f"`{name}` is empty: it contains no header and no rows. Upload a CSV file "
                         "whose first line names the columns.")
+    data, unpacked = _unpack(data, name)
     _refuse_known_binary(data, name)
     text, encoding, notices = _decode(data, name)
     del data
+    notices[:0] = unpacked
     if not text or text.isspace():
         raise DataError(f"`{name}` is empty: it contains no header and no rows. Upload a CSV file "
                         "whose first line names the columns.")
@@ -163,12 +168,13 @@ def _max_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
-def _too_big(name: str, size: int, limit: int) -> DataError:
-    def shown(n: int) -> str:
-        return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
+def _shown(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
 
+
+def _too_big(name: str, size: int, limit: int) -> DataError:
     return DataError(
-        f"`{name}` is {shown(size)}, more than the {shown(limit)} limit. Upload a sample of the "
+        f"`{name}` is {_shown(size)}, more than the {_shown(limit)} limit. Upload a sample of the "
         "rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB setting."
     )
 
@@ -209,6 +215,56 @@ def _read_bytes(source: object, name: str) -> tuple[bytes, str]:
     return data, name
 
 
+#: File names a zip archive's table may have (the rest, and macOS's metadata, are ignored).
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def _unpack(data: bytes, name: str) -> tuple[bytes, list[str]]:
+    """The table inside a gzip file or a zip archive holding one table, as downloads often come
+    (`train.csv.gz`, a Kaggle `.zip`), with a notice saying so; other bytes as they are. The
+    unpacked size keeps the upload limit, so a small archive cannot fill the memory."""
+    limit = _max_bytes()
+    if data.startswith(b"\x1f\x8b"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            out = inflate.decompress(data, limit + 1)
+        except zlib.error:
+            raise DataError(f"`{name}` is a gzip file that cannot be decompressed (it is damaged "
+                            "or cut short). Download it again, or upload the CSV itself.") from None
+        if len(out) > limit:
+            raise DataError(f"`{name}` decompresses to more than the {_shown(limit)} limit. Upload "
+                            "a sample of the rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB "
+                            "setting.")
+        return out, [f"Decompressed `{name}` (gzip)."]
+    if not data.startswith(b"PK\x03\x04"):
+        return data, []
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [m for m in archive.infolist() if not m.is_dir()
+                   and not m.filename.startswith("__MACOSX/")
+                   and m.filename.lower().endswith(_TABLE_SUFFIXES)]  # fmt: skip
+    except zipfile.BadZipFile:
+        return data, []  # said as a damaged archive or workbook below
+    if len(members) != 1:
+        return data, [] if not members else _many_tables(name, [m.filename for m in members])
+    member = members[0]
+    if member.file_size > limit:
+        raise _too_big(f"{member.filename} in {name}", member.file_size, limit)
+    try:
+        with archive.open(member) as f:
+            out = f.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
+        raise DataError(f"`{member.filename}` in `{name}` cannot be extracted ({exc}). Extract it "
+                        "yourself and upload the CSV.") from None
+    return out, [f"Read `{member.filename}` from the zip archive `{name}`."]
+
+
+def _many_tables(name: str, files: list[str]) -> list[str]:
+    shown = ", ".join(f"`{f}`" for f in files[:5]) + (", …" if len(files) > 5 else "")
+    raise DataError(f"The zip archive `{name}` holds {len(files)} tables ({shown}): Knobs reads one "
+                    "table at a time. Extract the one to train on and upload it.")
+
+
 def _refuse_known_binary(data: bytes, name: str) -> None:
     if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
         head = data[:65536]
@@ -218,8 +274,13 @@ def _refuse_known_binary(data: bytes, name: str) -> None:
                          ".csv file.")
         elif b"opendocument.spreadsheet" in head:
             what, fix = "an OpenDocument spreadsheet (.ods)", _SAVE_AS_CSV
+        elif name.lower().endswith((".xlsx", ".xlsm")):
+            what, fix = ("a damaged Excel workbook (.xlsx)",
+                         "Open it in Excel and use File > Save As > 'CSV UTF-8', then upload the "
+                         ".csv file.")
         else:
-            what, fix = "a zip archive", "Extract it first and upload the CSV inside."
+            what, fix = "a zip archive with no table inside", ("Extract it and upload "
+                                                                "the CSV you want to train on.")
         raise DataError(f"`{name}` is not a CSV text file: its bytes look like {what}. {fix}")
     for magic, what, fix in _MAGIC:
         if data.startswith(magic):
