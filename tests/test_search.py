@@ -209,3 +209,11 @@ def test_a_class_too_rare_for_a_models_own_slice_fails_in_words() -> None:
     study.enqueue_trial({"model": "mlp"}, user_attrs=BASELINE.attr(True))
     with pytest.raises(TrialFailed, match=r"a class has a single row there: too rare to split"):
         evaluate(study.ask(), problem, seed=0)
+
+
+def test_a_packed_table_names_its_study_as_the_table_itself() -> None:
+    """`reviews.csv.gz` made studies named `reviews-csv-bayes-...`."""
+    from knobs.study._search import new_study_name
+
+    for source in ("reviews.csv.gz", "data/reviews.csv", "reviews.zip", "reviews.csv.zip"):
+        assert new_study_name(source, "bayes").startswith("reviews-bayes-"), source

@@ -74,7 +74,10 @@ DataSource = str | os.PathLike | bytes | IO[bytes] | pd.DataFrame | RawTable
 
 
 def _study_stem(source: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(source).stem).strip("-").lower()
+    name = Path(source).name
+    for packed in (".gz", ".zip"):  # train.csv.gz is the table train, as train.csv is
+        name = name.removesuffix(packed)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-").lower()
     return (stem or "data")[:40]
 
 
