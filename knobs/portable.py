@@ -599,11 +599,20 @@ class KindCoercer(_ColumnsMixin):
                 to_category(frame.iloc[:, i]).to_numpy(dtype=object) for i in range(frame.shape[1])
             ]
             return np.column_stack(columns) if columns else np.empty((len(frame), 0), object)
-        columns = [
-            to_float(frame.iloc[:, i], self.kind).to_numpy(dtype="float64")
-            for i in range(frame.shape[1])
-        ]
-        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+        out = np.empty(frame.shape, dtype="float64")
+        # Columns already held as numbers are converted as one block: one by one, a 1,500-column
+        # table spent 1.8 s of every fold here, more than its model's fit.
+        typed = [
+            i for i, t in enumerate(frame.dtypes)
+            if (is_numeric_dtype(t) or is_bool_dtype(t)) and not is_datetime64_any_dtype(t)
+        ]  # fmt: skip
+        if typed:
+            block = np.array(frame.iloc[:, typed].to_numpy(dtype="float64", na_value=np.nan))
+            block[~np.isfinite(block)] = np.nan
+            out[:, typed] = block
+        for i in sorted(set(range(frame.shape[1])) - set(typed)):
+            out[:, i] = to_float(frame.iloc[:, i], self.kind).to_numpy(dtype="float64")
+        return out
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
         return self._input_names(input_features)

@@ -257,3 +257,28 @@ def test_dates_of_a_new_batch_are_read_as_the_training_dates_were():
     # A model saved before formats were learned guesses from the batch, as it did.
     del loaded.formats_
     assert loaded.transform(batch)[0, 1] == 2
+
+
+def test_columns_held_as_numbers_are_coerced_as_one_block(monkeypatch):
+    """A 300-row, 1,500-column table spent 1.8 s of every fold coercing its float columns one at a
+    time (10 s for a ridge's defaults trial): typed columns now go as one block, text ones still
+    through `to_float`, with the same values either way."""
+    import knobs.portable as portable
+
+    frame = pd.DataFrame({
+        "int": pd.array([1, None, 3], dtype="Int64"),
+        "flag": pd.array([True, None, False], dtype="boolean"),
+        "plain_bool": [True, False, True],
+        "float": [np.inf, 1.5, np.nan],
+        "float32": np.array([1, 2, 3], dtype="float32"),
+        "text": ["1,234", "x", "(2)"],
+        "objects": pd.Series([1.0, None, 2.0], dtype=object),
+    })  # fmt: skip
+    expected = np.column_stack([portable.to_float(frame[c]).to_numpy() for c in frame])
+    calls = []
+    real = portable.to_float
+    monkeypatch.setattr(portable, "to_float", lambda s, kind="numeric": calls.append(s.name)
+                        or real(s, kind))  # fmt: skip
+    coerced = KindCoercer("numeric").fit(frame).transform(frame)
+    np.testing.assert_array_equal(coerced, expected)
+    assert calls == ["text", "objects"]
