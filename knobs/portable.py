@@ -622,18 +622,32 @@ class DateParts(_ColumnsMixin):
     """Split each date column into year, month, day, weekday and hour (floats, NaN when missing).
 
     Models cannot use a timestamp as such; these parts carry trend (year) and seasonality.
+
+    Parameters
+    ----------
+    formats : list of list of str, optional
+        Per column, the strftime formats its text is written in (as profiled); None or an empty
+        entry: learned from the text seen at fit.
     """
+
+    def __init__(self, formats: list[list[str]] | None = None) -> None:
+        self.formats = formats
 
     def fit(self, X: object, y: object = None) -> DateParts:
         frame = self._remember(X)
-        # The formats each text column was read with, so every later batch is read the same way
-        # (empty: a column of datetimes, or text no format reads, guessed again per batch).
+        if self.formats is not None and len(self.formats) != frame.shape[1]:
+            raise ValueError(f"formats has {len(self.formats)} entries for {frame.shape[1]} "
+                             "columns.")
+        # The formats each column is read with, so every later batch is read the same way:
+        # those the table was profiled with, else those that read the text seen here (empty:
+        # none known, guessed again per batch).
         self.formats_ = [
-            [] if is_datetime64_any_dtype(frame.iloc[:, i].dtype)
+            list(self.formats[i]) if self.formats is not None and self.formats[i]
+            else [] if is_datetime64_any_dtype(frame.iloc[:, i].dtype)
             else list(guess_date_formats(pd.Series(as_strings(frame.iloc[:, i]).dropna().unique(),
                                                    dtype="str")))
             for i in range(frame.shape[1])
-        ]
+        ]  # fmt: skip
         return self
 
     def transform(self, X: object) -> np.ndarray:

@@ -76,9 +76,13 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
             bad = present & parsed.isna()
             _check_unreadable(col["name"], kind, s, bad, present, warnings)
         elif kind == "datetime":
-            parsed = portable.to_datetime(s)
+            # Read with the formats of the training table (a card without them guesses): a
+            # batch whose days are all 12 or less would otherwise read a day-first column
+            # month-first. The model gets the dates themselves, as it did in training.
+            parsed = portable.to_datetime(s, col.get("formats"))
             bad = present & parsed.isna()
             _check_unreadable(col["name"], kind, s, bad, present, warnings)
+            s = parsed
         elif kind == "categorical" and "categories" in col and not col.get("categories_truncated"):
             values = portable.to_category(s)
             unseen = values.notna() & ~values.isin(set(col["categories"]))

@@ -138,3 +138,30 @@ def test_cli_export_then_predict(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(pd.read_csv(tmp_path / "pe.csv")) == 30
     assert main(["export", "--out", str(tmp_path / "none")]) == 2
     assert "--study NAME [--trial N], or --ensemble ID" in capsys.readouterr().err
+
+
+def test_a_day_first_column_is_read_day_first_one_row_at_a_time(tmp_path: Path) -> None:
+    """A model trained on day-first dates read `02/04/2021` as 4 February when it came alone: the
+    format was guessed from each batch, and days of 12 or less read month-first. The profile's
+    formats now travel in the plan, the card and the pipeline's own DateParts."""
+    from knobs.export import load_bundle
+    from knobs.predict import check_schema
+
+    rng = np.random.default_rng(0)
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 700, 200), unit="D")
+    frame = pd.DataFrame({"issued": days.strftime("%d/%m/%Y"), "x": rng.normal(size=200),
+                          "label": np.where(days.month <= 6, "first", "second")})  # fmt: skip
+    data = tmp_path / "days.csv"
+    frame.to_csv(data, index=False)
+    tune(str(data), "label", models="logistic", n_trials=1, cv=2, workers=1, study="days",
+         ensemble=False)  # fmt: skip
+    assert main(["export", "--study", "days", "--out", str(tmp_path / "sk")]) == 0
+    model = load_bundle(tmp_path / "sk")
+    one = pd.DataFrame({"issued": ["02/04/2021"], "x": [0.0]})
+    X, _ = check_schema(one, model.card)
+    assert X["issued"].iloc[0] == pd.Timestamp("2021-04-02")
+    # The pipeline itself, given the text (an API user calling it directly), reads it the same.
+    prep = model.estimator.steps[0][1]
+    parts = prep.named_transformers_["datetime"].named_steps["parts"]
+    assert parts.formats_ == [["%d/%m/%Y"]]
+    assert parts.transform(one[["issued"]].rename(columns={"issued": "issued"}))[0, 1] == 4

@@ -169,7 +169,10 @@ def build_preprocessor(
         transformers.append(("boolean", scaled(("coerce", KindCoercer("boolean")),
                                                ("impute", imputer())), by_kind["boolean"]))
     if by_kind.get("datetime"):
-        transformers.append(("datetime", scaled(("parts", DateParts()), ("impute", imputer())),
+        written = {c.safe_name: list(c.formats) for c in profiles if c.kind == "datetime"}
+        formats = [written.get(name, []) for name in by_kind["datetime"]]
+        parts = DateParts(formats if any(formats) else None)
+        transformers.append(("datetime", scaled(("parts", parts), ("impute", imputer())),
                              by_kind["datetime"]))
     if by_kind.get("categorical") and encoding == "ordinal":
         transformers.append(("ordinal", scaled(

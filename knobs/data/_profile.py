@@ -54,6 +54,9 @@ class ColumnProfile:
     flags: tuple[str, ...]
     used: bool
     reason: str
+    #: A date column's formats as written in the table (empty: held as dates, or not dates), so
+    #: rows to predict are read as the training rows were.
+    formats: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)
@@ -70,12 +73,14 @@ class Analysis:
     used: bool = True
     reason: str = ""
     notices: list[str] = field(default_factory=list)
+    formats: tuple[str, ...] = ()
 
     def profile(self) -> ColumnProfile:
         return ColumnProfile(
             name=self.name, safe_name=self.safe_name, kind=self.kind, dtype=str(self.values.dtype),
             missing_pct=self.missing_pct, n_unique=self.n_unique,
             flags=tuple(f for f in FLAGS if f in self.flags), used=self.used, reason=self.reason,
+            formats=self.formats if self.kind == "datetime" else (),
         )
 
     def drop(self, flag: str, reason: str) -> None:
@@ -176,6 +181,7 @@ def analyse_column(s: pd.Series, name: str, safe_name: str, decimal: str = ".", 
     n = len(s)
     notices: list[str] = []
     flags: list[str] = []
+    formats: tuple[str, ...] = ()
     if is_bool_dtype(s.dtype):
         kind: Kind = "boolean"
         values = _clean.to_float(s)
@@ -185,7 +191,7 @@ def analyse_column(s: pd.Series, name: str, safe_name: str, decimal: str = ".", 
         kind, values = "numeric", pd.Series(s.to_numpy(dtype="float64", na_value=np.nan),
                                             index=s.index)
     else:
-        kind, values = _analyse_strings(s, name, decimal, flags, notices)
+        kind, values, formats = _analyse_strings(s, name, decimal, flags, notices)
 
     if kind == "numeric":
         n_inf = int(np.isinf(values).sum())
@@ -202,7 +208,8 @@ def analyse_column(s: pd.Series, name: str, safe_name: str, decimal: str = ".", 
     missing_pct = round(100.0 * n_missing / n, 2) if n else 100.0
     n_unique = int(values.nunique(dropna=True))
     analysis = Analysis(name=name, safe_name=safe_name, kind=kind, values=values,
-                        missing_pct=missing_pct, n_unique=n_unique, flags=flags, notices=notices)
+                        missing_pct=missing_pct, n_unique=n_unique, flags=flags, notices=notices,
+                        formats=formats)  # fmt: skip
 
     present = n - n_missing
     if is_target:  # described, never dropped: prepare decides what an unusable target means
@@ -267,12 +274,12 @@ def _written_as(formats: tuple[str, ...]) -> str:
 
 
 def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
-                     notices: list[str]) -> tuple[Kind, pd.Series]:
+                     notices: list[str]) -> tuple[Kind, pd.Series, tuple[str, ...]]:
     strings = _clean.as_strings(s)
     codes, uniques_index = pd.factorize(strings)
     uniques = pd.Series(uniques_index, dtype="str")
     if len(uniques) == 0:
-        return "categorical", strings.astype(object)
+        return "categorical", strings.astype(object), ()
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     present = counts.sum()
 
@@ -282,7 +289,7 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
     lowered = uniques.str.lower()
     if _clean.bool_pair(set(lowered)):
         per = np.where(lowered.isin(_clean.TRUE_WORDS), 1.0, 0.0)
-        return "boolean", pd.Series(expand(per, np.nan), index=s.index, dtype="float64")
+        return "boolean", pd.Series(expand(per, np.nan), index=s.index, dtype="float64"), ()
 
     numbers = _clean.parse_numbers(uniques, decimal).to_numpy()
     parsed = ~np.isnan(numbers)
@@ -299,7 +306,7 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
                                                case=False).all()):
             notices.append(f"Column `{name}`: read numbers written as text (such as "
                            f"`{uniques[parsed].iloc[0]}`).")
-        return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64")
+        return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
     if ratio >= MIXED_PARSE_RATIO:
         flags.append("mixed_types")
         notices.append(f"Column `{name}` mixes numbers ({100 * ratio:.0f}%) and text: treated as "
@@ -323,7 +330,7 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
                                "missing.")
             values = dates.to_numpy()
             out = np.where(codes >= 0, values[np.maximum(codes, 0)], np.datetime64("NaT", "ns"))
-            return "datetime", pd.Series(out, index=s.index, dtype="datetime64[ns]")
+            return "datetime", pd.Series(out, index=s.index, dtype="datetime64[ns]"), formats
 
     values = strings.astype(object).where(strings.notna(), np.nan)
     n_unique = len(uniques)
@@ -333,8 +340,8 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
         mean_len = float((lengths * counts).sum() / present)
         mean_words = float((words * counts).sum() / present)
         if mean_len >= 20 and mean_words >= 3:
-            return "text", values
-    return "categorical", values
+            return "text", values, ()
+    return "categorical", values, ()
 
 
 def _name_tokens(name: str) -> list[str]:

@@ -54,6 +54,8 @@ def input_schema(plan: StudyPlan, X_train: pd.DataFrame) -> list[dict[str, Any]]
         if not c.used or "target" in c.flags:
             continue
         entry: dict[str, Any] = {"name": c.name, "safe_name": c.safe_name, "kind": c.kind}
+        if c.formats:
+            entry["formats"] = list(c.formats)
         if c.kind == "categorical" and c.safe_name in X_train:
             values = to_category(X_train[c.safe_name]).dropna().unique().tolist()
             cats = sorted(str(v) for v in values)

@@ -121,7 +121,8 @@ class StudyPlan:
     def from_attr(cls, data: Mapping[str, Any]) -> StudyPlan:
         data = dict(data)
         columns = tuple(
-            ColumnProfile(**{**c, "flags": tuple(c.get("flags", ()))}) for c in data.pop("columns")
+            ColumnProfile(**{**c, "flags": tuple(c.get("flags", ())),
+                            "formats": tuple(c.get("formats", ()))}) for c in data.pop("columns")
         )
         return cls(
             config=SearchConfig.from_dict(data.pop("config")),
