@@ -208,6 +208,9 @@ class ModelSpec:
     #: The parameter a fit's time grows in proportion to (a forest's trees): a queued
     #: configuration's time is its family's pace scaled by it (``knobs.study.worker``).
     size: str | None = None
+    #: Its defaults grow trees to full depth, so a fit's time grows faster than the rows: on a
+    #: large table its openers wait until the quicker families' have run (``enqueue_openers``).
+    slow_on_large: bool = False
 
     def key(self, param: str) -> str:
         """The Optuna parameter name of one of this model's parameters."""
@@ -393,9 +396,11 @@ _SPECS: tuple[ModelSpec, ...] = (
         "random_forest", "Random forest", ALL_TASKS, _random_forest, _forest_params(),
         starts=({"n_estimators": 300, "max_depth": 40, "min_samples_leaf": 1, "max_features": 0.5},),
         size="n_estimators",
+        slow_on_large=True,
     ),
     ModelSpec(
-        "extra_trees", "Extra trees", ALL_TASKS, _extra_trees, _forest_params(), size="n_estimators"
+        "extra_trees", "Extra trees", ALL_TASKS, _extra_trees, _forest_params(),
+        size="n_estimators", slow_on_large=True,
     ),
     ModelSpec(
         name="hist_gb",

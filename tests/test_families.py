@@ -151,3 +151,38 @@ def test_a_stalled_family_stops_taking_its_rungs_while_another_still_improves() 
         ))  # fmt: skip
     assert spent["ridge"] == 5  # its first and its patience (STALL_MIN), then none while XGBoost climbs
     assert spent["xgb"] == 35
+
+
+def test_on_a_large_table_the_forests_openers_wait_for_the_quick_families(monkeypatch, tmp_path):
+    """On 160,000 rows a random forest's and extra trees' defaults held both workers for a whole
+    60 s budget and were cut mid-fold; logistic's defaults were the only trial scored, and the
+    boosted families never ran. On a large table the forests now queue after the quick
+    families' defaults and starts; on a small one the order is the registry's."""
+    import pandas as pd
+
+    import knobs.study._search as search_module
+    from knobs.study import Search
+    from knobs.study.keys import BASELINE
+    from tests.conftest import make_table
+
+    monkeypatch.setenv("KNOBS_HOME", str(tmp_path))
+    frame = make_table("binary", n=300)
+
+    def openers(name: str) -> list[tuple[str, bool]]:
+        config = SearchConfig(target="label", cv=2, n_trials=40, seed=0)
+        study = Search.create(pd.DataFrame(frame), config, name=name).study
+        return [
+            (t.system_attrs["fixed_params"]["model"], bool(BASELINE.get(t)))
+            for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        ]
+
+    small = openers("small")
+    assert [m for m, defaults in small if defaults] == [
+        n for n in AUTO_FAMILIES if n != "linear"
+    ]
+    monkeypatch.setattr(search_module, "LARGE_TABLE_ROWS", 100)
+    large = openers("large")
+    first_forest = next(i for i, (m, _) in enumerate(large) if m in ("random_forest", "extra_trees"))
+    assert {m for m, _ in large[:first_forest]} == {"logistic", "hist_gb", "xgboost"}
+    assert all(m in ("random_forest", "extra_trees") for m, _ in large[first_forest:])
+    assert sorted(large) == sorted(small)  # the same openers, in another order

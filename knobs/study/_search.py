@@ -53,7 +53,14 @@ from knobs.study._dask import (
     launch_on_dask,
     running_tasks,
 )
-from knobs.study._plan import StudyPlan, auto_folds, build_plan, read_plan, save_split
+from knobs.study._plan import (
+    LARGE_TABLE_ROWS,
+    StudyPlan,
+    auto_folds,
+    build_plan,
+    read_plan,
+    save_split,
+)
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
 from knobs.study._timing import MARGIN_S
@@ -95,7 +102,7 @@ def enqueue_openers(
     beat), then what ``warm`` queues (the best of earlier studies, ``knobs.transfer``), then, for
     strategies that learn from them, each model's known-good starting points
     (``ModelSpec.starts``) not queued already, so a small budget starts from settings that
-    usually work.
+    usually work. On a large table the families slow there queue all of theirs after the others'.
 
     ``warm`` returns the points the earlier studies already scored: a known-good start among
     them is not queued again. Those studies ranked it on a table like this one (and the
@@ -103,16 +110,37 @@ def enqueue_openers(
     the four starts re-scored in a warm study were trials the earlier study had already beaten.
     """
     specs = plan.specs()
-    for model in plan.models:
-        study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
+    large = plan.n_train > LARGE_TABLE_ROWS
+    quick = [m for m in plan.models if not (large and specs[m].slow_on_large)]
+    slow = [m for m in plan.models if m not in quick]
+    # On a large table the slow families (``ModelSpec.slow_on_large``) queue their defaults and
+    # starts after the quick families' starts: on 160,000 rows a random forest's and extra
+    # trees' defaults held both workers for the whole 60 s budget and were cut mid-fold, while
+    # the boosted families that lead on large tables never ran a trial.
+    _enqueue_defaults(study, quick)
     known = list(warm()) if warm is not None else []
-    if not get_strategy(plan.config.strategy, plan.config.sampler).starts:
+    _enqueue_starts(study, plan, quick, known)
+    _enqueue_defaults(study, slow)
+    _enqueue_starts(study, plan, slow, known)
+
+
+def _enqueue_defaults(study: optuna.Study, models: Sequence[str]) -> None:
+    for model in models:
+        study.enqueue_trial({"model": model}, user_attrs=BASELINE.attr(True))
+
+
+def _enqueue_starts(
+    study: optuna.Study, plan: StudyPlan, models: Sequence[str], known: Sequence[Mapping[str, Any]]
+) -> None:
+    """The known-good starts of ``models``, but those queued already or in ``known``."""
+    if not models or not get_strategy(plan.config.strategy, plan.config.sampler).starts:
         return
+    specs = plan.specs()
     waiting = [
         t.system_attrs.get("fixed_params", t.params)
         for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     ]
-    for params in _with_targets([specs[m].start_points() for m in plan.models], plan):
+    for params in _with_targets([specs[m].start_points() for m in models], plan):
         if params not in waiting and params not in known:
             study.enqueue_trial(params, user_attrs=START.attr(True))
 
