@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -350,3 +351,16 @@ def test_forked_and_spawned_workers_run_the_same_search_and_leave_no_process(
     assert set(got["trial_pids"]) <= set(got["proc_pids"]) and got["me"] not in got["proc_pids"]
     assert got["codes"] == [0, 0] and got["live"] == [] and got["zombies"] == 0
     assert got["logs"] == [True, True]
+
+
+def test_a_spawned_process_is_collected_when_it_exits_while_its_handle_is_kept(tmp_path):
+    """The dashboard keeps its searches' handles in the session: every finished worker stayed a
+    zombie until that session's live view polled it again (six after half an hour of use)."""
+    from knobs.study._runner import spawn
+
+    proc = spawn("json.tool", ["--help"], tmp_path / "child.log")  # exits at once
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{proc.pid}").exists():
+        time.sleep(0.05)
+    assert not Path(f"/proc/{proc.pid}").exists(), "the exited child is left as a zombie"
+    assert proc.returncode == 0  # the handle still reads its exit

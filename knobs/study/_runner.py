@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -304,7 +305,7 @@ def spawn(
         filter(None, [package_root, full_env.get("PYTHONPATH")])
     )
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -313,6 +314,11 @@ def spawn(
             env=full_env,
             close_fds=True,
         )
+    # Collected the moment it exits, whoever holds the handle: a dashboard session keeps its
+    # searches' handles, and each finished worker stayed a zombie until that session's live
+    # view happened to poll it again (six after a half-hour of use).
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return proc
 
 
 def _pids_file(study_name: str, *, create: bool = False) -> Path:
