@@ -15,7 +15,7 @@ from knobs.errors import StudyError
 from knobs.metrics import metric_label
 from knobs.strategies import strategy_label
 from knobs.study import model_params
-from knobs.study.keys import FINAL
+from knobs.study.keys import FINAL, TEST_SCORE
 
 
 def header(handle: Search) -> None:
@@ -64,7 +64,7 @@ def controls(handle: Search, status_state: str) -> None:
             handle.stop()
         st.toast("Search stopped.")
         st.rerun()
-    if resume and errors.ran(handle.start):
+    if resume and errors.ran(handle.start, finish=True):
         st.rerun()
 
 
@@ -93,8 +93,9 @@ def panel(handle: Search) -> None:
             st.rerun(scope="app")  # buttons and the refresh timer follow the new state
         trials = handle.trials()
         interrupted = results.counts(trials)["INTERRUPTED"]
-        live_charts.status_header(status, handle.plan, interrupted=interrupted)
-        live_charts.final_model(FINAL.get(handle.study))
+        verdict = results.tuning_verdict(trials, handle.plan.direction)
+        live_charts.status_header(status, handle.plan, interrupted=interrupted, verdict=verdict)
+        live_charts.final_model(FINAL.get(handle.study), TEST_SCORE.get(handle.study), handle.plan)
         best_summary(handle, trials)
         key = live_charts.study_key(handle.name, handle.storage, trials)
         live_charts.progress_charts(trials, handle.plan, key)

@@ -69,7 +69,7 @@ def extend(handle: Search, done: int, budget: int | None) -> None:
         help="The study keeps its plan, data split and folds; interrupted trials run again.",
     )
     if right.button("Continue the search", key=state.W_EXTEND, icon=":material/fast_forward:"):
-        if errors.ran(handle.start, n_trials=int(target)):
+        if errors.ran(handle.start, n_trials=int(target), finish=True):
             st.switch_page("app_pages/live.py", query_params={"study": handle.name})
 
 
@@ -235,7 +235,8 @@ def start(ds: Dataset, config: SearchConfig, source: str, on_dask: bool = False)
                 test_source=test.name,
             )  # fmt: skip
         try:
-            handle.start(dask=None if on_dask else "")  # "": local, even with KNOBS_DASK set
+            # "": local, even with KNOBS_DASK set; the finisher chooses the final model at the end
+            handle.start(dask=None if on_dask else "", finish=True)
         except KnobsError:
             handle.delete()  # a study that could not start (an unreachable cluster) is not kept
             raise

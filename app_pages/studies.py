@@ -68,7 +68,7 @@ def actions(row: dict[str, Any]) -> None:
         disabled=current == "finished",
         help="Continue up to the study's budget (finished studies are done).",
     ):
-        if errors.ran(handle.start):
+        if errors.ran(handle.start, finish=True):
             state.set_study(name)
             st.switch_page("app_pages/live.py", query_params={"study": name})
     in_race = row.get("race")

@@ -34,6 +34,7 @@ from .errors import log
 STATE_WORDS = {
     "queued": "Waiting to start",
     "running": "Running",
+    "finishing": "Choosing the final model and scoring the test rows",
     "finished": "Finished",
     "stopped": "Stopped",
     "interrupted": "Interrupted (workers gone before the budget was met)",
@@ -130,6 +131,8 @@ def refresh_every(n_trials: int, state: str = "running") -> float | None:
     """Seconds between refreshes of a live view: ~1 s while a search runs, so charts follow a
     finished trial within two seconds, slowing down for big studies whose redraw costs more than
     it shows; a slow look at a paused one; none once it finished."""
+    if state == "finishing":
+        return 1.0
     if state == "running":
         return 1.0 if n_trials < 500 else 2.0 if n_trials < 2000 else 5.0
     return WATCH_PAUSED_S if state in ("stopped", "interrupted", "queued") else None
@@ -148,7 +151,9 @@ def show_shared(result: tuple[go.Figure | None, str | None], key: str) -> None:
     _draw(fig, key)
 
 
-def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0) -> None:
+def status_header(
+    status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0, verdict: dict | None = None
+) -> None:
     """Progress bar, elapsed and ETA, best vs defaults: the five numbers a user looks for.
 
     Trials cut short by Stop are not failures (they run again on resume), so they are counted
@@ -171,14 +176,18 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
     lower = plan.direction == "minimize"
     metric = metric_label(plan.metric)
     delta = None
+    # A gain within the folds' noise is not shown as one (green +0.0001 against a ±0.0043 noise).
+    tie = (verdict or {}).get("call") == "tie"
     if status.best_value is not None and status.baseline_value is not None:
-        delta = f"{status.best_value - status.baseline_value:+.4f} vs defaults"
+        delta = f"{status.best_value - status.baseline_value:+.4f} vs defaults" + (
+            " (within the noise)" if tie else "")
     cols = st.columns(5)
     cols[0].metric(
         f"Best {metric}",
         fmt_score(status.best_value),
         delta=delta,
-        delta_color="inverse" if lower else "normal",
+        delta_color="off" if tie else "inverse" if lower else "normal",
+        help=(verdict or {}).get("words"),
     )
     cols[1].metric(
         "Defaults score",
@@ -214,12 +223,19 @@ def status_header(status: SearchStatus, plan: StudyPlan, *, interrupted: int = 0
         )
 
 
-def final_model(final: dict | None) -> None:
-    """Which model the search ended with (the best trial or a greedy ensemble), and why."""
-    if not final:
+def final_model(final: dict | None, test: dict | None, plan: StudyPlan) -> None:
+    """Which model the search ended with (the best trial or a greedy ensemble), why, and its
+    score on the held-out test rows (``keys.FINAL``, ``keys.TEST_SCORE``)."""
+    if not final and not test:
         return
-    icon = ":material/join:" if final.get("kind") == "ensemble" else ":material/emoji_events:"
-    st.success(f"**Final model.** {final.get('why', '')}", icon=icon)
+    why = (final or {}).get("why") or f"The best trial, trial {(test or {}).get('trial')}."
+    score = (test or {}).get("value")
+    rows = f"the test table `{plan.test_source}`" if plan.test_source else (
+        f"{plan.n_test:,} held-out rows")
+    tail = (f" **Test score:** {fmt_score(score)} {metric_label(plan.metric)} on {rows}, which "
+            "no trial saw." if score is not None else "")  # fmt: skip
+    icon = ":material/join:" if (final or {}).get("kind") == "ensemble" else ":material/emoji_events:"
+    st.success(f"**Final model.** {why}{tail}", icon=icon)
 
 
 def budget_chart(trials: Sequence[FrozenTrial], key: tuple[Any, ...]) -> None:

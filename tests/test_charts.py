@@ -311,7 +311,7 @@ def test_correlation_heatmap_keeps_the_matrix() -> None:
     assert fig.layout.height == 200
 
 
-def _header(state: str, done: int, interrupted: int) -> None:
+def _header(state: str, done: int, interrupted: int, verdict: dict | None = None) -> None:
     from types import SimpleNamespace
 
     from components.charts import status_header
@@ -323,7 +323,7 @@ def _header(state: str, done: int, interrupted: int) -> None:
     )  # fmt: skip
     plan = SimpleNamespace(config=SimpleNamespace(timeout=30.0), direction="maximize",
                            metric="roc_auc")  # fmt: skip
-    status_header(status, plan, interrupted=interrupted)
+    status_header(status, plan, interrupted=interrupted, verdict=verdict)
 
 
 @pytest.mark.parametrize(
@@ -369,3 +369,20 @@ def test_a_queued_trial_reads_as_its_model_and_settings() -> None:
     assert table["state"].tolist() == ["queued", "queued"]
     assert table["model"].tolist() == ["random_forest", "xgboost"]
     assert table["parameters"].tolist() == ["n_estimators=300", "(library defaults)"]
+
+
+def test_a_best_score_within_the_noise_is_not_shown_as_a_gain() -> None:
+    """The live view showed a green "+0.0001 vs defaults" where the folds' noise was ±0.0043."""
+    from streamlit.testing.v1 import AppTest
+
+    words = "Tuning is within the noise: best CV 0.8000 vs 0.7000 ..."
+    grey, green = 2, 1  # MetricProto.MetricColor
+    for verdict, color, said in (
+        ({"call": "tie", "words": words}, grey, " (within the noise)"),
+        ({"call": "gain", "words": "Tuning helps"}, green, ""),
+    ):
+        at = AppTest.from_function(_header, args=("finished", 3, 0, verdict)).run()
+        best = next(m for m in at.metric if m.label == "Best ROC AUC")
+        assert best.proto.delta == f"+0.1000 vs defaults{said}"
+        assert best.proto.color == color
+        assert best.help == verdict["words"]

@@ -364,3 +364,39 @@ def test_a_spawned_process_is_collected_when_it_exits_while_its_handle_is_kept(t
         time.sleep(0.05)
     assert not Path(f"/proc/{proc.pid}").exists(), "the exited child is left as a zombie"
     assert proc.returncode == 0  # the handle still reads its exit
+
+
+def test_a_search_started_to_be_finished_chooses_and_scores_its_final_model_by_itself():
+    """A search started from the dashboard never chose its final model nor scored the test
+    split: only `knobs tune` and the API did that, after waiting for their workers, and the live
+    view ended on "Finished" with no final model and no test score. `finish=True` starts a
+    process that does it once the workers are gone; a stopped search is not finished."""
+    from knobs.study import _runner as runner
+    from knobs.study.keys import FINAL, TEST_SCORE
+
+    table = make_table("binary", n=300)
+    cfg = SearchConfig(target="label", models=("logistic", "random_forest"), n_trials=6, cv=3)
+    search = Search.create(table, cfg)
+    search.start(workers=2, finish=True)
+    states = set()
+
+    def ended() -> bool:
+        states.add(search.status().state)
+        return not search.is_running() and not runner.finishing(search.name)
+
+    _wait_for(ended, timeout=120)
+    assert search.status().state == "finished"
+    assert "finishing" in states or TEST_SCORE.get(search.study)  # it may end between looks
+    final, test = FINAL.get(search.study), TEST_SCORE.get(search.study)
+    assert final["kind"] in ("single", "ensemble") and final["why"]
+    assert 0.0 <= test["value"] <= 1.0
+    assert test["fit"] is None  # the dashboard keeps no model: Export fits what it exports
+
+    stopped = Search.create(table, SearchConfig(target="label", models=("random_forest",),
+                                                strategy="random", n_trials=40, cv=3,
+                                                space=SLOW_FOREST))  # fmt: skip
+    stopped.start(workers=2, finish=True)
+    _wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in stopped.trials()) >= 1)
+    stopped.stop()
+    _wait_for(lambda: not runner.finishing(stopped.name), timeout=30)
+    assert TEST_SCORE.get(stopped.study) is None and FINAL.get(stopped.study) is None

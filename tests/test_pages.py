@@ -358,6 +358,10 @@ def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
     at.run()
     assert not at.exception and not at.error
     assert at.get("progress")[0].proto.text == "Finished: 8 of 8 trials done"
+    # The search started here chooses its final model and scores the test rows by itself (a
+    # finisher process): the live view ended on "Finished" with neither before.
+    banner = next(s.value for s in at.success if "Final model" in s.value)
+    assert "Test score:" in banner and "held-out rows, which no trial saw" in banner
     assert len(at.get("plotly_chart")) == 2  # best so far by trial and by time
     assert at.dataframe[-1].value.shape[0] == 8  # the Trials tab, open first
     # The other tabs are computed only when opened: a browser draws every chart it receives

@@ -319,7 +319,7 @@ def test_score(plan: StudyPlan, pipeline: Pipeline) -> float:
 class SearchStatus:
     """A snapshot of a search, cheap enough to take every second."""
 
-    state: str  # "queued" | "running" | "finished" | "stopped" | "interrupted"
+    state: str  # "queued" | "running" | "finishing" | "finished" | "stopped" | "interrupted"
     done: int  # trials that count toward the budget and have finished
     budget: int | None
     running: int

@@ -321,6 +321,35 @@ def spawn(
     return proc
 
 
+def _finisher_file(study_name: str, *, create: bool = False) -> Path:
+    return study_dir(study_name, create=create) / "finisher.txt"
+
+
+def start_finisher(study_name: str, storage: str | None, deadline: float | None) -> None:
+    """Start the process that ends a search once its workers are gone (``knobs.study.finisher``);
+    :func:`finishing` tells whether it is still at work."""
+    args = ["--study", study_name, "--storage", storage_url(storage)]
+    if deadline is not None:
+        args += ["--deadline", repr(deadline)]
+    proc = spawn("knobs.study.finisher", args, study_dir(study_name) / "finisher.log")
+    ident = f"{socket.gethostname()} {proc.pid} {_proc_start_ticks(proc.pid) or 0}"
+    _finisher_file(study_name, create=True).write_text(ident + "\n")
+
+
+def finishing(study_name: str) -> bool:
+    """Whether the study's finisher (:func:`start_finisher`) is still choosing its final model."""
+    try:
+        path = _finisher_file(study_name)
+    except ConfigError:
+        return False
+    if not path.exists():
+        return False
+    parts = path.read_text().split()
+    if len(parts) != 3 or int(parts[1]) == os.getpid():  # the finisher reading its own study
+        return False
+    return worker_alive({"host": parts[0], "pid": int(parts[1]), "start": int(parts[2]) or None})
+
+
 def _pids_file(study_name: str, *, create: bool = False) -> Path:
     return study_dir(study_name, create=create) / "workers.txt"
 

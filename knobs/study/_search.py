@@ -264,9 +264,14 @@ class Search:
         threads: int | None = None,
         deadline: float | None = None,
         dask: str | None = None,
+        finish: bool = False,
     ) -> None:
         """Launch worker processes and return at once. ``n_trials`` resets the total budget;
         ``threads`` is per worker (default: the cores shared out among the workers).
+
+        ``finish``: also start a process that, once the workers are gone, chooses the final
+        model and scores the test split (``knobs.study.finisher``): for a caller that does not
+        wait for the search itself and call :meth:`result` (the dashboard).
 
         ``dask`` (a scheduler address, default ``$KNOBS_DASK``) runs the workers as tasks on that
         cluster instead: one per Dask worker (or ``workers``), each with its worker's threads
@@ -278,6 +283,9 @@ class Search:
         runs used (a resume gets the rest; ``n_trials`` makes a new budget, and all of it)."""
         if self.is_running():
             raise StudyError(f"Study `{self.name}` is already running; stop it first.")
+        if runner.finishing(self.name):
+            raise StudyError(f"Study `{self.name}` is choosing its final model; try again in a "
+                             "few seconds.")
         now = time.time()
         used = seconds_used(self._study, self.trials(), now, running=False)  # before the stop clears
         runner.prepare_resume(self._study)
@@ -308,7 +316,12 @@ class Search:
             check_cuda(address) if address else resolve_device("cuda")
         if address is not None:
             self._start_on_dask(address, workers, threads, deadline)
-            return
+        else:
+            self._start_here(workers, threads, deadline)
+        if finish:
+            runner.start_finisher(self.name, self.storage, deadline)
+
+    def _start_here(self, workers: int | None, threads: int | None, deadline: float | None) -> None:
         n = workers or self.plan.config.n_workers
         if self.plan.config.reproducible and n > 1:
             raise ConfigError(
@@ -438,6 +451,8 @@ class Search:
             eta = left if eta is None else min(eta, left)
         if workers:
             state = "running"
+        elif runner.finishing(self.name):
+            state = "finishing"
         elif budget is not None and done >= budget:
             state = "finished"
         elif STOP.get(self._study):
@@ -471,13 +486,19 @@ class Search:
         )
 
     def result(
-        self, *, refit: bool = True, wall_s: float | None = None, deadline: float | None = None
+        self,
+        *,
+        refit: bool = True,
+        wall_s: float | None = None,
+        deadline: float | None = None,
+        deliver: bool = True,
     ) -> TuneResult:
         """Summarize the study; with ``refit`` choose the final model (the best trial, or a
         greedy ensemble of the best trials when the plan asks for one and it beats the fold
         noise and its refit fits before ``deadline``), fit it on the training split, score the
         test split, then refit it on every labelled row when the plan says so and time allows
-        (:meth:`_deliver`)."""
+        (:meth:`_deliver`; not with ``deliver`` False: the dashboard's finisher keeps no
+        model)."""
         trials = self.trials()
         best = results.best_trial(trials, self.plan.direction)
         base = results.baseline_trial(trials, self.plan.direction)
@@ -520,7 +541,8 @@ class Search:
                 # "about 2 s" against 1 s left, and the model went out fitted on 80% of the rows).
                 fit_s = float(refit_s)
             test = results.test_score(self.plan, pipeline)
-            pipeline, fit = self._deliver(pipeline, fit_s, deadline)
+            if deliver:
+                pipeline, fit = self._deliver(pipeline, fit_s, deadline)
             TEST_SCORE.set(self._study, {
                 "trial": single.number, "value": test, "final": final, "fit": fit, "chosen": chosen,
             })  # fmt: skip
