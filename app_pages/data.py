@@ -13,6 +13,7 @@ from knobs.data import (
     read_table,
     sample_path,
 )
+from knobs.errors import KnobsError
 
 SAMPLE = "churn"
 AUTO = "auto"  # the task select's "infer it" choice
@@ -189,7 +190,13 @@ def _test_rows(choice: state.DataChoice, target: str) -> int:
 
 
 def summary(target: str) -> None:
-    profiles = errors.attempt(state.profiles, target)
+    # The prepared problem's columns when it prepares: they carry the user's exclusions (the
+    # bare profile kept ticking an excluded leak "used" and asking to exclude it).
+    try:
+        ds = state.dataset()
+    except KnobsError:  # said by readiness() above
+        ds = None
+    profiles = ds.columns if ds is not None else errors.attempt(state.profiles, target)
     if not profiles:
         return
     st.subheader("Columns")
@@ -198,7 +205,7 @@ def summary(target: str) -> None:
         "columns identify rows rather than describe them, and a possible leak predicts the "
         "target almost perfectly on its own (often information from the future)."
     )
-    leaks = [p.name for p in profiles if "possible_leak" in p.flags]
+    leaks = [p.name for p in profiles if "possible_leak" in p.flags and p.used]
     if leaks:
         st.warning(
             f"Possible leak: {', '.join(leaks)} alone predict(s) the target almost perfectly. "

@@ -625,3 +625,22 @@ def test_data_boxes_show_the_new_tables_target_and_task_after_an_upload() -> Non
         "Automatic: multiclass classification"
     )
     assert "multiclass classification of **grade**" in texts(at.success)
+
+
+def test_an_excluded_column_reads_as_left_out_and_its_leak_warning_goes() -> None:
+    """After excluding a flagged leak, "Ready" counted one feature fewer, but the Columns table
+    still ticked it "used as feature" and the warning still asked to exclude it."""
+    frame = pd.read_csv(io.BytesIO(csv_bytes(120)))
+    frame["status"] = np.where(frame.outcome == "late", "closed late", "closed")  # a copy of it
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(
+        ("tickets.csv", frame.to_csv(index=False).encode(), "text/csv")
+    ).run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("outcome").run()
+    assert "Possible leak: status" in texts(at.warning)
+    at.multiselect(key=box(at, state.W_EXCLUDE)).set_value(["status"]).run()
+    assert not at.exception and not at.error
+    assert "Possible leak" not in texts(at.warning)
+    summary = at.dataframe[-1].value.set_index("column")
+    assert not summary.loc["status", "used"]
+    assert "you excluded it" in " ".join(map(str, summary.loc["status"].tolist()))
