@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from components import errors, forms, state
@@ -34,9 +36,14 @@ def current_search() -> None:
         budget = f" of {status.budget}" if status.budget else ""
         best = "" if status.best_value is None else f" · best {status.best_value:.4f}"
         left.markdown(
-            f"**Current search** · {STATE_WORDS.get(status.state, status.state)} · "
-            f"{status.done}{budget} trials{best}"
+            f"**Current search** `{name}` on {handle.plan.source} · "
+            f"{STATE_WORDS.get(status.state, status.state)} · {status.done}{budget} trials{best}"
         )
+        loaded = state.data()
+        if loaded is not None and Path(loaded.name).name != Path(handle.plan.source).name:
+            # Continuing it would tune the earlier table, not the one loaded now.
+            left.caption(f"That search is on {Path(handle.plan.source).name}, not on "
+                         f"{loaded.name}: the form below starts a new one on {loaded.name}.")
         with middle:
             st.page_link(
                 "app_pages/live.py",

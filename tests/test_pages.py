@@ -644,3 +644,18 @@ def test_an_excluded_column_reads_as_left_out_and_its_leak_warning_goes() -> Non
     summary = at.dataframe[-1].value.set_index("column")
     assert not summary.loc["status", "used"]
     assert "you excluded it" in " ".join(map(str, summary.loc["status"].tolist()))
+
+
+def test_search_names_the_current_search_and_says_when_it_is_on_another_table() -> None:
+    """After a loans search, loading reviews showed "Current search · Finished · 20 of 20 trials"
+    with "Continue the search" above the reviews form, naming neither the study nor its table."""
+    name = finished_study(3)
+    at = app()
+    at.query_params["study"] = name
+    at.run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("outcome").run()
+    at.switch_page("app_pages/search.py").run()
+    assert not at.exception
+    assert f"**Current search** `{name}` on churn.csv" in texts(at.markdown)
+    assert "That search is on churn.csv, not on tickets.csv" in texts(at.caption)
