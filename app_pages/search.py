@@ -14,7 +14,6 @@ from knobs.api import Search
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
 from knobs.errors import KnobsError
-from knobs.formatting import fmt_duration
 from knobs.metrics import metric_label, metric_names
 from knobs.models import AUTO, REGISTRY, ModelSpec, model_names, resolve_models
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
@@ -153,18 +152,7 @@ def duration_estimate(
     if est is None:
         st.caption("No duration estimate: the quick probe fit failed; trials will say why.")
         return
-    if est.trials:
-        text = (
-            f"Estimated duration: **about {fmt_duration(est.seconds)}** "
-            f"({est.trials} trials of ~{est.per_trial_s:.1f} s each on {est.workers} "
-            f"worker{'s' if est.workers > 1 else ''})."
-        )
-    else:
-        text = (
-            f"Runs for **{fmt_duration(est.seconds)}** (time budget); "
-            f"~{est.per_trial_s:.1f} s per trial."
-        )
-    st.markdown(text)
+    st.markdown(f"Estimated duration: {est.words()}.")
     st.caption(
         "From one fit of each model with default settings; tuned settings can be slower or "
         "faster. The live view refines the estimate from the first finished trials."

@@ -298,10 +298,7 @@ def _dry_run(
         print(f"grid: {seen.plan.grid_size()} points + {len(seen.plan.models)} defaults trial(s)")
     est = seen.estimate
     if est is not None:
-        print(
-            f"estimate: about {fmt_duration(est.seconds)} ({est.trials or 'until the timeout'} "
-            f"trials of ~{est.per_trial_s:.1f} s on {est.workers} worker(s)); nothing was run"
-        )
+        print(f"estimate: {est.words()}; nothing was run")
     for notice in seen.plan.notices:
         print(f"note: {notice}")
     if args.json_path:

@@ -34,3 +34,19 @@ def test_a_fit_is_scaled_to_the_table_slower_than_its_rows(monkeypatch):
     monkeypatch.setattr(est.time, "perf_counter", lambda: next(ticks))
     seconds = probe_fit_seconds(ds, REGISTRY["logistic"])
     assert seconds == pytest.approx(10**0.8)  # 6.3 s for 10x the rows, not 10 s
+
+
+def test_a_time_limit_that_ends_the_search_says_how_many_trials_fit():
+    """The Search page read "about 00:30 (30 trials of ~12.0 s each on 2 workers)" for a
+    55,000-row table and a 30 s limit: five trials fit, and two families never ran one."""
+    capped = estimate([12.0 / 4 / 0.8 * 5 / 5] * 5, trials=30, minutes=0.5, folds=5,
+                      test_size=0.2, workers=2)  # fmt: skip
+    words = capped.words()
+    assert words.startswith("about 00:30, the time limit: about ")
+    assert f"about {capped.fitting} trials of the 30 asked fit" in words
+    assert capped.fitting < 10 and "some families may get none" in words
+    roomy = estimate([0.1], trials=10, minutes=5, folds=5, test_size=0.2, workers=2)
+    assert roomy.fitting is None and roomy.words().startswith("about ")
+    assert "(10 trials of ~" in roomy.words()
+    timed = estimate([0.1], trials=None, minutes=1, folds=5, test_size=0.2, workers=2)
+    assert "the time limit: about" in timed.words() and "asked" not in timed.words()

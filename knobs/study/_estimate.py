@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from knobs.data import Dataset
+from knobs.formatting import fmt_duration
 from knobs.models import ModelSpec
 from knobs.study._pipeline import pipeline_for
 
@@ -35,6 +36,24 @@ class Estimate:
     per_trial_s: float
     trials: int
     workers: int
+    #: Trials that fit in the time limit when it, not the trial budget, ends the search.
+    fitting: int | None = None
+    #: Model families searched: each first runs its defaults and a start or two.
+    families: int = 1
+
+    def words(self) -> str:
+        """The estimate in one line, the same on the Search page and in ``knobs tune --dry-run``:
+        "about 00:30 (30 trials of ~12.0 s each)" read as if 30 trials fit when 5 did."""
+        each = f"~{self.per_trial_s:.1f} s each on {self.workers} worker(s)"
+        if self.fitting is None:
+            return f"about {fmt_duration(self.seconds)} ({self.trials} trials of {each})"
+        asked = f" of the {self.trials} asked" if self.trials else ""
+        few = (
+            "; too few for every model family's first trials, so some families may get none"
+            if self.fitting < 2 * self.families else ""
+        )  # fmt: skip
+        return (f"about {fmt_duration(self.seconds)}, the time limit: about {self.fitting} "
+                f"trials{asked} fit, at {each}{few}")
 
 
 def _probe_rows(ds: Dataset, seed: int) -> np.ndarray:
@@ -128,12 +147,20 @@ def estimate(
     # stop early and the pruner stops about half the trials after a fold or two: on the tables
     # measured (3,000 to 60,000 rows) the two about cancel, so a trial costs its folds.
     per_trial = per_fit * folds + 0.05  # + bookkeeping per trial
-    if trials is None:
-        return Estimate(
-            seconds=(minutes or 0) * 60, per_trial_s=per_trial, trials=0, workers=workers
-        )
     # + worker start-up, and the end: the chosen model refitted on every row
-    seconds = trials * per_trial / max(1, workers) + 3.0 + float(np.mean(known))
-    if minutes:
-        seconds = min(seconds, minutes * 60)
-    return Estimate(seconds=seconds, per_trial_s=per_trial, trials=trials, workers=workers)
+    overhead = 3.0 + float(np.mean(known))
+    limit = (minutes or 0) * 60
+
+    def fitting() -> int:
+        return max(0, int((limit - overhead) * max(1, workers) / per_trial))
+
+    families = len(fit_seconds)
+    if trials is None:
+        return Estimate(seconds=limit, per_trial_s=per_trial, trials=0, workers=workers,
+                        fitting=fitting(), families=families)  # fmt: skip
+    seconds = trials * per_trial / max(1, workers) + overhead
+    if minutes and limit < seconds:
+        return Estimate(seconds=limit, per_trial_s=per_trial, trials=trials, workers=workers,
+                        fitting=min(trials, fitting()), families=families)  # fmt: skip
+    return Estimate(seconds=seconds, per_trial_s=per_trial, trials=trials, workers=workers,
+                    families=families)  # fmt: skip
