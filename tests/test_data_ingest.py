@@ -241,7 +241,11 @@ BROKEN = [
         r"must be unique.*`a` \(columns 1, 3\); `b` \(columns 2, 5\)",
     ),
     ("duplicate-after-strip", ("a, a\n" + "1,2\n" * N).encode(), r"`a` \(columns 1, 2\)"),
-    ("single-column", ("value\n" + "1\n" * N).encode(), r"has a single column \(header `value`\)"),
+    (
+        "single-column",
+        ("value\n" + "1\n" * N).encode(),
+        r"has a single column, named `value`.*needs a column to predict and at least one other",
+    ),
     (
         "nul-bytes",
         b"a,b\n1,2\n\x00\x00\x01\x02\x03,\x04\n" * 3,

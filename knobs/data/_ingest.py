@@ -502,9 +502,10 @@ def _sniff_delimiter(text: str, name: str) -> str:
     if not chosen:
         first = sample.splitlines()[0] if sample.splitlines() else ""
         raise DataError(
-            f"`{name}` has a single column (header {_preview(first)}): Knobs found no comma, "
-            "semicolon, tab or pipe separating columns. Save the table as CSV with one of these "
-            "separators."
+            f"`{name}` has a single column, named {_preview(first)}: Knobs found no comma, "
+            "semicolon, tab or pipe separating columns. A table to learn from needs a column to "
+            "predict and at least one other; if yours has several, save it as CSV with one of "
+            "these separators."
         )
     return chosen
 
