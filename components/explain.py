@@ -129,9 +129,10 @@ def show(result: dict[str, Any], study: str) -> None:
     imp = result["importance"]
     st.markdown(
         f"**Permutation importance**: how much {metric_label(result['metric'])} "
-        f"({fmt_score(imp['score'])} on these rows) gets worse when one column is shuffled; the "
-        f"error bars are the spread over {imp['repeats']} shuffles. Near zero: the model does "
-        "not need the column."
+        f"({fmt_score(imp['score'])} on these rows) gets worse when one column is shuffled"
+        + (f"; the error bars are the spread over {imp['repeats']} shuffles" if imp["repeats"] > 1
+           else f", once per column (no error bars: {len(imp['columns']):,} columns)")
+        + ". Near zero: the model does not need the column."
     )
     charts.show_shared(charts.shared("explain.importance", key,
                                      lambda: explain.importance_figure(result)), "ex.importance")  # fmt: skip
