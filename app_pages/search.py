@@ -14,6 +14,7 @@ from knobs.api import Search
 from knobs.config import SearchConfig, default_workers
 from knobs.data import Dataset
 from knobs.errors import KnobsError
+from knobs.formatting import plural
 from knobs.metrics import metric_label, metric_names
 from knobs.models import AUTO, REGISTRY, ModelSpec, model_names, resolve_models
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
@@ -114,7 +115,8 @@ def space_editors(specs: list[ModelSpec]) -> list[ModelSpec]:
     )
     edited = []
     for spec in specs:
-        with st.expander(f"{spec.label}: {len(spec.params)} parameters", expanded=len(specs) == 1):
+        with st.expander(f"{spec.label}: {plural(len(spec.params), 'parameter')}",
+                         expanded=len(specs) == 1):  # fmt: skip
             edited.append(forms.space_editor(spec))
     return edited
 

@@ -187,6 +187,7 @@ def status_header(
         fmt_score(status.best_value),
         delta=delta,
         delta_color="off" if tie else "inverse" if lower else "normal",
+        delta_arrow="off" if tie else "auto",
         help=(verdict or {}).get("words"),
     )
     cols[1].metric(

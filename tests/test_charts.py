@@ -377,6 +377,7 @@ def test_a_best_score_within_the_noise_is_not_shown_as_a_gain() -> None:
 
     words = "Tuning is within the noise: best CV 0.8000 vs 0.7000 ..."
     grey, green = 2, 1  # MetricProto.MetricColor
+    NONE = 2  # noqa: N806 - MetricProto.MetricDirection
     for verdict, color, said in (
         ({"call": "tie", "words": words}, grey, " (within the noise)"),
         ({"call": "gain", "words": "Tuning helps"}, green, ""),
@@ -385,4 +386,5 @@ def test_a_best_score_within_the_noise_is_not_shown_as_a_gain() -> None:
         best = next(m for m in at.metric if m.label == "Best ROC AUC")
         assert best.proto.delta == f"+0.1000 vs defaults{said}"
         assert best.proto.color == color
+        assert (best.proto.direction == NONE) is (color == grey)  # no up arrow on a tie
         assert best.help == verdict["words"]

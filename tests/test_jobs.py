@@ -400,3 +400,19 @@ def test_a_search_started_to_be_finished_chooses_and_scores_its_final_model_by_i
     stopped.stop()
     _wait_for(lambda: not runner.finishing(stopped.name), timeout=30)
     assert TEST_SCORE.get(stopped.study) is None and FINAL.get(stopped.study) is None
+
+
+def test_a_search_that_met_its_trial_budget_early_reads_the_time_it_took():
+    """A 30-trial search done in 20 s of its 30 s read "Elapsed 00:20" as it ended and "Elapsed
+    00:30" when reopened later: a run that ended on its own counted to its deadline, whatever
+    ended it."""
+    table = make_table("binary", n=200)
+    cfg = SearchConfig(target="label", models=("logistic",), strategy="random", n_trials=3,
+                       timeout=30.0, cv=2)  # fmt: skip
+    search = Search.create(table, cfg)
+    search.start(workers=1)
+    search.wait(poll_s=0.1)
+    took = search.status().elapsed_s
+    assert took < 15
+    time.sleep(1.0)
+    assert Search.open(search.name).status().elapsed_s == pytest.approx(took, abs=0.5)

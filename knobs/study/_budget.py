@@ -67,9 +67,10 @@ def seconds_used(study: Any, trials: Iterable[FrozenTrial], now: float, *, runni
     """Seconds of the time budget the study's runs have used by ``now``.
 
     A stopped run counts to its stop: the rest, and the wait before a resume, is left. A run
-    that ended on its own counts to its deadline (its workers end when no trial can finish
-    before it, and its end phase takes the rest); without a deadline, to its last trial's end.
-    A study made before runs were clocked has used nothing.
+    that its time ended counts to its deadline (its workers end when no trial can finish
+    before it, and its end phase takes the rest); one that met its trial budget, or had no
+    deadline, to its last trial's end (a 30-trial search done in 20 s of its 30 read "Elapsed
+    00:30" once reopened). A study made before runs were clocked has used nothing.
     """
     clock = CLOCK.get(study) or {}
     started = clock.get("started")
@@ -81,7 +82,7 @@ def seconds_used(study: Any, trials: Iterable[FrozenTrial], now: float, *, runni
         end = now
     elif stopped is not None and stopped >= started:
         end = float(stopped)
-    elif deadline is not None:
+    elif deadline is not None and not _met_trial_budget(study, trials):
         end = float(deadline)
     else:
         ends = [
@@ -92,6 +93,11 @@ def seconds_used(study: Any, trials: Iterable[FrozenTrial], now: float, *, runni
         end = max(ends, default=started)
     end = min(end, now, math.inf if deadline is None else float(deadline))
     return float(clock.get("spent", 0.0)) + max(0.0, end - started)
+
+
+def _met_trial_budget(study: Any, trials: Iterable[FrozenTrial]) -> bool:
+    budget = BUDGET.get(study)
+    return budget is not None and finished(trials) >= budget
 
 
 def start_clock(study: Any, started: float, deadline: float | None, used: float) -> None:
