@@ -56,7 +56,7 @@ def test_an_ensemble_that_cannot_refit_in_the_time_left_gives_way(study) -> None
         ([0.03, -0.02, 0.01, -0.01, 0.0], False, "does not beat the fold noise"),
         ([-0.02, -0.03, -0.025, -0.02, -0.03], False, "is a loss"),
         # a lower score inside the margin is said as one, not as "does not beat the fold noise"
-        ([0.004, -0.006, 0.001, -0.004, 0.0], False, "is no better (a loss within the 95%"),
+        ([0.004, -0.006, 0.001, -0.004, 0.0], False, "scores lower: no better (a loss within the 95%"),
         ([0.01], False, "cannot be told"),
     ],
 )

@@ -65,8 +65,8 @@ def earns_its_place(gain: float, fold_gains: list[float]) -> tuple[bool, str]:
     noise = fold_noise(fold_gains)
     if noise is None:
         return False, "cannot be told from the noise."
-    if gain <= 0:  # "does not beat the noise" read oddly for a blend scoring lower (-0.0011)
-        return False, "is no better (a loss within the 95% margin)."
+    if gain < -MIN_GAIN:  # "does not beat the noise" read oddly for a blend scoring lower (-0.0011)
+        return False, "scores lower: no better (a loss within the 95% margin)."
     if gain <= max(MIN_GAIN, noise):
         return False, f"does not beat the fold noise (±{fmt_score(noise)}, one standard error)."
     if gain > floor:
