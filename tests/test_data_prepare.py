@@ -392,3 +392,17 @@ def test_unknown_sample():
         DataError, match=r"no sample called `iris`. Available samples: churn, houses"
     ):
         sample_path("iris")
+
+
+def test_exact_duplicate_rows_are_said() -> None:
+    """A loans export carried 50 rows copied in every column, target included, and nothing said
+    so: a copy can land in the test split while its twin trains."""
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=40), "y": ["a", "b"] * 20})
+    assert not any("exact cop" in n for n in prepare(frame, "y").notices)
+    doubled = pd.concat([frame, frame.iloc[:3]], ignore_index=True)
+    said = [n for n in prepare(doubled, "y").notices if "exact cop" in n]
+    assert said == [
+        "3 rows are exact copies of another row, target included. A copy may land in the test "
+        "split while its twin trains, which flatters the test score; remove the copies if they "
+        "are not real repeats."
+    ]

@@ -660,6 +660,26 @@ def _parse(text: str, delimiter: str, decimal: str, names: list[str], trailing: 
     return frame
 
 
+def _adds_up(frame: pd.DataFrame, pos: int, *, average: bool) -> bool:
+    """Whether a numeric cell of row ``pos`` reads as a summary of the other rows: a total at
+    least their largest value, or an average inside their range; the other rows must vary. A
+    row whose first cell reads "SUM" among zeros like every other row's is an example."""
+    from knobs.portable import parse_numbers
+
+    others = frame.drop(index=frame.index[pos])
+    for column in frame.columns:
+        values = parse_numbers(others[column].astype("str"))
+        if values.notna().mean() < 0.9 or values.nunique() < 2:
+            continue
+        own = parse_numbers(pd.Series([str(frame[column].iloc[pos])])).iloc[0]
+        if pd.isna(own):
+            continue
+        low, high = values.min(), values.max()
+        if (low <= own <= high) if average else own >= high:
+            return True
+    return False
+
+
 def _drop_summary_rows(frame: pd.DataFrame, notices: list[str]) -> pd.DataFrame:
     """Without the totals row a spreadsheet export puts first or last, said in a notice.
 
@@ -667,7 +687,8 @@ def _drop_summary_rows(frame: pd.DataFrame, notices: list[str]) -> pd.DataFrame:
     row was 300 times the median price, and every model scored R² 0 on the fold holding it, so
     the pruner stopped 22 of 22 tuned trials on that fold's noise). A row counts when a cell of
     it reads only "Total", "Grand total", "Sum", "Average"... and no other row of that column
-    does, so a category that happens to be called "Total" stays.
+    does, so a category that happens to be called "Total" stays, and when one of its numbers
+    reads as a summary of the other rows' (:func:`_adds_up`).
     """
     if len(frame) < 10:
         return frame
@@ -681,6 +702,8 @@ def _drop_summary_rows(frame: pd.DataFrame, notices: list[str]) -> pd.DataFrame:
                 continue
             cells = frame[column]
             if int((cells.astype("str").str.strip().str.rstrip(":").str.strip() == word).sum()) != 1:
+                continue
+            if not _adds_up(frame, pos, average=word.lower() in ("average", "mean")):
                 continue
             drop.append(pos)
             notices.append(f"Dropped the {where} row: it reads `{value.strip()}` in column "

@@ -93,6 +93,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     chosen = _check_task(info, target, task)
     y, classes = _encode_target(info, chosen, target)
     notices.extend(_rare_classes(y, classes))
+    notices.extend(_duplicate_rows(frame))
     if len(y) < min_rows:
         raise DataError(f"Only {len(y)} rows have a value for the target `{target}`; Knobs needs "
                         f"at least {min_rows} to train and validate a model. Add more rows.")
@@ -203,6 +204,23 @@ def _rare_classes(y: pd.Series, classes: tuple[str, ...]) -> list[str]:
         "that hold out a slice of their own rows may fail on it). Merge "
         f"{'them' if len(rare) > 1 else 'it'} into another class, or remove those rows, if you "
         "can."
+    ]
+
+
+def _duplicate_rows(frame: pd.DataFrame) -> list[str]:
+    """A notice for rows that repeat another row in every column, target included: a copy may
+    land in the test split while its twin trains, flattering the test score (a loans export
+    carried 50, and nothing said so)."""
+    try:
+        copies = int(frame.duplicated().sum())
+    except TypeError:  # a user's frame holding unhashable values (lists): not compared
+        return []
+    if not copies:
+        return []
+    return [
+        f"{copies:,} row{'s' * (copies > 1)} {'are exact copies' if copies > 1 else 'is an exact copy'}"
+        " of another row, target included. A copy may land in the test split while its twin "
+        "trains, which flatters the test score; remove the copies if they are not real repeats."
     ]
 
 
