@@ -332,8 +332,7 @@ def start_finisher(study_name: str, storage: str | None, deadline: float | None)
     if deadline is not None:
         args += ["--deadline", repr(deadline)]
     proc = spawn("knobs.study.finisher", args, study_dir(study_name) / "finisher.log")
-    ident = f"{socket.gethostname()} {proc.pid} {_proc_start_ticks(proc.pid) or 0}"
-    _finisher_file(study_name, create=True).write_text(ident + "\n")
+    _finisher_file(study_name, create=True).write_text(_identity_line(proc.pid) + "\n")
 
 
 def finishing(study_name: str) -> bool:
@@ -342,12 +341,27 @@ def finishing(study_name: str) -> bool:
         path = _finisher_file(study_name)
     except ConfigError:
         return False
+    # The finisher reading its own study is not "still finishing" to itself.
+    return any(i["pid"] != os.getpid() and worker_alive(i) for i in _identities(path))
+
+
+def _identity_line(pid: int) -> str:
+    """A process as the pid files record it: host, pid and start time (a recycled pid is not
+    taken for it)."""
+    return f"{socket.gethostname()} {pid} {_proc_start_ticks(pid) or 0}"
+
+
+def _identities(path: Path) -> list[dict[str, Any]]:
+    """The processes a pid file records (:func:`_identity_line`), as :func:`worker_alive` reads
+    them; none when there is no file."""
     if not path.exists():
-        return False
-    parts = path.read_text().split()
-    if len(parts) != 3 or int(parts[1]) == os.getpid():  # the finisher reading its own study
-        return False
-    return worker_alive({"host": parts[0], "pid": int(parts[1]), "start": int(parts[2]) or None})
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            out.append({"host": parts[0], "pid": int(parts[1]), "start": int(parts[2]) or None})
+    return out
 
 
 def _pids_file(study_name: str, *, create: bool = False) -> Path:
@@ -355,8 +369,7 @@ def _pids_file(study_name: str, *, create: bool = False) -> Path:
 
 
 def _record_pids(study_name: str, pids: list[int]) -> None:
-    host = socket.gethostname()
-    lines = [f"{host} {pid} {_proc_start_ticks(pid) or 0}" for pid in pids]
+    lines = [_identity_line(pid) for pid in pids]
     with open(_pids_file(study_name, create=True), "a") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -367,17 +380,7 @@ def live_workers(study_name: str) -> list[int]:
         path = _pids_file(study_name)
     except ConfigError:  # a study from another tool, named in a way Knobs never names one
         return []
-    if not path.exists():
-        return []
-    alive = []
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if len(parts) != 3:
-            continue
-        ident = {"host": parts[0], "pid": int(parts[1]), "start": int(parts[2]) or None}
-        if worker_alive(ident):
-            alive.append(ident["pid"])
-    return alive
+    return [i["pid"] for i in _identities(path) if worker_alive(i)]
 
 
 def request_stop(study_name: str, storage: str | None = None, *, grace_s: float = 5.0) -> int:
