@@ -205,17 +205,18 @@ def status_header(
         help="Trials that raised an error, or were cut short for scoring poorly; the table "
         "says why.",
     )
-    if interrupted:
+    cut = status.time_cut + (interrupted if status.state == "finished" else 0)
+    if cut:
+        # killed mid-fold at the cut, or stopped before folds that could not end by it: the
+        # time ran out, the pruner judged nothing, and there is nothing to resume
+        were = "s were" if cut > 1 else " was"
+        st.caption(
+            f"{cut} trial{were} cut short by the time budget: not pruned (their folds could "
+            "not end in time) and not counted as failures."
+        )
+    if interrupted and status.state != "finished":
         were = "s were" if interrupted > 1 else " was"
-        if status.state == "finished":  # the time budget cut them mid-fold; nothing to resume
-            st.caption(
-                f"{interrupted} trial{were} cut mid-fold by the time budget (not counted as "
-                "failures)."
-            )
-        else:
-            st.caption(
-                f"{interrupted} trial{were} interrupted and will run again if you resume."
-            )
+        st.caption(f"{interrupted} trial{were} interrupted and will run again if you resume.")
     if status.saved_s > 0:
         st.caption(
             f"Pruning saved about **{fmt_duration(status.saved_s)}** of compute "

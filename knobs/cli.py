@@ -17,7 +17,8 @@ from typing import Any
 from knobs.config import FINAL_FITS, TASKS
 from knobs.devices import DEFAULT_DEVICE, DEVICES
 from knobs.errors import KnobsError
-from knobs.formatting import fmt_duration, fmt_score
+from knobs.formatting import fmt_duration, fmt_score, plural
+from knobs.models import model_names
 from knobs.pipelines import TARGET_TRANSFORMS
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS, strategy_label
@@ -46,8 +47,8 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--models", default="auto",
         help="`auto` (default: the budget goes to the model families that lead for their cost), "
-        "`all`, or comma-separated short names (xgboost, random_forest, extra_trees, hist_gb, "
-        "logistic/linear, elastic_net, knn, svm, mlp)",
+        f"`all`, or comma-separated short names ({', '.join(model_names())}; "
+        "`knobs models` describes them)",
     )  # fmt: skip
     p.add_argument("--strategy", choices=CONFIG_STRATEGIES, default="bayes")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Bayesian sampler")
@@ -277,8 +278,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"delivered model: {report['final_fit']['why']}")
     if report["counts"].get("PRUNED"):
         print(
-            f"pruned {report['counts']['PRUNED']} trials, saving about {report['saved_s']:.0f} s "
-            f"({report['saved_share']:.0%} of the search)"
+            f"pruned {plural(report['counts']['PRUNED'], 'trial')}, saving about "
+            f"{report['saved_s']:.0f} s ({report['saved_share']:.0%} of the search)"
+        )
+    if report["counts"].get("TIME_CUT"):
+        print(
+            f"{plural(report['counts']['TIME_CUT'], 'trial')} stopped by the time budget before "
+            "their last fold (not pruned: they ran out of time; not counted as failures)"
         )
     return 0 if report["best_score"] is not None else 1
 

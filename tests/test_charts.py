@@ -330,7 +330,7 @@ def _header(state: str, done: int, interrupted: int, verdict: dict | None = None
     ("state", "done", "bar", "words", "said"),
     [
         # a search its time budget ended: the bar is full, its cut trials are nothing to resume
-        ("finished", 1, 1.0, "Finished: 1 trial done", "cut mid-fold by the time budget"),
+        ("finished", 1, 1.0, "Finished: 1 trial done", "cut short by the time budget: not pruned"),
         # a stopped one: its interrupted trials run again on resume
         ("stopped", 13, 0.84, "Stopped: 13 trials done", "will run again if you resume"),
     ],
@@ -388,3 +388,32 @@ def test_a_best_score_within_the_noise_is_not_shown_as_a_gain() -> None:
         assert best.proto.color == color
         assert (best.proto.direction == NONE) is (color == grey)  # no up arrow on a tie
         assert best.help == verdict["words"]
+
+
+def test_a_trial_the_time_budget_stopped_is_not_called_pruned() -> None:
+    """On a 240-row x 1,500-column table at 30 s, three tree families' defaults trials were
+    stopped by the time budget after a fold: the CLI said "pruned 3 trials, saving about 0 s",
+    the trials table "pruned", and the chart's hover "pruned: its early folds scored too low",
+    though the pruner never judges a defaults trial and their folds were wanted."""
+    from knobs.study import counts, saved_compute, trials_frame
+    from knobs.study.keys import PRUNED
+
+    cut = {"after_fold": 1, "folds": 5, "fit_s": 6.0, "saved_s": 24.0, "fold_scores": [0.7],
+           "reason": "time budget"}  # fmt: skip
+    judged = {**cut, "saved_s": 2.0, "reason": "pruner"}
+    trials = [
+        _trial(0, 0.9, attrs=BASELINE.attr(True)),
+        _trial(1, None, TrialState.PRUNED, attrs={**BASELINE.attr(True), **PRUNED.attr(cut)}),
+        _trial(2, None, TrialState.PRUNED, attrs=PRUNED.attr(judged)),
+    ]
+    c = counts(trials)
+    assert (c["PRUNED"], c["TIME_CUT"], c["COMPLETE"]) == (1, 1, 1)
+    assert saved_compute(trials)[0] == 2.0  # the cut saved nothing
+    assert trials_frame(trials)["state"].tolist() == ["COMPLETE", "TIME_CUT", "PRUNED"]
+    table = V.trials_table(trials)
+    assert table["state"].tolist() == ["complete", "cut by time", "pruned"]
+    assert table["note"][1].startswith("stopped by the time budget after fold 1 of 5")
+    h = V.history(trials, "maximize")
+    assert (h.n_pruned, h.n_time_cut) == (1, 1)
+    assert "early folds scored too low" not in h.unscored[0].reason
+    assert V.scores_figure(h, "r2").data[-1].name == "pruned (1), cut by time (1)"

@@ -24,7 +24,7 @@ _LAZY = {
     "save_split": "_plan", "library_versions": "_plan", "TARGET_COLUMN": "_plan",
     # budget
     "planned_budget": "_budget", "study_budget": "_budget", "counts_toward_budget": "_budget",
-    "spent": "_budget", "finished": "_budget", "is_scored": "_budget",
+    "spent": "_budget", "finished": "_budget", "is_scored": "_budget", "cut_by_time": "_budget",
     # storage
     "open_storage": "_storage", "storage_url": "_storage", "load_study": "_storage",
     "study_dir": "_storage", "knobs_home": "_storage", "check_study_name": "_storage",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from knobs.study.keys import BUDGET, CLOCK, INTERRUPTED, STOP
+from knobs.study.keys import BUDGET, CLOCK, INTERRUPTED, PRUNED, STOP
 
 if TYPE_CHECKING:
     from knobs.study._plan import StudyPlan
@@ -56,6 +56,20 @@ def spent(trials: Iterable[FrozenTrial]) -> int:
 def finished(trials: Iterable[FrozenTrial]) -> int:
     """Trials that count toward the budget and have ended (what progress shows)."""
     return sum(1 for t in trials if t.state.is_finished() and counts_toward_budget(t))
+
+
+#: Why a trial stopped before its last fold (``PRUNED``'s ``reason``): Optuna stores both as
+#: PRUNED, but only the pruner judged the trial; the time budget cut one whose folds were wanted.
+BY_PRUNER = "pruner"
+BY_TIME = "time budget"
+
+
+def cut_by_time(t: FrozenTrial) -> bool:
+    """Stopped because its folds could not end by the time budget's cut, not because it scored
+    low: it saved nothing and says nothing of its settings, so it is never called pruned."""
+    if t.state != TrialState.PRUNED:
+        return False
+    return (PRUNED.get(t) or {}).get("reason", BY_PRUNER) == BY_TIME
 
 
 def is_scored(t: FrozenTrial) -> bool:

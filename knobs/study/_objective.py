@@ -26,6 +26,7 @@ from knobs.pipelines import (
     suggest_prep,
     target_of,
 )
+from knobs.study._budget import BY_PRUNER, BY_TIME
 from knobs.study._pipeline import Problem, pipeline_for
 from knobs.study.keys import BASELINE, CV, OOF, PRUNED
 
@@ -94,7 +95,7 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         # 500-tree forest near the end held a worker 13 s and was killed in its first fold.
         expected = problem.pace(spec.name, trial.params)
         if expected is not None and time.time() + expected > problem.deadline:
-            _record_pruned(trial, [], n_folds, time.perf_counter(), reason="time budget")
+            _record_pruned(trial, [], n_folds, time.perf_counter(), reason=BY_TIME)
             raise optuna.TrialPruned("stopped by the time budget before its first fold")
     scores: list[float] = []
     rounds: list[int] = []
@@ -107,7 +108,7 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
             # is still wasted when the trial cannot finish (the cut kills it in a later fold).
             per_fold = (time.perf_counter() - started) / k
             if time.time() + per_fold * (n_folds - k) > problem.deadline:
-                _record_pruned(trial, scores, n_folds, started, reason="time budget")
+                _record_pruned(trial, scores, n_folds, started, reason=BY_TIME)
                 raise optuna.TrialPruned(f"stopped by the time budget after fold {k}")
         X_valid, y_valid = problem.X.iloc[valid_idx], problem.y.iloc[valid_idx]
         X_train = problem.X.iloc[train_idx]
@@ -145,7 +146,7 @@ def evaluate(trial: optuna.Trial, problem: Problem, *, seed: int, n_jobs: int = 
         if problem.reports is not None and math.isfinite(scores[-1]):
             trial.report(scores[-1] if problem.reports == "fold" else float(np.mean(scores)), k)
             if not baseline and k + 1 < n_folds and trial.should_prune():
-                _record_pruned(trial, scores, n_folds, started, reason="pruner")
+                _record_pruned(trial, scores, n_folds, started, reason=BY_PRUNER)
                 raise optuna.TrialPruned(f"pruned after fold {k + 1} of {n_folds}")
     value = float(np.mean(scores))
     if not math.isfinite(value):

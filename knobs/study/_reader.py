@@ -21,7 +21,7 @@ from knobs.formatting import fmt_gain, fmt_score
 from knobs.metrics import call, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
 from knobs.pipelines import PREFIX as PREP_PREFIX
-from knobs.study._budget import is_scored
+from knobs.study._budget import cut_by_time, is_scored
 from knobs.study._pipeline import pipeline_for
 from knobs.study._plan import StudyPlan
 from knobs.study.keys import BASELINE, CV, FAIL_REASON, INTERRUPTED, PRUNED, START, WORKER
@@ -58,7 +58,7 @@ def trials_frame(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
         rows.append(
             {
                 "number": t.number,
-                "state": t.state.name,
+                "state": "TIME_CUT" if cut_by_time(t) else t.state.name,
                 "value": t.value if t.state == TrialState.COMPLETE else None,
                 "model": model,
                 "params": params,
@@ -89,9 +89,9 @@ def saved_compute(trials: Sequence[FrozenTrial]) -> tuple[float, float]:
     as a share of what the search would have cost without pruning."""
     # A trial cut by the time budget saved nothing: its folds were wanted, there was no time.
     saved = sum(
-        info.get("saved_s", 0.0)
+        (PRUNED.get(t) or {}).get("saved_s", 0.0)
         for t in trials
-        if (info := PRUNED.get(t) or {}).get("reason", "pruner") == "pruner"
+        if t.state == TrialState.PRUNED and not cut_by_time(t)
     )
     spent = sum(t.duration.total_seconds() for t in trials if t.duration is not None)
     return saved, (saved / (saved + spent) if saved + spent > 0 else 0.0)
@@ -257,9 +257,14 @@ def devices_used(plan: StudyPlan, trials: Sequence[FrozenTrial]) -> dict[str, An
 
 
 def counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+    """Trials per Optuna state, but ``PRUNED`` holds only the pruner's; ``TIME_CUT`` those the
+    time budget stopped (stored as pruned too). ``INTERRUPTED`` counts failed trials that were
+    killed or stopped (they count in ``FAIL`` as well)."""
     out = {s.name: 0 for s in TrialState}
     for t in trials:
         out[t.state.name] += 1
+    out["TIME_CUT"] = sum(1 for t in trials if cut_by_time(t))
+    out["PRUNED"] -= out["TIME_CUT"]
     out["INTERRUPTED"] = sum(1 for t in trials if INTERRUPTED.get(t))
     return out
 
@@ -325,7 +330,7 @@ class SearchStatus:
     running: int
     complete: int
     failed: int
-    pruned: int
+    pruned: int  # by the pruner; the time budget's cuts are ``time_cut``
     workers: int
     best_value: float | None
     baseline_value: float | None
@@ -333,6 +338,7 @@ class SearchStatus:
     eta_s: float | None
     saved_s: float = 0.0
     saved_share: float = 0.0
+    time_cut: int = 0
 
     @property
     def progress(self) -> float | None:

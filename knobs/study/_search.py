@@ -476,6 +476,7 @@ class Search:
             complete=c["COMPLETE"],
             failed=c["FAIL"],
             pruned=c["PRUNED"],
+            time_cut=c["TIME_CUT"],
             workers=workers,
             best_value=best.value if best else None,
             baseline_value=base.value if base else None,

@@ -16,10 +16,11 @@ from optuna.trial import FrozenTrial, TrialState
 from knobs.formatting import fmt_score
 from knobs.metrics import direction as as_direction
 from knobs.metrics import fold_noise
-from knobs.study import best_trial, is_scored, model_params
+from knobs.study import best_trial, cut_by_time, is_scored, model_params
 from knobs.study.keys import BASELINE, CV, FAIL_REASON, INTERRUPTED
 
 from ._style import ACCENT, COMPACT, DEFAULTS, LEGEND_BELOW, MUTED, layout, reference_line
+from ._trials import TIME_CUT_WORD, pruned_note
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class TrialPoint:
     """One finished trial as the charts see it."""
 
     number: int
-    state: str  # "COMPLETE" | "FAIL" | "PRUNED" | "INTERRUPTED" (stopped; retried on resume)
+    #: "COMPLETE" | "FAIL" | "PRUNED" (by the pruner) | "TIME_CUT" (by the time budget) |
+    #: "INTERRUPTED" (stopped; retried on resume)
+    state: str
     value: float | None  # None unless COMPLETE with a finite score
     model: str | None
     baseline: bool
@@ -48,6 +51,7 @@ class History:
     n_failed: int
     n_pruned: int
     n_interrupted: int = 0
+    n_time_cut: int = 0
     #: The best trial's fold-to-fold noise (standard error over its folds): scores closer than
     #: this to the best cannot be told from it by cross-validation (``knobs.metrics.fold_noise``).
     noise: float | None = None
@@ -84,10 +88,13 @@ def _point(t: FrozenTrial, origin: Any) -> TrialPoint:
     elapsed = (t.datetime_complete - origin).total_seconds() if origin is not None else 0.0
     reason = FAIL_REASON.get(t)
     if t.state == TrialState.PRUNED and not reason:
-        reason = "pruned: its early folds scored too low"
+        # a trial the time budget stopped is no verdict on its settings
+        reason = pruned_note(t) if cut_by_time(t) else "pruned: its early folds scored too low"
     state = t.state.name if ok or t.state != TrialState.COMPLETE else "FAIL"
     if state == "FAIL" and INTERRUPTED.get(t):
         state = "INTERRUPTED"
+    if cut_by_time(t):
+        state = "TIME_CUT"
     return TrialPoint(
         number=t.number,
         state=state,
@@ -124,13 +131,17 @@ def history(trials: Sequence[FrozenTrial], direction: str) -> History:
         n_failed=sum(1 for p in points if p.state == "FAIL"),
         n_pruned=sum(1 for p in points if p.state == "PRUNED"),
         n_interrupted=sum(1 for p in points if p.state == "INTERRUPTED"),
+        n_time_cut=sum(1 for p in points if p.state == "TIME_CUT"),
         noise=fold_noise((CV.get(best) or {}).get("fold_scores") or []) if best else None,
     )
 
 
 def unscored_label(h: History) -> str:
     """``failed (4), pruned (1)``: the legend entry of the grey marks."""
-    counts = (("failed", h.n_failed), ("pruned", h.n_pruned), ("interrupted", h.n_interrupted))
+    counts = (
+        ("failed", h.n_failed), ("pruned", h.n_pruned), (TIME_CUT_WORD, h.n_time_cut),
+        ("interrupted", h.n_interrupted),
+    )  # fmt: skip
     return ", ".join(f"{word} ({n})" for word, n in counts if n) or "not scored"
 
 

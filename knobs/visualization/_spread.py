@@ -12,16 +12,18 @@ import pandas as pd
 import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 
-from knobs.study.keys import INTERRUPTED, PRUNED
+from knobs.study import cut_by_time
+from knobs.study.keys import INTERRUPTED
 
 from ._style import ACCENT, MUTED, STANDARD, STATE_COLOURS, layout
+from ._trials import TIME_CUT_WORD
 
 #: How a trial ended, in the order the bars stack.
-OUTCOMES = ("complete", "pruned", "cut by time", "failed", "running")
+OUTCOMES = ("complete", "pruned", TIME_CUT_WORD, "failed", "running")
 _COLOURS = {
     "complete": ACCENT,
     "pruned": STATE_COLOURS["PRUNED"],
-    "cut by time": STATE_COLOURS["INTERRUPTED"],
+    TIME_CUT_WORD: STATE_COLOURS["INTERRUPTED"],
     "failed": STATE_COLOURS["FAIL"],
     "running": MUTED,
 }
@@ -33,8 +35,7 @@ def outcome(t: FrozenTrial) -> str | None:
     if t.state == TrialState.COMPLETE:
         return "complete"
     if t.state == TrialState.PRUNED:
-        reason = (PRUNED.get(t) or {}).get("reason", "pruner")
-        return "pruned" if reason == "pruner" else "cut by time"
+        return TIME_CUT_WORD if cut_by_time(t) else "pruned"
     if t.state == TrialState.RUNNING:
         return "running"
     if t.state == TrialState.FAIL and not INTERRUPTED.get(t):

@@ -11,12 +11,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import ConfigError
 from knobs.metrics import direction as as_direction
-from knobs.study import is_scored, model_params
+from knobs.study import cut_by_time, is_scored, model_params
 from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, PRUNED
 
 DEFAULTS_TEXT = "(library defaults)"
 #: How a state reads in the table where Optuna's name says little ("waiting": queued, not run).
 _STATE_WORDS = {TrialState.WAITING: "queued"}
+#: A trial the time budget stopped, wherever trials are named by outcome.
+TIME_CUT_WORD = "cut by time"
 TRIAL_TABLE_COLUMNS = (
     "trial", "state", "score", "model", "parameters", "duration_s", "defaults", "note",
 )  # fmt: skip
@@ -31,7 +33,7 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in params.items()) or DEFAULTS_TEXT
 
 
-def _pruned_note(t: FrozenTrial) -> str:
+def pruned_note(t: FrozenTrial) -> str:
     """Where a pruned trial stopped and what that saved (a trial cut by the time budget saved
     nothing: its folds were wanted)."""
     info = PRUNED.get(t)
@@ -42,9 +44,19 @@ def _pruned_note(t: FrozenTrial) -> str:
         if info["after_fold"]
         else "before its first fold"
     )
-    if info.get("reason") == "time budget":
-        return f"stopped by the time budget {where}"
+    if cut_by_time(t):
+        return f"stopped by the time budget {where}: its folds could not end in time"
     return f"pruned {where}, saving ~{info['saved_s']:.1f} s"
+
+
+def state_word(t: FrozenTrial) -> str:
+    """How a trial's state reads: Optuna's, but a trial the time budget cut is not "pruned",
+    a killed one is "interrupted", not "fail", and a queued one is not "waiting"."""
+    if cut_by_time(t):
+        return TIME_CUT_WORD
+    if t.state == TrialState.FAIL and INTERRUPTED.get(t):
+        return "interrupted"
+    return _STATE_WORDS.get(t.state, t.state.name.lower())
 
 
 def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
@@ -53,17 +65,16 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
     for t in sorted(trials, key=lambda t: t.number):
         model, params = model_params(t)
         baseline = bool(BASELINE.get(t))
-        interrupted = t.state == TrialState.FAIL and INTERRUPTED.get(t)
         rows.append(
             {
                 "trial": t.number,
-                "state": "interrupted" if interrupted else _STATE_WORDS.get(t.state, t.state.name.lower()),
+                "state": state_word(t),
                 "score": float(t.value) if is_scored(t) else None,
                 "model": model or "",
                 "parameters": DEFAULTS_TEXT if baseline else params_text(params),
                 "duration_s": t.duration.total_seconds() if t.duration is not None else None,
                 "defaults": baseline,
-                "note": FAIL_REASON.get(t) or _pruned_note(t),
+                "note": FAIL_REASON.get(t) or pruned_note(t),
             }
         )
     frame = pd.DataFrame(rows, columns=list(TRIAL_TABLE_COLUMNS))
