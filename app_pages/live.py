@@ -97,6 +97,9 @@ def panel(handle: Search) -> None:
         live_charts.status_header(status, handle.plan, interrupted=interrupted, verdict=verdict)
         live_charts.final_model(FINAL.get(handle.study), TEST_SCORE.get(handle.study), handle.plan)
         best_summary(handle, trials)
+        perfect = handle.perfect_words(trials)
+        if perfect:
+            st.warning(perfect, icon=":material/flag:")
         key = live_charts.study_key(handle.name, handle.storage, trials)
         live_charts.progress_charts(trials, handle.plan, key)
         details(handle, trials, key)

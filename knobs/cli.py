@@ -266,6 +266,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
     if report["verdict"]:
         print(f"verdict: {report['verdict']['words']}")
+    if report.get("perfect"):
+        print(f"stopped early: {report['perfect']}")
     if report.get("warm_start"):
         from knobs.transfer import warm_summary
 

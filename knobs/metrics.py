@@ -171,6 +171,12 @@ class Metric:
     on_predictions: Callable[[np.ndarray, np.ndarray, str, np.ndarray], float]
 
     @property
+    def perfect(self) -> float:
+        """The score nothing can beat: every maximized metric here peaks at 1 (R² too) and every
+        loss bottoms out at 0. A search ends once a trial scores it on every fold."""
+        return 1.0 if self.direction.maximize else 0.0
+
+    @property
     def needs_proba(self) -> bool:
         return self.reads == "probabilities"
 

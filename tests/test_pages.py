@@ -659,3 +659,20 @@ def test_search_names_the_current_search_and_says_when_it_is_on_another_table() 
     assert not at.exception
     assert f"**Current search** `{name}` on churn.csv" in texts(at.markdown)
     assert "That search is on churn.csv, not on tickets.csv" in texts(at.caption)
+
+
+def test_live_says_a_search_ended_on_a_perfect_score_and_what_it_usually_means() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200)
+    y = np.where(x > 0, "yes", "no")
+    frame = pd.DataFrame({"x": rng.normal(size=200), "copy": np.where(y == "yes", "Y", "N"),
+                          "y": y})  # fmt: skip
+    knobs.tune(frame, "y", models="logistic", n_trials=8, cv=2, workers=1, ensemble=False,
+               study="perfect-leak")  # fmt: skip
+    at = app()
+    at.query_params["study"] = "perfect-leak"
+    at.run()
+    at.switch_page("app_pages/live.py").run()
+    assert not at.exception
+    assert "scored a perfect ROC AUC (1.0000) on every fold" in texts(at.warning)
+    assert at.get("progress")[0].proto.text.startswith("Finished")

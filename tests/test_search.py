@@ -217,3 +217,29 @@ def test_a_packed_table_names_its_study_as_the_table_itself() -> None:
 
     for source in ("reviews.csv.gz", "data/reviews.csv", "reviews.zip", "reviews.csv.zip"):
         assert new_study_name(source, "bayes").startswith("reviews-bayes-"), source
+
+
+def test_a_perfect_score_on_every_fold_ends_the_search(monkeypatch, tmp_path) -> None:
+    """A loans table with a copy of its target ran 40 trials at a CV of 1.0000: nothing could
+    beat the first. The search now ends on a trial perfect on every fold, says why and what a
+    perfect score usually means, and reads "finished" (not "interrupted" short of its budget)."""
+    import numpy as np
+    import pandas as pd
+
+    import knobs
+    from knobs.study import Search
+
+    monkeypatch.setenv("KNOBS_HOME", str(tmp_path))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=300)
+    y = np.where(x + rng.normal(size=300) > 0, "yes", "no")
+    frame = pd.DataFrame({"x": x, "copy": np.where(y == "yes", "Y", "N"), "y": y})
+    result = knobs.tune(frame, "y", models="logistic", n_trials=12, cv=3, workers=1,
+                        ensemble=False, study="leaky")  # fmt: skip
+    assert result.best_score == 1.0 and result.n_trials < 12
+    assert result.perfect.startswith(f"Trial {result.best_trial} scored a perfect ROC AUC")
+    assert "gives the target away" in result.to_dict()["perfect"]
+    assert Search.open("leaky").status().state == "finished"
+    honest = knobs.tune(frame.drop(columns="copy"), "y", models="logistic", n_trials=3, cv=3,
+                        workers=1, ensemble=False)  # fmt: skip
+    assert honest.perfect is None and honest.n_trials == 3

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from knobs.errors import StudyError
 from knobs.formatting import fmt_gain, fmt_score
-from knobs.metrics import call, fold_noise, margin_words, noise_floor
+from knobs.metrics import Metric, call, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
 from knobs.pipelines import PREFIX as PREP_PREFIX
 from knobs.study._budget import cut_by_time, is_scored
@@ -205,6 +205,28 @@ def baseline_trial(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial
     return best_trial([t for t in trials if BASELINE.get(t)], direction)
 
 
+def perfect_trial(trials: Sequence[FrozenTrial], metric: Metric) -> FrozenTrial | None:
+    """The best trial when it scored the metric's perfect score on every fold: no trial can
+    beat it, so the search ends there (a table with a column that gives the target away ran
+    40 trials at a CV accuracy of 1.0000)."""
+    best = best_trial(trials, metric.direction)
+    folds = (CV.get(best) or {}).get("fold_scores") if best is not None else None
+    if not folds or not all(f is not None and abs(f - metric.perfect) < 1e-12 for f in folds):
+        return None
+    return best
+
+
+def perfect_words(trial: FrozenTrial, metric: Metric) -> str:
+    """Why a search ended before its budget on a perfect score, and what that usually means."""
+    return (
+        f"Trial {trial.number} scored a perfect {metric.label} ({fmt_score(metric.perfect)}) on "
+        "every fold, so the search stopped there: no trial can beat it. A perfect score usually "
+        "means a column gives the target away (recorded after the fact, or a copy of it): "
+        "Knobs flags such columns as a possible leak when it reads the table; exclude them and "
+        "search again."
+    )
+
+
 def tuning_verdict(trials: Sequence[FrozenTrial], direction: str) -> dict[str, Any] | None:
     """Is tuning worth it here? The best trial against the defaults on the same folds, judged by
     the one rule (:data:`knobs.metrics.RULE`), with the CV noise of the best score.
@@ -378,6 +400,8 @@ class TuneResult:
     dask: dict[str, Any] | None = None
     #: Where XGBoost trained: :func:`devices_used`.
     device: dict[str, Any] | None = None
+    #: Why the search ended on a perfect score (:func:`perfect_words`); None when it did not.
+    perfect: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``knobs tune --json``)."""
@@ -427,6 +451,7 @@ class TuneResult:
             "test_score": _num(self.test_score),
             "cv_noise": _num((self.verdict or {}).get("cv_noise")),
             "verdict": self.verdict,
+            "perfect": self.perfect,
             "final": self.final,
             "final_fit": self.fit,
             "device": self.device,

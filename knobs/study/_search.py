@@ -424,6 +424,13 @@ class Search:
     def best(self) -> FrozenTrial | None:
         return results.best_trial(self.trials(), self.plan.direction)
 
+    def perfect_words(self, trials: Sequence[FrozenTrial] | None = None) -> str | None:
+        """Why the search ended on a perfect score, when it did (``results.perfect_trial``)."""
+        trials = self.trials() if trials is None else trials
+        metric = self.plan.metric_obj()
+        perfect = results.perfect_trial(trials, metric)
+        return None if perfect is None else results.perfect_words(perfect, metric)
+
     def status(self) -> SearchStatus:
         trials = self.trials()
         c = results.counts(trials)
@@ -459,6 +466,8 @@ class Search:
             state = "stopped"
         elif done == 0 and not c["RUNNING"]:
             state = "queued"
+        elif results.perfect_trial(trials, self.plan.metric_obj()) is not None:
+            state = "finished"  # nothing could beat it: the workers ended the search there
         elif self.plan.config.timeout and not c["RUNNING"]:
             # Its workers left on their own: the time budget ended the run, whatever trials
             # the trial budget had left (a crash leaves a trial RUNNING: "interrupted").
@@ -572,6 +581,7 @@ class Search:
             fit=fit,
             chosen=chosen,
             verdict=results.tuning_verdict(trials, self.plan.direction),
+            perfect=self.perfect_words(trials),
             dask=self.dask_info(),
             device=results.devices_used(self.plan, trials),
         )

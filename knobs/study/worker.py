@@ -33,6 +33,7 @@ from knobs.study._families import next_family, quick_family
 from knobs.study._objective import TrialFailed, evaluate
 from knobs.study._pipeline import Problem
 from knobs.study._plan import StudyPlan, read_plan
+from knobs.study._reader import perfect_trial
 from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, deferred_while_locked, load_study
 from knobs.study._timing import (
@@ -151,6 +152,8 @@ def claim(
         trials = study.get_trials(deepcopy=False)
         budget = study_budget(study, plan)
         if budget is not None and spent(trials) >= budget:
+            return None, None
+        if perfect_trial(trials, plan.metric_obj()) is not None:
             return None, None
         cut = None if deadline is None else _cut(study, plan, trials, deadline, run)
         state, queued = _pick(study, plan, trials, grid, cut)
