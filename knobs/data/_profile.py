@@ -273,6 +273,25 @@ def _written_as(formats: tuple[str, ...]) -> str:
     return f"like {listed}"
 
 
+#: At most this many distinct placeholders among a numeric column's values...
+MAX_MARKERS = 3
+#: ... each punctuation alone (``-``, ``?``, ``--``, ``.``) or one of these words (any case).
+MARKER_WORDS = frozenset({
+    "na", "n/a", "n.a.", "nan", "none", "null", "nil", "missing", "unknown", "unk", "undefined",
+    "empty", "blank", "not available", "not applicable", "tbd", "#value!", "#div/0!", "#ref!",
+})  # fmt: skip
+
+
+def _only_markers(texts: pd.Series) -> bool:
+    """Whether a column's values that are not numbers are a few placeholders for "no value":
+    a rating column with `-`, `?` and `--` in 8% of its cells was read as 303 categories. A
+    word that could be a category (`small`, `male`) is not one: that column stays mixed."""
+    words = texts.str.strip().str.lower()
+    return 0 < len(texts) <= MAX_MARKERS and bool(
+        (words.isin(MARKER_WORDS) | words.str.fullmatch(r"[^\w\s]{1,3}")).all()
+    )
+
+
 def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
                      notices: list[str]) -> tuple[Kind, pd.Series, tuple[str, ...]]:
     strings = _clean.as_strings(s)
@@ -294,6 +313,13 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
     numbers = _clean.parse_numbers(uniques, decimal).to_numpy()
     parsed = ~np.isnan(numbers)
     ratio = counts[parsed].sum() / present
+    if ratio >= MIXED_PARSE_RATIO and _only_markers(uniques[~parsed]):
+        bad = int(counts[~parsed].sum())
+        flags.append("mixed_types")
+        markers = ", ".join(f"`{v}`" for v in uniques[~parsed])
+        notices.append(f"Column `{name}` is numeric; read its {bad} {markers} as missing "
+                       "(placeholders, not numbers; models still see which rows were missing).")
+        return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
     if ratio >= NUMERIC_PARSE_RATIO:
         bad = int(counts[~parsed].sum())
         if bad:
