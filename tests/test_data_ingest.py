@@ -240,12 +240,6 @@ BROKEN = [
         r"the header has 3",
     ),
     (
-        "duplicate-columns",
-        ("a,b,a,c,b\n" + "1,2,3,4,5\n" * N).encode(),
-        r"must be unique.*`a` \(columns 1, 3\); `b` \(columns 2, 5\)",
-    ),
-    ("duplicate-after-strip", ("a, a\n" + "1,2\n" * N).encode(), r"`a` \(columns 1, 2\)"),
-    (
         "single-column",
         ("value\n" + "1\n" * N).encode(),
         r"has a single column, named `value`.*needs a column to predict and at least one other",
@@ -465,3 +459,16 @@ def test_raw_frame_keeps_the_parsed_values():
     raw = read_table(table_text().encode())
     expected = pd.read_csv(io.StringIO(table_text()))
     pd.testing.assert_frame_equal(raw.frame, expected, check_dtype=False)
+
+
+def test_a_repeated_column_name_gets_a_suffix_and_a_notice() -> None:
+    """Two `value` columns (a join's export) refused the whole file; the second is now
+    `value_2`, said, and the same header read again (rows to predict) gets the same names."""
+    data = ("a,b,a,c,b, a\n" + "1,2,3,4,5,6\n" * N).encode()
+    table = read_table(data, name="data")
+    assert list(table.frame.columns) == ["a", "b", "a_2", "c", "b_2", "a_3"]
+    assert table.frame["a_2"].iloc[0] == 3 and table.frame["a_3"].iloc[0] == 6
+    assert "Columns 1 and 3 are both named `a` in the header; called column 3 `a_2`." in (
+        table.notices)  # fmt: skip
+    again = read_table(("a,b,a,c,b, a\n" + "7,8,9,1,2,3\n").encode(), name="new", min_rows=1)
+    assert list(again.frame.columns) == list(table.frame.columns)

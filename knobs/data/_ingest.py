@@ -17,7 +17,6 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -613,16 +612,21 @@ def _column_names(header: list[str], name: str) -> tuple[list[str], list[str]]:
     names = [h.strip() for h in header]
     if any(n != h for n, h in zip(names, header, strict=True)):
         notices.append("Removed spaces around column names.")
-    counts = Counter(n for n in names if n)
-    duplicates = [n for n, c in counts.items() if c > 1]
-    if duplicates:
-        described = "; ".join(
-            f"`{d}` (columns {', '.join(str(i + 1) for i, n in enumerate(names) if n == d)})"
-            for d in duplicates
-        )
-        raise DataError(f"Column names in `{name}` must be unique, but these appear more than "
-                        f"once: {described}. Rename them in the header line.")
+    # A repeated name (two `value` columns from a join) gets a suffix, said: the same header
+    # read again (rows to predict) gets the same names, so a model finds its columns.
     taken = set(names)
+    first: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if not n or n not in first:
+            first.setdefault(n, i)
+            continue
+        new, k = f"{n}_2", 3
+        while new in taken:
+            new, k = f"{n}_{k}", k + 1
+        names[i] = new
+        taken.add(new)
+        notices.append(f"Columns {first[n] + 1} and {i + 1} are both named `{n}` in the header; "
+                       f"called column {i + 1} `{new}`.")
     for i, n in enumerate(names):
         if not n:
             new, k = f"column_{i + 1}", 2
