@@ -676,3 +676,15 @@ def test_live_says_a_search_ended_on_a_perfect_score_and_what_it_usually_means()
     assert not at.exception
     assert "scored a perfect ROC AUC (1.0000) on every fold" in texts(at.warning)
     assert at.get("progress")[0].proto.text.startswith("Finished")
+
+
+def test_an_excel_upload_reaches_knobs_which_says_how_to_save_it_as_csv() -> None:
+    """The upload box refused `.xlsx` with Streamlit's own "files are not allowed" before Knobs'
+    message (how to save a workbook as CSV) had a chance."""
+    at = app().run()
+    uploader = at.file_uploader(key=state.W_UPLOAD)
+    assert ".xlsx" in list(uploader.proto.type) and ".xls" in list(uploader.proto.type)
+    workbook = b"PK\x03\x04" + bytes(200)
+    uploader.set_value(("report.xlsx", workbook, "application/vnd.ms-excel")).run()
+    assert not at.exception
+    assert "Save As" in texts(at.error) and "CSV UTF-8" in texts(at.error)

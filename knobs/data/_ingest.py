@@ -29,8 +29,9 @@ from knobs.errors import ConfigError, DataError
 MIN_ROWS = 20
 DEFAULT_MAX_UPLOAD_MB = 200.0
 DELIMITERS = (",", ";", "\t", "|")
-#: File name endings an upload box takes: delimited text, or it gzipped or in a zip archive.
-TABLE_FILE_TYPES = ("csv", "tsv", "txt", "gz", "zip")
+#: File name endings an upload box takes: delimited text, or it gzipped or in a zip archive;
+#: and workbooks, so that Knobs, not the upload box, says how to save one as CSV.
+TABLE_FILE_TYPES = ("csv", "tsv", "txt", "gz", "zip", "xlsx", "xls")
 #: What one cell of a spreadsheet's totals row reads ("Total", "Grand total:", "Sum", ...).
 _SUMMARY_WORD = re.compile(r"(?:grand\s+|sub-?)?totals?|sum|average|mean", re.IGNORECASE)
 
