@@ -406,3 +406,18 @@ def test_exact_duplicate_rows_are_said() -> None:
         "split while its twin trains, which flatters the test score; remove the copies if they "
         "are not real repeats."
     ]
+
+
+def test_a_target_writing_its_classes_several_ways_is_read_as_one_class_each_and_said() -> None:
+    """A yes/no target written `yes`, ` YES`, `No `... became two classes without a word: a user
+    who meant the spellings apart would never know."""
+    from knobs.data import prepare
+
+    answers = ["yes", " YES", "Yes", "no", "No ", "no"] * 20
+    frame = pd.DataFrame({"x": np.arange(120) % 7, "answer": answers})
+    ds = prepare(frame, "answer")
+    assert ds.classes == ("no", "yes") and ds.task == "binary"
+    said = [n for n in ds.notices if n.startswith("Target `answer` writes its classes several")]
+    assert said and "`yes` from ` YES`, `Yes`, `yes`" in said[0] and "`no` from `No `, `no`" in said[0]
+    plain = prepare(pd.DataFrame({"x": np.arange(120) % 7, "answer": ["yes", "no"] * 60}), "answer")
+    assert not [n for n in plain.notices if "several ways" in n]

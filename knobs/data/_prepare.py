@@ -93,6 +93,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     chosen = _check_task(info, target, task)
     y, classes = _encode_target(info, chosen, target)
     notices.extend(_rare_classes(y, classes))
+    notices.extend(_merged_spellings(frame[target], info, target))
     notices.extend(_duplicate_rows(frame))
     if len(y) < min_rows:
         raise DataError(f"Only {len(y)} rows have a value for the target `{target}`; Knobs needs "
@@ -185,6 +186,25 @@ def _classes(info: TargetInfo) -> tuple[str, ...]:
 
 #: Fewer rows than this in a class (the default fold count) is said before any search.
 RARE_CLASS_ROWS = 5
+
+
+def _merged_spellings(raw: pd.Series, info: TargetInfo, target: str) -> list[str]:
+    """Said when a class was written several ways (`yes`, ` YES`, `Yes `) and read as one:
+    the merge is right for a yes/no target, and a user who meant them apart must know."""
+    if info.task == "regression" or info.numbers is not None:
+        return []
+    written = raw[info.present].astype("str")
+    spellings = written.groupby(info.labels[info.present].to_numpy()).unique()
+    merged = {label: ways for label, ways in spellings.items() if len(ways) > 1}
+    if not merged:
+        return []
+    shown = "; ".join(
+        f"`{label}` from " + ", ".join(f"`{w}`" for w in sorted(ways)[:4])
+        + (f" and {len(ways) - 4} more" if len(ways) > 4 else "")
+        for label, ways in merged.items()
+    )
+    return [f"Target `{target}` writes its classes several ways, read as one class each "
+            f"(case and spaces aside): {shown}."]
 
 
 def _rare_classes(y: pd.Series, classes: tuple[str, ...]) -> list[str]:
