@@ -266,6 +266,14 @@ def test_a_model_barely_better_than_the_defaults_is_flagged() -> None:
     )
 
 
+def test_a_defaults_trial_nothing_beat_is_explained_without_a_warning() -> None:
+    """Explain called the delivered defaults trial of a search where tuning found nothing better
+    "a weak model" whose importances "can mislead", at a test R² of 0.84."""
+    name = planted_study("binary", tuned_gain=-0.05)
+    result = explain.explain(name, trial=1, repeats=1, shap_rows=10)
+    assert result["verdict"]["call"] == "tie" and result["warning"] is None
+
+
 def test_stored_once_and_read_back(explained, monkeypatch) -> None:
     name, result, home = explained
     monkeypatch.setenv("KNOBS_HOME", str(home))

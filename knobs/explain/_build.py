@@ -94,28 +94,29 @@ def explain_model(
 def weak_warning(
     verdict: dict[str, Any] | None, label: str, *, defaults: bool = False
 ) -> str | None:
-    """The warning shown above a weak model's explanation (None when tuning clearly helped).
+    """The warning shown above an explanation that may describe the wrong model, or noise.
 
-    Importances of a model no better than the library defaults mostly describe noise the model
-    picked up, so they are worth a caution before anyone acts on them. A defaults trial itself
-    is warned about when tuning beat it (a better model exists to explain).
+    A defaults trial is warned about when tuning beat it (a better model exists to explain); a
+    defaults trial nothing beat is the model to explain, however good or bad, and gets none (it
+    was called "weak" at a test R² of 0.84). A tuned model within the noise of the defaults gets
+    a caution: where its importances differ from the defaults' model's, that may be noise it fitted.
     """
-    caution = (
-        "Importances of a weak model can mislead: a column may look important only because the "
-        "model fitted its noise. Read them as hints, not facts."
-    )
     if verdict is None:
         return None
     if defaults:
         if verdict.get("call") == "gain":
             return (
                 f"{label} uses the library defaults, and tuning beat it: {verdict['words']} "
-                f"Explain the tuned model instead. {caution}"
+                "Explain the tuned model instead."
             )
-        return f"{label} uses the library defaults. {verdict['words']} {caution}"
+        return None
     if verdict.get("call") == "gain":
         return None
-    return f"{label} is barely better than the defaults. {verdict['words']} {caution}"
+    return (
+        f"{label} is barely better than the defaults. {verdict['words']} Its importances can "
+        "mislead where they differ from the defaults' model's: that may be noise the tuning "
+        "fitted. Read them as hints, not facts."
+    )
 
 
 def explain(
