@@ -233,7 +233,11 @@ with errors.boundary("loading your table"):
     choose_source()
     choice = state.data()
     if choice is not None:
-        origin = "bundled sample" if choice.sample else "your upload"
+        origin = (
+            "bundled sample" if choice.sample
+            else "your upload, found again after the page reload" if state.restored()
+            else "your upload"
+        )  # fmt: skip
         st.caption(f"Working on **{choice.name}** ({origin}, {len(choice.content) / 1e6:.2f} MB).")
         raw = errors.attempt(state.table)
         if raw is not None:

@@ -12,7 +12,6 @@ its own storage.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,17 @@ from typing import Any
 import streamlit as st
 
 from knobs.api import Search
-from knobs.data import ColumnProfile, Dataset, RawTable, prepare, profile_table, read_table
+from knobs.data import (
+    ColumnProfile,
+    Dataset,
+    RawTable,
+    keep_upload,
+    kept_upload,
+    prepare,
+    profile_table,
+    read_table,
+    upload_token,
+)
 from knobs.models import Param
 
 # Shared, non-widget keys.
@@ -41,6 +50,7 @@ _ANALYSIS = "knobs.analysis"
 _CONFIRM_DELETE = "knobs.confirm_delete"
 _LAST_STATE = "knobs.last_state"
 _SAMPLE_OFFERED = "knobs.sample_offered"
+_RESTORED = "knobs.restored"
 
 # Widget keys (tests address widgets by these).
 W_UPLOAD = "data.upload"
@@ -90,6 +100,8 @@ W_STUDIES_RACE_RUNS = "studies.race_runs"
 W_OPEN_RACE_PREFIX = "studies.open_race."
 
 QUERY_STUDY = "study"
+#: The URL parameter naming this session's uploaded table (its content hash).
+QUERY_TABLE = "table"
 
 # The strategy race and study analytics (app_pages/race.py, app_pages/analytics.py).
 _RACE = "knobs.race"
@@ -154,8 +166,7 @@ class DataChoice:
 
     @classmethod
     def of(cls, name: str, content: bytes, *, sample: bool = False) -> DataChoice:
-        digest = hashlib.blake2b(content, digest_size=12).hexdigest()
-        return cls(name=name, content=content, sample=sample, token=digest)
+        return cls(name=name, content=content, sample=sample, token=upload_token(content))
 
 
 def _ss() -> Any:
@@ -169,12 +180,46 @@ def data() -> DataChoice | None:
     return _ss().get(_DATA)
 
 
-def set_data(choice: DataChoice) -> None:
-    """Switch to another table: whatever was derived from the previous one goes."""
+def set_data(choice: DataChoice, *, restored: bool = False) -> None:
+    """Switch to another table: whatever was derived from the previous one goes. An upload is
+    kept on disk and named in the URL (``knobs.data.keep_upload``), so a reload finds it."""
     ss = _ss()
     ss[_DATA] = choice
+    ss[_RESTORED] = restored
     for key in (_TABLE, _PROFILE, _DATASET, _TARGET, _TASK, _EXCLUDE, _PROBE, _SPACE, _TEST_DATA):
         ss.pop(key, None)
+    if choice.sample:
+        st.query_params.pop(QUERY_TABLE, None)
+        return
+    try:
+        keep_upload(choice.name, choice.content)
+    except OSError:  # a full or read-only disk: the session still has the table
+        return
+    st.query_params[QUERY_TABLE] = choice.token
+
+
+def restored() -> bool:
+    """Whether this session's table came back from the URL after a reload."""
+    return bool(_ss().get(_RESTORED))
+
+
+def _table_from_url() -> None:
+    """Adopt the upload the URL names when this session has no table (a reload), or keep the
+    URL naming this session's upload (navigation drops query parameters)."""
+    token = st.query_params.get(QUERY_TABLE)
+    choice = data()
+    if choice is not None:
+        if not choice.sample and token != choice.token:
+            st.query_params[QUERY_TABLE] = choice.token
+        return
+    if not token:
+        return
+    kept = kept_upload(token)
+    if kept is None:  # removed since (only the newest uploads are kept), or a broken link
+        st.query_params.pop(QUERY_TABLE, None)
+        return
+    set_data(DataChoice.of(*kept), restored=True)
+    set_sample_offered()
 
 
 def test_data() -> DataChoice | None:
@@ -331,7 +376,9 @@ def set_study(name: str | None) -> None:
 
 
 def attach_from_url() -> str | None:
-    """Adopt the study named in the URL (a reload, a bookmark, a link from the Studies page)."""
+    """Adopt the study named in the URL (a reload, a bookmark, a link from the Studies page),
+    and the uploaded table it names."""
+    _table_from_url()
     name = st.query_params.get(QUERY_STUDY)
     if name and name != study():
         set_study(name)

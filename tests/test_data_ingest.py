@@ -472,3 +472,20 @@ def test_a_repeated_column_name_gets_a_suffix_and_a_notice() -> None:
         table.notices)  # fmt: skip
     again = read_table(("a,b,a,c,b, a\n" + "7,8,9,1,2,3\n").encode(), name="new", min_rows=1)
     assert list(again.frame.columns) == list(table.frame.columns)
+
+
+def test_kept_uploads_are_found_by_hash_only_the_newest_kept_and_a_changed_file_refused() -> None:
+    import os
+
+    from knobs.data import keep_upload, kept_upload
+    from knobs.data._kept import KEEP_UPLOADS, _uploads_dir
+
+    tokens = []
+    for i in range(KEEP_UPLOADS + 2):
+        tokens.append(keep_upload(f"t{i}.csv", f"a,b\n{i},1\n".encode()))
+        os.utime(_uploads_dir() / tokens[-1], (i, i))  # mtimes in order of upload
+    assert kept_upload(tokens[-1]) == (f"t{KEEP_UPLOADS + 1}.csv", f"a,b\n{KEEP_UPLOADS + 1},1\n".encode())
+    assert kept_upload(tokens[0]) is None and len(list(_uploads_dir().iterdir())) == KEEP_UPLOADS
+    assert kept_upload("../../etc") is None and kept_upload("") is None
+    (_uploads_dir() / tokens[-1] / f"t{KEEP_UPLOADS + 1}.csv").write_bytes(b"changed")
+    assert kept_upload(tokens[-1]) is None

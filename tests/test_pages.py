@@ -688,3 +688,26 @@ def test_an_excel_upload_reaches_knobs_which_says_how_to_save_it_as_csv() -> Non
     uploader.set_value(("report.xlsx", workbook, "application/vnd.ms-excel")).run()
     assert not at.exception
     assert "Save As" in texts(at.error) and "CSV UTF-8" in texts(at.error)
+
+
+def test_a_reload_finds_the_uploaded_table_again() -> None:
+    """A browser reload starts a new session, which fell back to the bundled sample without a
+    word: the upload was lost. The upload is kept and named in the URL; a reload (a new session
+    with that URL) works on it again, and a link naming a table no longer kept gets the sample."""
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()
+    token = at.query_params.get("table")
+    token = token[0] if isinstance(token, list) else token
+    assert token and len(token) == 24
+    reloaded = app()
+    reloaded.query_params["table"] = token
+    reloaded.run()
+    assert not reloaded.exception
+    assert "Working on **tickets.csv** (your upload, found again after the page reload" in texts(
+        reloaded.caption)  # fmt: skip
+    reloaded.switch_page("app_pages/search.py").run()
+    assert not reloaded.exception and "tickets" in texts(reloaded.markdown) + texts(reloaded.caption)
+    stale = app()
+    stale.query_params["table"] = "0" * 24
+    stale.run()
+    assert not stale.exception and "(bundled sample" in texts(stale.caption)

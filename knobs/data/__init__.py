@@ -9,6 +9,7 @@ the fix.
 from __future__ import annotations
 
 from knobs.data._ingest import TABLE_FILE_TYPES, RawTable, read_table
+from knobs.data._kept import keep_upload, kept_upload, upload_token
 from knobs.data._prepare import (
     Dataset,
     choose_folds,
@@ -25,6 +26,9 @@ from knobs.data._target import Task
 
 __all__ = [
     "TABLE_FILE_TYPES",
+    "keep_upload",
+    "kept_upload",
+    "upload_token",
     "ColumnProfile",
     "Dataset",
     "Kind",
