@@ -286,7 +286,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if report["counts"].get("TIME_CUT"):
         print(
             f"{plural(report['counts']['TIME_CUT'], 'trial')} stopped by the time budget before "
-            "their last fold (not pruned: they ran out of time; not counted as failures)"
+            "the last fold (not pruned: the time ran out; not counted as failures)"
         )
     return 0 if report["best_score"] is not None else 1
 

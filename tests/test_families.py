@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from knobs.config import SearchConfig
 from knobs.metrics import MAXIMIZE
-from knobs.models import AUTO_FAMILIES, resolve_models
+from knobs.models import AUTO_FAMILIES, REGISTRY, resolve_models
 from knobs.study._families import next_family
 from knobs.study.keys import CV, FAMILIES
 
@@ -70,7 +70,7 @@ def test_auto_is_the_default_and_keeps_the_families_that_fit_the_task() -> None:
     assert SearchConfig(target="y").models == ("auto",)
     names = [s.name for s in resolve_models("auto", "regression")]
     assert "logistic" not in names and "linear" in names
-    assert names == [n for n in AUTO_FAMILIES if n != "logistic"]
+    assert names == [n for n in AUTO_FAMILIES if "regression" in REGISTRY[n].tasks]
 
 
 def _spend(study: optuna.Study, models: tuple[str, ...], score, n: int) -> collections.Counter:
@@ -183,7 +183,9 @@ def test_on_a_large_table_the_forests_openers_wait_for_the_quick_families(monkey
     monkeypatch.setattr(search_module, "LARGE_TABLE_ROWS", 100)
     large = openers("large")
     first_forest = next(i for i, (m, _) in enumerate(large) if m in ("random_forest", "extra_trees"))
-    assert {m for m, _ in large[:first_forest]} == {"logistic", "hist_gb", "xgboost"}
+    assert {m for m, _ in large[:first_forest]} == {
+        "logistic", "sparse_logistic", "hist_gb", "xgboost"
+    }
     assert all(m in ("random_forest", "extra_trees") for m, _ in large[first_forest:])
     assert sorted(large) == sorted(small)  # the same openers, in another order
 
@@ -209,3 +211,11 @@ def test_on_a_wide_table_auto_tries_a_sparse_linear_model_early(monkeypatch, tmp
     assert result.best_score > 0.8 and result.test_score > 0.8
     ridge = result.trials[result.trials["model"] == "linear"]["value"].iloc[0]
     assert ridge < 0.5
+    # the same for two classes: an L1 logistic regression right after the L2 one
+    frame["y"] = np.where(frame["y"] > 0, "sick", "well")
+    assert [s.name for s in resolve_models("auto", "binary")][:2] == ["logistic", "sparse_logistic"]
+    result = knobs.tune(frame, "y", n_trials=2, cv=3, workers=1, ensemble=False)
+    done = result.trials[result.trials["state"] == "COMPLETE"]
+    scores = done.set_index("model")["value"]
+    assert result.best_model == "sparse_logistic" and scores["sparse_logistic"] > 0.85
+    assert scores["logistic"] < scores["sparse_logistic"] - 0.1

@@ -171,6 +171,10 @@ FINETUNE_FAMILIES: dict[str, Tuner] = {
                            "the rows it learns from, so fine-tuning would be a fit from scratch "
                            "on the new rows. Run `knobs tune` on the new rows instead (or warm "
                            "start it from the old study)."),
+    "sparse_logistic": Tuner("", None, "its L1 solver (liblinear) cannot start from the old "
+                             "coefficients, so fine-tuning would be a fit from scratch on the "
+                             "new rows. Run `knobs tune` on the new rows instead (or warm start "
+                             "it from the old study)."),
     "knn": Tuner("", None, "a k-nearest-neighbours model is its training rows, and the bundle "
                  "does not hold them; train on old and new rows together with `knobs tune`."),
     "svm": Tuner("", None, "a kernel SVM cannot continue training on new rows; train it on the "
