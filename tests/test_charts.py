@@ -173,7 +173,7 @@ def test_best_so_far_figure_draws_the_baseline_and_the_cv_noise(finished: knobs.
         band, line = fig.layout.shapes
         assert (band.y0, band.y1) == (pytest.approx(h.best - h.noise), pytest.approx(h.best + h.noise))
         assert line.y0 == pytest.approx(h.baseline)
-        assert any("CV noise ±" in a.text for a in fig.layout.annotations)
+        assert any("best score's fold noise ±" in a.text for a in fig.layout.annotations)
         assert list(fig.data[0].y) == [
             b for _, b in (h.best_by_number if x == "number" else h.best_by_time)
         ]

@@ -68,11 +68,12 @@ def earns_its_place(gain: float, fold_gains: list[float]) -> tuple[bool, str]:
     if gain < -MIN_GAIN:  # "does not beat the noise" read oddly for a blend scoring lower (-0.0011)
         return False, "scores lower: no better (a loss within the 95% margin)."
     if gain <= max(MIN_GAIN, noise):
-        return False, f"does not beat the fold noise (±{fmt_score(noise)}, one standard error)."
+        return False, (f"does not beat the fold noise of its gain (±{fmt_score(noise)}, one "
+                       "standard error of the per-fold gains).")
     if gain > floor:
         return True, "beats the margin."
-    return True, (f"beats the fold noise (±{fmt_score(noise)}, one standard error): a likely "
-                  "gain, within the 95% margin.")
+    return True, (f"beats the fold noise of its gain (±{fmt_score(noise)}, one standard error "
+                  "of the per-fold gains): a likely gain, within the 95% margin.")
 
 
 @dataclass(frozen=True)

@@ -174,8 +174,8 @@ def _noise_band(fig: go.Figure, h: History) -> None:
         return
     fig.add_hrect(
         y0=h.best - h.noise, y1=h.best + h.noise, fillcolor=ACCENT, opacity=0.12, line_width=0,
-        annotation_text=f"CV noise ±{fmt_score(h.noise)}", annotation_position="top left",
-        annotation_font_color=MUTED,
+        annotation_text=f"best score's fold noise ±{fmt_score(h.noise)}",
+        annotation_position="top left", annotation_font_color=MUTED,
     )  # fmt: skip
 
 
