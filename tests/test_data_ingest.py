@@ -489,3 +489,25 @@ def test_kept_uploads_are_found_by_hash_only_the_newest_kept_and_a_changed_file_
     assert kept_upload("../../etc") is None and kept_upload("") is None
     (_uploads_dir() / tokens[-1] / f"t{KEEP_UPLOADS + 1}.csv").write_bytes(b"changed")
     assert kept_upload(tokens[-1]) is None
+
+
+@pytest.mark.parametrize(
+    ("top", "said"),
+    [
+        ("\ufeffSales report\r\ngenerated 2026-11-30\r\n", "(`Sales report`, `generated 2026-11-30`)"),
+        ("Sales report,,,\n\n", "(`Sales report,,,`)"),  # Excel pads a title with separators
+        ("\n\n", "Skipped 2 lines above the header: a title"),
+    ],
+)
+def test_title_lines_above_the_header_are_skipped_and_said(top: str, said: str) -> None:
+    """A report export with two title lines above its header was refused as "a single column,
+    named `Sales report`"."""
+    body = "region,units,price,won\n" + "".join(f"W{i % 3},{i},{i * 1.5},{i % 2}\n" for i in range(N))
+    table = read_table((top + body).encode(), name="report")
+    assert list(table.frame.columns) == ["region", "units", "price", "won"] and len(table.frame) == N
+    assert any(n.startswith("Skipped") and said in n for n in table.notices), table.notices
+    plain = read_table(body.encode(), name="plain")
+    assert not any(n.startswith("Skipped") for n in plain.notices)
+    # a broken line below keeps the file's own line number
+    with pytest.raises(DataError, match=r"Line 14 of `report`"):
+        read_table(("A title\n\n" + body.replace("W1,10,", "W1,10,9,", 1)).encode(), name="report")

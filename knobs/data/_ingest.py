@@ -25,6 +25,7 @@ import charset_normalizer
 import pandas as pd
 
 from knobs.errors import ConfigError, DataError
+from knobs.formatting import plural
 
 MIN_ROWS = 20
 DEFAULT_MAX_UPLOAD_MB = 200.0
@@ -119,6 +120,16 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
         notices.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}, as the first "
                        "line (`sep=`) declares.")
     else:
+        skipped = _title_lines(text)
+        if skipped:
+            lines = text.split("\n", len(skipped))
+            text, offset = lines[len(skipped)] if len(lines) > len(skipped) else "", len(skipped)
+            titled = [_preview(t) for t in skipped if t.strip(" ,;\t|\"")]
+            notices.append(
+                f"Skipped {plural(len(skipped), 'line')} above the header"
+                + (f" ({', '.join(titled)})" if titled else "")
+                + ": a title, not part of the table."
+            )
         delimiter = _sniff_delimiter(text, name)
         if delimiter != ",":
             notices.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}.")
@@ -478,6 +489,43 @@ def _first_records(sample: str, delimiter: str, limit: int) -> list[list[str]]:
     except csv.Error:
         pass
     return records
+
+
+#: Lines above a header a report export may carry (a title, a date, blank lines).
+MAX_TITLE_LINES = 10
+#: Rows that must agree on the header's width below it for the header to be taken as found.
+_AGREEING_ROWS = 5
+
+
+def _title_lines(text: str) -> list[str]:
+    """The lines above the header of a report export ("Sales report", "generated 2026-11-30"):
+    each holds at most one value, and the header is the first line with two values or more that
+    the lines below it agree with on the column count. None when the first line is the header.
+    Such a file was refused as "a single column, named `Sales report`"."""
+    lines = text.split("\n", MAX_TITLE_LINES + _AGREEING_ROWS + 1)[: MAX_TITLE_LINES + _AGREEING_ROWS]
+
+    def fields(line: str, delimiter: str) -> list[str]:
+        return next(csv.reader([line], delimiter=delimiter), [])
+
+    def values(line: str) -> int:
+        """The most non-empty values any separator finds in a line: a title has at most one."""
+        return max(len([f for f in fields(line, d) if f.strip()]) for d in DELIMITERS)
+
+    for start in range(1, min(MAX_TITLE_LINES, len(lines) - 1) + 1):
+        if values(lines[start - 1]) > 1:
+            return []  # a line of several values above: no title block, this is a table
+        header, below = lines[start], [ln for ln in lines[start + 1:] if ln.strip()]
+        for delimiter in DELIMITERS:
+            width = len(fields(header, delimiter))
+            if (
+                width >= 2
+                and sum(1 for f in fields(header, delimiter) if f.strip()) >= 2
+                and below
+                and sum(len(fields(ln, delimiter)) == width for ln in below[:_AGREEING_ROWS])
+                >= 0.8 * len(below[:_AGREEING_ROWS])
+            ):
+                return lines[:start]
+    return []
 
 
 def _sniff_delimiter(text: str, name: str) -> str:
