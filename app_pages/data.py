@@ -34,7 +34,8 @@ def choose_source() -> None:
             key=state.W_UPLOAD,
             help="Up to 200 MB. Comma, semicolon, tab or pipe separated; UTF-8, UTF-16 or "
             "Windows encodings; decimal commas are recognised. A gzipped CSV, or a zip "
-            "holding one, is unpacked.",
+            "holding one, is unpacked; a workbook (.xlsx, .xls, .ods) is read as its fullest "
+            "sheet.",
         )
     with right:
         clicked = st.button(

@@ -262,10 +262,11 @@ BROKEN = [
     ("json-object", b'{"a": [1, 2], "b": [3, 4]}', r"looks like JSON"),
     ("json-records", b'[{"a": 1, "b": 2}, {"a": 3, "b": 4}]', r"looks like JSON"),
     ("json-lines", b'{"a": 1}\n{"a": 2}\n', r"looks like JSON"),
-    ("xlsx", XLSX, r"look like an Excel workbook \(\.xlsx\).*CSV UTF-8"),
+    ("xlsx", XLSX, r"looks like a spreadsheet workbook but cannot be read.*CSV UTF-8"),
     ("zip", b"PK\x03\x04" + b"\x00" * 26 + b"data.csv", r"look like a zip archive"),
     ("zip-of-two-tables", ZIP_OF_TWO, r"holds 2 tables \(`a.csv`, `b.csv`\).*Extract the one"),
-    ("xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, r"old Excel workbook \(\.xls\)"),
+    ("xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100,
+     r"looks like a spreadsheet workbook but cannot be read"),
     ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", r"look like a PDF document"),
     ("damaged-gzip", b"\x1f\x8b\x08\x00" + b"\x00" * 20, r"gzip file that cannot be decompressed"),
     ("parquet", b"PAR1" + b"\x00" * 40, r"Parquet file"),
@@ -511,3 +512,16 @@ def test_title_lines_above_the_header_are_skipped_and_said(top: str, said: str) 
     # a broken line below keeps the file's own line number
     with pytest.raises(DataError, match=r"Line 14 of `report`"):
         read_table(("A title\n\n" + body.replace("W1,10,", "W1,10,9,", 1)).encode(), name="report")
+
+
+def test_a_workbook_is_read_as_its_fullest_sheet_and_says_which() -> None:
+    """A workbook (tests/fixtures/two_sheets.xlsx, written by pandas with openpyxl: a `README`
+    sheet of notes, then a `data` sheet of 300 rows) was refused with "Save As CSV"; its fullest
+    sheet is now the table, and the notice names it and the others."""
+    from pathlib import Path
+
+    table = read_table(Path(__file__).parent / "fixtures" / "two_sheets.xlsx")
+    assert list(table.frame.columns) == ["feature_1", "group", "bought"] and len(table.frame) == 300
+    assert table.frame["feature_1"].dtype == "float64"
+    assert table.notices[0] == ("Read sheet `data` of the workbook `two_sheets.xlsx` (the one with "
+                                "the most filled cells; also there: `README`).")  # fmt: skip

@@ -688,6 +688,10 @@ def test_an_excel_upload_reaches_knobs_which_says_how_to_save_it_as_csv() -> Non
     uploader.set_value(("report.xlsx", workbook, "application/vnd.ms-excel")).run()
     assert not at.exception
     assert "Save As" in texts(at.error) and "CSV UTF-8" in texts(at.error)
+    real = (Path(__file__).parent / "fixtures" / "two_sheets.xlsx").read_bytes()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("q3.xlsx", real, "application/xlsx")).run()
+    assert not at.exception and not at.error
+    assert "Read sheet `data` of the workbook `q3.xlsx`" in texts(at.info)
 
 
 def test_a_reload_finds_the_uploaded_table_again() -> None:

@@ -32,7 +32,7 @@ DEFAULT_MAX_UPLOAD_MB = 200.0
 DELIMITERS = (",", ";", "\t", "|")
 #: File name endings an upload box takes: delimited text, or it gzipped or in a zip archive;
 #: and workbooks, so that Knobs, not the upload box, says how to save one as CSV.
-TABLE_FILE_TYPES = ("csv", "tsv", "txt", "gz", "zip", "xlsx", "xls")
+TABLE_FILE_TYPES = ("csv", "tsv", "txt", "gz", "zip", "xlsx", "xlsm", "xls", "ods")
 #: What one cell of a spreadsheet's totals row reads ("Total", "Grand total:", "Sum", ...).
 _SUMMARY_WORD = re.compile(r"(?:grand\s+|sub-?)?totals?|sum|average|mean", re.IGNORECASE)
 
@@ -59,8 +59,6 @@ _BOMS = (
 
 _SAVE_AS_CSV = "Export the table as CSV (comma or semicolon separated, UTF-8) and upload that file."
 _MAGIC = (
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)",
-     "Open it in Excel and use File > Save As > 'CSV UTF-8', then upload the .csv file."),
     (b"%PDF", "a PDF document", _SAVE_AS_CSV),
     (b"BZh", "a bzip2-compressed file", "Decompress it first and upload the CSV inside."),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "Extract it first and upload the CSV inside."),
@@ -230,11 +228,47 @@ def _read_bytes(source: object, name: str) -> tuple[bytes, str]:
 _TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
+def _is_workbook(data: bytes) -> bool:
+    if data.startswith(_OLE_MAGIC):
+        return True
+    head = data[:65536]
+    return data.startswith(b"PK\x03\x04") and (b"xl/" in head or b"opendocument.spreadsheet" in head)
+
+
+#: An old Excel workbook (.xls) starts with these bytes (an OLE compound file).
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _workbook_as_text(data: bytes, name: str) -> tuple[bytes, list[str]]:
+    """A workbook's (.xlsx, .xls, .ods) sheet with the most filled cells, as CSV text for the
+    reader, with a notice naming it: users bring spreadsheets, and "Save As CSV" was one more
+    step before a first search. Read by calamine (pandas' reader for all three formats)."""
+    try:
+        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="calamine")
+    except Exception as exc:  # calamine raises its own errors for damaged files
+        raise DataError(f"`{name}` looks like a spreadsheet workbook but cannot be read "
+                        f"({type(exc).__name__}: {str(exc)[:120]}). Open it in Excel and use "
+                        "File > Save As > 'CSV UTF-8', then upload the .csv file.") from None
+    filled = {title: int(sheet.notna().to_numpy().sum()) for title, sheet in sheets.items()}
+    if not filled or max(filled.values()) == 0:
+        raise DataError(f"`{name}` is a workbook with no filled cells. Put the table in its first "
+                        "sheet, with the column names in the first row.")
+    title = max(filled, key=lambda t: filled[t])
+    sheet = sheets[title].dropna(how="all").dropna(axis=1, how="all")
+    text = sheet.to_csv(index=False, header=False, date_format="%Y-%m-%d %H:%M:%S")
+    others = [f"`{t}`" for t in sheets if t != title]
+    why = f" (the one with the most filled cells; also there: {', '.join(others)})" if others else ""
+    return text.encode("utf-8"), [f"Read sheet `{title}` of the workbook `{name}`{why}."]
+
+
 def _unpack(data: bytes, name: str) -> tuple[bytes, list[str]]:
     """The table inside a gzip file or a zip archive holding one table, as downloads often come
-    (`train.csv.gz`, a Kaggle `.zip`), with a notice saying so; other bytes as they are. The
-    unpacked size keeps the upload limit, so a small archive cannot fill the memory."""
+    (`train.csv.gz`, a Kaggle `.zip`), or a workbook's largest sheet, with a notice saying so;
+    other bytes as they are. The unpacked size keeps the upload limit, so a small archive cannot
+    fill the memory."""
     limit = _max_bytes()
+    if _is_workbook(data):
+        return _workbook_as_text(data, name)
     if data.startswith(b"\x1f\x8b"):
         inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
         try:
@@ -278,14 +312,8 @@ def _many_tables(name: str, files: list[str]) -> list[str]:
 
 def _refuse_known_binary(data: bytes, name: str) -> None:
     if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
-        head = data[:65536]
-        if b"xl/" in head:
-            what, fix = ("an Excel workbook (.xlsx)",
-                         "Open it in Excel and use File > Save As > 'CSV UTF-8', then upload the "
-                         ".csv file.")
-        elif b"opendocument.spreadsheet" in head:
-            what, fix = "an OpenDocument spreadsheet (.ods)", _SAVE_AS_CSV
-        elif name.lower().endswith((".xlsx", ".xlsm")):
+        # a readable workbook was read as its largest sheet (``_workbook_as_text``)
+        if name.lower().endswith((".xlsx", ".xlsm", ".ods")):
             what, fix = ("a damaged Excel workbook (.xlsx)",
                          "Open it in Excel and use File > Save As > 'CSV UTF-8', then upload the "
                          ".csv file.")
