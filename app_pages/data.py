@@ -35,7 +35,7 @@ def choose_source() -> None:
             help="Up to 200 MB. Comma, semicolon, tab or pipe separated; UTF-8, UTF-16 or "
             "Windows encodings; decimal commas are recognised. A gzipped CSV, or a zip "
             "holding one, is unpacked; a workbook (.xlsx, .xls, .ods) is read as its fullest "
-            "sheet.",
+            "sheet; Parquet and Feather files are read too.",
         )
     with right:
         clicked = st.button(

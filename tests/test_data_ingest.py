@@ -269,7 +269,7 @@ BROKEN = [
      r"looks like a spreadsheet workbook but cannot be read"),
     ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", r"look like a PDF document"),
     ("damaged-gzip", b"\x1f\x8b\x08\x00" + b"\x00" * 20, r"gzip file that cannot be decompressed"),
-    ("parquet", b"PAR1" + b"\x00" * 40, r"Parquet file"),
+    ("parquet", b"PAR1" + b"\x00" * 40, r"looks like a Parquet file but cannot be read"),
     ("png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, r"PNG image"),
     (
         "bad-utf8-after-bom",
@@ -525,3 +525,19 @@ def test_a_workbook_is_read_as_its_fullest_sheet_and_says_which() -> None:
     assert table.frame["feature_1"].dtype == "float64"
     assert table.notices[0] == ("Read sheet `data` of the workbook `two_sheets.xlsx` (the one with "
                                 "the most filled cells; also there: `README`).")  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["parquet", "feather"])
+def test_a_parquet_or_feather_file_is_read_as_a_table(kind: str, tmp_path) -> None:
+    """Parquet and Feather files, the formats a data scientist saves a frame in, were refused
+    with "Save As CSV" though pyarrow reads them."""
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=N, freq="D"),
+                          "x": np.arange(N) * 0.5, "city": ["a", "b", "c", "d", "e"] * (N // 5),
+                          "y": [0, 1] * (N // 2) + [0] * (N % 2)})  # fmt: skip
+    path = tmp_path / f"t.{kind}"
+    getattr(frame, f"to_{kind}")(path)
+    table = read_table(path)
+    assert list(table.frame.columns) == ["when", "x", "city", "y"] and len(table.frame) == N
+    assert table.frame["x"].tolist() == frame["x"].tolist()
+    assert table.frame["when"].iloc[1] == "2024-01-02 00:00:00"
+    assert table.notices[0] == f"Read `t.{kind}` as a {'Parquet' if kind == 'parquet' else 'Arrow/Feather'} file."

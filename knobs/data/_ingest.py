@@ -31,8 +31,10 @@ MIN_ROWS = 20
 DEFAULT_MAX_UPLOAD_MB = 200.0
 DELIMITERS = (",", ";", "\t", "|")
 #: File name endings an upload box takes: delimited text, or it gzipped or in a zip archive;
-#: and workbooks, so that Knobs, not the upload box, says how to save one as CSV.
-TABLE_FILE_TYPES = ("csv", "tsv", "txt", "gz", "zip", "xlsx", "xlsm", "xls", "ods")
+#: workbooks; Parquet and Arrow files.
+TABLE_FILE_TYPES = (
+    "csv", "tsv", "txt", "gz", "zip", "xlsx", "xlsm", "xls", "ods", "parquet", "feather", "arrow",
+)  # fmt: skip
 #: What one cell of a spreadsheet's totals row reads ("Total", "Grand total:", "Sum", ...).
 _SUMMARY_WORD = re.compile(r"(?:grand\s+|sub-?)?totals?|sum|average|mean", re.IGNORECASE)
 
@@ -62,8 +64,6 @@ _MAGIC = (
     (b"%PDF", "a PDF document", _SAVE_AS_CSV),
     (b"BZh", "a bzip2-compressed file", "Decompress it first and upload the CSV inside."),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "Extract it first and upload the CSV inside."),
-    (b"PAR1", "a Parquet file", _SAVE_AS_CSV),
-    (b"ARROW1", "an Arrow/Feather file", _SAVE_AS_CSV),
     (b"SQLite format 3\x00", "an SQLite database", _SAVE_AS_CSV),
     (b"\x89PNG", "a PNG image", _SAVE_AS_CSV),
     (b"\xff\xd8\xff", "a JPEG image", _SAVE_AS_CSV),
@@ -261,6 +261,21 @@ def _workbook_as_text(data: bytes, name: str) -> tuple[bytes, list[str]]:
     return text.encode("utf-8"), [f"Read sheet `{title}` of the workbook `{name}`{why}."]
 
 
+def _columnar_as_text(data: bytes, name: str) -> tuple[bytes, list[str]]:
+    """A Parquet or Arrow/Feather file as CSV text for the reader (pyarrow reads both): its
+    column types are read again as a CSV's are, so every table is profiled one way."""
+    kind = "Parquet" if data.startswith(b"PAR1") else "Arrow/Feather"
+    try:
+        reader = pd.read_parquet if kind == "Parquet" else pd.read_feather
+        frame = reader(io.BytesIO(data))
+    except Exception as exc:  # pyarrow's errors for a damaged or cut file
+        raise DataError(f"`{name}` looks like a {kind} file but cannot be read "
+                        f"({type(exc).__name__}: {str(exc)[:120]}). Write it again, or save the "
+                        "table as CSV.") from None
+    text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
+    return text.encode("utf-8"), [f"Read `{name}` as a {kind} file."]
+
+
 def _unpack(data: bytes, name: str) -> tuple[bytes, list[str]]:
     """The table inside a gzip file or a zip archive holding one table, as downloads often come
     (`train.csv.gz`, a Kaggle `.zip`), or a workbook's largest sheet, with a notice saying so;
@@ -269,6 +284,8 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str]]:
     limit = _max_bytes()
     if _is_workbook(data):
         return _workbook_as_text(data, name)
+    if data.startswith((b"PAR1", b"ARROW1")):
+        return _columnar_as_text(data, name)
     if data.startswith(b"\x1f\x8b"):
         inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
         try:
