@@ -358,6 +358,13 @@ def _xgboost(task: str, p: dict[str, Any], seed: int, n_jobs: int) -> BaseEstima
     return cls(random_state=seed, n_jobs=n_jobs, tree_method="hist", verbosity=0, **p)
 
 
+#: Whether classes are weighted by their rarity: the logistic regressions' shared choice.
+_CLASS_WEIGHT = Param(
+    "class_weight", "categorical", choices=(None, "balanced"), grid=(None, "balanced")
+)
+_SPARSE_NOTES = "Keeps few columns when few matter: the model for tables with more columns than rows."
+
+
 def _forest_params() -> tuple[Param, ...]:
     return (
         Param("n_estimators", "int", 50, 500, log=True, grid=(100, 300)),
@@ -378,9 +385,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         aliases=("linear",),
         params=(
             Param("C", "float", 1e-3, 1e3, log=True, grid=(0.01, 0.1, 1.0, 10.0, 100.0)),
-            Param(
-                "class_weight", "categorical", choices=(None, "balanced"), grid=(None, "balanced")
-            ),
+            _CLASS_WEIGHT,
         ),
         starts=({"C": 0.1, "class_weight": None},),
     ),
@@ -392,12 +397,12 @@ _SPECS: tuple[ModelSpec, ...] = (
         scale=True,
         linear=True,
         aliases=("l1_logistic",),
-        notes="Keeps few columns when few matter: the model for tables with more columns than rows.",
+        notes=_SPARSE_NOTES,
         params=(
-            Param("C", "float", 1e-3, 1e2, log=True, grid=(0.01, 0.1, 1.0, 10.0)),
-            Param(
-                "class_weight", "categorical", choices=(None, "balanced"), grid=(None, "balanced")
-            ),
+            # above C = 10 the penalty hardly acts (nothing sparse left) and liblinear's L1 path
+            # slows: C = 100 took 19 s on 24,000 rows where C = 0.1 took 0.3 s
+            Param("C", "float", 1e-3, 10.0, log=True, grid=(0.01, 0.1, 1.0, 10.0)),
+            _CLASS_WEIGHT,
         ),
         starts=({"C": 0.1, "class_weight": None},),
     ),
@@ -431,7 +436,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         scale=True,
         linear=True,
         aliases=("lasso",),
-        notes="Keeps few columns when few matter: the model for tables with more columns than rows.",
+        notes=_SPARSE_NOTES,
         params=(Param("l1_ratio", "float", 0.05, 1.0, grid=(0.1, 0.5, 0.9, 1.0)),),
         starts=({"l1_ratio": 1.0},),
     ),

@@ -62,6 +62,14 @@ def box(at: AppTest, base: str) -> str:
     return state.table_widget(base, at.session_state["knobs.data"])
 
 
+def opened(page: str, study: str) -> AppTest:
+    """A fresh session (a reload, a link) on ``app_pages/{page}.py`` with ``study`` in its URL."""
+    at = app()
+    at.query_params["study"] = study
+    at.run()
+    return at.switch_page(f"app_pages/{page}.py").run()
+
+
 def texts(elements) -> str:  # noqa: ANN001 - an AppTest ElementList
     return "\n".join(str(e.value) for e in elements)
 
@@ -216,7 +224,8 @@ def test_search_form_offers_task_metrics_and_an_estimate() -> None:
     assert not at.exception and not at.error
     # Automatic model choice by default: the families raced for the budget are named.
     assert at.toggle(key=state.W_AUTO_MODELS).value is True
-    assert "Racing: Logistic regression, Random forest" in texts(at.caption)
+    assert "Racing: Logistic regression, Sparse logistic regression (L1), Random forest" in texts(
+        at.caption)  # fmt: skip
     assert at.selectbox(key=state.W_PRUNER).value == DEFAULT_PRUNER
     assert at.toggle(key=state.W_EARLY_STOPPING).value is True
     at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
@@ -285,10 +294,7 @@ def test_search_page_extends_a_finished_study_and_shows_its_storage() -> None:
     from knobs.study import storage_url
 
     name = finished_study(n_trials=3)
-    at = app()
-    at.query_params["study"] = name
-    at.run()
-    at.switch_page("app_pages/search.py").run()
+    at = opened("search", name)
     assert not at.exception
     assert f"Studies are stored in `{storage_url(None)}`" in texts(at.caption)
     at.number_input(key=state.W_EXTEND_TRIALS).set_value(5).run()
@@ -382,10 +388,7 @@ def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
 
 def test_live_shows_pruned_trials_and_the_compute_they_saved() -> None:
     name = pruned_study(pd.read_csv(sample_path("churn")).head(300), "churn")
-    at = app()
-    at.query_params["study"] = name
-    at.run()
-    at.switch_page("app_pages/live.py").run()
+    at = opened("live", name)
     assert not at.exception and not at.error
     assert "Pruning saved about" in texts(at.caption)
     metric = next(m for m in at.metric if m.label == "Failed / pruned")
@@ -404,10 +407,7 @@ def test_live_without_a_study_says_what_to_do() -> None:
 
 
 def test_live_with_an_unknown_study_explains() -> None:
-    at = app()
-    at.query_params["study"] = "no-such-study-abc"
-    at.run()
-    at.switch_page("app_pages/live.py").run()
+    at = opened("live", "no-such-study-abc")
     assert not at.exception
     assert "No study named `no-such-study-abc`" in texts(at.error)
 
@@ -417,10 +417,7 @@ def test_a_link_to_an_unknown_study_says_which_study_it_shows_instead(page: str)
     """`/export?study=does-not-exist` opened the newest study without a word: one click from
     exporting another model than the one the link meant."""
     name = finished_study(n_trials=2)
-    at = app()
-    at.query_params["study"] = "does-not-exist"
-    at.run()
-    at.switch_page(f"app_pages/{page}.py").run()
+    at = opened(page, "does-not-exist")
     assert not at.exception
     warned = texts(at.warning)
     assert "cannot show study `does-not-exist`" in warned and f"shows `{name}` instead" in warned
@@ -428,10 +425,7 @@ def test_a_link_to_an_unknown_study_says_which_study_it_shows_instead(page: str)
 
 def test_live_reattaches_from_the_url_after_a_reload() -> None:
     name = finished_study()
-    at = app()
-    at.query_params["study"] = name  # a fresh session: only the URL knows the study
-    at.run()
-    at.switch_page("app_pages/live.py").run()
+    at = opened("live", name)  # a fresh session: only the URL knows the study
     assert not at.exception and not at.error
     assert name in texts(at.caption)
     assert [m.label for m in at.metric][:2] == ["Best ROC AUC", "Defaults score"]
@@ -444,10 +438,7 @@ def test_live_stop_button_stops_a_running_search() -> None:
     config = knobs.SearchConfig(target="churn", models=("random_forest",), n_trials=60, workers=1)
     search = knobs.Search.create(frame, config, source="churn.csv")
     search.start()
-    at = app()
-    at.query_params["study"] = search.name
-    at.run()
-    at.switch_page("app_pages/live.py").run()
+    at = opened("live", search.name)
     assert not at.exception
     at.button(key=state.W_STOP).click().run()
     assert not at.exception and not at.error
@@ -669,10 +660,7 @@ def test_live_says_a_search_ended_on_a_perfect_score_and_what_it_usually_means()
                           "y": y})  # fmt: skip
     knobs.tune(frame, "y", models="logistic", n_trials=8, cv=2, workers=1, ensemble=False,
                study="perfect-leak")  # fmt: skip
-    at = app()
-    at.query_params["study"] = "perfect-leak"
-    at.run()
-    at.switch_page("app_pages/live.py").run()
+    at = opened("live", "perfect-leak")
     assert not at.exception
     assert "scored a perfect ROC AUC (1.0000) on every fold" in texts(at.warning)
     assert at.get("progress")[0].proto.text.startswith("Finished")

@@ -541,3 +541,43 @@ def time_now() -> float:
     import time
 
     return time.time()
+
+
+def test_a_worker_stuck_in_native_code_past_the_deadline_is_ended(monkeypatch, tmp_path) -> None:
+    """A 20 s search took 28.6 s: an L1 logistic regression (liblinear, C = 32) ran on 7.6 s past
+    the run's deadline, because the time budget's signal lands only when a trial returns to
+    Python. Whoever waits for the workers (the CLI, the API, the dashboard's finisher) now kills
+    one that overstays the deadline by ``OVERDUE_S`` and fails its trial as cut by the budget."""
+    import subprocess
+    import sys
+    import time
+
+    import pandas as pd
+    from optuna.trial import TrialState
+
+    from knobs.study import _runner
+    from knobs.study.keys import CLOCK, FAIL_REASON, INTERRUPTED, WORKER
+
+    monkeypatch.setenv("KNOBS_HOME", str(tmp_path))
+    config = knobs.SearchConfig(target="label", n_trials=None, timeout=20.0, cv=2)
+    search = knobs.Search.create(pd.DataFrame(make_table("binary")), config, name="stuck")
+    deaf = "import signal, time\nfor s in (signal.SIGALRM, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)\ntime.sleep(60)"
+    worker = subprocess.Popen([sys.executable, "-c", deaf])
+    try:
+        time.sleep(0.3)
+        _runner._record_pids("stuck", [worker.pid])
+        trial = search.study.ask()
+        WORKER.set(trial, {"host": _runner.socket.gethostname(), "pid": worker.pid,
+                           "start": _runner._proc_start_ticks(worker.pid)})  # fmt: skip
+        now = time.time()
+        CLOCK.set(search.study, {"started": now - 25.0, "deadline": now + 5.0, "spent": 0.0})
+        assert _runner.end_overdue(search.study, "stuck") == 0 and worker.poll() is None
+        CLOCK.set(search.study, {"started": now - 25.0, "deadline": now - 2.0, "spent": 0.0})
+        assert _runner.end_overdue(search.study, "stuck") == 1
+        assert worker.wait(timeout=5) == -9
+        cut = search.study.get_trials(deepcopy=False)[trial.number]
+        assert cut.state == TrialState.FAIL and INTERRUPTED.get(cut)
+        assert "time budget" in FAIL_REASON.get(cut)
+    finally:
+        worker.kill()
+        worker.wait()

@@ -375,6 +375,7 @@ class Search:
                     last = key
                 if not self.is_running():
                     break
+                runner.end_overdue(self._study, self.name)
                 time.sleep(poll_s)
         except KeyboardInterrupt:
             self.stop()

@@ -27,10 +27,12 @@ POLL_S = 0.5
 def finish(name: str, storage: str, deadline: float | None = None) -> str:
     """Wait for the search's workers, then choose and score its final model when it finished;
     returns the state it ended in."""
+    from knobs.study import _runner
     from knobs.study._search import Search
 
     search = Search.open(name, storage)
     while search.is_running():
+        _runner.end_overdue(search.study, name)
         time.sleep(POLL_S)
     state = search.status().state
     if state == "finished":
