@@ -111,6 +111,7 @@ def test_dataset_keeps_no_raw_table(churn):
         "notices",
         "n_dropped_target",
         "fingerprint",
+        "reading",  # how the file was read (three words), not the table
     }
     assert "customer_id" not in churn.X.columns
     assert not churn.X.attrs

@@ -630,3 +630,27 @@ def test_train_py_carries_the_portable_module_whole(plans: dict, tmp_path: Path)
     exported = script.split("# ==== Part 2: the exported model ====", 1)[1]
     assert "from sklearn.linear_model import LogisticRegression" in exported
     compile(script, "train.py", "exec")  # and the whole still parses as one module
+
+
+@pytest.mark.slow
+def test_a_semicolon_decimal_comma_table_gets_a_train_py_that_reads_it(tmp_path: Path) -> None:
+    """A `;`-separated table with decimal commas, exported from its study without `--data`:
+    the card said "read with delimiter `,`, decimal `.`" and train.py failed on the table with
+    `KeyError: 'Preis'`. The study records how its file was read, and the export uses that."""
+    import knobs
+    from knobs.export import export_study
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"Fläche": rng.uniform(30, 150, 120).round(2),
+                          "Stadt": rng.choice(["Berlin", "Köln"], 120)})  # fmt: skip
+    frame["Preis"] = (frame["Fläche"] * 3000 + rng.normal(0, 5000, 120)).round(2)
+    csv = tmp_path / "eu.csv"
+    frame.to_csv(csv, sep=";", decimal=",", index=False)
+    result = knobs.tune(csv, "Preis", models="linear", n_trials=2, cv=2, workers=1,
+                        ensemble=False, study="eu")  # fmt: skip
+    bundle = tmp_path / "bundle"
+    exported = export_study("eu", "skops", bundle)
+    assert exported.card["data"]["reading"] == {"delimiter": ";", "decimal": ",", "encoding": "utf-8"}
+    assert "read with delimiter `;`, decimal `,`" in (bundle / "card.md").read_text()
+    assert_train_py_reproduces(bundle, csv, exported.card["data"]["n_fit"], tmp_path)
+    assert result.plan.reading["delimiter"] == ";"

@@ -85,6 +85,12 @@ class RawTable:
     decimal: str
     notices: tuple[str, ...]
 
+    @property
+    def reading(self) -> dict[str, str]:
+        """How the file was read, for whatever reads it again (an export's train.py)."""
+        return {"delimiter": self.delimiter, "decimal": self.decimal,
+                "encoding": self.encoding.lower()}  # fmt: skip
+
 
 def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
                name: str = "data", min_rows: int = MIN_ROWS) -> RawTable:

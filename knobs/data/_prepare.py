@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,8 @@ class Dataset:
     notices: tuple[str, ...]
     n_dropped_target: int
     fingerprint: str
+    #: How the file was read (``RawTable.reading``); empty for a DataFrame given as is.
+    reading: Mapping[str, str] = field(default_factory=dict)
 
     def feature_names(self) -> dict[str, str]:
         """safe_name -> the user's column name, for the features in ``X``."""
@@ -66,9 +68,9 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
             exclude: Sequence[str] = (), min_rows: int = 20) -> Dataset:
     """Validate ``target`` and build the cleaned feature table and encoded target."""
     if isinstance(table, RawTable):
-        frame, notices = table.frame, list(table.notices)
+        frame, notices, reading = table.frame, list(table.notices), table.reading
     elif isinstance(table, pd.DataFrame):
-        frame, notices = table, []
+        frame, notices, reading = table, [], {}
     else:
         raise TypeError(f"prepare needs a RawTable or a DataFrame, not {type(table).__name__}.")
     names = user_names(frame)
@@ -118,7 +120,8 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     columns = tuple(a.profile() for a in analyses)
     return Dataset(X=X, y=y, task=chosen, target=target, classes=classes, columns=columns,
                    notices=tuple(notices), n_dropped_target=n_dropped,
-                   fingerprint=fingerprint(X, y, chosen, target, classes, columns))
+                   fingerprint=fingerprint(X, y, chosen, target, classes, columns),
+                   reading=reading)
 
 
 def check_column(name: str, names: Sequence[str]) -> None:

@@ -59,10 +59,12 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _reading(data: str | Path | None) -> dict[str, str]:
-    """How the original CSV was read (delimiter, decimal, encoding), for train.py."""
+def _reading(plan: StudyPlan, data: str | Path | None) -> dict[str, str]:
+    """How the original CSV was read (delimiter, decimal, encoding), for train.py: as the study
+    recorded it (a `;`-separated table with decimal commas was written up as `,` and `.`, and
+    its train.py failed), else read again from ``data``, else a plain CSV's."""
     if data is None:
-        return {"delimiter": ",", "decimal": ".", "encoding": "utf-8"}
+        return {"delimiter": ",", "decimal": ".", "encoding": "utf-8", **plan.reading}
     from knobs.data import read_table
 
     table = read_table(data)
@@ -127,7 +129,7 @@ def write_bundle(
     X_train, y_train = plan.load_split("train")
     written = row.dump(source.estimator, directory, plan.task, X_train)
     knobs_version = plan.versions.get("knobs") or _versions().get("knobs", "?")
-    reading = _reading(data)
+    reading = _reading(plan, data)
     train_py = _write_train_py(plan, source, directory, (X_train, y_train), reading, knobs_version)
     card = _card.build_card(
         plan, source, row, written, X_train=X_train, study=study, baseline_score=baseline_score,

@@ -75,6 +75,9 @@ class StudyPlan:
     #: What a regression trial may learn (``knobs.pipelines.target_transforms``): the target
     #: as is, its log, or either (``prep.target`` is then tuned). Older studies: as is.
     target_transforms: tuple[str, ...] = ("none",)
+    #: How the training file was read (delimiter, decimal mark, encoding: ``RawTable.reading``),
+    #: so an export's train.py reads it the same way; empty for a DataFrame or an older study.
+    reading: Mapping[str, str] = field(default_factory=dict)
 
     # --- derived -------------------------------------------------------------------------
     def metric_obj(self) -> Metric:
@@ -289,6 +292,7 @@ def build_plan(
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         test_source=test_source,
         target_transforms=transforms,
+        reading=dict(dataset.reading),
     )
 
 
