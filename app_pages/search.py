@@ -16,7 +16,7 @@ from knobs.data import Dataset
 from knobs.errors import KnobsError
 from knobs.formatting import plural
 from knobs.metrics import metric_label, metric_names
-from knobs.models import AUTO, REGISTRY, ModelSpec, model_names, resolve_models
+from knobs.models import AUTO, REGISTRY, ModelSpec, is_wide, model_names, resolve_models
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
 from knobs.study import auto_folds, dask_address, storage_url
 from knobs.transfer import compatible_studies, related_studies, warm_notice
@@ -91,7 +91,7 @@ def choose_models(ds: Dataset) -> tuple[tuple[str, ...], list[ModelSpec]]:
         "trials at each round (successive halving over families).",
     )
     if auto:
-        specs = list(resolve_models(AUTO, ds.task))
+        specs = list(resolve_models(AUTO, ds.task, wide=is_wide(len(ds.y), ds.X.shape[1])))
         st.caption("Racing: " + ", ".join(s.label for s in specs) + ".")
         return (AUTO,), specs
     names = model_names(ds.task)
@@ -295,7 +295,7 @@ def form(ds: Dataset) -> None:
             "Trials",
             min_value=0,
             max_value=100_000,
-            value=30,
+            value=SearchConfig.n_trials,  # the CLI's and the API's default, declared once
             step=5,
             key=state.W_TRIALS,
             help="How many trials to evaluate, including one with library defaults per model. "

@@ -178,14 +178,12 @@ def test_on_a_large_table_the_forests_openers_wait_for_the_quick_families(monkey
 
     small = openers("small")
     assert [m for m, defaults in small if defaults] == [
-        s.name for s in resolve_models("auto", "binary")
+        s.name for s in resolve_models("auto", "binary", wide=False)
     ]
     monkeypatch.setattr(search_module, "LARGE_TABLE_ROWS", 100)
     large = openers("large")
     first_forest = next(i for i, (m, _) in enumerate(large) if m in ("random_forest", "extra_trees"))
-    assert {m for m, _ in large[:first_forest]} == {
-        "logistic", "sparse_logistic", "hist_gb", "xgboost"
-    }
+    assert {m for m, _ in large[:first_forest]} == {"logistic", "hist_gb", "xgboost"}
     assert all(m in ("random_forest", "extra_trees") for m, _ in large[first_forest:])
     assert sorted(large) == sorted(small)  # the same openers, in another order
 
@@ -211,6 +209,12 @@ def test_on_a_wide_table_auto_tries_a_sparse_linear_model_early(monkeypatch, tmp
     assert result.best_score > 0.8 and result.test_score > 0.8
     ridge = result.trials[result.trials["model"] == "linear"]["value"].iloc[0]
     assert ridge < 0.5
+    # on a narrow table they do not race: they cost a tiny budget trials elsewhere
+    assert [s.name for s in resolve_models("auto", "regression", wide=False)][:2] == [
+        "linear", "random_forest"
+    ]
+    assert knobs.tune(frame.iloc[:, [0, 1, 2, -1]], "y", n_trials=1, cv=3, workers=1,
+                      ensemble=False).plan.models[:2] == ("linear", "random_forest")  # fmt: skip
     # the same for two classes: an L1 logistic regression right after the L2 one
     frame["y"] = np.where(frame["y"] > 0, "sick", "well")
     assert [s.name for s in resolve_models("auto", "binary")][:2] == ["logistic", "sparse_logistic"]

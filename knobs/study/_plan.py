@@ -24,7 +24,7 @@ from knobs.config import SearchConfig
 from knobs.data import ColumnProfile, Dataset
 from knobs.errors import ConfigError, StudyError
 from knobs.metrics import Direction, Metric, get_metric
-from knobs.models import AUTO, ModelSpec, resolve_models
+from knobs.models import AUTO, ModelSpec, is_wide, resolve_models
 from knobs.pipelines import grid_for, grid_size_for, target_transforms
 from knobs.pruners import get_pruner
 from knobs.study._objective import OOF_MAX_VALUES
@@ -260,7 +260,9 @@ def build_plan(
     n_test: int,
     test_source: str = "",
 ) -> StudyPlan:
-    specs = resolve_models(list(config.models), dataset.task)
+    specs = resolve_models(
+        list(config.models), dataset.task, wide=is_wide(len(dataset.y), dataset.X.shape[1])
+    )
     metric = get_metric(config.metric, dataset.task)
     for name in config.space:
         if name not in {s.name for s in specs}:
