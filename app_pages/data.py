@@ -6,6 +6,7 @@ import streamlit as st
 
 from components import errors, forms, state, tables
 from knobs.data import (
+    LEAK_NOTICE,
     TABLE_FILE_TYPES,
     RawTable,
     infer_task,
@@ -142,7 +143,8 @@ def readiness() -> None:
     )
     raw = state.table()
     shown = set(raw.notices) if raw is not None else set()  # the preview said those already
-    fresh = [n for n in ds.notices if n not in shown]
+    # a possible leak gets its own warning under Columns, with what to do: not said twice
+    fresh = [n for n in ds.notices if n not in shown and not n.startswith(LEAK_NOTICE)]
     if fresh:
         st.info("\n".join(f"- {n}" for n in fresh), icon=":material/info:")
     choose_test_table(ds.target)
@@ -209,8 +211,10 @@ def summary(target: str) -> None:
     leaks = [p.name for p in profiles if "possible_leak" in p.flags and p.used]
     if leaks:
         st.warning(
-            f"Possible leak: {', '.join(leaks)} alone predict(s) the target almost perfectly. "
-            "If that information is not available when you predict, exclude it above.",
+            f"{LEAK_NOTICE} {', '.join(f'`{n}`' for n in leaks)} "
+            f"{'predicts' if len(leaks) == 1 else 'each predict'} the target almost perfectly on "
+            f"{'its' if len(leaks) == 1 else 'their'} own. If that information is not available "
+            "when you predict, exclude it above.",
             icon=":material/warning:",
         )
     tables.show_profile(profiles)

@@ -177,6 +177,11 @@ def test_a_totals_row_first_or_last_is_dropped_and_said():
     # or smaller than the others) is an example, and stays
     for lines in (["SUM,0,"] + ["0,0,x"] * N, [*body, "Sum,1,"]):
         assert len(read_table(("\n".join(["a,b,c", *lines]) + "\n").encode()).frame) == N + 1
+    # a totals row above rows of empty cells (a spreadsheet's `,,` lines) was kept as an example
+    raw = read_table(("\n".join(["a,b,c", *body, "Total,9999,", ",,", ",,"]) + "\n").encode())
+    assert len(raw.frame) == N
+    assert "Dropped 2 empty rows at the end of the table (every cell empty)." in raw.notices
+    assert any("Dropped the last row" in n for n in raw.notices)
 
 
 def test_sources_path_bytes_and_binary_file(tmp_path):

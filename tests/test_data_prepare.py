@@ -422,3 +422,16 @@ def test_a_target_writing_its_classes_several_ways_is_read_as_one_class_each_and
     assert said and "`yes` from ` YES`, `Yes`, `yes`" in said[0] and "`no` from `No `, `no`" in said[0]
     plain = prepare(pd.DataFrame({"x": np.arange(120) % 7, "answer": ["yes", "no"] * 60}), "answer")
     assert not [n for n in plain.notices if "several ways" in n]
+
+
+def test_a_binary_target_with_a_rare_class_is_said_with_what_the_metric_tells() -> None:
+    """A fraud table at 0.76% positives: nothing said, ROC AUC by default, and every predicted
+    row `ok`."""
+    from knobs.data import prepare
+
+    labels = np.where(np.arange(2000) % 100 == 0, "fraud", "ok")
+    ds = prepare(pd.DataFrame({"x": np.arange(2000) % 13, "label": labels}), "label")
+    said = [n for n in ds.notices if n.startswith("Class `fraud` is 1.00% of the rows (20)")]
+    assert said and "average precision" in said[0] and "probability column" in said[0]
+    even = prepare(pd.DataFrame({"x": np.arange(200) % 13, "label": ["a", "b"] * 100}), "label")
+    assert not [n for n in even.notices if "of the rows" in n]

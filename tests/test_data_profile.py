@@ -406,3 +406,16 @@ def test_a_numeric_column_with_a_few_placeholders_is_numeric_and_says_so():
         values == "--").sum()  # fmt: skip
     said = [n for n in ds.notices if n.startswith("Column `rating` is numeric; read its")]
     assert said and "`-`, `?`, `--`" in said[0] and "as missing" in said[0]
+
+
+def test_a_mostly_empty_column_is_kept_and_said() -> None:
+    """A promo-code column empty in 95% of rows went in as a feature without a word."""
+    from knobs.data import prepare
+
+    promo = np.where(rng.random(400) < 0.95, np.nan, rng.uniform(5, 50, 400))
+    ds = prepare(pd.DataFrame({"promo": promo, "x": rng.normal(size=400),
+                               "y": rng.normal(size=400)}), "y")  # fmt: skip
+    said = [n for n in ds.notices if n.startswith("Column `promo` is")]
+    assert said and "% empty" in said[0] and "kept" in said[0]
+    assert next(c for c in ds.columns if c.name == "promo").used
+    assert not [n for n in ds.notices if n.startswith("Column `x` is")]

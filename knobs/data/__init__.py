@@ -20,11 +20,12 @@ from knobs.data._prepare import (
     train_test,
 )
 from knobs.data._preprocess import build_preprocessor
-from knobs.data._profile import ColumnProfile, Kind, profile_table
+from knobs.data._profile import LEAK_NOTICE, ColumnProfile, Kind, profile_table
 from knobs.data._samples import sample_path
 from knobs.data._target import Task
 
 __all__ = [
+    "LEAK_NOTICE",
     "TABLE_FILE_TYPES",
     "keep_upload",
     "kept_upload",

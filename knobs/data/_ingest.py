@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import charset_normalizer
+import numpy as np
 import pandas as pd
 
 from knobs.errors import ConfigError, DataError
@@ -796,6 +797,16 @@ def _drop_summary_rows(frame: pd.DataFrame, notices: list[str]) -> pd.DataFrame:
     """
     if len(frame) < 10:
         return frame
+    # Rows of empty cells at either end (`,,,,` lines a spreadsheet leaves) hold no example and
+    # hid a totals row above them: only the rows between the first and last filled one count.
+    filled = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
+    if len(filled) and (filled[0] > 0 or filled[-1] < len(frame) - 1):
+        empty = len(frame) - (filled[-1] - filled[0] + 1)
+        top, bottom = filled[0] > 0, filled[-1] < len(frame) - 1
+        where = "both ends" if top and bottom else "start" if top else "end"
+        notices.append(f"Dropped {plural(empty, 'empty row')} at the {where} of the table "
+                       "(every cell empty).")
+        frame = frame.iloc[filled[0]: filled[-1] + 1].reset_index(drop=True)
     drop: list[int] = []
     for pos, where in ((len(frame) - 1, "last"), (0, "first")):
         for column, value in frame.iloc[pos].items():

@@ -96,6 +96,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     y, classes = _encode_target(info, chosen, target)
     notices.extend(_rare_classes(y, classes))
     notices.extend(_merged_spellings(frame[target], info, target))
+    notices.extend(_imbalance(y, classes, chosen))
     notices.extend(_duplicate_rows(frame))
     if len(y) < min_rows:
         raise DataError(f"Only {len(y)} rows have a value for the target `{target}`; Knobs needs "
@@ -227,6 +228,30 @@ def _rare_classes(y: pd.Series, classes: tuple[str, ...]) -> list[str]:
         "that hold out a slice of their own rows may fail on it). Merge "
         f"{'them' if len(rare) > 1 else 'it'} into another class, or remove those rows, if you "
         "can."
+    ]
+
+
+#: A binary target whose smaller class is below this share of the rows is said to be imbalanced.
+IMBALANCED_SHARE = 0.05
+
+
+def _imbalance(y: pd.Series, classes: tuple[str, ...], task: str) -> list[str]:
+    """A notice for a binary target with a rare class (fraud at 0.76%): what the default metric
+    tells and what it does not, and how predictions are thresholded. A user read accuracy-like
+    figures of 0.99 as good and got no row predicted as the rare class."""
+    if task != "binary" or len(classes) != 2:
+        return []
+    counts = np.bincount(y.to_numpy(), minlength=2)
+    rare = int(np.argmin(counts))
+    share = counts[rare] / max(1, counts.sum())
+    if share >= IMBALANCED_SHARE or counts[rare] == 0:
+        return []
+    return [
+        f"Class `{classes[rare]}` is {share:.2%} of the rows ({int(counts[rare]):,}): ROC AUC, "
+        "the default metric, ranks well whatever the balance, but average precision "
+        "(`--metric average_precision`) tells better how well the rare class is found. "
+        "Predictions pick the likelier class, so few rows may be predicted as "
+        f"`{classes[rare]}`: use its probability column with a threshold of your own."
     ]
 
 

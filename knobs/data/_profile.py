@@ -34,6 +34,10 @@ NUMERIC_PARSE_RATIO = 0.95
 MIXED_PARSE_RATIO = 0.5
 DATE_PARSE_RATIO = 0.9
 LEAK_SCORE = 0.98
+#: A column this empty (in %) is said: its values are few, its missingness may be the signal.
+MOSTLY_MISSING_PCT = 90.0
+#: How a possible leak's notice begins (a page that warns of leaks itself leaves these out).
+LEAK_NOTICE = "Possible leak:"
 LEAK_SAMPLE = 4000
 LEAK_BINS = 32
 _ID_TOKENS = frozenset({"id", "uuid", "guid", "uid", "identifier", "pk"})
@@ -228,6 +232,12 @@ def analyse_column(s: pd.Series, name: str, safe_name: str, decimal: str = ".", 
         analysis.notices.append(f"Not using column `{name}`: it has the same value in every row.")
         return analysis
     _check_id(analysis, s, present)
+    if missing_pct >= MOSTLY_MISSING_PCT and analysis.used:
+        analysis.notices.append(
+            f"Column `{name}` is {missing_pct:.0f}% empty ({present:,} values): kept, as whether "
+            "it is filled in may itself tell something (models see which rows are missing); "
+            "exclude it if it should not."
+        )
     if analysis.kind == "categorical" and n_unique > MAX_ONEHOT:
         analysis.flags.append("high_cardinality")
         if too_few_rows_per_category(n_unique, present):
@@ -443,7 +453,7 @@ def flag_leaks(analyses: list[Analysis], info: TargetInfo, target: str) -> None:
             a.flags.append("possible_leak")
             measure = "R²" if info.task == "regression" else "balanced accuracy"
             a.notices.append(
-                f"Possible leak: column `{a.name}` alone predicts the target `{target}` almost "
+                f"{LEAK_NOTICE} column `{a.name}` alone predicts `{target}`, the target, almost "
                 f"perfectly ({measure} {score:.3f} on held-out rows). Check that it is known "
                 "before the outcome; if not, exclude it."
             )
