@@ -59,7 +59,10 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
             "a column may be empty, but it must be there."
         )
     warnings: list[str] = []
-    extra = [n for n in names if n not in {c["name"] for c in schema} and n != card["target"]]
+    # the ID column is kept as the rows' key, not "ignored" (both were said of `column_1`)
+    keys = set(card.get("id_columns", ()))
+    extra = [n for n in names
+             if n not in {c["name"] for c in schema} and n != card["target"] and n not in keys]
     if extra:
         warnings.append(
             f"Ignored column(s) the model does not use: {', '.join(extra[:10])}"
@@ -71,6 +74,11 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
         s = frame[col["name"]]
         kind = col["kind"]
         present = portable.as_strings(s).notna() if s.dtype == object else s.notna()
+        if len(s) > 1 and not present.any():
+            warnings.append(
+                f"Column `{col['name']}` is empty in every row: the model reads it as missing "
+                "throughout, which it rarely saw in training. Fill it in if you have it."
+            )
         if kind in ("numeric", "boolean"):
             parsed = portable.to_float(s, kind)
             bad = present & parsed.isna()

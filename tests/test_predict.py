@@ -13,7 +13,7 @@ from knobs.api import tune
 from knobs.cli import main
 from knobs.errors import DataError
 from knobs.export import LoadedModel, load_bundle, write_bundle
-from knobs.predict import predict_frame, predict_table
+from knobs.predict import check_schema, predict_frame, predict_table
 from tests.conftest import make_table
 from tests.test_export import fitted_source, make_plan
 
@@ -165,3 +165,18 @@ def test_a_day_first_column_is_read_day_first_one_row_at_a_time(tmp_path: Path) 
     parts = prep.named_transformers_["datetime"].named_steps["parts"]
     assert parts.formats_ == [["%d/%m/%Y"]]
     assert parts.transform(one[["issued"]].rename(columns={"issued": "issued"}))[0, 1] == 4
+
+
+def test_an_empty_used_column_warns_and_the_id_column_is_not_called_ignored(
+    model: LoadedModel,
+) -> None:
+    """A fraud table's prediction said both "keyed by column_1" and "Ignored column(s) the model
+    does not use: column_1", and took a used column empty in all 200 rows without a word."""
+    rows = new_rows()
+    rows["x1"] = np.nan
+    out = predict_frame(model, rows)
+    assert any(w.startswith("Column `x1` is empty in every row") for w in out.warnings)
+    keyed = dict(model.card, id_columns=["row_id"])
+    rows = new_rows().assign(row_id=range(len(new_rows())))
+    _, warnings = check_schema(rows, keyed)
+    assert not any("row_id" in w for w in warnings)
