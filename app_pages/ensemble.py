@@ -10,6 +10,7 @@ from knobs import ensembles
 from knobs.api import studies
 from knobs.formatting import fmt_score
 from knobs.models import model_names
+from knobs.study.keys import FINAL, TEST_SCORE
 
 
 def study_label(row: dict) -> str:
@@ -123,4 +124,7 @@ with errors.boundary("building an ensemble"):
     kept_rows = errors.attempt(ensembles.list_ensembles, chosen[0])
     if kept_rows:
         st.subheader("Kept ensembles")
-        st.dataframe(ui.kept_frame(kept_rows), hide_index=True)
+        home = errors.attempt(state.search, chosen[0])
+        final = FINAL.get(home.study) if home is not None else None
+        test = TEST_SCORE.get(home.study) if home is not None else None
+        st.dataframe(ui.kept_frame(kept_rows, final, test), hide_index=True)

@@ -16,10 +16,8 @@ from components.charts import fmt_score
 from components.explain import section as explain_section
 from components.export import (
     FORMAT_LABELS,
-    ensemble_choices,
+    model_options,
     study_download,
-    trial_choices,
-    trial_label,
 )
 from components.slim import slim_for_export_page
 from knobs.api import studies
@@ -93,15 +91,10 @@ def main() -> None:
     name = pick_study()
     if name is None:
         return
-    choices = trial_choices(name)
-    labels = {f"trial:{c['number']}": trial_label(c) for c in choices}
-    for e in ensemble_choices(name):
-        labels[f"ensemble:{e['id']}"] = (
-            f"{e['kind']} ensemble of {e['members']} trials · {fmt_score(e['value'])}"
-        )
+    labels = model_options(name)
     cols = st.columns([2, 2, 1], vertical_alignment="bottom")
     choice = cols[0].selectbox("Model", list(labels), format_func=labels.__getitem__,
-                               key=state.W_EXPORT_TRIAL)  # fmt: skip
+                               key=state.study_widget(state.W_EXPORT_TRIAL, name))  # fmt: skip
     fmt = cols[1].selectbox("Format", list(FORMAT_LABELS), format_func=FORMAT_LABELS.__getitem__,
                             key=state.W_EXPORT_FORMAT)  # fmt: skip
     if FORMATS[fmt].warning:

@@ -149,22 +149,31 @@ def report_panel(data: dict[str, Any]) -> None:
         st.caption(note)
 
 
-def kept_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def kept_frame(
+    rows: Sequence[dict[str, Any]], final: dict | None = None, test: dict | None = None
+) -> pd.DataFrame:
+    """The kept ensembles, one row each. The search's own final ensemble (``final``, with the
+    test score ``test`` of the study) reads as the live view says it: delivered, with its test
+    score and its CV gain judged to help (it showed "test None" and "helps" unticked)."""
+    delivered = (final or {}).get("ensemble_id") if (final or {}).get("kind") == "ensemble" else None
+
+    def row(r: dict[str, Any]) -> dict[str, Any]:
+        own = r["id"] == delivered
+        return {
+            "id": r["id"],
+            "kind": r["kind"],
+            "members": len(r["members"]),
+            "cv": r["cv_score"],
+            "best single cv": r["best_single_cv_score"],
+            "test": (test or {}).get("value") if own else r.get("test_score"),
+            "best single test": r.get("best_single_test_score"),
+            "helps": True if own else r.get("helps"),
+            "delivered": own,
+            "created": r.get("created"),
+        }
+
     return pd.DataFrame(
-        [
-            {
-                "id": r["id"],
-                "kind": r["kind"],
-                "members": len(r["members"]),
-                "cv": r["cv_score"],
-                "best single cv": r["best_single_cv_score"],
-                "test": r.get("test_score"),
-                "best single test": r.get("best_single_test_score"),
-                "helps": r.get("helps"),
-                "created": r.get("created"),
-            }
-            for r in rows
-        ],
+        [row(r) for r in rows],
         columns=["id", "kind", "members", "cv", "best single cv", "test", "best single test",
-                 "helps", "created"],
+                 "helps", "delivered", "created"],
     )  # fmt: skip

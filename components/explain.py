@@ -16,7 +16,7 @@ import streamlit as st
 from components import charts, state
 from components.charts import fmt_score
 from components.errors import boundary
-from components.export import ensemble_choices, trial_choices, trial_label
+from components.export import model_options, trial_choices
 from knobs import explain
 from knobs.metrics import metric_label
 
@@ -62,20 +62,12 @@ def _section(study: str, trial: int | None, ensemble: str | None, *, pick: bool)
 
 
 def _pick(study: str) -> tuple[int | None, str | None] | None:
-    choices = trial_choices(study)
-    if not choices:
+    labels = model_options(study, PICK_TRIALS)
+    if not any(k.startswith("trial:") for k in labels):
         st.caption("Explanations need a completed trial: come back when the search has one.")
         return None
-    labels: dict[str, str] = {}
-    shown = choices[:PICK_TRIALS] + [c for c in choices[PICK_TRIALS:] if c["baseline"]]
-    for c in shown:
-        labels[f"trial:{c['number']}"] = trial_label(c)
-    for e in ensemble_choices(study):
-        labels[f"ensemble:{e['id']}"] = (
-            f"{e['kind']} ensemble of {e['members']} trials · {fmt_score(e['value'])}"
-        )
     choice = st.selectbox("Model to explain", list(labels), format_func=labels.__getitem__,
-                          key=state.W_EXPLAIN_MODEL)  # fmt: skip
+                          key=state.study_widget(state.W_EXPLAIN_MODEL, study))  # fmt: skip
     what, _, ident = str(choice).partition(":")
     return (int(ident), None) if what == "trial" else (None, ident)
 

@@ -14,6 +14,7 @@ from knobs.export import (
     DEFAULT_FORMAT,
     FORMATS,
     bundle_bytes,
+    final_of,
     get_format,
     source_from_ensemble,
     source_from_study,
@@ -63,16 +64,40 @@ def trial_label(row: dict[str, Any]) -> str:
 
 
 def ensemble_choices(study: str, storage: str | None = None) -> list[dict[str, Any]]:
-    """The ensembles kept in ``study`` (``knobs ensemble``): id, kind, CV score, member count."""
-    return [
+    """The ensembles kept in ``study`` (``knobs ensemble``): id, kind, CV score, member count,
+    and whether it is the one the search delivered (its final ensemble), that one first."""
+    final = final_of(study, storage) or {}
+    delivered = final.get("ensemble_id") if final.get("kind") == "ensemble" else None
+    rows = [
         {
             "id": e["id"],
             "kind": e.get("kind"),
             "value": e.get("cv_score"),
             "members": len(e.get("members", [])),
+            "delivered": e["id"] == delivered,
         }
         for e in ensembles.list_ensembles(study, storage)
     ]
+    return sorted(rows, key=lambda e: not e["delivered"])
+
+
+def model_options(study: str, limit: int | None = None) -> dict[str, str]:
+    """A model picker's options (``trial:N`` or ``ensemble:ID`` -> label), the model the search
+    delivered first: its final ensemble when it ended with one (the Export page offered the
+    best trial first while the live view and `knobs export` delivered the ensemble), else its
+    delivered trial. ``limit`` keeps the first trials and every defaults trial."""
+    choices = trial_choices(study)
+    shown = choices if limit is None else (
+        choices[:limit] + [c for c in choices[limit:] if c["baseline"]]
+    )  # fmt: skip
+    trials = {f"trial:{c['number']}": trial_label(c) for c in shown}
+    kept = {
+        f"ensemble:{e['id']}": f"{e['kind']} ensemble of {e['members']} trials · "
+        f"{fmt_score(e['value'])}" + (" · delivered: the search's final model" if e["delivered"] else "")
+        for e in ensemble_choices(study)
+    }
+    first = {k: v for k, v in kept.items() if "delivered" in v}
+    return {**first, **trials, **{k: v for k, v in kept.items() if k not in first}}
 
 
 def study_download(

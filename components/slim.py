@@ -160,7 +160,7 @@ def slim_for_export_page() -> None:
     """The Slim section under the Export page's picker: the study, model and format chosen
     there (read from their widgets); nothing before a study is picked."""
     study = st.session_state.get(state.W_EXPORT_STUDY)
-    choice = str(st.session_state.get(state.W_EXPORT_TRIAL) or "")
+    choice = str(st.session_state.get(state.study_widget(state.W_EXPORT_TRIAL, study)) or "")
     if not study or not choice:
         return
     what, _, ident = choice.partition(":")

@@ -242,6 +242,13 @@ def table_widget(base: str, choice: DataChoice | None) -> str:
     return base if choice is None else f"{base}@{choice.token}"
 
 
+def study_widget(base: str, study: str) -> str:
+    """The key of a model picker (``W_EXPORT_TRIAL``, ``W_EXPLAIN_MODEL``) for ``study``: a box
+    kept across a switch of study showed, and explained, the previous study's choice by its
+    trial number in the new one. A new study gets a new box, on its delivered model."""
+    return f"{base}@{study}"
+
+
 def seen_upload() -> str | None:
     return _ss().get(_SEEN_UPLOAD)
 

@@ -648,3 +648,18 @@ def test_an_early_stopped_member_is_fitted_as_its_trial_was_scored(tmp_path, mon
         assert expected["n_estimators"] < trial.params["xgboost.n_estimators"] or (
             max(CV.get(trial)["rounds"]) == trial.params["xgboost.n_estimators"]
         )
+
+
+def test_the_searchs_final_ensemble_reads_as_delivered_in_the_kept_table() -> None:
+    """The Ensembles page listed a search's final ensemble with "test None" and "helps" unticked
+    while the live view said it beat the fold noise and scored 0.9844 on the test rows."""
+    from components.ensemble import kept_frame
+
+    rows = [{"id": "ens-a", "kind": "greedy", "members": [1, 2], "cv_score": 0.98,
+             "best_single_cv_score": 0.97},
+            {"id": "ens-b", "kind": "voting", "members": [1, 2], "cv_score": 0.96,
+             "best_single_cv_score": 0.97, "test_score": 0.95, "helps": False}]  # fmt: skip
+    frame = kept_frame(rows, {"kind": "ensemble", "ensemble_id": "ens-a"}, {"value": 0.9844})
+    first, second = frame.iloc[0], frame.iloc[1]
+    assert (first["test"], first["helps"], first["delivered"]) == (0.9844, True, True)
+    assert (second["test"], second["helps"], second["delivered"]) == (0.95, False, False)

@@ -80,7 +80,7 @@ def test_the_analytics_picker_lists_the_studys_trials_best_first() -> None:
     name = planted_study()
     at = open_section(name, None, pick=True)
     assert not at.exception and not at.error
-    picker = at.selectbox(key=state.W_EXPLAIN_MODEL)
+    picker = at.selectbox(key=state.study_widget(state.W_EXPLAIN_MODEL, name))
     assert picker.options[0].startswith("trial 2 · xgboost") and "best" in picker.options[0]
     assert any("defaults" in o for o in picker.options)
 
@@ -123,6 +123,6 @@ def test_the_analytics_page_has_the_explain_section() -> None:
     at.run()
     at.switch_page("app_pages/analytics.py").run()
     assert not at.exception and not at.error, text(at)
-    assert at.selectbox(key=state.W_EXPLAIN_MODEL).value == "trial:2"
+    assert at.selectbox(key=state.study_widget(state.W_EXPLAIN_MODEL, name)).value == "trial:2"
     assert "Permutation importance" in text(at)
     assert at.selectbox(key=state.W_EXPLAIN_ROW) is not None

@@ -73,7 +73,7 @@ def test_build_shows_the_card_and_a_download(tmp_path: Path) -> None:
     assert [m.label for m in at.metric] == ["CV ROC AUC", "Test ROC AUC", "Defaults (CV)"]
 
     # The bytes behind the button come from the same function; they hold a loadable bundle.
-    choice = at.selectbox(key=state.W_EXPORT_TRIAL).value
+    choice = at.selectbox(key=state.study_widget(state.W_EXPORT_TRIAL, name)).value
     assert choice.startswith("trial:")
     trial = int(choice.removeprefix("trial:"))
     data, card = study_download(name, trial, "skops")
@@ -99,11 +99,28 @@ def test_a_kept_ensemble_is_offered_and_exports(tmp_path: Path) -> None:
     name = finished_study(tmp_path)
     report = ensembles.build_ensemble([name], "voting", top=2)
     at = open_export(name)
-    options = at.selectbox(key=state.W_EXPORT_TRIAL).options
+    options = at.selectbox(key=state.study_widget(state.W_EXPORT_TRIAL, name)).options
     assert any("voting ensemble of" in o for o in options)
-    at.selectbox(key=state.W_EXPORT_TRIAL).set_value(f"ensemble:{report.id}").run()
+    picker = state.study_widget(state.W_EXPORT_TRIAL, name)
+    at.selectbox(key=picker).set_value(f"ensemble:{report.id}").run()
     at.button(key=state.W_EXPORT_BUILD).click().run()
     assert not at.exception and not at.error
     assert "**voting ensemble of 2 trials** · skops" in text(at)
     assert "best single trial (CV)" in text(at)
     assert len(at.get("download_button")) == 1
+
+
+def test_the_searchs_final_ensemble_is_offered_first_and_said_delivered(tmp_path: Path) -> None:
+    """A search that ended with a greedy ensemble: the live view and `knobs export` delivered
+    it, while the Export page preselected the best trial and listed the ensemble last."""
+    from knobs import ensembles
+    from knobs.study.keys import FINAL
+
+    name = finished_study(tmp_path)
+    report = ensembles.build_ensemble([name], "greedy", top=2)
+    ensembles.save(report.to_dict())
+    FINAL.set(knobs.Search.open(name).study, {"kind": "ensemble", "ensemble_id": report.id})
+    at = open_export(name)
+    picker = at.selectbox(key=state.study_widget(state.W_EXPORT_TRIAL, name))
+    assert picker.value == f"ensemble:{report.id}"
+    assert "delivered: the search's final model" in picker.options[0]

@@ -35,6 +35,7 @@ from knobs.export._write import (
     export_ensemble,
     export_model,
     export_study,
+    final_of,
     write_bundle,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "export_ensemble",
     "export_model",
     "export_study",
+    "final_of",
     "get_format",
     "load_bundle",
     "load_bundle_bytes",
