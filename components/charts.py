@@ -25,7 +25,7 @@ from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration, plural
 from knobs.formatting import fmt_score as _fmt_score
 from knobs.metrics import metric_label
-from knobs.study import StudyPlan, storage_url
+from knobs.study import StudyPlan, few_test_rows_caveat, storage_url
 from knobs.study import list_studies as knobs_studies
 
 from . import state
@@ -172,15 +172,18 @@ def status_header(
         share = min(1.0, status.elapsed_s / limit) if limit else 0.0
         if status.state == "finished":  # it ends a little before its limit, by design
             share = 1.0
-        st.progress(share, text=f"{word}: {plural(status.done, 'trial')} done (time budget)")
+        # "(time budget)" after "Stopped" read as the reason it stopped, not as its budget
+        limit_text = f" · time budget {fmt_duration(limit)}" if limit else ""
+        st.progress(share, text=f"{word}: {plural(status.done, 'trial')} done{limit_text}")
     lower = plan.direction == "minimize"
     metric = metric_label(plan.metric)
     delta = None
     # A gain within the folds' noise is not shown as one (green +0.0001 against a ±0.0043 noise).
     tie = (verdict or {}).get("call") == "tie"
     if status.best_value is not None and status.baseline_value is not None:
-        delta = f"{status.best_value - status.baseline_value:+.4f} vs defaults" + (
-            " (within the noise)" if tie else "")
+        # shorter on a tie: "+0.0014 vs defaults (within the noise)" was cut off at 1400 px
+        gain = status.best_value - status.baseline_value
+        delta = f"{gain:+.4f}, within the noise" if tie else f"{gain:+.4f} vs defaults"
     cols = st.columns(5)
     cols[0].metric(
         f"Best {metric}",
@@ -236,6 +239,12 @@ def final_model(final: dict | None, test: dict | None, plan: StudyPlan) -> None:
         f"{plan.n_test:,} held-out rows")
     tail = (f" **Test score:** {fmt_score(score)} {metric_label(plan.metric)} on {rows}, which "
             "no trial saw." if score is not None else "")  # fmt: skip
+    chosen = (test or {}).get("chosen")
+    if chosen and chosen.get("why"):  # a linear model delivered instead of the best trial
+        tail += f" **Delivered:** {chosen['why']}"
+    caveat = few_test_rows_caveat(plan) if score is not None else None
+    if caveat:
+        tail += f" {caveat}"
     icon = ":material/join:" if (final or {}).get("kind") == "ensemble" else ":material/emoji_events:"
     st.success(f"**Final model.** {why}{tail}", icon=icon)
 

@@ -264,6 +264,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
+    if report.get("test_caveat"):
+        print(f"note: {report['test_caveat']}")
     if report["verdict"]:
         print(f"verdict: {report['verdict']['words']}")
     if report.get("perfect"):

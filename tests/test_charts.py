@@ -345,6 +345,8 @@ def test_a_time_budget_header_reads_as_the_search_ended(state, done, bar, words,
     progress = at.get("progress")[0]
     assert progress.value == round(100 * bar)  # percent
     assert words in progress.proto.text
+    # the budget, not a reason: "Stopped: 10 trials done (time budget)" after the user's Stop
+    assert progress.proto.text.endswith(" · time budget 00:30")
     assert said in "\n".join(str(c.value) for c in at.caption)
 
 
@@ -379,12 +381,12 @@ def test_a_best_score_within_the_noise_is_not_shown_as_a_gain() -> None:
     grey, green = 2, 1  # MetricProto.MetricColor
     NONE = 2  # noqa: N806 - MetricProto.MetricDirection
     for verdict, color, said in (
-        ({"call": "tie", "words": words}, grey, " (within the noise)"),
-        ({"call": "gain", "words": "Tuning helps"}, green, ""),
+        ({"call": "tie", "words": words}, grey, "+0.1000, within the noise"),
+        ({"call": "gain", "words": "Tuning helps"}, green, "+0.1000 vs defaults"),
     ):
         at = AppTest.from_function(_header, args=("finished", 3, 0, verdict)).run()
         best = next(m for m in at.metric if m.label == "Best ROC AUC")
-        assert best.proto.delta == f"+0.1000 vs defaults{said}"
+        assert best.proto.delta == said
         assert best.proto.color == color
         assert (best.proto.direction == NONE) is (color == grey)  # no up arrow on a tie
         assert best.help == verdict["words"]
@@ -417,3 +419,15 @@ def test_a_trial_the_time_budget_stopped_is_not_called_pruned() -> None:
     assert (h.n_pruned, h.n_time_cut) == (1, 1)
     assert "early folds scored too low" not in h.unscored[0].reason
     assert V.scores_figure(h, "r2").data[-1].name == "pruned (1), cut by time (1)"
+
+
+def test_a_test_score_on_few_rows_is_called_a_rough_figure() -> None:
+    """A 60-row table: CV 0.94, test 0.75 on 12 rows, said without a caveat anywhere."""
+    from types import SimpleNamespace
+
+    from knobs.study import few_test_rows_caveat
+
+    small = SimpleNamespace(test_source="", n_test=12)
+    assert "on 12 test rows one row moves an accuracy by 0.083" in few_test_rows_caveat(small)
+    assert few_test_rows_caveat(SimpleNamespace(test_source="", n_test=400)) is None
+    assert few_test_rows_caveat(SimpleNamespace(test_source="test.csv", n_test=12)) is None
