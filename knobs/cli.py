@@ -260,7 +260,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(
         f"study {report['study']}: best {report['metric']} {fmt_score(report['best_score'])} "
         f"({report['best_model']}, trial {report['best_trial']}), defaults "
-        f"{fmt_score(report['baseline_score'])}, test {fmt_score(report['test_score'])}, "
+        f"{fmt_score(report['baseline_score'])}, test {fmt_score(report['test_score'])} "
+        f"(the delivered model's: {_delivered_words(report)}), "
         f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
@@ -291,6 +292,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
             "the last fold (not pruned: the time ran out; not counted as failures)"
         )
     return 0 if report["best_score"] is not None else 1
+
+
+def _delivered_words(report: dict[str, Any]) -> str:
+    """Which model the test score is of: the best trial's CV sat beside another model's test
+    score when an ensemble or a linear model within one standard error was delivered."""
+    final = report.get("final") or {}
+    if final.get("kind") == "ensemble":
+        return "the final ensemble"
+    chosen = report.get("chosen_trial") or {}
+    if chosen.get("trial") is not None:
+        return f"trial {chosen['trial']}, {chosen.get('model')}"
+    return f"trial {report['best_trial']}"
 
 
 def _dry_run(

@@ -428,6 +428,6 @@ def test_a_test_score_on_few_rows_is_called_a_rough_figure() -> None:
     from knobs.study import few_test_rows_caveat
 
     small = SimpleNamespace(test_source="", n_test=12)
-    assert "on 12 test rows one row moves an accuracy by 0.083" in few_test_rows_caveat(small)
+    assert "it stands on 12 test rows, each 8% of them" in few_test_rows_caveat(small)
     assert few_test_rows_caveat(SimpleNamespace(test_source="", n_test=400)) is None
     assert few_test_rows_caveat(SimpleNamespace(test_source="test.csv", n_test=12)) is None

@@ -435,3 +435,19 @@ def test_a_binary_target_with_a_rare_class_is_said_with_what_the_metric_tells() 
     assert said and "average precision" in said[0] and "probability column" in said[0]
     even = prepare(pd.DataFrame({"x": np.arange(200) % 13, "label": ["a", "b"] * 100}), "label")
     assert not [n for n in even.notices if "of the rows" in n]
+
+
+def test_regression_targets_far_from_the_rest_are_said() -> None:
+    """A price table with 5 prices 50 times the median (and some negative): CV R² 0.38, test
+    0.01, and nothing said."""
+    from knobs.data import prepare
+
+    price = rng.normal(400_000, 60_000, 300)
+    price[:5] = [44_424_900, 32_557_400, 24_576_400, 20_000_000, 21_000_000]
+    price[5:10] = -price[5:10] / 10
+    ds = prepare(pd.DataFrame({"x": rng.normal(size=300), "price": price}), "price")
+    said = [n for n in ds.notices if n.startswith("Target `price` has 5 values far from the rest")]
+    assert said and "44,424,900" in said[0] and "--metric mae" in said[0]
+    assert "learn its log" not in said[0]  # negatives: no log target
+    calm = prepare(pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)}), "y")
+    assert not [n for n in calm.notices if "far from the rest" in n]

@@ -27,6 +27,7 @@ from knobs.data._profile import (
 )
 from knobs.data._target import TASKS, TargetInfo, Task, analyse_target
 from knobs.errors import DataError
+from knobs.formatting import plural
 from knobs.portable import TableError, canonical_str, split_indices
 
 
@@ -97,6 +98,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     notices.extend(_rare_classes(y, classes))
     notices.extend(_merged_spellings(frame[target], info, target))
     notices.extend(_imbalance(y, classes, chosen))
+    notices.extend(_far_out_targets(y, chosen, target))
     notices.extend(_duplicate_rows(frame))
     if len(y) < min_rows:
         raise DataError(f"Only {len(y)} rows have a value for the target `{target}`; Knobs needs "
@@ -233,6 +235,38 @@ def _rare_classes(y: pd.Series, classes: tuple[str, ...]) -> list[str]:
 
 #: A binary target whose smaller class is below this share of the rows is said to be imbalanced.
 IMBALANCED_SHARE = 0.05
+
+
+#: A regression target value this many interquartile ranges from the median is far out.
+FAR_OUT_IQRS = 20.0
+
+
+def _far_out_targets(y: pd.Series, task: str, target: str) -> list[str]:
+    """A notice for regression targets far from the rest (5 prices 50 times the median): the
+    fold holding them scores far lower than the others, and R² is theirs more than the table's
+    (CV 0.38, test 0.01, nothing said). They may be errors, or need a metric that weighs less."""
+    if task != "regression" or len(y) < 20:
+        return []
+    values = pd.to_numeric(y, errors="coerce").dropna()
+    q1, median, q3 = values.quantile([0.25, 0.5, 0.75])
+    spread = q3 - q1
+    if spread <= 0:
+        return []
+    far = values[(values - median).abs() > FAR_OUT_IQRS * spread]
+    if far.empty:
+        return []
+    def number(v: float) -> str:
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+    shown = ", ".join(number(v) for v in far.sort_values(key=abs, ascending=False).head(3))
+    tamed = " (trials also learn its log, which tames a long tail)" if values.min() > 0 else ""
+    return [
+        f"Target `{target}` has {plural(len(far), 'value')} far from the rest (more than "
+        f"{FAR_OUT_IQRS:.0f} interquartile ranges from its median {number(median)}: {shown}): "
+        "the folds holding them score far lower, and R² follows them more than the other rows"
+        f"{tamed}. Check they are not errors; a metric such as MAE (`--metric mae`) weighs "
+        "them less."
+    ]
 
 
 def _imbalance(y: pd.Series, classes: tuple[str, ...], task: str) -> list[str]:

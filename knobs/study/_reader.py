@@ -215,9 +215,9 @@ def few_test_rows_caveat(plan: StudyPlan) -> str | None:
     if plan.test_source or plan.n_test >= FEW_TEST_ROWS:
         return None
     return (
-        f"The test score is a rough figure: on {plan.n_test} test rows one row moves an accuracy "
-        f"by {1 / max(1, plan.n_test):.3f}. The cross-validated score, on every training row, "
-        "is the steadier one."
+        f"The test score is a rough figure: it stands on {plan.n_test} test rows, each "
+        f"{1 / max(1, plan.n_test):.0%} of them. The cross-validated score, on every training "
+        "row, is the steadier one."
     )
 
 
