@@ -76,6 +76,8 @@ def score_box(bundle: bytes, fmt: str) -> None:
         result = predict_table(model, upload.getvalue(), name=upload.name)
         for w in result.warnings:
             st.warning(w, icon=":material/warning:")
+        keyed = f", keyed by `{result.key}` (the ID column)" if result.key else ""
+        st.caption(f"{len(result.frame):,} predictions{keyed}.")
         st.dataframe(result.frame.head(200), hide_index=True)
         st.download_button(
             "Download predictions (.csv)", data=result.frame.to_csv(index=False).encode(),

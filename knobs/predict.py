@@ -42,6 +42,12 @@ class Prediction:
     frame: pd.DataFrame
     warnings: tuple[str, ...]
 
+    @property
+    def key(self) -> str | None:
+        """The ID column kept as the rows' key (it comes first), when there is one."""
+        first = str(self.frame.columns[0])
+        return None if first == PREDICTION else first
+
 
 def _examples(values: pd.Series, limit: int = 3) -> str:
     return ", ".join(f"`{v}`" for v in pd.unique(values.astype(str))[:limit])

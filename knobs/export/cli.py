@@ -83,14 +83,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from knobs.predict import DETECTED, PREDICTION, predict_table, write_predictions
+    from knobs.predict import DETECTED, predict_table, write_predictions
 
     id_column = None if args.no_id else (args.id_column or DETECTED)
     prediction = predict_table(args.model, args.data, id_column=id_column)
     for w in prediction.warnings:
         print(f"knobs: warning: {w}", file=sys.stderr)
     out = write_predictions(prediction, args.out)
-    first = str(prediction.frame.columns[0])  # the ID column comes first when there is one
-    with_id = "" if first == PREDICTION else f", keyed by `{first}`"
+    with_id = f", keyed by `{prediction.key}`" if prediction.key else ""
     print(f"wrote {len(prediction.frame)} predictions to {out}{with_id}")
     return 0

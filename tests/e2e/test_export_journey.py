@@ -74,9 +74,9 @@ def test_export_journey(server: tuple[str, Path]) -> None:
             page.get_by_role("tab", name="Score a new CSV").click()
             page.locator('input[type="file"]').first.set_input_files(str(csv))  # not a later uploader
             expect(page.get_by_role("button", name="Download predictions (.csv)")).to_be_visible()
-            expect(
-                page.get_by_text("Ignored column(s) the model does not use: application_id")
-            ).to_be_visible()
+            # the ID column is the rows' key, not "ignored" (both were said of it)
+            expect(page.get_by_text("predictions, keyed by")).to_be_visible()
+            expect(page.get_by_text("Ignored column(s)")).to_have_count(0)
             expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
             page.wait_for_timeout(1000)  # the grid paints its canvas after it is attached
             _no_traceback(page)
