@@ -566,16 +566,14 @@ def _title_lines(text: str) -> list[str]:
     for start in range(1, min(MAX_TITLE_LINES, len(lines) - 1) + 1):
         if values(lines[start - 1]) > 1:
             return []  # a line of several values above: no title block, this is a table
-        header, below = lines[start], [ln for ln in lines[start + 1:] if ln.strip()]
+        rest = "\n".join(lines[start + 1:])
         for delimiter in DELIMITERS:
-            width = len(fields(header, delimiter))
-            if (
-                width >= 2
-                and sum(1 for f in fields(header, delimiter) if f.strip()) >= 2
-                and below
-                and sum(len(fields(ln, delimiter)) == width for ln in below[:_AGREEING_ROWS])
-                >= 0.8 * len(below[:_AGREEING_ROWS])
-            ):
+            header = fields(lines[start], delimiter)
+            if len(header) < 2 or sum(1 for f in header if f.strip()) < 2:
+                continue
+            # the records below, read as the delimiter sniffer reads them (blank ones skipped)
+            below = _first_records(rest, delimiter, _AGREEING_ROWS)
+            if below and sum(len(r) == len(header) for r in below) >= 0.8 * len(below):
                 return lines[:start]
     return []
 

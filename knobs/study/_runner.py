@@ -130,11 +130,7 @@ def sweep_interrupted(study: optuna.Study, trials: Iterable[FrozenTrial] | None 
     storage = study._storage
     for t in trials:
         if t.state == TrialState.RUNNING and worker_alive(WORKER.get(t)) is False:
-            INTERRUPTED.set_on_trial_id(storage, t._trial_id, True)
-            FAIL_REASON.set_on_trial_id(
-                storage, t._trial_id, "Its worker process died; the trial is retried."
-            )
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            _fail_interrupted(storage, t, "Its worker process died; the trial is retried.")
             failed += 1
     if failed:
         trials = study.get_trials(deepcopy=False)
@@ -433,17 +429,22 @@ def end_overdue(study: optuna.Study, study_name: str) -> int:
     gone = time.monotonic() + 2.0
     while time.monotonic() < gone and any(p in live_workers(study_name) for p in pids):
         time.sleep(0.05)
-    storage = study._storage
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if (WORKER.get(t) or {}).get("pid") in pids:
-            INTERRUPTED.set_on_trial_id(storage, t._trial_id, True)
-            FAIL_REASON.set_on_trial_id(
-                storage, t._trial_id,
+            _fail_interrupted(
+                study._storage, t,
                 "Stopped by the time budget in the middle of a fold (its worker was stuck in "
                 "native code past the deadline); retried if the search resumes.",
             )  # fmt: skip
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     return len(pids)
+
+
+def _fail_interrupted(storage: Any, trial: FrozenTrial, reason: str) -> None:
+    """Fail a RUNNING trial whose worker is gone as interrupted, with why: a trial cannot be
+    told by its own worker then, so its state and attributes are set in the storage."""
+    INTERRUPTED.set_on_trial_id(storage, trial._trial_id, True)
+    FAIL_REASON.set_on_trial_id(storage, trial._trial_id, reason)
+    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
 def _signal(pid: int, sig: int) -> None:
