@@ -287,6 +287,43 @@ def test_workers_are_forks_of_a_one_thread_process_and_new_interpreters_otherwis
     assert not forks_workers(journal)
 
 
+_TWO_SEARCHES = """
+import json, sys
+import knobs
+from tests.conftest import make_table
+
+make_table("binary").to_csv(sys.argv[1], index=False)
+from knobs.study._runner import forks_workers
+ways = []
+for i in range(2):
+    ways.append(forks_workers(sys.argv[2]))
+    knobs.tune(sys.argv[1], "label", models="hist_gb", n_trials=2, cv=2,
+               workers=1, study=f"twice-{i}", ensemble=False)
+print(json.dumps(ways))
+"""
+
+
+def test_a_script_that_tunes_twice_does_not_hang_in_its_second_search(tmp_path) -> None:
+    """The first search's refit ran OpenMP in the script's own process; the second search
+    forked its worker past OpenMP's thread team, and the worker's first fit waited on that
+    team's lock forever (a script tuning two tables in a loop hung, as did the suite's export
+    test after the export journey). A process with native threads started since Knobs loaded
+    now starts new interpreters."""
+    import json
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KNOBS_HOME=str(tmp_path))
+    env.pop("KNOBS_SPAWN_WORKERS", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _TWO_SEARCHES, str(tmp_path / "t.csv"), str(tmp_path / "j.log")],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1],
+        timeout=150,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, False]
+
+
 #: Run in a fresh interpreter (one thread, as the CLI): the suite's own process may run threads
 #: other tests left (a Dask client's), and then rightly spawns.
 _ONE_SEARCH = """

@@ -213,6 +213,29 @@ class Forked:
         return self.returncode
 
 
+def _os_threads() -> int | None:
+    """Threads of this process as the kernel counts them (native ones included), None where
+    there is no /proc to ask."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+#: Threads this process had when Knobs loaded: the interpreter's, and those numpy's OpenBLAS
+#: starts at import (it re-arms them in a forked child, so they are safe to fork past).
+_THREADS_AT_LOAD = _os_threads()
+
+
+def _no_new_native_threads() -> bool:
+    """Whether no native thread started since Knobs loaded. A model fitted in this process
+    (Knobs' own refit after a search, a user's fit in the same script) leaves OpenMP's thread
+    team behind; a forked child's first OpenMP call then waits forever on that team's lock. A
+    script that called ``knobs.tune`` twice hung in its second search, for good."""
+    now = _os_threads()
+    return now is None or _THREADS_AT_LOAD is None or now <= _THREADS_AT_LOAD
+
+
 def forks_workers(url: str) -> bool:
     """Whether this process starts its workers by forking itself rather than a new interpreter.
 
@@ -221,14 +244,14 @@ def forks_workers(url: str) -> bool:
     where a fork starts with them loaded. Only from a process that runs one thread (the CLI, a
     script, a race's process): a fork copies the calling thread alone, and a lock another
     thread held (a web server's, a notebook kernel's) would stay held forever in the child, so
-    the Streamlit app and notebooks start interpreters as before. Only for journal files: a
+    the Streamlit app and notebooks start interpreters as before; the same for native threads
+    started since Knobs loaded (:func:`_no_new_native_threads`). Only for journal files: a
     database storage's pooled connections must not be shared with a child.
     """
-    import threading
-
     return (
         hasattr(os, "fork")
         and threading.active_count() == 1
+        and _no_new_native_threads()
         and is_journal_path(url)
         and not os.environ.get("KNOBS_SPAWN_WORKERS")
     )
