@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -264,9 +265,9 @@ BROKEN = [
     ),
     ("html-after-blank", b"\n  <html lang='en'><head></head></html>", r"HTML web page"),
     ("xml", b'<?xml version="1.0"?><rows><row a="1"/></rows>', r"looks like XML"),
-    ("json-object", b'{"a": [1, 2], "b": [3, 4]}', r"looks like JSON"),
-    ("json-records", b'[{"a": 1, "b": 2}, {"a": 3, "b": 4}]', r"looks like JSON"),
-    ("json-lines", b'{"a": 1}\n{"a": 2}\n', r"looks like JSON"),
+    ("json-one-object", b'{"a": 1, "b": 2}', r"JSON document but not a table: it holds an obj"),
+    ("json-numbers", b"[1, 2, 3]", r"item 1 of the array is a number, not an object"),
+    ("json-lines-broken", b'{"a": 1}\n{"a": 2\n{"a": 3}\n', r"JSON lines.*line 2 is not valid JSON"),
     ("xlsx", XLSX, r"looks like a spreadsheet workbook but cannot be read.*CSV UTF-8"),
     ("zip", b"PK\x03\x04" + b"\x00" * 26 + b"data.csv", r"look like a zip archive"),
     ("zip-of-two-tables", ZIP_OF_TWO, r"holds 2 tables \(`a.csv`, `b.csv`\).*Extract the one"),
@@ -546,3 +547,33 @@ def test_a_parquet_or_feather_file_is_read_as_a_table(kind: str, tmp_path) -> No
     assert table.frame["x"].tolist() == frame["x"].tolist()
     assert table.frame["when"].iloc[1] == "2024-01-02 00:00:00"
     assert table.notices[0] == f"Read `t.{kind}` as a {'Parquet' if kind == 'parquet' else 'Arrow/Feather'} file."
+
+
+@pytest.mark.parametrize("layout", ["lines", "records", "columns"])
+def test_json_records_and_json_lines_are_read_as_a_table(layout: str, tmp_path) -> None:
+    """JSON lines (logs, API dumps) and a JSON array of records were refused with "Convert it to
+    a table first": pandas' json_normalize reads them, nested objects as `parent.field` columns,
+    lists kept as their JSON text, and the line of a broken record is named."""
+    rows = [{"id": i, "review": f'Good, "solid"\nitem {i}', "price": i * 1.5,
+             "shop": {"city": "Oslo" if i % 2 else "Bergen"}, "tags": ["a", "b"][: i % 3],
+             "rating": i % 5 + 1} for i in range(40)]  # fmt: skip
+    if layout == "lines":
+        text, kind = "\n".join(json.dumps(r) for r in rows) + "\n", "JSON lines"
+    elif layout == "records":
+        text, kind = json.dumps(rows, indent=1), "JSON"
+    else:
+        rows = [{k: r[k] for k in ("id", "price", "rating")} for r in rows]
+        text, kind = json.dumps({k: [r[k] for r in rows] for k in rows[0]}), "JSON"
+    path = tmp_path / "reviews.jsonl"
+    path.write_text(text, encoding="utf-8")
+    table = read_table(path)
+    assert len(table.frame) == 40
+    assert table.notices[0].startswith(f"Read `reviews.jsonl` as {kind}: 40 records")
+    assert table.frame["price"].iloc[3] == 4.5
+    assert not any("spanning several lines" in n for n in table.notices)
+    if layout != "columns":
+        assert list(table.frame.columns) == ["id", "review", "price", "tags", "rating", "shop.city"]
+        assert table.frame["review"].iloc[2] == 'Good, "solid"\nitem 2'
+        assert table.frame["tags"].iloc[2] == '["a", "b"]'
+        assert "`parent.field`" in table.notices[1]
+        assert "Column `tags` holds lists" in table.notices[2]

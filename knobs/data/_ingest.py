@@ -32,9 +32,10 @@ MIN_ROWS = 20
 DEFAULT_MAX_UPLOAD_MB = 200.0
 DELIMITERS = (",", ";", "\t", "|")
 #: File name endings an upload box takes: delimited text, or it gzipped or in a zip archive;
-#: workbooks; Parquet and Arrow files.
+#: workbooks; Parquet and Arrow files; JSON records and JSON lines.
 TABLE_FILE_TYPES = (
     "csv", "tsv", "txt", "gz", "zip", "xlsx", "xlsm", "xls", "ods", "parquet", "feather", "arrow",
+    "json", "jsonl", "ndjson",
 )  # fmt: skip
 #: What one cell of a spreadsheet's totals row reads ("Total", "Grand total:", "Sum", ...).
 _SUMMARY_WORD = re.compile(r"(?:grand\s+|sub-?)?totals?|sum|average|mean", re.IGNORECASE)
@@ -112,6 +113,10 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
     if not text or text.isspace():
         raise DataError(f"`{name}` is empty: it contains no header and no rows. Upload a CSV file "
                         "whose first line names the columns.")
+    was_json = _looks_like_json(text)
+    if was_json:
+        text, said = _json_as_text(text, name)
+        notices.extend(said)
     _refuse_non_table_text(text, name)
     if "\r" in text:  # Windows and old Mac line ends; the csv module wants plain "\n"
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -148,7 +153,7 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
     if n_rows < min_rows:  # min_rows: 1 when scoring new rows (knobs predict), not training
         raise DataError(f"`{name}` has only {n_rows} data row{'s' * (n_rows != 1)}; Knobs needs "
                         f"at least {min_rows} rows to train and validate a model. Add more rows.")
-    if multiline:
+    if multiline and not was_json:  # a JSON string with line breaks is no quoting accident
         count, first = multiline
         notices.append(f"{count} row{'s' * (count > 1)} ha{'ve' if count > 1 else 's'} a quoted "
                        f"value spanning several lines (first at line {first}); if that is not "
@@ -232,7 +237,7 @@ def _read_bytes(source: object, name: str) -> tuple[bytes, str]:
 
 
 #: File names a zip archive's table may have (the rest, and macOS's metadata, are ignored).
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson")
 
 
 def _is_workbook(data: bytes) -> bool:
@@ -492,9 +497,78 @@ def _refuse_non_table_text(text: str, name: str) -> None:
                         "and upload that.")
     if _MARKUP.match(head):
         raise DataError(f"`{name}` is not a CSV file: it looks like XML or markup. {_SAVE_AS_CSV}")
-    if _looks_like_json(text):
-        raise DataError(f"`{name}` is not a CSV file: it looks like JSON. Convert it to a table "
-                        "first (for example pandas.read_json(...).to_csv(...)) and upload the CSV.")
+
+
+def _json_records(text: str, name: str) -> tuple[list[object], str]:
+    """The records of a JSON document (an array of objects, or an object of columns) or of JSON
+    lines (one object per line, as logs and APIs write them), and which of the two it was. A
+    line that is not JSON is named, as a CSV's broken line is."""
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    else:
+        if isinstance(whole, dict) and whole and all(
+            isinstance(v, list | dict) for v in whole.values()
+        ):  # {"a": [1, 2], "b": [3, 4]}: pandas' columns layout
+            return pd.DataFrame(whole).to_dict("records"), "JSON"
+        if isinstance(whole, list):
+            return whole, "JSON"
+        raise DataError(f"`{name}` is a JSON document but not a table: it holds "
+                        f"{_json_kind(whole)}, not a list of records. Write one object per row (a "
+                        "JSON array of objects, or one object per line).")
+    records: list[object] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError as exc:
+            raise DataError(f"`{name}` looks like JSON lines (one object per line), but line "
+                            f"{number} is not valid JSON ({exc.msg}: {_preview(line)}). Fix or "
+                            "remove that line.") from None
+    return records, "JSON lines"
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return "null" if value is None else "a number" if not isinstance(value, bool) else "true/false"
+
+
+def _json_as_text(text: str, name: str) -> tuple[str, list[str]]:
+    """A JSON table as CSV text for the reader, so its values are profiled as a CSV's are. Nested
+    objects become dotted columns (`address.city`, pandas' `json_normalize`); lists in a cell
+    are kept as their JSON text, and said."""
+    records, kind = _json_records(text, name)
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        where = f"line {bad + 1}" if kind == "JSON lines" else f"item {bad + 1} of the array"
+        raise DataError(f"`{name}` is {kind}, but {where} is {_json_kind(records[bad])}, "
+                        "not an object of column values. Write every row as an object, such as "
+                        '{"age": 41, "city": "Oslo"}.')
+    frame = pd.json_normalize(records)  # type: ignore[arg-type]
+    notices = [f"Read `{name}` as {kind}: {plural(len(frame), 'record')}, "
+               f"{plural(frame.shape[1], 'column')}."]
+    if any("." in str(c) for c in frame.columns) and any(
+        isinstance(v, dict) for r in records[:1000] for v in r.values()  # type: ignore[union-attr]
+    ):
+        notices.append("Nested objects became one column per field, named `parent.field`.")
+    listed = [c for c in frame.columns
+              if frame[c].map(lambda v: isinstance(v, list | dict)).any()]  # fmt: skip
+    for column in listed:
+        frame[column] = frame[column].map(
+            lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+        )
+    if listed:
+        notices.append(f"Column{'s' * (len(listed) > 1)} {', '.join(f'`{c}`' for c in listed)} "
+                       f"hold{'s' * (len(listed) == 1)} lists; each list was kept as its JSON text (one category per "
+                       "distinct list).")
+    return frame.to_csv(index=False), notices
 
 
 def _looks_like_json(text: str) -> bool:
