@@ -76,6 +76,7 @@ __all__ = [
     "as_strings",
     "bool_pair",
     "canonical_str",
+    "column_names",
     "guess_date_formats",
     "meta_features",
     "parse_dates",
@@ -94,6 +95,32 @@ __all__ = [
 
 class TableError(ValueError):
     """A problem with the table, said in words (Knobs raises it as ``knobs.errors.DataError``)."""
+
+
+def column_names(header: Sequence[str]) -> list[str]:
+    """A header's column names as Knobs gives them: stripped; a repeated name gets `_2`, `_3`
+    (two `value` columns from a join); an empty one is `column_N`, N its position. One rule for
+    the file a model was trained on and every file it reads later (knobs predict, train.py)."""
+    names = [str(h).strip() for h in header]
+    taken = set(names)
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if not n or n not in seen:
+            seen.add(n)
+            continue
+        new, k = f"{n}_2", 3
+        while new in taken:
+            new, k = f"{n}_{k}", k + 1
+        names[i] = new
+        taken.add(new)
+    for i, n in enumerate(names):
+        if not n:
+            new, k = f"column_{i + 1}", 2
+            while new in taken:
+                new, k = f"column_{i + 1}_{k}", k + 1
+            names[i] = new
+            taken.add(new)
+    return names
 
 
 # --- reading values: one way at profiling, training and predict time ----------------------------

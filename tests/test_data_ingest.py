@@ -577,3 +577,30 @@ def test_json_records_and_json_lines_are_read_as_a_table(layout: str, tmp_path) 
         assert table.frame["tags"].iloc[2] == '["a", "b"]'
         assert "`parent.field`" in table.notices[1]
         assert "Column `tags` holds lists" in table.notices[2]
+
+
+def test_a_title_line_with_a_comma_is_skipped_and_a_short_header_is_not_taken_for_one() -> None:
+    """"Sales report, Q3 2026" above the header was refused as a table whose line 2 has too
+    many fields; a header one field short of its rows must still be refused, not skipped."""
+    body = "region,units,price,returned\n" + "".join(
+        f"r{i % 4},{i},{i * 1.5},{'yes' if i % 3 else 'no'}\n" for i in range(40)
+    )
+    table = read_table(("Sales report, Q3 2026\n" + body).encode(), name="report.csv")
+    assert list(table.frame.columns) == ["region", "units", "price", "returned"]
+    assert table.skip_lines == 1 and table.reading["skip_lines"] == "1"
+    short = "units,price\n" + "".join(f"r{i},{i},{i * 1.5}\n" for i in range(40))
+    with pytest.raises(DataError, match="header"):
+        read_table(short.encode(), name="short.csv")
+
+
+def test_a_parquet_file_past_the_upload_limit_as_text_is_refused(tmp_path, monkeypatch) -> None:
+    """A workbook or Parquet file was turned into CSV text with no bound: a 30 KB Parquet file
+    of repeated rows is 1 MB of text; the limit holds for what it unpacks to, as for gzip."""
+    frame = pd.DataFrame({"a": ["a long repeated category value"] * 30_000, "b": 1.5})
+    path = tmp_path / "big.parquet"
+    frame.to_parquet(path)
+    assert path.stat().st_size < 100_000
+    monkeypatch.setenv("KNOBS_MAX_UPLOAD_MB", "0.5")
+    with pytest.raises(DataError, match=r"holds a table of 1\.\d MB as CSV text, more than the "
+                                        r"512\.0 KB limit"):
+        read_table(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -654,3 +655,45 @@ def test_a_semicolon_decimal_comma_table_gets_a_train_py_that_reads_it(tmp_path:
     assert "read with delimiter `;`, decimal `,`" in (bundle / "card.md").read_text()
     assert_train_py_reproduces(bundle, csv, exported.card["data"]["n_fit"], tmp_path)
     assert result.plan.reading["delimiter"] == ";"
+
+
+@pytest.mark.parametrize("form", ["xlsx", "parquet", "jsonl", "titled_csv"])
+def test_train_py_reads_the_source_as_knobs_read_it(form: str, tmp_path: Path) -> None:
+    """Knobs reads workbooks, Parquet and JSON lines, skips title lines above a header and
+    renames a repeated column name; train.py read every source with pandas.read_csv as it was,
+    and failed on all of them (a workbook as garbled text, `KeyError` on `value_2`)."""
+    import knobs
+    from knobs.export import export_study
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"size": rng.uniform(30, 150, 120).round(2),
+                          "city": rng.choice(["Oslo", "Bergen"], 120),
+                          "value": rng.normal(0, 1, 120).round(3)})  # fmt: skip
+    frame["price"] = (frame["size"] * 3 + (frame["city"] == "Oslo") * 40 + rng.normal(0, 5, 120))
+    source, target = tmp_path / f"houses.{form.replace('titled_', '')}", "price"
+    if form == "xlsx":  # a `README` sheet, then the `data` sheet (no xlsx writer is installed)
+        source, target = tmp_path / "two_sheets.xlsx", "bought"
+        shutil.copy(Path(__file__).parent / "fixtures" / "two_sheets.xlsx", source)
+    elif form == "parquet":
+        frame.to_parquet(source)
+    elif form == "jsonl":
+        frame.to_json(source, orient="records", lines=True)
+    else:  # two title lines, and `value` twice: Knobs calls the second `value_2`
+        frame["value_again"] = frame["value"] * 2
+        body = frame.to_csv(index=False).replace("value_again", "value")
+        source.write_text("House prices, 2024\nExported by hand\n" + body, encoding="utf-8")
+    knobs.tune(source, target, models="linear", n_trials=2, cv=2, workers=1, ensemble=False,
+               study=f"src-{form}")  # fmt: skip
+    bundle = tmp_path / "bundle"
+    exported = export_study(f"src-{form}", "skops", bundle)
+    reading = exported.card["data"]["reading"]
+    expected = {"xlsx": "workbook", "parquet": "parquet", "jsonl": "jsonl"}.get(form, "csv")
+    assert reading.get("format", "csv") == expected
+    if form == "xlsx":
+        assert reading["sheet"] == "data" and "python-calamine==" in (
+            bundle / "requirements.txt").read_text()  # fmt: skip
+    if form == "titled_csv":
+        assert reading["skip_lines"] == "2"
+        assert "value_2" in [c["name"] for c in exported.card["schema"]]
+        assert "2 lines above the header skipped" in (bundle / "card.md").read_text()
+    assert_train_py_reproduces(bundle, source, exported.card["data"]["n_fit"], tmp_path)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from knobs.errors import ConfigError, DataError
 from knobs.formatting import plural
+from knobs.portable import column_names
 
 MIN_ROWS = 20
 DEFAULT_MAX_UPLOAD_MB = 200.0
@@ -86,12 +87,23 @@ class RawTable:
     delimiter: str
     decimal: str
     notices: tuple[str, ...]
+    #: What the file was before it became CSV text ("csv", "workbook", "parquet", "feather",
+    #: "json", "jsonl"), the workbook's sheet that was read, and the lines skipped above the
+    #: header (a title, Excel's `sep=` line).
+    form: str = "csv"
+    sheet: str = ""
+    skip_lines: int = 0
 
     @property
     def reading(self) -> dict[str, str]:
         """How the file was read, for whatever reads it again (an export's train.py)."""
+        extra = {"format": self.form} if self.form != "csv" else {}
+        if self.sheet:
+            extra["sheet"] = self.sheet
+        if self.skip_lines:
+            extra["skip_lines"] = str(self.skip_lines)
         return {"delimiter": self.delimiter, "decimal": self.decimal,
-                "encoding": self.encoding.lower()}  # fmt: skip
+                "encoding": self.encoding.lower(), **extra}  # fmt: skip
 
 
 def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
@@ -105,7 +117,7 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
     if not data or data.isspace():
         raise DataError(f"`{name}` is empty: it contains no header and no rows. Upload a CSV file "
                         "whose first line names the columns.")
-    data, unpacked = _unpack(data, name)
+    data, unpacked, source = _unpack(data, name)
     _refuse_known_binary(data, name)
     text, encoding, notices = _decode(data, name)
     del data
@@ -115,8 +127,9 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
                         "whose first line names the columns.")
     was_json = _looks_like_json(text)
     if was_json:
-        text, said = _json_as_text(text, name)
+        text, said, form = _json_as_text(text, name)
         notices.extend(said)
+        source = {"form": form}
     _refuse_non_table_text(text, name)
     if "\r" in text:  # Windows and old Mac line ends; the csv module wants plain "\n"
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -169,7 +182,7 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
     if min_rows > 1:  # a table to learn from; rows to predict are all kept, one per input row
         frame = _drop_summary_rows(frame, notices)
     return RawTable(frame=frame, encoding=encoding, delimiter=delimiter, decimal=decimal,
-                    notices=tuple(notices))
+                    notices=tuple(notices), skip_lines=offset, **source)
 
 
 # --- bytes -----------------------------------------------------------------------------------
@@ -251,7 +264,7 @@ def _is_workbook(data: bytes) -> bool:
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def _workbook_as_text(data: bytes, name: str) -> tuple[bytes, list[str]]:
+def _workbook_as_text(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
     """A workbook's (.xlsx, .xls, .ods) sheet with the most filled cells, as CSV text for the
     reader, with a notice naming it: users bring spreadsheets, and "Save As CSV" was one more
     step before a first search. Read by calamine (pandas' reader for all three formats)."""
@@ -270,10 +283,11 @@ def _workbook_as_text(data: bytes, name: str) -> tuple[bytes, list[str]]:
     text = sheet.to_csv(index=False, header=False, date_format="%Y-%m-%d %H:%M:%S")
     others = [f"`{t}`" for t in sheets if t != title]
     why = f" (the one with the most filled cells; also there: {', '.join(others)})" if others else ""
-    return text.encode("utf-8"), [f"Read sheet `{title}` of the workbook `{name}`{why}."]
+    notices = [f"Read sheet `{title}` of the workbook `{name}`{why}."]
+    return text.encode("utf-8"), notices, {"form": "workbook", "sheet": str(title)}
 
 
-def _columnar_as_text(data: bytes, name: str) -> tuple[bytes, list[str]]:
+def _columnar_as_text(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
     """A Parquet or Arrow/Feather file as CSV text for the reader (pyarrow reads both): its
     column types are read again as a CSV's are, so every table is profiled one way."""
     kind = "Parquet" if data.startswith(b"PAR1") else "Arrow/Feather"
@@ -285,19 +299,24 @@ def _columnar_as_text(data: bytes, name: str) -> tuple[bytes, list[str]]:
                         f"({type(exc).__name__}: {str(exc)[:120]}). Write it again, or save the "
                         "table as CSV.") from None
     text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
-    return text.encode("utf-8"), [f"Read `{name}` as a {kind} file."]
+    form = "parquet" if kind == "Parquet" else "feather"
+    return text.encode("utf-8"), [f"Read `{name}` as a {kind} file."], {"form": form}
 
 
-def _unpack(data: bytes, name: str) -> tuple[bytes, list[str]]:
+def _unpack(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
     """The table inside a gzip file or a zip archive holding one table, as downloads often come
     (`train.csv.gz`, a Kaggle `.zip`), or a workbook's largest sheet, with a notice saying so;
     other bytes as they are. The unpacked size keeps the upload limit, so a small archive cannot
     fill the memory."""
     limit = _max_bytes()
-    if _is_workbook(data):
-        return _workbook_as_text(data, name)
-    if data.startswith((b"PAR1", b"ARROW1")):
-        return _columnar_as_text(data, name)
+    if _is_workbook(data) or data.startswith((b"PAR1", b"ARROW1")):
+        convert = _workbook_as_text if _is_workbook(data) else _columnar_as_text
+        text, notices, source = convert(data, name)
+        if len(text) > limit:  # a compressed sheet or Parquet file can be 10x its file's size
+            raise DataError(f"`{name}` holds a table of {_shown(len(text))} as CSV text, more "
+                            f"than the {_shown(limit)} limit. Upload a sample of the rows, or "
+                            "raise the limit with the KNOBS_MAX_UPLOAD_MB setting.")
+        return text, notices, source
     if data.startswith(b"\x1f\x8b"):
         inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
         try:
@@ -309,18 +328,18 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str]]:
             raise DataError(f"`{name}` decompresses to more than the {_shown(limit)} limit. Upload "
                             "a sample of the rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB "
                             "setting.")
-        return out, [f"Decompressed `{name}` (gzip)."]
+        return out, [f"Decompressed `{name}` (gzip)."], {}
     if not data.startswith(b"PK\x03\x04"):
-        return data, []
+        return data, [], {}
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()
                    and not m.filename.startswith("__MACOSX/")
                    and m.filename.lower().endswith(_TABLE_SUFFIXES)]  # fmt: skip
     except zipfile.BadZipFile:
-        return data, []  # said as a damaged archive or workbook below
+        return data, [], {}  # said as a damaged archive or workbook below
     if len(members) != 1:
-        return data, [] if not members else _many_tables(name, [m.filename for m in members])
+        return data, [] if not members else _many_tables(name, [m.filename for m in members]), {}
     member = members[0]
     if member.file_size > limit:
         raise _too_big(f"{member.filename} in {name}", member.file_size, limit)
@@ -330,7 +349,7 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str]]:
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
         raise DataError(f"`{member.filename}` in `{name}` cannot be extracted ({exc}). Extract it "
                         "yourself and upload the CSV.") from None
-    return out, [f"Read `{member.filename}` from the zip archive `{name}`."]
+    return out, [f"Read `{member.filename}` from the zip archive `{name}`."], {}
 
 
 def _many_tables(name: str, files: list[str]) -> list[str]:
@@ -540,7 +559,7 @@ def _json_kind(value: object) -> str:
     return "null" if value is None else "a number" if not isinstance(value, bool) else "true/false"
 
 
-def _json_as_text(text: str, name: str) -> tuple[str, list[str]]:
+def _json_as_text(text: str, name: str) -> tuple[str, list[str], str]:
     """A JSON table as CSV text for the reader, so its values are profiled as a CSV's are. Nested
     objects become dotted columns (`address.city`, pandas' `json_normalize`); lists in a cell
     are kept as their JSON text, and said."""
@@ -568,7 +587,7 @@ def _json_as_text(text: str, name: str) -> tuple[str, list[str]]:
         notices.append(f"Column{'s' * (len(listed) > 1)} {', '.join(f'`{c}`' for c in listed)} "
                        f"hold{'s' * (len(listed) == 1)} lists; each list was kept as its JSON text (one category per "
                        "distinct list).")
-    return frame.to_csv(index=False), notices
+    return frame.to_csv(index=False), notices, "jsonl" if kind == "JSON lines" else "json"
 
 
 def _looks_like_json(text: str) -> bool:
@@ -624,29 +643,35 @@ _AGREEING_ROWS = 5
 
 
 def _title_lines(text: str) -> list[str]:
-    """The lines above the header of a report export ("Sales report", "generated 2026-11-30"):
-    each holds at most one value, and the header is the first line with two values or more that
-    the lines below it agree with on the column count. None when the first line is the header.
-    Such a file was refused as "a single column, named `Sales report`"."""
+    """The lines above the header of a report export ("Sales report", "Q3, 2026"): the header is
+    the first line with two values or more that the lines below it agree with on the column
+    count, and each line above holds at most one value, or is shorter than the header and holds
+    at most half as many values. None when the first line is the header. Such a file was refused
+    as "a single column, named `Sales report`"."""
     lines = text.split("\n", MAX_TITLE_LINES + _AGREEING_ROWS + 1)[: MAX_TITLE_LINES + _AGREEING_ROWS]
 
     def fields(line: str, delimiter: str) -> list[str]:
         return next(csv.reader([line], delimiter=delimiter), [])
 
-    def values(line: str) -> int:
-        """The most non-empty values any separator finds in a line: a title has at most one."""
-        return max(len([f for f in fields(line, d) if f.strip()]) for d in DELIMITERS)
+    def values(line: str, delimiter: str) -> int:
+        return len([f for f in fields(line, delimiter) if f.strip()])
+
+    def is_title(line: str, header: list[str], delimiter: str) -> bool:
+        """A title under any separator (one value), or a short line of few values under the
+        header's: `a,b` above rows of three stays a header one field short, refused as such."""
+        most = max(values(line, d) for d in DELIMITERS)
+        return most <= 1 or (len(fields(line, delimiter)) < len(header)
+                             and most <= len(header) // 2)  # fmt: skip
 
     for start in range(1, min(MAX_TITLE_LINES, len(lines) - 1) + 1):
-        if values(lines[start - 1]) > 1:
-            return []  # a line of several values above: no title block, this is a table
-        rest = "\n".join(lines[start + 1:])
         for delimiter in DELIMITERS:
             header = fields(lines[start], delimiter)
             if len(header) < 2 or sum(1 for f in header if f.strip()) < 2:
                 continue
+            if not all(is_title(line, header, delimiter) for line in lines[:start]):
+                continue
             # the records below, read as the delimiter sniffer reads them (blank ones skipped)
-            below = _first_records(rest, delimiter, _AGREEING_ROWS)
+            below = _first_records("\n".join(lines[start + 1:]), delimiter, _AGREEING_ROWS)
             if below and sum(len(r) == len(header) for r in below) >= 0.8 * len(below):
                 return lines[:start]
     return []
@@ -781,33 +806,19 @@ def _check_structure(text: str, delimiter: str, name: str, offset: int
 
 
 def _column_names(header: list[str], name: str) -> tuple[list[str], list[str]]:
+    """``portable.column_names``, with what it changed said."""
+    names = column_names(header)
+    stripped = [h.strip() for h in header]
     notices: list[str] = []
-    names = [h.strip() for h in header]
-    if any(n != h for n, h in zip(names, header, strict=True)):
+    if stripped != header:
         notices.append("Removed spaces around column names.")
-    # A repeated name (two `value` columns from a join) gets a suffix, said: the same header
-    # read again (rows to predict) gets the same names, so a model finds its columns.
-    taken = set(names)
-    first: dict[str, int] = {}
-    for i, n in enumerate(names):
-        if not n or n not in first:
-            first.setdefault(n, i)
-            continue
-        new, k = f"{n}_2", 3
-        while new in taken:
-            new, k = f"{n}_{k}", k + 1
-        names[i] = new
-        taken.add(new)
-        notices.append(f"Columns {first[n] + 1} and {i + 1} are both named `{n}` in the header; "
-                       f"called column {i + 1} `{new}`.")
-    for i, n in enumerate(names):
-        if not n:
-            new, k = f"column_{i + 1}", 2
-            while new in taken:
-                new, k = f"column_{i + 1}_{k}", k + 1
-            names[i] = new
-            taken.add(new)
-            notices.append(f"Column {i + 1} has no name in the header; called it `{new}`.")
+    for i, (old, new) in enumerate(zip(stripped, names, strict=True)):
+        if old and new != old:
+            first = stripped.index(old)
+            notices.append(f"Columns {first + 1} and {i + 1} are both named `{old}` in the "
+                           f"header; called column {i + 1} `{new}`.")
+    notices += [f"Column {i + 1} has no name in the header; called it `{new}`."
+                for i, (old, new) in enumerate(zip(stripped, names, strict=True)) if not old]
     return names, notices
 
 

@@ -162,8 +162,7 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         "a column where none can be read is refused.",
         "",
         "## Training",
-        f"- Training rows: {d['n_train']} (source `{d['source']}`, read with delimiter "
-        f"`{d['reading']['delimiter']}`, decimal `{d['reading']['decimal']}`)",
+        f"- Training rows: {d['n_train']} (source `{d['source']}`, {_read_as(d['reading'])})",
         f"- Data fingerprint (sha256 of the cleaned table): `{d['fingerprint']}`",
         f"- Seed {d['seed']}, test share {d['test_size']}, {d['folds']}-fold CV",
         f"- Fitted on: {_fitted_on(card)}",
@@ -214,6 +213,19 @@ def render_markdown(card: Mapping[str, Any]) -> str:
     else:
         lines.append(f"Not available: {t['reason']}")
     return "\n".join(lines) + "\n"
+
+
+def _read_as(reading: Mapping[str, str]) -> str:
+    """How the source file was read, in the card's words."""
+    form = reading.get("format", "csv")
+    if form == "workbook":
+        said = f"read as sheet `{reading.get('sheet', '')}` of a workbook"
+    elif form != "csv":
+        said = f"read as a {dict(jsonl='JSON lines', json='JSON').get(form, form.title())} file"
+    else:
+        said = f"read with delimiter `{reading['delimiter']}`, decimal `{reading['decimal']}`"
+    skipped = int(reading.get("skip_lines", 0))
+    return said + (f", {skipped} line{'s' * (skipped > 1)} above the header skipped" if skipped else "")
 
 
 def build_card(

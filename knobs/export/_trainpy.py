@@ -172,6 +172,7 @@ _MAIN = '''
 # ==== Part 2: the exported model ====
 
 import argparse
+import io
 import sys
 
 import numpy as np
@@ -190,12 +191,70 @@ def build_model():
 {fit_model}
 
 
-def read_csv(path: str) -> pd.DataFrame:
-    frame = pd.read_csv(
-        path, sep=SETTINGS["delimiter"], decimal=SETTINGS["decimal"],
-        encoding=SETTINGS["encoding"], index_col=False, skip_blank_lines=True, low_memory=False,
-    )
-    frame.columns = [str(c) for c in frame.columns]
+def as_csv_text(path: str) -> str | None:
+    """A workbook's sheet, a Parquet, Feather or JSON file as CSV text, as Knobs reads them
+    (a file's ending says which); None for a delimited text file."""
+    ending = path.lower().rsplit(".", 1)[-1]
+    if ending in ("xlsx", "xlsm", "xls", "ods"):  # needs python-calamine
+        sheets = pd.read_excel(path, sheet_name=None, header=None, engine="calamine")
+        title = SETTINGS.get("sheet")
+        if title not in sheets:  # Knobs read the sheet with the most filled cells
+            title = max(sheets, key=lambda t: int(sheets[t].notna().to_numpy().sum()))
+        sheet = sheets[title].dropna(how="all").dropna(axis=1, how="all")
+        return sheet.to_csv(index=False, header=False, date_format="%Y-%m-%d %H:%M:%S")
+    if ending in ("parquet", "feather", "arrow"):  # needs pyarrow
+        reader = pd.read_parquet if ending == "parquet" else pd.read_feather
+        return reader(path).to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
+    if ending in ("json", "jsonl", "ndjson"):
+        import json
+
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            records = json.loads(text)
+        except ValueError:  # JSON lines: one object per line
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        if isinstance(records, dict):  # an object of columns
+            records = pd.DataFrame(records).to_dict("records")
+        frame = pd.json_normalize(records)
+        for c in frame.columns:  # lists stay as their JSON text
+            frame[c] = frame[c].map(lambda v: json.dumps(v, ensure_ascii=False)
+                                    if isinstance(v, (list, dict)) else v)
+        return frame.to_csv(index=False)
+    return None
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """The table as Knobs read it: the lines above the header it skipped in the training file
+    skipped here too where the header is below them, columns named by Knobs' rule
+    (``column_names``: `value_2` for a repeated name, `column_N` for an empty one)."""
+    skipped = int(SETTINGS.get("skip_lines", 0))
+    for skip in dict.fromkeys((skipped, 0)):
+        try:
+            frame = read_from(path, skip)
+        except pd.errors.ParserError:  # a title line read as the header
+            continue
+        if set(SETTINGS["columns"]) <= set(frame.columns):
+            return frame
+    return read_from(path, 0)
+
+
+def read_from(path: str, skip_lines: int) -> pd.DataFrame:
+    text = as_csv_text(path)
+    options = dict(skiprows=skip_lines)
+    if text is None:
+        source, sep = path, SETTINGS["delimiter"]
+        options.update(decimal=SETTINGS["decimal"], encoding=SETTINGS["encoding"])
+    else:
+        source, sep = io.StringIO(text), ","
+    header = pd.read_csv(source, sep=sep, header=None, nrows=1, dtype=str,
+                         keep_default_na=False, **options).iloc[0].tolist()
+    if text is not None:
+        source = io.StringIO(text)
+    frame = pd.read_csv(source, sep=sep, index_col=False, skip_blank_lines=True,
+                        low_memory=False, **options)
+    names = column_names(header)
+    frame.columns = names if len(names) == frame.shape[1] else [str(c) for c in frame.columns]
     return frame
 
 
@@ -254,14 +313,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="predictions.csv", help="where --predict writes")
     parser.add_argument("--save", help="save the fitted model here with skops")
     args = parser.parse_args(argv)
-    X, y = training_split(read_csv(args.csv))
+    X, y = training_split(read_table(args.csv))
     if len(y) != SETTINGS["n_fit"]:
         print(f"warning: {{len(y)}} rows to fit on, the export had {{SETTINGS['n_fit']}}: is "
               "this the same CSV?", file=sys.stderr)
     model = fit_model(X, y)
     print(f"fitted on {{len(y)}} rows")
     if args.predict:
-        predictions(model, features(read_csv(args.predict))).to_csv(args.out, index=False)
+        predictions(model, features(read_table(args.predict))).to_csv(args.out, index=False)
         print(f"wrote {{args.out}}")
     if args.save:
         import skops.io as sio
@@ -389,7 +448,7 @@ def render_train_py(
     oof = ensemble.get("oof") if ensemble else None
     imports = sorted(renderer.imports)
     if oof is not None:  # the script calls base64.b64decode and io.BytesIO by module
-        imports = ["import base64", "import io", *imports]
+        imports = ["import base64", *imports]
     fit_model = _FIT_PLAIN
     if oof is not None:
         fit_model = _FIT_STACKING
@@ -435,11 +494,20 @@ def render_train_py(
     return header + portable_source() + body
 
 
-def train_requirements(pipeline: Any, versions: Mapping[str, str]) -> str:
-    """Pinned requirements of train.py: only what it imports (skops for ``--save``)."""
+#: What pandas needs to read a source file of each kind (``RawTable.form``) that is not CSV.
+_READERS = {"workbook": "python-calamine", "parquet": "pyarrow", "feather": "pyarrow"}
+
+
+def train_requirements(
+    pipeline: Any, versions: Mapping[str, str], source_format: str = "csv"
+) -> str:
+    """Pinned requirements of train.py: only what it imports (skops for ``--save``), and the
+    reader of its source file when that is a workbook or a Parquet/Feather file."""
     names = ["numpy", "pandas", "scipy", "scikit-learn", "skops"]
     if "xgboost" in render_imports(pipeline):
         names.append("xgboost")
+    if source_format in _READERS:
+        names.append(_READERS[source_format])
     lines = []
     for n in names:
         v = versions.get(n) or (versions.get("xgboost-cpu") if n == "xgboost" else None)

@@ -31,7 +31,10 @@ from knobs.export._formats import (
 from knobs.export._source import ModelSource, source_from_ensemble, source_from_study
 from knobs.study import StudyPlan, library_versions
 
-_EXPORT_LIBS = ("skops", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "scipy", "joblib")
+_EXPORT_LIBS = (
+    "skops", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "scipy", "joblib", "pyarrow",
+    "python-calamine",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,7 @@ def _reading(plan: StudyPlan, data: str | Path | None) -> dict[str, str]:
         return {"delimiter": ",", "decimal": ".", "encoding": "utf-8", **plan.reading}
     from knobs.data import read_table
 
-    table = read_table(data)
-    return {"delimiter": table.delimiter, "decimal": table.decimal,
-            "encoding": table.encoding.lower()}  # fmt: skip
+    return read_table(data).reading
 
 
 def _write_train_py(
@@ -105,7 +106,8 @@ def _write_train_py(
         script = _trainpy.render_train_py(est, settings, knobs_version, ensemble)
         (directory / TRAIN_PY).write_text(script, encoding="utf-8")
         (directory / REQUIREMENTS).write_text(
-            _trainpy.train_requirements(est, _versions()), encoding="utf-8"
+            _trainpy.train_requirements(est, _versions(), reading.get("format", "csv")),
+            encoding="utf-8",
         )
     except ExportError as exc:
         return {"available": False, "reason": str(exc)}
