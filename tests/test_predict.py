@@ -180,3 +180,32 @@ def test_an_empty_used_column_warns_and_the_id_column_is_not_called_ignored(
     rows = new_rows().assign(row_id=range(len(new_rows())))
     _, warnings = check_schema(rows, keyed)
     assert not any("row_id" in w for w in warnings)
+
+
+def test_a_search_result_predicts_in_the_tables_own_labels(tmp_path: Path) -> None:
+    """`result.best_pipeline.predict` gives class codes: a 1-5 rating came back as 0-4, every
+    prediction one too low, with nothing to say so. `result.predict` answers as `knobs predict`
+    does: the labels, a probability per class, keyed by the ID column, columns checked."""
+    import knobs
+
+    rng = np.random.default_rng(2)
+    n = 150
+    frame = pd.DataFrame({"customer": [f"{i:05d}" for i in range(n)],
+                          "score": rng.normal(0, 1, n)})  # fmt: skip
+    frame["rating"] = np.digitize(frame["score"], [-1, -0.3, 0.3, 1]) + 1
+    data = tmp_path / "ratings.csv"
+    frame.to_csv(data, index=False)
+    result = knobs.tune(data, "rating", models="logistic", n_trials=2, cv=2, workers=1,
+                        ensemble=False, study="labels")  # fmt: skip
+    new = frame.drop(columns="rating").iloc[:40]
+    out = result.predict(new)
+    assert list(out.columns) == ["customer", "prediction",
+                                 *(f"probability_{c}" for c in "12345")]  # fmt: skip
+    assert set(out["prediction"].astype(str)) <= set("12345")
+    assert (out["prediction"].astype(int) == frame["rating"].iloc[:40]).mean() > 0.7
+    codes = result.best_pipeline.predict(result.plan.load_split("test")[0])
+    assert set(codes) <= {0, 1, 2, 3, 4}  # the pipeline's own answer stays codes
+    with pytest.raises(knobs.DataError, match="lacks column"):
+        result.predict(new.drop(columns="score"))
+    from_file = result.predict(data)  # read from the file, `00007` stays `00007`
+    assert from_file.shape[0] == n and from_file["customer"].iloc[7] == "00007"

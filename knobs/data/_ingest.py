@@ -825,6 +825,19 @@ def _column_names(header: list[str], name: str) -> tuple[list[str], list[str]]:
 # --- pandas ----------------------------------------------------------------------------------
 
 
+_ZERO_LED = re.compile(r"0\d+")
+
+
+def _zero_led_columns(text: str, delimiter: str, names: list[str]) -> list[str]:
+    """Columns whose first records hold a whole number written with leading zeros (`007`, a
+    customer number, a ZIP code): read as text, so `007` stays `007`. Read as numbers they lost
+    their zeros, and predictions keyed by such an ID no longer joined back to the source."""
+    found: set[int] = set()
+    for record in _first_records(_sample(text), delimiter, 200)[1:]:
+        found.update(i for i, v in enumerate(record[: len(names)]) if _ZERO_LED.fullmatch(v.strip()))
+    return [names[i] for i in sorted(found)]
+
+
 def _parse(text: str, delimiter: str, decimal: str, names: list[str], trailing: bool, name: str,
            offset: int) -> pd.DataFrame:
     usecols = list(range(len(names))) if trailing else None
@@ -836,6 +849,7 @@ def _parse(text: str, delimiter: str, decimal: str, names: list[str], trailing: 
                 io.StringIO(text), sep=delimiter, decimal=decimal, header=0, names=all_names,
                 usecols=usecols, index_col=False, skip_blank_lines=True, low_memory=False,
                 engine="c", quotechar='"', doublequote=True,
+                dtype=dict.fromkeys(_zero_led_columns(text, delimiter, names), "str"),
             )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeError,
             OverflowError, csv.Error) as exc:

@@ -65,6 +65,20 @@ def input_schema(plan: StudyPlan, X_train: pd.DataFrame) -> list[dict[str, Any]]
     return out
 
 
+def predict_card(plan: StudyPlan, X_train: pd.DataFrame) -> dict[str, Any]:
+    """What predicting needs of a card (task, target, classes, the input schema, the ID-like
+    columns that key predictions): an exported card holds it, and a search's result uses it
+    to predict in the table's own labels without an export."""
+    return {
+        "task": plan.task,
+        "target": plan.target,
+        "classes": list(plan.classes),
+        "schema": input_schema(plan, X_train),
+        # ID-like columns the profile left out: `knobs predict` keeps the first one present
+        "id_columns": [c.name for c in plan.columns if "id_like" in c.flags],
+    }
+
+
 def _fitted_on(card: Mapping[str, Any]) -> str:
     """Which rows the exported model was fitted on, in words (old cards: the training split)."""
     d = card["data"]
@@ -244,14 +258,15 @@ def build_card(
 ) -> dict[str, Any]:
     """card.json's content, but for ``files`` (the writer adds them once every file is there)."""
     est = source.estimator
+    needed = predict_card(plan, X_train)
     return {
         "card_version": CARD_VERSION,
         "study": study,
         "exported": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "format": row.name,
-        "task": plan.task,
-        "target": plan.target,
-        "classes": list(plan.classes),
+        "task": needed["task"],
+        "target": needed["target"],
+        "classes": needed["classes"],
         "model": {
             "label": source.label,
             "kind": source.kind,
@@ -279,9 +294,8 @@ def build_card(
                 else "baseline (default parameters, CV)"
             ),
         },
-        "schema": input_schema(plan, X_train),
-        # ID-like columns the profile left out: `knobs predict` keeps the first one present
-        "id_columns": [c.name for c in plan.columns if "id_like" in c.flags],
+        "schema": needed["schema"],
+        "id_columns": needed["id_columns"],
         "data": {
             "source": plan.source,
             "n_train": plan.n_train,

@@ -419,6 +419,33 @@ class TuneResult:
     #: Why the search ended on a perfect score (:func:`perfect_words`); None when it did not.
     perfect: str | None = None
 
+    def predict(self, data: Any, *, id_column: str | None = "detected") -> pd.DataFrame:
+        """Predictions for new rows (a path, bytes or a DataFrame with the table's own column
+        names), as ``knobs predict`` writes them: class labels, not the class codes
+        ``best_pipeline.predict`` returns (a 1-5 rating came back as 0-4), one probability
+        column per class, keyed by the ID column; the columns are checked as there. Its
+        warnings (unseen categories, unreadable values) go to ``warnings.warn``."""
+        import warnings
+
+        from knobs.export import LoadedModel
+        from knobs.export._card import predict_card
+        from knobs.predict import predict_frame
+
+        if self.best_pipeline is None:
+            raise StudyError(f"Study `{self.study}` delivered no model: no trial finished.")
+        if isinstance(data, pd.DataFrame):
+            frame = data
+        else:
+            from knobs.data import read_table
+
+            frame = read_table(data, min_rows=1).frame
+        card = predict_card(self.plan, self.plan.load_split("train")[0])
+        prediction = predict_frame(LoadedModel(card=card, estimator=self.best_pipeline), frame,
+                                   id_column=id_column)  # fmt: skip
+        for said in prediction.warnings:
+            warnings.warn(said, stacklevel=2)
+        return prediction.frame
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``knobs tune --json``)."""
         trials = [
