@@ -1,6 +1,7 @@
 """The ``knobs`` command: a thin layer over ``knobs.api``.
 
-Exit codes: 0 success, 2 bad input or usage (one clear message, no traceback), 1 internal error.
+Exit codes: 0 success, 2 bad input or usage (one clear message, no traceback), 3 a search that
+ran but delivered no model (why, and what to do, on stderr), 1 internal error.
 Progress goes to stderr, results to stdout (and ``--json``), so the output pipes cleanly.
 """
 
@@ -22,6 +23,9 @@ from knobs.models import model_names
 from knobs.pipelines import TARGET_TRANSFORMS
 from knobs.pruners import DEFAULT_PRUNER, PRUNERS
 from knobs.strategies import CONFIG_STRATEGIES, SAMPLERS, strategy_label
+
+#: Exit code of a search that ran but delivered no model (no trial finished); 1 is Knobs' bug.
+NO_MODEL = 3
 
 
 class Progress:
@@ -262,7 +266,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"({report['best_model']}, trial {report['best_trial']}), defaults "
         f"{fmt_score(report['baseline_score'])}, test {fmt_score(report['test_score'])} "
         f"(the delivered model's: {_delivered_words(report)}), "
-        f"{report['n_trials']} trials in {report['wall_s']:.1f} s"
+        f"{plural(report['n_trials'], 'trial')} in {report['wall_s']:.1f} s"
     )
     print(f"best params: {json.dumps(report['best_params'], default=str)}")
     if report.get("test_caveat"):
@@ -291,7 +295,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
             f"{plural(report['counts']['TIME_CUT'], 'trial')} stopped by the time budget before "
             "the last fold (not pruned: the time ran out; not counted as failures)"
         )
-    return 0 if report["best_score"] is not None else 1
+    if report.get("no_model"):
+        print(f"knobs: no model: {report['no_model']}", file=sys.stderr)
+        return NO_MODEL
+    return 0
 
 
 def _delivered_words(report: dict[str, Any]) -> str:

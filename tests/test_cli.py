@@ -86,3 +86,18 @@ def test_models_lists_spaces():
     run = knobs_cli("models", "--task", "regression")
     assert run.returncode == 0
     assert "xgboost" in run.stdout and "logistic" not in run.stdout.split()
+
+
+def test_a_search_that_delivers_no_model_exits_3_and_says_why(csv_path, tmp_path):
+    """A 1.7-million-row table with 40 s ended on "best r2 - (None, trial None)" and exit
+    status 1, the internal error's, without a word of why. A time budget too short for any
+    trial now says so, with what to do, and exits 3 (README: a search that ran, no model)."""
+    from knobs.cli import main
+
+    report = tmp_path / "r.json"
+    code = main(["tune", str(csv_path), "--target", "label", "--timeout", "0.05",
+                 "--json", str(report)])  # fmt: skip
+    assert code == 3
+    words = json.loads(report.read_text())["no_model"]
+    assert words.startswith("No trial finished within the time budget (0.05 s")
+    assert "`--timeout`" in words

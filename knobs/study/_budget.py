@@ -67,9 +67,12 @@ BY_TIME = "time budget"
 def cut_by_time(t: FrozenTrial) -> bool:
     """Stopped because its folds could not end by the time budget's cut, not because it scored
     low: it saved nothing and says nothing of its settings, so it is never called pruned."""
-    if t.state != TrialState.PRUNED:
-        return False
-    return (PRUNED.get(t) or {}).get("reason", BY_PRUNER) == BY_TIME
+    if t.state == TrialState.PRUNED:
+        return (PRUNED.get(t) or {}).get("reason", BY_PRUNER) == BY_TIME
+    # Its worker stuck in native code past the deadline, killed (``runner.end_overdue``): stored
+    # as failed and interrupted, so a resume runs it again.
+    return (t.state == TrialState.FAIL and bool(INTERRUPTED.get(t))
+            and (PRUNED.get(t) or {}).get("reason") == BY_TIME)  # fmt: skip
 
 
 def is_scored(t: FrozenTrial) -> bool:

@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from knobs.errors import StudyError
-from knobs.formatting import fmt_gain, fmt_score
+from knobs.formatting import fmt_gain, fmt_score, plural
 from knobs.metrics import Metric, call, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
 from knobs.pipelines import PREFIX as PREP_PREFIX
@@ -295,16 +295,40 @@ def devices_used(plan: StudyPlan, trials: Sequence[FrozenTrial]) -> dict[str, An
 
 
 def counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
-    """Trials per Optuna state, but ``PRUNED`` holds only the pruner's; ``TIME_CUT`` those the
-    time budget stopped (stored as pruned too). ``INTERRUPTED`` counts failed trials that were
-    killed or stopped (they count in ``FAIL`` as well)."""
+    """Trials per Optuna state, but ``PRUNED`` holds only the pruner's and ``FAIL`` only real
+    failures; ``TIME_CUT`` those the time budget stopped (stored as pruned, or as failed when
+    their worker was killed past the deadline). ``INTERRUPTED`` counts trials that were killed
+    or stopped (also in ``FAIL``, or in ``TIME_CUT``)."""
     out = {s.name: 0 for s in TrialState}
     for t in trials:
         out[t.state.name] += 1
-    out["TIME_CUT"] = sum(1 for t in trials if cut_by_time(t))
-    out["PRUNED"] -= out["TIME_CUT"]
+    cut = [t for t in trials if cut_by_time(t)]
+    out["TIME_CUT"] = len(cut)
+    out["PRUNED"] -= sum(1 for t in cut if t.state == TrialState.PRUNED)
+    out["FAIL"] -= sum(1 for t in cut if t.state == TrialState.FAIL)
     out["INTERRUPTED"] = sum(1 for t in trials if INTERRUPTED.get(t))
     return out
+
+
+def no_model_words(trials: Sequence[FrozenTrial], timeout: float | None) -> str | None:
+    """Why a search delivered no model, and what to do, or None when a trial finished. A
+    1.7-million-row table with 40 s ended on "best r2 - (None, trial None)" and exit status 1,
+    the internal error's, with no word of why."""
+    if any(is_scored(t) for t in trials):
+        return None
+    cut = [t for t in trials if cut_by_time(t)]
+    failed = [t for t in trials if t.state == TrialState.FAIL and not cut_by_time(t)]
+    if timeout and (cut or not failed):
+        ran = max((float((PRUNED.get(t) or {}).get("fit_s") or 0.0) for t in cut), default=0.0)
+        longest = f"; the longest ran {ran:.0f} s without finishing its folds" if ran >= 1 else ""
+        return (f"No trial finished within the time budget ({timeout:g} s, from reading the "
+                f"table to the refit){longest}. Give the search more time (`--timeout`, Time "
+                "budget on the Search page), fewer folds (`--cv 2`), or a sample of the rows.")
+    if failed:
+        reason = next((FAIL_REASON.get(t) for t in failed if FAIL_REASON.get(t)), "")
+        return (f"Every trial failed ({plural(len(failed), 'trial')})"
+                + (f"; the first reason: {reason}" if reason else "") + ".")
+    return "No trial finished: the search ended before any trial was scored."
 
 
 def refit_params(plan: StudyPlan, trial: FrozenTrial) -> tuple[str, dict[str, Any]]:
@@ -418,6 +442,8 @@ class TuneResult:
     device: dict[str, Any] | None = None
     #: Why the search ended on a perfect score (:func:`perfect_words`); None when it did not.
     perfect: str | None = None
+    #: Why no model was delivered, and what to do (:func:`no_model_words`); None when one was.
+    no_model: str | None = None
 
     def predict(self, data: Any, *, id_column: str | None = "detected") -> pd.DataFrame:
         """Predictions for new rows (a path, bytes or a DataFrame with the table's own column
@@ -496,6 +522,7 @@ class TuneResult:
             "cv_noise": _num((self.verdict or {}).get("cv_noise")),
             "verdict": self.verdict,
             "perfect": self.perfect,
+            "no_model": self.no_model,
             "final": self.final,
             "final_fit": self.fit,
             "device": self.device,

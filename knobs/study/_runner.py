@@ -29,6 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import ConfigError
+from knobs.study._budget import BY_TIME
 from knobs.study._storage import (
     claim_lock,
     is_journal_path,
@@ -41,6 +42,7 @@ from knobs.study.keys import (
     CLOCK,
     FAIL_REASON,
     INTERRUPTED,
+    PRUNED,
     RETRY_OF,
     RUN,
     STOP,
@@ -454,6 +456,13 @@ def end_overdue(study: optuna.Study, study_name: str) -> int:
         time.sleep(0.05)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if (WORKER.get(t) or {}).get("pid") in pids:
+            # cut by time, as a trial the signal stopped is: not a failure in any count
+            scores = [float(v) for _, v in sorted(t.intermediate_values.items())]
+            started = t.datetime_start.timestamp() if t.datetime_start else time.time()
+            PRUNED.set_on_trial_id(study._storage, t._trial_id, {
+                "after_fold": len(scores), "fit_s": time.time() - started, "saved_s": 0.0,
+                "fold_scores": scores, "reason": BY_TIME,
+            })  # fmt: skip
             _fail_interrupted(
                 study._storage, t,
                 "Stopped by the time budget in the middle of a fold (its worker was stuck in "

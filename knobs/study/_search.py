@@ -583,6 +583,7 @@ class Search:
             chosen=chosen,
             verdict=results.tuning_verdict(trials, self.plan.direction),
             perfect=self.perfect_words(trials),
+            no_model=results.no_model_words(trials, self.plan.config.timeout),
             dask=self.dask_info(),
             device=results.devices_used(self.plan, trials),
         )
