@@ -204,6 +204,13 @@ PREPARE_ERRORS = [
         {"target": "y"},
         r"Class `rare` of target `y` has only 1 row",
     ),
+    (  # the test split takes one: "needs at least 2 rows" was said, then "has only 1 row"
+        "classes-of-one-and-two-rows",
+        frame(["r1"] + ["r2"] * 2 + cycle(["a", "b"], N - 3)),
+        {"target": "y"},
+        r"Classes `r1` \(1 row\), `r2` \(2 rows\) of target `y` have too few rows; every class "
+        r"needs at least 3 rows: one for the held-out test split and two for cross-validation",
+    ),
     (
         "no-usable-feature",
         pd.DataFrame({"id": [f"r{i}" for i in range(N)], "k": ["c"] * N, "y": cycle(["a", "b"])}),
@@ -302,7 +309,7 @@ def test_choose_folds_reduces_for_a_small_class():
     folds, notice = choose_folds(ds.y, ds.task, 5)
     assert folds == 3
     assert notice == (
-        "Using 3 folds instead of 5: class `rare` has only 3 rows, and every fold "
+        "Using 3 folds instead of 5: class `rare` has only 3 rows to cross-validate on, and every fold "
         "needs one of each class."
     )
 
@@ -359,7 +366,7 @@ def test_train_test_is_stratified_and_reproducible(churn):
 
 
 def test_train_test_keeps_every_class_in_both_parts():
-    ds = prepare(frame(["rare"] * 2 + cycle(["a", "b"], 98)), "y")
+    ds = prepare(frame(["rare"] * 3 + cycle(["a", "b"], 97)), "y")
     train, test = train_test(ds, 0.1, seed=0)
     assert set(train.y) == set(test.y) == {0, 1, 2}
 
@@ -451,3 +458,22 @@ def test_regression_targets_far_from_the_rest_are_said() -> None:
     assert "learn its log" not in said[0]  # negatives: no log target
     calm = prepare(pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300)}), "y")
     assert not [n for n in calm.notices if "far from the rest" in n]
+
+
+def test_whole_numbers_read_as_classes_are_said_with_the_way_to_regression():
+    """A count target (visits 0-7) became an 8-class task scored by accuracy, silently; most
+    users with a count mean regression. Said when inferred, not when asked for or binary."""
+    rng = np.random.default_rng(0)
+    counts = pd.DataFrame({"x": rng.normal(size=200), "visits": rng.integers(0, 8, 200)})
+    said = [n for n in prepare(counts, "visits").notices if "whole numbers" in n]
+    assert said == [
+        "Target `visits` holds whole numbers (8 distinct values, 0 to 7) and is read as 8 "
+        "classes: a prediction one off counts as wrong as one far off. If they are counts, a "
+        "scale or amounts, choose regression (`--task regression`, or Task on the Search page)."
+    ]
+    assert not [n for n in prepare(counts, "visits", task="multiclass").notices
+                if "whole numbers" in n]  # fmt: skip
+    binary = counts.assign(visits=counts["visits"] % 2)
+    words = counts.assign(visits=counts["visits"].map(lambda v: f"level {v}"))
+    for quiet in (binary, words):
+        assert not [n for n in prepare(quiet, "visits").notices if "whole numbers" in n]

@@ -208,7 +208,7 @@ def _shown(n: int) -> str:
 
 def _too_big(name: str, size: int, limit: int) -> DataError:
     return DataError(
-        f"`{name}` is {_shown(size)}, more than the {_shown(limit)} limit. Upload a sample of the "
+        f"`{name}` is {_shown(size)}, more than the {_shown(limit)} limit. Use a sample of the "
         "rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB setting."
     )
 
@@ -314,7 +314,7 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
         text, notices, source = convert(data, name)
         if len(text) > limit:  # a compressed sheet or Parquet file can be 10x its file's size
             raise DataError(f"`{name}` holds a table of {_shown(len(text))} as CSV text, more "
-                            f"than the {_shown(limit)} limit. Upload a sample of the rows, or "
+                            f"than the {_shown(limit)} limit. Use a sample of the rows, or "
                             "raise the limit with the KNOBS_MAX_UPLOAD_MB setting.")
         return text, notices, source
     if data.startswith(b"\x1f\x8b"):
@@ -325,7 +325,7 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
             raise DataError(f"`{name}` is a gzip file that cannot be decompressed (it is damaged "
                             "or cut short). Download it again, or upload the CSV itself.") from None
         if len(out) > limit:
-            raise DataError(f"`{name}` decompresses to more than the {_shown(limit)} limit. Upload "
+            raise DataError(f"`{name}` decompresses to more than the {_shown(limit)} limit. Use "
                             "a sample of the rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB "
                             "setting.")
         return out, [f"Decompressed `{name}` (gzip)."], {}

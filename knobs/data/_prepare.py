@@ -95,6 +95,8 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
         info = analyse_target(frame[target], target)
     chosen = _check_task(info, target, task)
     y, classes = _encode_target(info, chosen, target)
+    if task is None:
+        notices.extend(_numbers_as_classes(info, chosen, target))
     notices.extend(_rare_classes(y, classes))
     notices.extend(_merged_spellings(frame[target], info, target))
     notices.extend(_imbalance(y, classes, chosen))
@@ -192,6 +194,8 @@ def _classes(info: TargetInfo) -> tuple[str, ...]:
 
 #: Fewer rows than this in a class (the default fold count) is said before any search.
 RARE_CLASS_ROWS = 5
+#: Fewest rows a class may have: one for the test split, two for cross-validation.
+MIN_CLASS_ROWS = 3
 
 
 def _merged_spellings(raw: pd.Series, info: TargetInfo, target: str) -> list[str]:
@@ -211,6 +215,22 @@ def _merged_spellings(raw: pd.Series, info: TargetInfo, target: str) -> list[str
     )
     return [f"Target `{target}` writes its classes several ways, read as one class each "
             f"(case and spaces aside): {shown}."]
+
+
+def _numbers_as_classes(info: TargetInfo, task: Task, target: str) -> list[str]:
+    """A notice when whole numbers were read as classes: a count (visits 0-7) or a 1-10 scale
+    is often meant as regression, and accuracy scores a prediction one off as wrong as one far
+    off; the choice was made without a word."""
+    if task != "multiclass" or info.numbers is None:
+        return []
+    values = info.numbers[info.present]
+    return [
+        f"Target `{target}` holds whole numbers ({len(info.classes)} distinct values, "
+        f"{values.min():g} to {values.max():g}) and is read as "
+        f"{len(info.classes)} classes: a prediction one off counts as wrong as one far off. If "
+        "they are counts, a scale or amounts, choose regression (`--task regression`, or Task on "
+        "the Search page)."
+    ]
 
 
 def _rare_classes(y: pd.Series, classes: tuple[str, ...]) -> list[str]:
@@ -315,12 +335,23 @@ def _encode_target(info: TargetInfo, task: Task, target: str) -> tuple[pd.Series
     lookup = {c: i for i, c in enumerate(classes)}
     codes = labels.map(lookup).astype("int64").rename(target)
     counts = np.bincount(codes.to_numpy(), minlength=len(classes))
-    lonely = [classes[i] for i in np.flatnonzero(counts < 2)]
-    if lonely:
+    lonely = np.flatnonzero(counts < MIN_CLASS_ROWS)
+    if len(lonely):
+        # The test split takes a row of every class, and cross-validation needs two of what is
+        # left: "every class needs 2 rows" was said, then a class of 2 failed as "only 1 row".
+        if len(lonely) == 1:
+            n = int(counts[lonely[0]])
+            which = f"Class `{classes[lonely[0]]}` of target `{target}` has only {plural(n, 'row')}"
+        else:
+            shown = [f"{classes[i]}` ({plural(int(counts[i]), 'row')})" for i in lonely[:6]]
+            which = (f"Classes `{', `'.join(shown)}{', …' if len(lonely) > 6 else ''} of "
+                     f"target `{target}` have too few rows")
         raise DataError(
-            f"Class {_list(lonely)} of target `{target}` has only 1 row; every class needs at "
-            "least 2 rows (one to train on, one to check). Add rows of that class, merge it into "
-            "another class, or remove that row."
+            f"{which}; every class needs at least {MIN_CLASS_ROWS} rows: one for the held-out "
+            "test split and two for cross-validation. Add rows of "
+            f"{'that class' if len(lonely) == 1 else 'those classes'}, merge "
+            f"{'it' if len(lonely) == 1 else 'them'} into another class, or remove "
+            f"{'its' if len(lonely) == 1 else 'their'} rows."
         )
     return codes, classes
 
@@ -388,11 +419,13 @@ def choose_folds(y: pd.Series, task: Task, requested: int) -> tuple[int, str | N
     smallest = int(counts.min())
     label = _class_name(y, counts.idxmin())
     if smallest < 2:
-        raise DataError(f"Class `{label}` has only 1 row; cross-validation needs at least 2 rows "
-                        "of every class. Add rows of that class or remove it.")
+        raise DataError(f"Class `{label}` has only 1 row to cross-validate on; cross-validation "
+                        "needs at least 2 rows of every class. Add rows of that class or remove "
+                        "it.")
     if smallest < requested:
         return smallest, (f"Using {smallest} folds instead of {requested}: class `{label}` has "
-                          f"only {smallest} rows, and every fold needs one of each class.")
+                          f"only {smallest} rows to cross-validate on, and every fold needs one "
+                          "of each class.")
     return requested, None
 
 
