@@ -477,3 +477,24 @@ def test_whole_numbers_read_as_classes_are_said_with_the_way_to_regression():
     words = counts.assign(visits=counts["visits"].map(lambda v: f"level {v}"))
     for quiet in (binary, words):
         assert not [n for n in prepare(quiet, "visits").notices if "whole numbers" in n]
+
+
+def test_rows_in_date_order_or_a_target_trending_with_a_date_are_said():
+    """Daily sales with a drift scored CV R² 0.99 and test 0.99 on a random split, and -2.28 on
+    the last 800 days, without a word on the dates. Said when the rows follow a date column or
+    the target trends with it; not for dates in no order with a flat target."""
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2020-01-01", periods=300, freq="D")
+    sales = np.arange(300) * 2.0 + rng.normal(0, 5, 300)
+    table = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "promo": rng.integers(0, 2, 300),
+                          "sales": sales})  # fmt: skip
+    said = [n for n in prepare(table, "sales").notices if "holds dates" in n]
+    assert len(said) == 1 and said[0].startswith(
+        "Column `date` holds dates, the rows are in the order of its dates and `sales` trends "
+        "with it (rank correlation +1.00)"
+    )
+    assert "Hold out the latest rows as your own test table (`--test-data`" in said[0]
+    own = [n for n in prepare(table, "sales", own_test=True).notices if "holds dates" in n]
+    assert "your test table scores it" in own[0] and "Hold out" not in own[0]
+    flat = table.assign(sales=rng.normal(0, 5, 300)).sample(frac=1.0, random_state=1)
+    assert not [n for n in prepare(flat, "sales").notices if "holds dates" in n]

@@ -198,12 +198,13 @@ def test_a_class_too_rare_for_a_models_own_slice_fails_in_words() -> None:
     with scikit-learn's "The least populated classes in y have only 1 member ... [3.0]"."""
     frame = make_table("binary", n=90)
     common = frame["label"].mode()[0]
-    frame["label"] = [common] * 88 + ["rare"] * 2  # 2 folds, one rare row in each training part
-    ds = prepare(frame, "label")
+    frame["label"] = [common] * 87 + ["rare"] * 3
+    ds = prepare(frame, "label")  # a class needs 3 rows: as if the test split took one
+    X, y = ds.X.iloc[:-1].reset_index(drop=True), ds.y.iloc[:-1].reset_index(drop=True)
     problem = Problem(
-        X=ds.X, y=ds.y, task="binary", metric=get_metric(None, "binary"),
+        X=X, y=y, task="binary", metric=get_metric(None, "binary"),
         models={"mlp": REGISTRY["mlp"]}, columns=ds.columns,
-        folds=make_folds(ds.y, "binary", 2, seed=0),
+        folds=make_folds(y, "binary", 2, seed=0),  # 2 folds, one rare row in each training part
     )  # fmt: skip
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"model": "mlp"}, user_attrs=BASELINE.attr(True))

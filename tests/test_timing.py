@@ -590,3 +590,30 @@ def test_a_worker_stuck_in_native_code_past_the_deadline_is_ended(monkeypatch, t
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_a_test_score_far_below_the_cv_is_said(tmp_path) -> None:
+    """A trend the random folds mix away scored CV R² 0.99 and, on later rows, -2.28, and the
+    report said "Tuning helps" and nothing on the gap. A test score more than 4 fold standard
+    deviations below the best CV score is said, beside the few-rows caveat's place."""
+    import optuna
+
+    from knobs.api import Search
+    from knobs.config import SearchConfig
+    from knobs.study import test_caveat
+    from knobs.study.keys import CV
+    from tests.conftest import make_table
+
+    search = Search.create(make_table("regression", n=400),
+                           SearchConfig(target="label", models=("linear",), n_trials=1))  # fmt: skip
+    trial = optuna.trial.create_trial(
+        value=0.98, params={}, distributions={},
+        user_attrs=CV.attr({"fold_scores": [0.97, 0.98, 0.99]}),
+    )  # fmt: skip
+    far = test_caveat(search.plan, [trial], -2.4)
+    assert far is not None and far.startswith(
+        "The test score (-2.4000) is far below the cross-validated 0.9800, more than 4 times "
+        "the folds' spread"
+    )
+    assert test_caveat(search.plan, [trial], 0.96) is None
+    assert test_caveat(search.plan, [trial], None) is None

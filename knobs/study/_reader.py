@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import clone
@@ -219,6 +220,34 @@ def few_test_rows_caveat(plan: StudyPlan) -> str | None:
         f"{1 / max(1, plan.n_test):.0%} of them. The cross-validated score, on every training "
         "row, is the steadier one."
     )
+
+
+#: A test score this many fold standard deviations worse than the best CV score is said.
+FAR_BELOW_FOLD_SDS = 4.0
+
+
+def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | None) -> str | None:
+    """What the test score is worth, when it needs saying: few test rows
+    (:func:`few_test_rows_caveat`), or a score far below the cross-validated one. Daily sales
+    with a drift scored CV R² 0.99 and, on the last 800 days, -2.28, and the report said
+    "Tuning helps" without a word on the gap."""
+    if score is None:
+        return None
+    said = [few_test_rows_caveat(plan)]
+    best = best_trial(trials, plan.direction)
+    folds = [f for f in (CV.get(best) or {}).get("fold_scores") or [] if f is not None]
+    if best is not None and len(folds) >= 2 and math.isfinite(score):
+        spread = float(np.std(folds, ddof=1))
+        gap = as_direction(plan.direction).gain(best.value, score)  # > 0: test is worse
+        if gap > max(FAR_BELOW_FOLD_SDS * spread, 0.05 * max(abs(best.value), 0.1)):
+            said.append(
+                f"The test score ({fmt_score(score)}) is far below the cross-validated "
+                f"{fmt_score(best.value)}, more than {FAR_BELOW_FOLD_SDS:g} times the folds' "
+                "spread: the test rows differ from the training rows. If they come later in "
+                "time, from another source or group, or a leak the folds share, the "
+                "cross-validated score flatters the model; trust the test score."
+            )
+    return " ".join(s for s in said if s) or None
 
 
 def perfect_trial(trials: Sequence[FrozenTrial], metric: Metric) -> FrozenTrial | None:
@@ -444,6 +473,8 @@ class TuneResult:
     perfect: str | None = None
     #: Why no model was delivered, and what to do (:func:`no_model_words`); None when one was.
     no_model: str | None = None
+    #: What the test score is worth, when it needs saying (:func:`test_caveat`).
+    test_caveat: str | None = None
 
     def predict(self, data: Any, *, id_column: str | None = "detected") -> pd.DataFrame:
         """Predictions for new rows (a path, bytes or a DataFrame with the table's own column
@@ -518,7 +549,7 @@ class TuneResult:
             "chosen_trial": self.chosen,
             "baseline_score": _num(self.baseline_score),
             "test_score": _num(self.test_score),
-            "test_caveat": few_test_rows_caveat(self.plan) if self.test_score is not None else None,
+            "test_caveat": self.test_caveat,
             "cv_noise": _num((self.verdict or {}).get("cv_noise")),
             "verdict": self.verdict,
             "perfect": self.perfect,

@@ -584,6 +584,7 @@ class Search:
             verdict=results.tuning_verdict(trials, self.plan.direction),
             perfect=self.perfect_words(trials),
             no_model=results.no_model_words(trials, self.plan.config.timeout),
+            test_caveat=results.test_caveat(self.plan, trials, test),
             dask=self.dask_info(),
             device=results.devices_used(self.plan, trials),
         )
@@ -674,7 +675,8 @@ def _split(
             table, rows = joined_with_test(
                 table, _read(test_data, test_source), config.target, test_name=test_source
             )
-        dataset = prepare(table, config.target, task=config.task, exclude=config.exclude)
+        dataset = prepare(table, config.target, task=config.task, exclude=config.exclude,
+                          own_test=test_data is not None)
     if rows is None:
         rows = split_rows(dataset, config.test_size, config.seed)
     else:
