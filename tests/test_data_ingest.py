@@ -229,8 +229,8 @@ BROKEN = [
     (
         "ragged-long-row",
         rows("9,9,9,9,9"),
-        r"Line 5 of `data` has 5 fields but the header has 3 \(check for an unquoted delimiter "
-        r"or a missing quote\): `9,9,9,9,9`",
+        r"Line 5 of `data` has 5 fields but the header has 3; check that line for an unquoted "
+        r"delimiter or a missing quote: `9,9,9,9,9`",
     ),
     ("ragged-short-row", rows("9,9"), r"Line 5 of `data` has 2 fields but the header has 3"),
     (
@@ -604,3 +604,26 @@ def test_a_parquet_file_past_the_upload_limit_as_text_is_refused(tmp_path, monke
     with pytest.raises(DataError, match=r"holds a table of 1\.\d MB as CSV text, more than the "
                                         r"512\.0 KB limit"):
         read_table(path)
+
+
+def test_comment_lines_are_skipped_and_a_cut_file_and_many_ragged_lines_are_said() -> None:
+    """A legacy export's `# page break` line was refused as a row of "1 fields" with advice
+    about quotes; a truncated last line got the same advice; of three ragged lines only the
+    first was named; a header ending in a separator was counted without saying so."""
+    lines = ["id,amount,city"] + [f"{i},{i * 2},Oslo" for i in range(30)]
+    lines.insert(8, "# page break — exported by legacy system")
+    table = read_table(("\n".join(lines) + "\n").encode(), name="legacy.csv")
+    assert table.frame.shape == (30, 3)
+    assert table.notices == ("Skipped 1 comment line starting with `#` (first at line 9: "
+                             "`# page break — exported by legacy system`).",)  # fmt: skip
+    cut = "\n".join(lines[:8] + lines[9:]) + "\n31,6"
+    with pytest.raises(DataError, match=r"The last line \(32\) of `cut.csv` has 2 fields where "
+                                        r"the header has 3: the file looks cut short"):
+        read_table(cut.encode(), name="cut.csv")
+    ragged = "a,b,c,\n" + "".join(
+        f"{i},1,2,3,4,5\n" if i in (5, 9, 12) else f"{i},{i},x,\n" for i in range(30)
+    )
+    with pytest.raises(DataError, match=r"Line 7 of `r.csv` has 6 fields but the header has 4, "
+                       r"its last one empty \(the header ends with a separator\).*It is one of 3 "
+                       r"such lines \(lines 7, 11, 14\)\."):  # fmt: skip
+        read_table(ragged.encode(), name="r.csv")

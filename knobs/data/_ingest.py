@@ -157,6 +157,11 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
         if delimiter != ",":
             notices.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}.")
 
+    text, comments = _blank_comment_lines(text, delimiter)
+    if comments:
+        count, first, line = comments
+        notices.append(f"Skipped {plural(count, 'comment line')} starting with `#` (first at "
+                       f"line {first + offset}: {_preview(line)}).")
     header, n_rows, trailing, multiline = _check_structure(text, delimiter, name, offset)
     names, name_notices = _column_names(header, name)
     notices.extend(name_notices)
@@ -732,6 +737,28 @@ def _preview(value: str, width: int = 60) -> str:
     return f"`{value[:width]}…`" if len(value) > width else f"`{value}`"
 
 
+_COMMENT_LINE = re.compile(r"^[ \t]*#[^\n]*", re.MULTILINE)
+
+
+def _blank_comment_lines(text: str, delimiter: str) -> tuple[str, tuple[int, int, str] | None]:
+    """Lines below the header that start with `#` and are shorter than it, blanked (so line
+    numbers keep), with (count, first line, its text). A legacy export's "# page break" line
+    was refused as a row of 1 field "(check for an unquoted delimiter or a missing quote)"."""
+    width = len(next(csv.reader([text.split("\n", 1)[0]], delimiter=delimiter), []))
+    spans = [m.span() for m in _COMMENT_LINE.finditer(text) if m.start() > 0
+             and len(next(csv.reader([m.group()], delimiter=delimiter), [])) < width]  # fmt: skip
+    if not spans:
+        return text, None
+    first = text[spans[0][0]:spans[0][1]]
+    line = text.count("\n", 0, spans[0][0]) + 1
+    parts, at = [], 0
+    for begin, end in spans:
+        parts.append(text[at:begin])
+        at = end
+    parts.append(text[at:])
+    return "".join(parts), (len(spans), line, first)
+
+
 def _check_structure(text: str, delimiter: str, name: str, offset: int
                      ) -> tuple[list[str], int, bool, tuple[int, int] | None]:
     """Walk every record once with the csv module; return the header, the row count, whether
@@ -749,6 +776,7 @@ def _check_structure(text: str, delimiter: str, name: str, offset: int
     all_extra_empty = True  # every row so far has one extra, empty, trailing field
     start = 1
     bad: tuple[int, int, list[str]] | None = None
+    n_bad, bad_lines = 0, []  # every ragged row, counted, the first few by line
     multiline_count, multiline_first = 0, 0
     try:
         for record in reader:
@@ -763,13 +791,16 @@ def _check_structure(text: str, delimiter: str, name: str, offset: int
                 if end > start:
                     multiline_count += 1
                     multiline_first = multiline_first or start + offset
-                if len(record) != width and bad is None:
-                    bad = (start, end, record)
+                if len(record) != width:
+                    bad = bad or (start, end, record)
+                    n_bad += 1
+                    if len(bad_lines) < 5:
+                        bad_lines.append(start + offset)
                 all_extra_empty = all_extra_empty and (
                     len(record) == width + 1 and not record[-1].strip()
                 )
-                if bad is not None and not all_extra_empty:
-                    break
+                if bad is not None and not all_extra_empty and n_bad > 100:
+                    break  # enough to say "over 100"
             start = end + 1
     except csv.Error:
         raise DataError(
@@ -797,9 +828,23 @@ def _check_structure(text: str, delimiter: str, name: str, offset: int
             )
         lines = text.split("\n", first)
         line = lines[first - 1] if first - 1 < len(lines) else ""
+        header_words = f"{width}" + (", its last one empty (the header ends with a separator)"
+                                     if not header[-1].strip() else "")  # fmt: skip
+        if n_bad == 1 and last >= total_lines and len(record) < width:
+            raise DataError(
+                f"The last line ({first + offset}) of `{name}` has {plural(len(record), 'field')} "
+                f"where the header has {header_words}: the file looks cut short (an interrupted "
+                f"download or copy): {_preview(line)}. Get the file again, or remove that line."
+            )
+        others = ""
+        if n_bad > 1:
+            more = "over 100" if n_bad > 100 else str(n_bad)
+            others = (f" It is one of {more} such lines (lines "
+                      f"{', '.join(map(str, bad_lines))}{', …' if n_bad > len(bad_lines) else ''}).")
         raise DataError(
-            f"Line {first + offset} of `{name}` has {len(record)} fields but the header has "
-            f"{width} (check for an unquoted delimiter or a missing quote): {_preview(line)}."
+            f"Line {first + offset} of `{name}` has {plural(len(record), 'field')} but the header "
+            f"has {header_words}; check that line for an unquoted delimiter or a missing quote: "
+            f"{_preview(line)}.{others}"
         )
     multiline = (multiline_count, multiline_first) if multiline_count else None
     return header, n_rows, trailing, multiline
