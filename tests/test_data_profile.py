@@ -419,3 +419,22 @@ def test_a_mostly_empty_column_is_kept_and_said() -> None:
     assert said and "% empty" in said[0] and "kept" in said[0]
     assert next(c for c in ds.columns if c.name == "promo").used
     assert not [n for n in ds.notices if n.startswith("Column `x` is")]
+
+
+def test_a_column_of_mostly_numbers_and_a_few_words_is_numeric_and_says_so():
+    """A score column of 87% numbers beside `unknown` and `approx 5` became 103 target-encoded
+    categories. At least 80% numbers and at most 3 distinct other values: numeric, with those
+    values missing and named; a column of numbers and many words stays as it was."""
+    from knobs.data import prepare
+
+    values = rng.integers(0, 100, 400).astype(object)
+    values[::9] = "unknown"
+    values[4::11] = "approx 5"
+    ds = prepare(pd.DataFrame({"score": values, "y": rng.normal(size=400)}), "y")
+    assert next(c for c in ds.columns if c.name == "score").kind == "numeric"
+    said = [n for n in ds.notices if n.startswith("Column `score` is numeric (")]
+    assert said and "`unknown`, `approx 5` as missing" in said[0]
+    many = values.copy()
+    many[2::7] = [f"word{i}" for i in range(len(many[2::7]))]
+    ds = prepare(pd.DataFrame({"score": many, "y": rng.normal(size=400)}), "y")
+    assert next(c for c in ds.columns if c.name == "score").kind != "numeric"

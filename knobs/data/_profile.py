@@ -32,6 +32,9 @@ ID_UNIQUE_RATIO = 0.95
 NAMED_ID_UNIQUE_RATIO = 0.5
 NUMERIC_PARSE_RATIO = 0.95
 MIXED_PARSE_RATIO = 0.5
+#: Share of numbers above which a column with at most ``MAX_MARKERS`` distinct other values,
+#: whatever they are (`unknown`, `approx 5`), is numeric with those values missing.
+MOSTLY_NUMBERS = 0.8
 DATE_PARSE_RATIO = 0.9
 LEAK_SCORE = 0.98
 #: A column this empty (in %) is said: its values are few, its missingness may be the signal.
@@ -323,12 +326,22 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
     numbers = _clean.parse_numbers(uniques, decimal).to_numpy()
     parsed = ~np.isnan(numbers)
     ratio = counts[parsed].sum() / present
-    if ratio >= MIXED_PARSE_RATIO and _only_markers(uniques[~parsed]):
+    others = uniques[~parsed]
+    if ratio >= MIXED_PARSE_RATIO and _only_markers(others):
         bad = int(counts[~parsed].sum())
         flags.append("mixed_types")
-        markers = ", ".join(f"`{v}`" for v in uniques[~parsed])
+        markers = ", ".join(f"`{v}`" for v in others)
         notices.append(f"Column `{name}` is numeric; read its {bad} {markers} as missing "
                        "(placeholders, not numbers; models still see which rows were missing).")
+        return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
+    if ratio >= MOSTLY_NUMBERS and 0 < len(others) <= MAX_MARKERS:
+        # 87% numbers beside `unknown` and `approx 5` became 103 target-encoded categories
+        bad = int(counts[~parsed].sum())
+        flags.append("mixed_types")
+        words = ", ".join(f"`{v}`" for v in others)
+        notices.append(f"Column `{name}` is numeric ({ratio:.0%} of its values are numbers); "
+                       f"read its {bad} {words} as missing (models still see which rows were "
+                       "missing). If they mean something, write them as numbers in the table.")
         return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
     if ratio >= NUMERIC_PARSE_RATIO:
         bad = int(counts[~parsed].sum())
