@@ -13,6 +13,7 @@ from knobs.data import (
     joined_with_test,
     read_table,
     sample_path,
+    upload_limit_words,
 )
 from knobs.errors import KnobsError
 
@@ -28,15 +29,17 @@ def _load_sample() -> None:
 def choose_source() -> None:
     """Uploader and sample button side by side; a new upload replaces the current table."""
     left, right = st.columns([3, 1], vertical_alignment="center")
+    limit = upload_limit_words()
     with left:
         upload = st.file_uploader(
             "Upload a CSV table",
             type=list(TABLE_FILE_TYPES),
             key=state.W_UPLOAD,
-            help="Up to 200 MB. Comma, semicolon, tab or pipe separated; UTF-8, UTF-16 or "
-            "Windows encodings; decimal commas are recognised. A gzipped CSV, or a zip "
-            "holding one, is unpacked; a workbook (.xlsx, .xls, .ods) is read as its fullest "
-            "sheet; Parquet and Feather files are read too.",
+            help=(f"Up to {limit} (the KNOBS_MAX_UPLOAD_MB setting). " if limit else "")
+            + "Comma, semicolon, tab or pipe separated; UTF-8, UTF-16 or Windows encodings; "
+            "decimal commas are recognised. A gzipped CSV, or a zip holding one, is unpacked; "
+            "a workbook (.xlsx, .xls, .ods) is read as its fullest sheet; Parquet and Feather "
+            "files are read too.",
         )
     with right:
         clicked = st.button(

@@ -46,7 +46,7 @@ with errors.boundary("building an ensemble"):
     left, right = st.columns([1, 2])
     top = left.number_input("Candidates (top K)", 2, 20, 5, key=ui.W_TOP)
     diverse = right.toggle(
-        "Prefer diversity",
+        ui.DIVERSE_LABEL,
         key=ui.W_DIVERSE,
         help="Favour other model families and weakly correlated predictions over a little "
         "single-model score.",
@@ -109,7 +109,8 @@ with errors.boundary("building an ensemble"):
     data = ui.report()
     if data is not None and data["studies"] == list(found.studies):
         st.subheader(f"{ui.KIND_LABELS[data['kind']]}: ensemble vs best single model")
-        ui.report_panel(data)
+        single = errors.attempt(state.search, data["best_single"]["study"])
+        ui.report_panel(data, TEST_SCORE.get(single.study) if single is not None else None)
         if ui.kept() == data["id"]:
             st.success(
                 f"Kept as `{data['id']}`, stored with study `{data['studies'][0]}`: "

@@ -92,16 +92,18 @@ def panel(handle: Search) -> None:
         if previous is not None and previous != status.state:
             st.rerun(scope="app")  # buttons and the refresh timer follow the new state
         trials = handle.trials()
-        interrupted = results.counts(trials)["INTERRUPTED"]
+        interrupted = live_charts.interrupted_count(trials)
         verdict = results.tuning_verdict(trials, handle.plan.direction)
         live_charts.status_header(status, handle.plan, interrupted=interrupted, verdict=verdict)
+        live_charts.no_trial_notice(status, handle.plan, trials)
         live_charts.final_model(FINAL.get(handle.study), TEST_SCORE.get(handle.study), handle.plan)
         best_summary(handle, trials)
         perfect = handle.perfect_words(trials)
         if perfect:
             st.warning(perfect, icon=":material/flag:")
         key = live_charts.study_key(handle.name, handle.storage, trials)
-        live_charts.progress_charts(trials, handle.plan, key)
+        if not live_charts.ended_empty(status):  # else the header said why no chart comes
+            live_charts.progress_charts(trials, handle.plan, key)
         details(handle, trials, key)
 
 

@@ -25,8 +25,15 @@ from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration, plural
 from knobs.formatting import fmt_score as _fmt_score
 from knobs.metrics import metric_label
-from knobs.study import StudyPlan, few_test_rows_caveat, storage_url
+from knobs.study import (
+    StudyPlan,
+    cut_by_time,
+    few_test_rows_caveat,
+    no_model_words,
+    storage_url,
+)
 from knobs.study import list_studies as knobs_studies
+from knobs.study.keys import INTERRUPTED
 
 from . import state
 from .errors import log
@@ -157,14 +164,18 @@ def status_header(
     """Progress bar, elapsed and ETA, best vs defaults: the five numbers a user looks for.
 
     Trials cut short by Stop are not failures (they run again on resume), so they are counted
-    apart from the failed ones.
+    apart from the failed ones. A search that ended with no completed trial says so ("1 trial
+    done" read as a result; :func:`no_trial_notice` says why).
     """
     budget = status.budget
     word = STATE_WORDS.get(status.state, status.state)
+    # a trial cut by the time budget counts as done (it spent its share), but completed nothing
+    empty = status.state == "finished" and not status.complete
     if budget:
+        done = f"{status.done} of {plural(budget, 'trial')} done"
         st.progress(
             status.progress or 0.0,
-            text=f"{word}: {status.done} of {plural(budget, 'trial')} done"
+            text=f"{word}: {'no trial completed' if empty else done}"
             + (f", {status.running} running" if status.running else ""),
         )
     else:
@@ -174,7 +185,8 @@ def status_header(
             share = 1.0
         # "(time budget)" after "Stopped" read as the reason it stopped, not as its budget
         limit_text = f" · time budget {fmt_duration(limit)}" if limit else ""
-        st.progress(share, text=f"{word}: {plural(status.done, 'trial')} done{limit_text}")
+        done = "no trial completed" if empty else f"{plural(status.done, 'trial')} done"
+        st.progress(share, text=f"{word}: {done}{limit_text}")
     lower = plan.direction == "minimize"
     metric = metric_label(plan.metric)
     delta = None
@@ -226,6 +238,44 @@ def status_header(
             f"({status.saved_share:.0%} of what the search would have cost without it): "
             "hopeless trials stopped after a fold or two."
         )
+
+
+def interrupted_count(trials: Sequence[FrozenTrial]) -> int:
+    """Interrupted trials that the time budget did not cut, as :func:`status_header` takes them:
+    a trial killed at the deadline may be stored as both, and was then counted twice."""
+    return sum(1 for t in trials if INTERRUPTED.get(t) and not cut_by_time(t))
+
+
+#: Search states in which trials are still to come.
+ACTIVE_STATES = ("queued", "running", "finishing")
+
+
+def ended_empty(status: SearchStatus) -> bool:
+    """Whether the search is over (for now) without a single completed trial: no chart can
+    come, so the live view says why instead of "charts appear as soon as one finishes"."""
+    return not status.complete and status.state not in ACTIVE_STATES
+
+
+def no_trial_words(
+    status: SearchStatus, plan: StudyPlan, trials: Sequence[FrozenTrial]
+) -> str | None:
+    """Why a search that ended has no completed trial, and what to do (the CLI's words,
+    ``knobs.study.no_model_words``); None when one completed. A search on a huge table whose
+    every trial the time budget cut read "Finished: 1 trial done", "Failed / pruned 0 / 0" and
+    empty charts."""
+    if not ended_empty(status):
+        return None
+    if status.state != "finished":
+        return ("No trial finished before the search stopped. Resume it to run its trials; "
+                "the trials table says how far each got.")  # fmt: skip
+    return no_model_words(trials, plan.config.timeout)
+
+
+def no_trial_notice(status: SearchStatus, plan: StudyPlan, trials: Sequence[FrozenTrial]) -> None:
+    """The warning of :func:`no_trial_words`, when it has something to say."""
+    words = no_trial_words(status, plan, trials)
+    if words:
+        st.warning(words, icon=":material/warning:")
 
 
 def final_model(final: dict | None, test: dict | None, plan: StudyPlan) -> None:

@@ -38,6 +38,10 @@ W_N_ITER = "ensemble.n_iter"
 W_BUILD = "ensemble.build"
 W_KEEP = "ensemble.keep"
 
+#: The diversity toggle's label: the verdict's advice names the control by it, not by the API's
+#: ``diverse``.
+DIVERSE_LABEL = "Prefer diversity"
+
 KIND_LABELS = {
     "voting": "Voting (weighted average)",
     "stacking": "Stacking (meta-learner)",
@@ -107,7 +111,47 @@ def candidates_panel(found: ensembles.Pool) -> None:
         )
 
 
-def report_panel(data: dict[str, Any]) -> None:
+def advice(data: dict[str, Any]) -> str:
+    """The core's verdict, with the diversity control named as the page labels it."""
+    return str(data["verdict"]).replace("`diverse`", f"**{DIVERSE_LABEL}**")
+
+
+def single_name(data: dict[str, Any]) -> str:
+    """The best single candidate as the comparison chart names it (``xgboost #147``)."""
+    best = data["best_single"]
+    where = f" of `{best['study']}`" if len(data.get("studies", ())) > 1 else ""
+    return f"{best['model']} #{best['trial']}{where}"
+
+
+def which_single(data: dict[str, Any], delivered: dict[str, Any] | None = None) -> str:
+    """Which single model the verdict compares with, and whether the search delivers that one.
+
+    "Best single test 0.8269" (xgboost #147, the best candidate by CV) sat beside a study that
+    delivers logistic #19 (test 0.8139), and "Keep the single model" named neither.
+    ``delivered`` is the study's ``keys.TEST_SCORE`` (the best single's study).
+    """
+    test = data.get("best_single_test_score")
+    words = (
+        f"The single model compared is **{single_name(data)}**, the candidate with the best CV "
+        "score" + (f" (test {fmt_score(test)})." if test is not None else ".")
+    )
+    if not delivered:
+        return words
+    score = fmt_score(delivered.get("value"))
+    chosen = delivered.get("chosen") or {}
+    if (delivered.get("final") or {}).get("kind") == "ensemble":
+        return f"{words} The search delivers its own final ensemble (test {score})."
+    if delivered.get("trial") == data["best_single"]["trial"]:
+        return f"{words} It is also the model the search delivers."
+    if chosen.get("why"):
+        return f"{words} The search delivers another single model: {chosen['why']} (test {score})."
+    trial = delivered.get("trial")
+    return f"{words} The search delivers another single model: trial {trial} (test {score})."
+
+
+def report_panel(data: dict[str, Any], delivered: dict[str, Any] | None = None) -> None:
+    """The built ensemble beside the best single candidate; ``delivered`` is the best single's
+    study's ``keys.TEST_SCORE``, so the advice says whether that study delivers it."""
     metric = metric_label(data["metric"])
     # Streamlit colours a positive delta green: for a loss (RMSE, log loss) lower is better.
     colour = "normal" if direction(data["direction"]).maximize else "inverse"
@@ -127,10 +171,11 @@ def report_panel(data: dict[str, Any]) -> None:
         delta_color=colour,
     )
     cols[3].metric(f"Best single test {metric}", fmt_score(best_test))
+    words = advice(data) + " " + which_single(data, delivered)
     if data["helps"]:
-        st.success(data["verdict"], icon=":material/check_circle:")
+        st.success(words, icon=":material/check_circle:")
     else:
-        st.warning(data["verdict"], icon=":material/info:")
+        st.warning(words, icon=":material/info:")
     st.plotly_chart(
         V.ensemble_comparison_figure(V.ensemble_comparison_data(data), metric),
         key="ensemble.comparison",

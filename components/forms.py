@@ -34,11 +34,15 @@ TASK_LABELS = {
     "regression": "regression",
 }
 
-_TARGET_NAMES = ("target", "label", "labels", "class", "y", "outcome", "churn", "price")
+#: Names that say "the column to predict" on any table. Domain words (churn, price, rating) do
+#: not belong here: on a reviews table a `price` feature beat the `rating` in its last column.
+_TARGET_NAMES = ("target", "label", "labels", "class", "y", "outcome")
 
 
 def guess_target(columns: Sequence[str]) -> str | None:
-    """A sensible first choice for the target: a column named like one, else the last column."""
+    """A first choice for the target: a column with a generic target name (``_TARGET_NAMES``,
+    in that order), else the last column, where tables usually keep it (both bundled samples
+    do)."""
     lowered = {str(c).strip().lower(): c for c in columns}
     for name in _TARGET_NAMES:
         if name in lowered:

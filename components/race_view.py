@@ -15,6 +15,8 @@ import streamlit as st
 from knobs import metrics
 from knobs import race as R
 from knobs import visualization as V
+from knobs.formatting import plural
+from knobs.strategies import startup_trials
 
 from . import state
 
@@ -105,9 +107,26 @@ def charts(race: R.Race, summary: R.RaceSummary) -> None:
         "trial's fold scores / √folds). Dotted line: the target, "
         f"within {1 - summary.target_fraction:.0%} of the race's best score (closer when the "
         "defaults already get that far). "
-        "Elapsed time is each run's own, from its first trial. TPE and GP start with 10 random "
-        "trials drawn with the run's seed, so in those trials they match random search's run "
-        "of the same seed exactly."
+        "Elapsed time is each run's own, from its first trial." + startup_note(race.spec)
+    )
+
+
+def startup_note(spec: R.RaceSpec) -> str:
+    """Why a TPE run starts out like random search, with the start-up its sampler gets for this
+    race's budget (``knobs.strategies.startup_trials``): the caption said 10 trials whatever
+    the budget, while a 20-trial run models the study after 4."""
+    # a warm run (``tpe+warm``) models its prior from the first trial: nothing random to say
+    cold = [c for c in spec.contestants
+            if R.split_contestant(c)[0] == "tpe" and "warm" not in c.split("+")]  # fmt: skip
+    if not cold:
+        return ""
+    n_trials = spec.config.n_trials
+    budget = f"this {n_trials}-trial budget" if n_trials else "a time budget"
+    n = startup_trials(n_trials)
+    return (
+        f" On {budget}, TPE models the study once {plural(n, 'trial')} have finished (the "
+        "defaults and known-good starts count among them); until then it draws at random with "
+        "the run's seed, as random search does."
     )
 
 

@@ -8,7 +8,7 @@ the fix.
 
 from __future__ import annotations
 
-from knobs.data._ingest import TABLE_FILE_TYPES, RawTable, read_table
+from knobs.data._ingest import TABLE_FILE_TYPES, RawTable, read_table, upload_limit_words
 from knobs.data._kept import keep_upload, kept_upload, upload_token
 from knobs.data._prepare import (
     Dataset,
@@ -27,6 +27,7 @@ from knobs.data._target import Task
 __all__ = [
     "LEAK_NOTICE",
     "TABLE_FILE_TYPES",
+    "upload_limit_words",
     "keep_upload",
     "kept_upload",
     "upload_token",

@@ -207,6 +207,15 @@ def _max_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
+def upload_limit_words() -> str | None:
+    """The largest file Knobs reads, as its refusals word it ("200.0 MB"), for an upload box to
+    state; None when ``KNOBS_MAX_UPLOAD_MB`` is malformed (reading a table then says so)."""
+    try:
+        return _shown(_max_bytes())
+    except ConfigError:
+        return None
+
+
 def _shown(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
 

@@ -40,7 +40,7 @@ _LAZY = {
     # reading
     "model_params": "_reader", "trials_frame": "_reader", "best_trial": "_reader",
     "baseline_trial": "_reader", "complete": "_reader", "counts": "_reader", "refit": "_reader",
-    "test_score": "_reader", "refit_params": "_reader", "perfect_trial": "_reader", "few_test_rows_caveat": "_reader", "test_caveat": "_reader", "perfect_words": "_reader", "fit_final": "_reader", "tuning_verdict": "_reader", "pick_trial": "_reader", "delivered_trial": "_reader", "devices_used": "_reader", "saved_compute": "_reader", "SearchStatus": "_reader", "TuneResult": "_reader",
+    "test_score": "_reader", "refit_params": "_reader", "perfect_trial": "_reader", "few_test_rows_caveat": "_reader", "test_caveat": "_reader", "no_model_words": "_reader", "perfect_words": "_reader", "fit_final": "_reader", "tuning_verdict": "_reader", "pick_trial": "_reader", "delivered_trial": "_reader", "devices_used": "_reader", "saved_compute": "_reader", "SearchStatus": "_reader", "TuneResult": "_reader",
     "TRIAL_COLUMNS": "_reader",
     # lifecycle
     "dask_address": "_dask", "DASK_ENV": "_dask",

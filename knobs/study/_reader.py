@@ -18,7 +18,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from knobs.errors import StudyError
-from knobs.formatting import fmt_gain, fmt_score, plural
+from knobs.formatting import fmt_duration, fmt_gain, fmt_score, plural
 from knobs.metrics import Metric, call, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
 from knobs.pipelines import PREFIX as PREP_PREFIX
@@ -350,13 +350,15 @@ def no_model_words(trials: Sequence[FrozenTrial], timeout: float | None) -> str 
     if timeout and (cut or not failed):
         ran = max((float((PRUNED.get(t) or {}).get("fit_s") or 0.0) for t in cut), default=0.0)
         longest = f"; the longest ran {ran:.0f} s without finishing its folds" if ran >= 1 else ""
-        return (f"No trial finished within the time budget ({timeout:g} s, from reading the "
-                f"table to the refit){longest}. Give the search more time (`--timeout`, Time "
-                "budget on the Search page), fewer folds (`--cv 2`), or a sample of the rows.")
+        return (f"No trial finished within the time budget ({fmt_duration(timeout)}, from "
+                f"reading the table to the refit){longest}. Give the search more time "
+                "(`--timeout`, or Time limit on the Search page), fewer folds (`--cv 2`, or "
+                "Folds), or a sample of the rows.")
     if failed:
         reason = next((FAIL_REASON.get(t) for t in failed if FAIL_REASON.get(t)), "")
-        return (f"Every trial failed ({plural(len(failed), 'trial')})"
-                + (f"; the first reason: {reason}" if reason else "") + ".")
+        return (f"No trial finished: every trial failed ({plural(len(failed), 'trial')})"
+                + (f"; the first reason: {reason}" if reason else "")
+                + ". The trials table says why for each.")
     return "No trial finished: the search ended before any trial was scored."
 
 
