@@ -438,3 +438,19 @@ def test_a_column_of_mostly_numbers_and_a_few_words_is_numeric_and_says_so():
     many[2::7] = [f"word{i}" for i in range(len(many[2::7]))]
     ds = prepare(pd.DataFrame({"score": many, "y": rng.normal(size=400)}), "y")
     assert next(c for c in ds.columns if c.name == "score").kind != "numeric"
+
+
+def test_times_with_utc_offsets_are_said_to_be_read_as_utc():
+    """Times at +02:00 and -05:00 were converted to UTC without a word: the hour and weekday
+    parts the models see are UTC's. Said when an offset is not zero; naive times say nothing."""
+    from knobs.data import prepare
+
+    zoned = [f"2024-03-{1 + i % 28:02d}T{i % 24:02d}:15:00{'+02:00' if i % 2 else '-05:00'}"
+             for i in range(200)]  # fmt: skip
+    frame = pd.DataFrame({"ts": zoned, "y": rng.normal(size=200)})
+    said = [n for n in prepare(frame, "y").notices if "UTC offsets" in n]
+    assert said == ["Column `ts` gives its times with UTC offsets (`+02:00`, `-05:00`): they are "
+                    "read as UTC, so the hour and weekday the models see are UTC's, not the "
+                    "local ones."]  # fmt: skip
+    naive = frame.assign(ts=[z[:19] for z in zoned])
+    assert not [n for n in prepare(naive, "y").notices if "UTC offsets" in n]

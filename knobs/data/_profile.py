@@ -286,6 +286,10 @@ def _written_as(formats: tuple[str, ...]) -> str:
     return f"like {listed}"
 
 
+#: A time's UTC offset at its end (`+02:00`, `-0500`): zoned times are read as UTC.
+_UTC_OFFSET = r"(?<=\d)([+-]\d{2}:?\d{2})$"
+
+
 #: At most this many distinct placeholders among a numeric column's values...
 MAX_MARKERS = 3
 #: ... each punctuation alone (``-``, ``?``, ``--``, ``.``) or one of these words (any case).
@@ -377,6 +381,12 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
                 notices.append(f"Column `{name}` holds dates ({fmt}) but {bad} value"
                                f"{'s' * (bad > 1)} could not be read ({examples}): read as "
                                "missing.")
+            offsets = set(uniques.str.extract(_UTC_OFFSET, expand=False).dropna())
+            if offsets - {"+00:00", "+0000", "-00:00", "-0000"}:
+                shown = ", ".join(f"`{o}`" for o in sorted(offsets)[:4])
+                notices.append(f"Column `{name}` gives its times with UTC offsets ({shown}): they "
+                               "are read as UTC, so the hour and weekday the models see are UTC's, "
+                               "not the local ones.")
             values = dates.to_numpy()
             out = np.where(codes >= 0, values[np.maximum(codes, 0)], np.datetime64("NaT", "ns"))
             return "datetime", pd.Series(out, index=s.index, dtype="datetime64[ns]"), formats
