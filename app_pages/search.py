@@ -155,6 +155,8 @@ def duration_estimate(
         st.caption("No duration estimate: the quick probe fit failed; trials will say why.")
         return
     st.markdown(f"Estimated duration: {est.words()}.")
+    if est.too_short():
+        st.warning(est.too_short(), icon=":material/timer_off:")
     st.caption(
         "From one fit of each model with default settings; tuned settings can be slower or "
         "faster. The live view refines the estimate from the first finished trials."

@@ -329,6 +329,8 @@ def _dry_run(
     est = seen.estimate
     if est is not None:
         print(f"estimate: {est.words()}; nothing was run")
+        if est.too_short():
+            print(f"warning: {est.too_short()}")
     for notice in seen.plan.notices:
         print(f"note: {notice}")
     if args.json_path:

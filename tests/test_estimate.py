@@ -50,3 +50,17 @@ def test_a_time_limit_that_ends_the_search_says_how_many_trials_fit():
     assert "(10 trials of ~" in roomy.words()
     timed = estimate([0.1], trials=None, minutes=1, folds=5, test_size=0.2, workers=2)
     assert "the time limit: about" in timed.words() and "asked" not in timed.words()
+
+
+def test_a_time_limit_no_trial_fits_in_is_warned_of():
+    """A 147 MB table was offered Start at "about 0 trials fit, at ~305.0 s each", and the
+    search ended with no model; the estimate now says so, and how long would do."""
+    slow = estimate([100.0], trials=None, minutes=0.5, folds=3, test_size=0.2, workers=2)
+    assert slow.fitting == 0
+    words = slow.too_short()
+    assert words is not None and words.startswith("No trial fits in this time limit: one takes about")
+    assert "would end with no model" in words
+    quick = estimate([0.1], trials=None, minutes=0.5, folds=3, test_size=0.2, workers=2)
+    assert quick.too_short() is None
+    assert estimate([100.0], trials=5, minutes=None, folds=3, test_size=0.2,
+                    workers=2).too_short() is None  # fmt: skip

@@ -218,6 +218,20 @@ def test_search_without_data_points_to_the_data_page() -> None:
     assert "No table is ready to search yet" in texts(at.info)
 
 
+def test_search_page_warns_when_no_trial_fits_the_time_limit(monkeypatch) -> None:
+    """A 147 MB table was offered Start at "about 0 trials fit, at ~305.0 s each", and its
+    search ended with no model; the page now warns and says how long would do."""
+    import knobs.study as study_api
+
+    monkeypatch.setattr(study_api, "probe_fit_seconds", lambda ds, spec: 120.0)
+    at = app().run()
+    at.switch_page("app_pages/search.py").run()
+    at.number_input(key=state.W_TRIALS).set_value(0).run()
+    at.number_input(key=state.W_MINUTES).set_value(0.5).run()
+    assert not at.exception
+    assert "No trial fits in this time limit: one takes about" in texts(at.warning)
+
+
 def test_search_form_offers_task_metrics_and_an_estimate() -> None:
     at = app().run()
     at.switch_page("app_pages/search.py").run()

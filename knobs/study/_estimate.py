@@ -56,6 +56,16 @@ class Estimate:
                 f"trials{asked} fit, at {each}{few}")
 
 
+    def too_short(self) -> str | None:
+        """What to do when no trial fits in the time limit: a 147 MB table was offered Start at
+        "about 0 trials fit, at ~305.0 s each", and its search ended with no model."""
+        if self.fitting is None or self.fitting >= 1:
+            return None
+        return (f"No trial fits in this time limit: one takes about {self.per_trial_s:.0f} s "
+                "here, so the search would end with no model. Give it at least "
+                f"{fmt_duration(2 * self.per_trial_s)}, fewer folds, or a sample of the rows.")
+
+
 def _probe_rows(ds: Dataset, seed: int) -> np.ndarray:
     n = len(ds.y)
     rng = np.random.default_rng(seed)
