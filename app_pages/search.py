@@ -352,6 +352,7 @@ def form(ds: Dataset) -> None:
             "them at the end. Off when you uploaded a test table on the Data page: it scores "
             "the model instead.",
         )
+        time_column = forms.time_split(ds, disabled=state.test_data() is not None)
         r1, r2 = st.columns(2)
         reproducible = r1.toggle(
             "Reproducible",
@@ -448,6 +449,7 @@ def form(ds: Dataset) -> None:
         warm_start=warm_start,
         search_pipeline=search_pipeline,
         target_transform=target_transform,
+        time_column=time_column,
         space=space,
     )
     if config is None:

@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from knobs import strategies
+from knobs.data import Dataset
 from knobs.errors import ConfigError
 from knobs.models import REGISTRY, ModelSpec, Param, model_names
 
@@ -48,6 +49,29 @@ def guess_target(columns: Sequence[str]) -> str | None:
         if name in lowered:
             return lowered[name]
     return columns[-1] if columns else None
+
+
+#: The Test split box's value for the random, stratified split.
+RANDOM_SPLIT = "random"
+
+
+def time_split(ds: Dataset, *, disabled: bool = False) -> str | None:
+    """The Test split box, offered when the table has a date column: random (stratified), or the
+    latest rows by a date column (``SearchConfig.time_column``); its date column or None."""
+    dated = [c.name for c in ds.columns if c.kind == "datetime" and c.used]
+    if not dated:
+        return None
+    chosen = st.selectbox(
+        "Test split",
+        [RANDOM_SPLIT, *dated],
+        format_func=lambda v: "Random, stratified" if v == RANDOM_SPLIT else f"Latest rows by `{v}`",
+        key=state.W_TIME_SPLIT,
+        disabled=disabled,
+        help="By a date column: the latest rows are the test split and the folds are "
+        "consecutive periods, so a model that will predict later dates is scored as it will be "
+        "used. Random: rows drawn at random, as for rows with no order in time.",
+    )
+    return None if disabled or chosen == RANDOM_SPLIT else chosen
 
 
 def model_label(name: str) -> str:

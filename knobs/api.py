@@ -64,6 +64,7 @@ def tune(
     warm_start: str | Sequence[str] = (),
     search_pipeline: bool = False,
     target_transform: str = "auto",
+    time_column: str | None = None,
     test_data: DataSource | None = None,
     dask: str | None = None,
     study: str | None = None,
@@ -121,6 +122,7 @@ def tune(
             cv=cv, metric=metric, test_size=test_size, seed=seed, workers=workers,
             exclude=exclude, space=space, warm_start=warm_start,
             search_pipeline=search_pipeline, target_transform=target_transform,
+            time_column=time_column,
         )  # fmt: skip
         search = Search.create(data, config, name=study, storage=storage, test_data=test_data)
         search.start(workers=workers, timeout=timeout, deadline=deadline, dask=dask)

@@ -78,6 +78,11 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
         help="regression: what models learn; auto (default): where the target is above 0 in "
         "every row, trials also try its log and the cross-validation chooses",
     )  # fmt: skip
+    p.add_argument(
+        "--time-column", default=None, metavar="COL",
+        help="split by time on this date column: the latest rows are the test split and the "
+        "folds are consecutive periods (default: a random, stratified split)",
+    )  # fmt: skip
     p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
     p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")
     p.add_argument(
@@ -226,6 +231,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         warm_start=[s for s in args.warm_start.split(",") if s.strip()],
         search_pipeline=args.search_pipeline,
         target_transform=args.target_transform,
+        time_column=args.time_column,
     )
     if args.space:
         from knobs.spaces import read_space_file

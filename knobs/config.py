@@ -94,6 +94,9 @@ class SearchConfig:
     #: What a regression model learns (``knobs.pipelines.TARGET_TRANSFORMS``): ``auto`` tries
     #: the target's log beside the target itself where every value is above 0.
     target_transform: str = "auto"
+    #: A date column to split by time: the latest rows are the test split, and the folds are
+    #: consecutive periods of the training rows (a target that drifts in time). None: random.
+    time_column: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.models, str):

@@ -88,6 +88,7 @@ __all__ = [
     "to_category",
     "to_datetime",
     "to_float",
+    "time_order",
     "to_ns",
     "words_to_float",
 ]
@@ -463,15 +464,27 @@ def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> p
 # --- the train/test split ---------------------------------------------------------------------
 
 
+def time_order(dates: pd.Series) -> np.ndarray:
+    """Row positions from the earliest date to the latest, ties in row order, rows without a
+    date first (they never land in a latest-rows test split)."""
+    stamps = pd.Series(dates).to_numpy(dtype="datetime64[ns]").astype("int64")  # NaT: the least
+    return np.argsort(stamps, kind="stable")
+
+
 def split_indices(
-    y: np.ndarray, task: str, test_size: float, seed: int, classes: Sequence[str] = ()
+    y: np.ndarray, task: str, test_size: float, seed: int, classes: Sequence[str] = (),
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (train, test) row numbers: ``ceil(test_size * n)`` test rows drawn with ``seed``,
-    stratified by class code for classification (``y`` holds codes into ``classes``)."""
+    stratified by class code for classification (``y`` holds codes into ``classes``); with
+    ``order`` (:func:`time_order`), the last rows of that order, the latest ones."""
     n = len(y)
     n_test = math.ceil(test_size * n)
     rng = np.random.default_rng(seed)
-    if task == "regression":
+    if order is not None:
+        order = np.asarray(order)
+        test_idx, train_idx = order[n - n_test:], order[: n - n_test]
+    elif task == "regression":
         order = rng.permutation(n)
         test_idx, train_idx = order[:n_test], order[n_test:]
     else:

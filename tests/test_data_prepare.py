@@ -493,8 +493,60 @@ def test_rows_in_date_order_or_a_target_trending_with_a_date_are_said():
         "Column `date` holds dates, the rows are in the order of its dates and `sales` trends "
         "with it (rank correlation +1.00)"
     )
-    assert "Hold out the latest rows as your own test table (`--test-data`" in said[0]
+    assert said[0].endswith("Split by time (`--time-column date`, or Test split on the Search "
+                            "page) to hold out the latest rows.")
     own = [n for n in prepare(table, "sales", own_test=True).notices if "holds dates" in n]
     assert "your test table scores it" in own[0] and "Hold out" not in own[0]
     flat = table.assign(sales=rng.normal(0, 5, 300)).sample(frac=1.0, random_state=1)
     assert not [n for n in prepare(flat, "sales").notices if "holds dates" in n]
+
+
+def _dated_sales(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2021-01-01", periods=n, freq="D")
+    order = rng.permutation(n)  # rows in no order: the split must sort them
+    frame = pd.DataFrame({"day": days[order].strftime("%d/%m/%Y"), "promo": rng.integers(0, 2, n),
+                          "sales": order * 1.5 + rng.normal(0, 3, n)})  # fmt: skip
+    frame.loc[3, "day"] = None  # an undated row: training, never "latest"
+    return frame
+
+
+def test_a_split_by_time_holds_out_the_latest_rows_and_folds_by_period():
+    """Daily sales with a drift: a random split scored the model between days it learned from
+    (test R² 0.99; -2.40 on the last 800 days). By a date column, the test rows are the latest
+    ones and the folds consecutive periods."""
+    from knobs.data import split_rows, time_dates
+    from knobs.portable import time_order
+    from knobs.study import make_folds
+
+    frame = _dated_sales()
+    ds = prepare(frame, "sales", by_time="day")
+    assert not [n for n in ds.notices if "Split by time (`--time-column" in n]
+    train, test = split_rows(ds, 0.2, seed=0, time_column="day")
+    dates = time_dates(ds, "day")
+    assert len(test) == 40 and dates.iloc[test].min() > dates.iloc[train].max()
+    assert 3 in set(train)  # the undated row
+    folds = make_folds(ds.y.iloc[train], "regression", 4, 0, time_order(dates.iloc[train]))
+    for fit_rows, valid in folds:
+        period = dates.iloc[train].iloc[valid]
+        others = dates.iloc[train].iloc[fit_rows].dropna()
+        inside = others[(others > period.min()) & (others < period.max())]
+        assert inside.empty  # a fold scores one period, unbroken
+    with pytest.raises(DataError, match=r"Column `promo` cannot split by time: it is read as "
+                       r"(numeric|boolean)\. Date columns of this table: `day`"):  # fmt: skip
+        split_rows(ds, 0.2, seed=0, time_column="promo")
+    with pytest.raises(DataError, match=r"There is no column `when` to split by time"):
+        split_rows(ds, 0.2, seed=0, time_column="when")
+
+
+def test_a_split_by_time_refuses_a_class_only_the_latest_rows_hold():
+    from knobs.data import split_rows
+
+    frame = _dated_sales().drop(columns="sales")
+    days = pd.to_datetime(frame["day"], format="%d/%m/%Y")
+    frame["kind"] = np.where(days > days.quantile(0.9), "new", np.where(frame["promo"] > 0, "a",
+                                                                         "b"))  # fmt: skip
+    ds = prepare(frame, "kind")
+    with pytest.raises(DataError, match=r"the training rows \(the earlier ones\) hold no row of "
+                                        r"class `new`"):
+        split_rows(ds, 0.2, seed=0, time_column="day")

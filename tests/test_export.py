@@ -697,3 +697,33 @@ def test_train_py_reads_the_source_as_knobs_read_it(form: str, tmp_path: Path) -
         assert "value_2" in [c["name"] for c in exported.card["schema"]]
         assert "2 lines above the header skipped" in (bundle / "card.md").read_text()
     assert_train_py_reproduces(bundle, source, exported.card["data"]["n_fit"], tmp_path)
+
+
+def test_a_study_split_by_time_scores_the_latest_rows_and_train_py_splits_the_same(
+    tmp_path: Path,
+) -> None:
+    """`--time-column`: the test split is the latest rows, the plan says so, and train.py (fitted
+    on the training split here) rebuilds the same split from the dates."""
+    import knobs
+    from knobs.export import export_study
+
+    rng = np.random.default_rng(6)
+    n = 240
+    order = rng.permutation(n)
+    days = pd.date_range("2022-01-01", periods=n, freq="D")[order]
+    frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "promo": rng.integers(0, 2, n),
+                          "units": order * 0.5 + rng.normal(0, 2, n)})  # fmt: skip
+    csv = tmp_path / "sales.csv"
+    frame.to_csv(csv, index=False)
+    result = knobs.tune(csv, "units", models="linear", n_trials=2, cv=3, workers=1,
+                        ensemble=False, final_fit="train", time_column="day",
+                        study="by-time")  # fmt: skip
+    said = " ".join(result.plan.notices)
+    assert "Split by time on `day`: the test split is the latest 48 rows (2022-07-12 to " in said
+    assert "Split by time (`--time-column" not in said
+    X_test, _ = result.plan.load_split("test")
+    assert X_test["day"].min() == pd.Timestamp("2022-07-12")
+    bundle = tmp_path / "bundle"
+    exported = export_study("by-time", "skops", bundle)
+    assert "'time_column': 'day'" in (bundle / "train.py").read_text()
+    assert_train_py_reproduces(bundle, csv, exported.card["data"]["n_fit"], tmp_path)

@@ -269,7 +269,7 @@ def test_live_says_no_trial_finished_when_the_time_budget_cut_them_all() -> None
     at = opened("live", name)
     assert not at.exception and not at.error
     assert at.get("progress")[0].proto.text == "Finished: no trial completed · time budget 00:30"
-    assert ("No trial finished within the time budget (00:30, from reading the table to the "
+    assert ("No trial finished within the time budget (30 s, from reading the table to the "
             "refit); the longest ran 29 s") in texts(at.warning)  # fmt: skip
     assert "3 trials were cut short by the time budget" in texts(at.caption)
     assert "charts appear as soon as one finishes" not in texts(at.info)
@@ -289,7 +289,7 @@ def test_no_trial_words_are_the_clis_once_the_search_finished() -> None:
     status = handle.status()
     said = no_trial_words(status, handle.plan, trials)
     assert said == no_model_words(trials, 30) and said.startswith(
-        "No trial finished within the time budget (00:30"
+        "No trial finished within the time budget (30 s"
     )
     stopped = dataclasses.replace(status, state="stopped")
     assert no_trial_words(stopped, handle.plan, trials).startswith(

@@ -128,6 +128,23 @@ def test_data_takes_a_test_table_of_your_own_and_the_search_scores_on_it() -> No
         search.stop()
 
 
+def test_search_offers_a_split_by_time_on_a_dated_table() -> None:
+    """`--time-column` on the page: a table with a date column offers "Latest rows by `day`"
+    beside the random split."""
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2022-01-01", periods=120, freq="D")
+    table = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "promo": rng.integers(0, 2, 120),
+                          "units": np.arange(120) + rng.normal(0, 3, 120)})  # fmt: skip
+    at = app().run()
+    data = table.to_csv(index=False).encode()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("units.csv", data, "text/csv")).run()
+    at.switch_page("app_pages/search.py").run()
+    split = at.selectbox(key=state.W_TIME_SPLIT)
+    assert split.options == ["Random, stratified", "Latest rows by `day`"]
+    split.set_value("day").run()
+    assert not at.exception and not at.error
+
+
 def test_data_takes_an_upload_and_a_target() -> None:
     at = app().run()
     at.file_uploader(key=state.W_UPLOAD).set_value(("tickets.csv", csv_bytes(), "text/csv")).run()

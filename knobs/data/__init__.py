@@ -17,7 +17,9 @@ from knobs.data._prepare import (
     joined_with_test,
     prepare,
     split_rows,
+    time_dates,
     train_test,
+    without_split_advice,
 )
 from knobs.data._preprocess import build_preprocessor
 from knobs.data._profile import LEAK_NOTICE, ColumnProfile, Kind, profile_table
@@ -45,5 +47,7 @@ __all__ = [
     "read_table",
     "sample_path",
     "split_rows",
+    "time_dates",
+    "without_split_advice",
     "train_test",
 ]

@@ -28,7 +28,7 @@ from knobs.data._profile import (
 from knobs.data._target import TASKS, TargetInfo, Task, analyse_target
 from knobs.errors import DataError
 from knobs.formatting import plural
-from knobs.portable import TableError, canonical_str, split_indices
+from knobs.portable import TableError, canonical_str, split_indices, time_order
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,9 +66,11 @@ def infer_task(y: pd.Series) -> Task:
 
 
 def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = None,
-            exclude: Sequence[str] = (), min_rows: int = 20, own_test: bool = False) -> Dataset:
+            exclude: Sequence[str] = (), min_rows: int = 20, own_test: bool = False,
+            by_time: str | None = None) -> Dataset:
     """Validate ``target`` and build the cleaned feature table and encoded target; ``own_test``:
-    the table joins the user's own test table (notices then speak of the folds alone)."""
+    the table joins the user's own test table (notices then speak of the folds alone);
+    ``by_time``: the date column the search splits by (no notice then advises a split)."""
     if isinstance(table, RawTable):
         frame, notices, reading = table.frame, list(table.notices), table.reading
     elif isinstance(table, pd.DataFrame):
@@ -118,7 +120,8 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
         raise DataError(_nothing_to_learn(analyses, target))
     for a in analyses:
         notices.extend(a.notices)
-    notices.extend(_time_ordered(analyses, y, chosen, target, own_test=own_test))
+    if not by_time:
+        notices.extend(_time_ordered(analyses, y, chosen, target, own_test=own_test))
 
     X = pd.DataFrame({a.safe_name: _feature_values(a) for a in features})
     X.index = pd.RangeIndex(len(X))
@@ -225,6 +228,17 @@ SORTED_SHARE = 0.95
 TREND_CORRELATION = 0.3
 
 
+#: The advice that ends the time-order notice; a search that splits by time drops it.
+SPLIT_BY_TIME_ADVICE = ("Split by time (`--time-column {}`, or Test split on the Search page) to "
+                        "hold out the latest rows.")
+
+
+def without_split_advice(notices: Sequence[str]) -> tuple[str, ...]:
+    """``notices`` but the one advising a split by time, for a search that splits by time."""
+    tail = SPLIT_BY_TIME_ADVICE.split("{}")[-1]
+    return tuple(n for n in notices if not n.endswith(tail))
+
+
 def _time_ordered(
     analyses: list[Analysis], y: pd.Series, task: Task, target: str, *, own_test: bool = False
 ) -> list[str]:
@@ -261,8 +275,7 @@ def _time_ordered(
         return [
             f"Column `{a.name}` holds dates, {why}. The test split and the folds are drawn at "
             "random, so the model is scored on days between days it learned from: if it will "
-            "predict later dates, its scores here flatter it. Hold out the latest rows as your "
-            "own test table (`--test-data`, or the test table upload on the Data page)."
+            f"predict later dates, its scores here flatter it. {SPLIT_BY_TIME_ADVICE.format(a.name)}"
         ]
     return []
 
@@ -553,9 +566,12 @@ def joined_with_test(
     return table, (np.flatnonzero(~origin), np.flatnonzero(origin))
 
 
-def split_rows(ds: Dataset, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(
+    ds: Dataset, test_size: float, seed: int, time_column: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The (train, test) row numbers of :func:`train_test`: a study keeps them so the final model
-    can be refitted on every labelled row in the table's own order, as train.py reads it."""
+    can be refitted on every labelled row in the table's own order, as train.py reads it. With
+    ``time_column`` the test rows are the latest by that date column (:func:`time_dates`)."""
     if not isinstance(test_size, int | float) or not 0 < test_size <= 0.5:
         raise DataError(f"The test share must be more than 0 and at most 0.5, got {test_size!r}.")
     n = len(ds.y)
@@ -563,10 +579,47 @@ def split_rows(ds: Dataset, test_size: float, seed: int) -> tuple[np.ndarray, np
     if ds.task == "regression" and (n_test < 1 or n - n_test < 2):
         raise DataError(f"Cannot split {n} rows with a test share of {test_size}: each part "
                         "needs rows. Add rows or change the share.")
+    order = time_order(time_dates(ds, time_column)) if time_column else None
     try:
-        return split_indices(ds.y.to_numpy(), ds.task, test_size, seed, ds.classes)
+        rows = split_indices(ds.y.to_numpy(), ds.task, test_size, seed, ds.classes, order)
     except TableError as exc:
         raise DataError(str(exc)) from None
+    if time_column and ds.task != "regression":
+        _check_time_split_classes(ds, rows, time_column)
+    return rows
+
+
+def time_dates(ds: Dataset, column: str) -> pd.Series:
+    """The dates of ``column``, a used date column of ``ds``, to split by time; DataError naming
+    the date columns there are when it is not one."""
+    profile = next((c for c in ds.columns if c.name == column), None)
+    dated = [c.name for c in ds.columns if c.kind == "datetime" and c.used]
+    offer = (f" Date columns of this table: {_list(dated)}." if dated
+             else " This table has no column read as dates.")  # fmt: skip
+    if profile is None:
+        raise DataError(f"There is no column `{column}` to split by time.{offer}")
+    if profile.kind != "datetime" or not profile.used:
+        why = f"it is read as {profile.kind}" if profile.kind != "datetime" else profile.reason
+        raise DataError(f"Column `{column}` cannot split by time: {why}.{offer}")
+    return ds.X[profile.safe_name]
+
+
+def _check_time_split_classes(
+    ds: Dataset, rows: tuple[np.ndarray, np.ndarray], column: str
+) -> None:
+    """A class only the latest rows hold could never be learnt; one they lack leaves the test
+    score blind to it: either is refused by name."""
+    codes = ds.y.to_numpy()
+    train, test = set(codes[rows[0]]), set(codes[rows[1]])
+    for part, missing in (("training", set(range(len(ds.classes))) - train),
+                          ("test", set(range(len(ds.classes))) - test)):  # fmt: skip
+        if missing:
+            names = _list([ds.classes[int(c)] for c in sorted(missing)])
+            raise DataError(
+                f"Split by `{column}`, the {part} rows (the "
+                f"{'earlier' if part == 'training' else 'latest'} ones) hold no row of class "
+                f"{names}. Use a larger test share, or the random split."
+            )
 
 
 def _subset(ds: Dataset, rows: np.ndarray) -> Dataset:

@@ -29,7 +29,6 @@ from knobs.study import (
     StudyPlan,
     complete,
     load_study,
-    make_folds,
     pipeline_for,
     read_plan,
     refit_params,
@@ -277,7 +276,7 @@ def candidates(
     pool = Pool(
         studies=tuple(names), storage=url, plans=plans, metric=metric, task=first.task,
         classes=None if first.task == "regression" else np.unique(y.to_numpy()),
-        y=y.to_numpy(), folds=make_folds(y, first.task, first.folds, first.config.seed),
+        y=y.to_numpy(), folds=first.study_folds(X, y),
         candidates=[], oof=[],
     )  # fmt: skip
     trials = _ranked_trials(opened, metric, only)

@@ -285,9 +285,13 @@ def training_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     X = features(frame)
     if SETTINGS["fit_on"] == "all":  # Knobs refitted the model on every labelled row
         return X, y
+    order = None
+    if SETTINGS.get("time_column"):  # the test rows were the latest by this date column
+        dates = to_datetime(frame[SETTINGS["time_column"]], SETTINGS["time_formats"] or None)
+        order = time_order(dates)
     train_idx, _test_idx = split_indices(
         y.to_numpy(), SETTINGS["task"], SETTINGS["test_size"], SETTINGS["seed"],
-        SETTINGS["classes"],
+        SETTINGS["classes"], order,
     )
     return X.iloc[train_idx].reset_index(drop=True), y.iloc[train_idx].reset_index(drop=True)
 

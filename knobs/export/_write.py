@@ -98,6 +98,9 @@ def _write_train_py(
         "n_fit": source.fit_rows or plan.n_train,
         **reading,
     }
+    if plan.config.time_column:  # the test split is the latest rows by this date column
+        dated = next(c for c in plan.columns if c.name == plan.config.time_column)
+        settings.update(time_column=dated.name, time_formats=list(dated.formats))
     try:
         ensemble = None
         if source.kind == "ensemble":

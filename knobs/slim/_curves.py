@@ -1,5 +1,5 @@
 """The two pruning curves, measured by cross-validation on the training split with the study's
-own folds (``knobs.study.make_folds``: the same rows a trial's score came from).
+own folds (``StudyPlan.study_folds``: the same rows a trial's score came from).
 
 - **Feature curve**: columns are ranked once by permutation importance (scikit-learn's
   ``permutation_importance``) of the trial's pipeline, each fold's model permuted on that fold's
@@ -33,7 +33,7 @@ from knobs.errors import ConfigError
 from knobs.metrics import call, fold_noise, noise_floor
 from knobs.pipelines import learned_target, pipeline_of, predicted_target, target_of
 from knobs.slim._trees import can_cut, cut_refused, staged_predictions, tree_count, tree_counts
-from knobs.study import StudyPlan, make_folds, pipeline_for
+from knobs.study import StudyPlan, pipeline_for
 
 #: Held-out rows per fold that permutation importance shuffles (more add time, not much sense).
 PERMUTATION_ROWS = 1000
@@ -151,11 +151,6 @@ def _point(size: int, scores: list[float], columns: list[str] | None = None) -> 
                  noise=fold_noise(scores), columns=list(columns or []))  # fmt: skip
 
 
-def study_folds(plan: StudyPlan, y: pd.Series) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The study's folds over its training split (what ``plan.problem().folds`` holds)."""
-    return make_folds(y, plan.task, plan.folds, plan.config.seed)
-
-
 def rank_columns(
     plan: StudyPlan, fitted: list[Any], X: pd.DataFrame, y: pd.Series, folds: list
 ) -> list[dict[str, Any]]:
@@ -202,7 +197,7 @@ def feature_curve(
 ) -> tuple[Curve, list[dict[str, Any]]]:
     """The feature curve of ``model`` with ``params`` and the column ranking it follows."""
     X, y = data if data is not None else plan.load_split("train")
-    folds = study_folds(plan, y)
+    folds = plan.study_folds(X, y)
     seed = plan.config.seed
     full = pipeline_for(plan, model, params, seed=seed)
     scores, fitted = _fit_score(full, plan, X, y, folds)
@@ -235,7 +230,7 @@ def tree_curve(
     if not can_cut(model):
         return None
     X, y = data if data is not None else plan.load_split("train")
-    folds = study_folds(plan, y)
+    folds = plan.study_folds(X, y)
     metric = plan.metric_obj()
     wrapped = pipeline_for(plan, model, params, seed=plan.config.seed)
     # A model that learns the target's log is cut in that log, its predictions mapped back.

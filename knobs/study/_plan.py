@@ -26,6 +26,7 @@ from knobs.errors import ConfigError, StudyError
 from knobs.metrics import Direction, Metric, get_metric
 from knobs.models import AUTO, ModelSpec, is_wide, resolve_models
 from knobs.pipelines import grid_for, grid_size_for, target_transforms
+from knobs.portable import time_order
 from knobs.pruners import get_pruner
 from knobs.study._objective import OOF_MAX_VALUES
 from knobs.study._pipeline import Problem
@@ -171,6 +172,17 @@ class StudyPlan:
         """The rows the delivered model is fitted on."""
         return self.n_train + self.n_test if self.fits_all_rows else self.n_train
 
+    def time_safe_name(self) -> str | None:
+        """The feature name of the date column the study splits by (``config.time_column``)."""
+        name = self.config.time_column
+        return next((c.safe_name for c in self.columns if c.name == name), None) if name else None
+
+    def study_folds(self, X: pd.DataFrame, y: pd.Series) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The study's folds over its training split: the ones every trial is scored on."""
+        column = self.time_safe_name()
+        order = time_order(X[column]) if column else None
+        return make_folds(y, self.task, self.folds, self.config.seed, order)
+
     def keeps_oof(self) -> bool:
         """Out-of-fold predictions are kept when asked, or by default when they are small."""
         if self.config.keep_oof is not None:
@@ -196,7 +208,7 @@ class StudyPlan:
             metric=self.metric_obj(),
             models=self.specs(),
             columns=self.columns,
-            folds=make_folds(y, self.task, self.folds, self.config.seed),
+            folds=self.study_folds(X, y),
             reports=None if pruner.name == "none" else pruner.reports,
             early_stopping=self.config.early_stopping,
             grid_only=self.config.strategy == "grid",
@@ -227,8 +239,17 @@ def auto_folds(n_train: int, requested: int | None) -> tuple[int, str | None]:
     return 5, None
 
 
-def make_folds(y: pd.Series, task: str, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The same folds in every worker and every resume: seeded, and stratified for classes."""
+def make_folds(
+    y: pd.Series, task: str, k: int, seed: int, order: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The same folds in every worker and every resume: seeded, and stratified for classes;
+    with ``order`` (rows from earliest to latest), ``k`` consecutive periods instead."""
+    if order is not None:
+        blocks = np.array_split(np.asarray(order), k)
+        return [
+            (np.sort(np.concatenate([b for j, b in enumerate(blocks) if j != i])), np.sort(block))
+            for i, block in enumerate(blocks)
+        ]
     splitter = (
         KFold(k, shuffle=True, random_state=seed)
         if task == "regression"

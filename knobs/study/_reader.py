@@ -350,7 +350,8 @@ def no_model_words(trials: Sequence[FrozenTrial], timeout: float | None) -> str 
     if timeout and (cut or not failed):
         ran = max((float((PRUNED.get(t) or {}).get("fit_s") or 0.0) for t in cut), default=0.0)
         longest = f"; the longest ran {ran:.0f} s without finishing its folds" if ran >= 1 else ""
-        return (f"No trial finished within the time budget ({fmt_duration(timeout)}, from "
+        budget = f"{timeout:g} s" if timeout < 120 else fmt_duration(timeout)
+        return (f"No trial finished within the time budget ({budget}, from "
                 f"reading the table to the refit){longest}. Give the search more time "
                 "(`--timeout`, or Time limit on the Search page), fewer folds (`--cv 2`, or "
                 "Folds), or a sample of the rows.")

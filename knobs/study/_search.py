@@ -13,7 +13,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,7 +30,9 @@ from knobs.data import (
     prepare,
     read_table,
     split_rows,
+    time_dates,
     train_test,
+    without_split_advice,
 )
 from knobs.devices import resolve_device
 from knobs.errors import ConfigError, DataError, StudyError
@@ -669,25 +671,44 @@ def _split(
         if test_data is not None:
             raise ConfigError("A prepared Dataset cannot take a test table; pass the raw tables.")
         dataset = data
+        if config.time_column:  # prepared before the split was chosen
+            dataset = replace(dataset, notices=without_split_advice(dataset.notices))
     else:
         table = _read(data, source)
         if test_data is not None:
             table, rows = joined_with_test(
                 table, _read(test_data, test_source), config.target, test_name=test_source
             )
+        if test_data is not None and config.time_column:
+            raise ConfigError("Give a test table or a split by time, not both: a test table of "
+                              "your own is the held-out part.")
         dataset = prepare(table, config.target, task=config.task, exclude=config.exclude,
-                          own_test=test_data is not None)
+                          own_test=test_data is not None, by_time=config.time_column)
     if rows is None:
-        rows = split_rows(dataset, config.test_size, config.seed)
+        rows = split_rows(dataset, config.test_size, config.seed, config.time_column)
     else:
         _check_test_classes(dataset, rows, test_source)
     train, test = train_test(dataset, config.test_size, config.seed, rows)
     wanted, size_notice = auto_folds(len(train.y), config.cv)
     folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
     # Fewer folds for a rare class overrides the table's size: one notice, not two that disagree.
-    notices = tuple(n for n in (fold_notice or size_notice,) if n)
+    notices = tuple(n for n in (fold_notice or size_notice, _time_split_notice(
+        dataset, rows, folds, config.time_column)) if n)  # fmt: skip
     given = test_source if test_data is not None else ""
     return _Split(dataset, train, test, rows, folds, notices, given)
+
+
+def _time_split_notice(
+    dataset: Dataset, rows: tuple[Any, Any], folds: int, column: str | None
+) -> str | None:
+    """How a split by time was made, in the plan's words."""
+    if not column:
+        return None
+    dates = time_dates(dataset, column)
+    first, last = dates.iloc[rows[1]].min(), dates.iloc[rows[1]].max()
+    return (f"Split by time on `{column}`: the test split is the latest {len(rows[1]):,} rows "
+            f"({first:%Y-%m-%d} to {last:%Y-%m-%d}), and cross-validation scores {folds} "
+            "consecutive periods of the training rows, each against the others.")
 
 
 def _name_of(data: Any, default: str) -> str:
