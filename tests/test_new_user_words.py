@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import tomllib
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,19 +29,9 @@ from knobs import race as R
 from knobs.data import sample_path
 from knobs.data._ingest import DEFAULT_MAX_UPLOAD_MB
 from knobs.study.keys import FAIL_REASON, INTERRUPTED, PRUNED
-from tests.test_pages import app, opened, texts
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("KNOBS_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(ROOT)
-    yield tmp_path / "home"
-    for name in [s["study"] for s in knobs.studies()]:
-        knobs.Search.open(name).stop()  # no worker outlives its test
-
+# ``home``: the page tests' own KNOBS_HOME per test (autouse, so imported to apply here)
+from tests.test_pages import ROOT, app, home, opened, texts  # noqa: F401
 
 # --- 1. an upload over the limit ------------------------------------------------------------------
 
