@@ -267,6 +267,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2, default=str)
+    if report.get("no_model"):
+        print(f"study {report['study']}: no model, {plural(report['n_trials'], 'trial')} "
+              f"finished in {report['wall_s']:.1f} s")
+        print(f"knobs: no model: {report['no_model']}", file=sys.stderr)
+        return NO_MODEL
     print(
         f"study {report['study']}: best {report['metric']} {fmt_score(report['best_score'])} "
         f"({report['best_model']}, trial {report['best_trial']}), defaults "
@@ -301,9 +306,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
             f"{plural(report['counts']['TIME_CUT'], 'trial')} stopped by the time budget before "
             "the last fold (not pruned: the time ran out; not counted as failures)"
         )
-    if report.get("no_model"):
-        print(f"knobs: no model: {report['no_model']}", file=sys.stderr)
-        return NO_MODEL
     return 0
 
 

@@ -64,13 +64,21 @@ BY_PRUNER = "pruner"
 BY_TIME = "time budget"
 
 
+def time_cut_record(fold_scores: list[float], fit_s: float) -> dict[str, Any]:
+    """``PRUNED``'s record of a trial the time budget stopped in the middle of a fold (its
+    signal, or its worker killed past the deadline): stored failed and interrupted, so a resume
+    runs it again, and counted as cut by time, not as a failure."""
+    return {"after_fold": len(fold_scores), "fit_s": fit_s, "saved_s": 0.0,
+            "fold_scores": fold_scores, "reason": BY_TIME}  # fmt: skip
+
+
 def cut_by_time(t: FrozenTrial) -> bool:
     """Stopped because its folds could not end by the time budget's cut, not because it scored
     low: it saved nothing and says nothing of its settings, so it is never called pruned."""
     if t.state == TrialState.PRUNED:
         return (PRUNED.get(t) or {}).get("reason", BY_PRUNER) == BY_TIME
-    # Its worker stuck in native code past the deadline, killed (``runner.end_overdue``): stored
-    # as failed and interrupted, so a resume runs it again.
+    # Stopped mid-fold (the signal, or its worker killed past the deadline): stored as failed
+    # and interrupted, so a resume runs it again (:func:`time_cut_record`).
     return (t.state == TrialState.FAIL and bool(INTERRUPTED.get(t))
             and (PRUNED.get(t) or {}).get("reason") == BY_TIME)  # fmt: skip
 

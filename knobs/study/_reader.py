@@ -222,8 +222,11 @@ def few_test_rows_caveat(plan: StudyPlan) -> str | None:
     )
 
 
-#: A test score this many fold standard deviations worse than the best CV score is said.
+#: A test score this many fold standard deviations worse than the best CV score is said...
 FAR_BELOW_FOLD_SDS = 4.0
+#: ... and at least this share of it worse: a random test split of 240 rows scored AUC 0.802
+#: against a CV of 0.849 (4.3 fold SDs of 5 folds), sampling noise, and was said to differ.
+FAR_BELOW_SHARE = 0.1
 
 
 def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | None) -> str | None:
@@ -239,7 +242,7 @@ def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | N
     if best is not None and len(folds) >= 2 and math.isfinite(score):
         spread = float(np.std(folds, ddof=1))
         gap = as_direction(plan.direction).gain(best.value, score)  # > 0: test is worse
-        if gap > max(FAR_BELOW_FOLD_SDS * spread, 0.05 * max(abs(best.value), 0.1)):
+        if gap > max(FAR_BELOW_FOLD_SDS * spread, FAR_BELOW_SHARE * max(abs(best.value), 0.1)):
             said.append(
                 f"The test score ({fmt_score(score)}) is far below the cross-validated "
                 f"{fmt_score(best.value)}, more than {FAR_BELOW_FOLD_SDS:g} times the folds' "

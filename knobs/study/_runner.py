@@ -29,7 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from knobs.errors import ConfigError
-from knobs.study._budget import BY_TIME
+from knobs.study._budget import time_cut_record
 from knobs.study._storage import (
     claim_lock,
     is_journal_path,
@@ -459,10 +459,8 @@ def end_overdue(study: optuna.Study, study_name: str) -> int:
             # cut by time, as a trial the signal stopped is: not a failure in any count
             scores = [float(v) for _, v in sorted(t.intermediate_values.items())]
             started = t.datetime_start.timestamp() if t.datetime_start else time.time()
-            PRUNED.set_on_trial_id(study._storage, t._trial_id, {
-                "after_fold": len(scores), "fit_s": time.time() - started, "saved_s": 0.0,
-                "fold_scores": scores, "reason": BY_TIME,
-            })  # fmt: skip
+            PRUNED.set_on_trial_id(study._storage, t._trial_id,
+                                   time_cut_record(scores, time.time() - started))  # fmt: skip
             _fail_interrupted(
                 study._storage, t,
                 "Stopped by the time budget in the middle of a fold (its worker was stuck in "

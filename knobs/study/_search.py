@@ -404,6 +404,13 @@ class Search:
         runner.reap(self._procs)
         return bool(runner.live_workers(self.name)) or self._dask_tasks() > 0
 
+    @staticmethod
+    def _ran_out(clock: dict[str, Any] | None, now: float) -> bool:
+        """Whether the run's time budget has ended: a search whose every trial it cut has
+        finished, not "Waiting to start" (no trial counts as done)."""
+        deadline = (clock or {}).get("deadline")
+        return deadline is not None and now >= float(deadline)
+
     def remaining(self) -> int | None:
         budget = self.budget()
         if budget is None:
@@ -467,7 +474,7 @@ class Search:
             state = "finished"
         elif STOP.get(self._study):
             state = "stopped"
-        elif done == 0 and not c["RUNNING"]:
+        elif done == 0 and not c["RUNNING"] and not c["TIME_CUT"] and not self._ran_out(clock, now):
             state = "queued"
         elif results.perfect_trial(trials, self.plan.metric_obj()) is not None:
             state = "finished"  # nothing could beat it: the workers ended the search there
@@ -707,8 +714,10 @@ def _time_split_notice(
     dates = time_dates(dataset, column)
     first, last = dates.iloc[rows[1]].min(), dates.iloc[rows[1]].max()
     return (f"Split by time on `{column}`: the test split is the latest {len(rows[1]):,} rows "
-            f"({first:%Y-%m-%d} to {last:%Y-%m-%d}), and cross-validation scores {folds} "
-            "consecutive periods of the training rows, each against the others.")
+            f"({first:%Y-%m-%d} to {last:%Y-%m-%d}), which scores the model as it will be used, "
+            f"on dates after all it learned from. Cross-validation scores {folds} consecutive "
+            "periods of the training rows, each with a model fitted on the other periods, "
+            "earlier and later: it compares settings, the test split checks the future.")
 
 
 def _name_of(data: Any, default: str) -> str:

@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from knobs.devices import resolve_device
 from knobs.pruners import build_pruner
 from knobs.strategies import make_sampler
-from knobs.study._budget import spent, study_budget
+from knobs.study._budget import spent, study_budget, time_cut_record
 from knobs.study._families import next_family, quick_family
 from knobs.study._objective import TrialFailed, evaluate
 from knobs.study._pipeline import Problem
@@ -48,6 +48,7 @@ from knobs.study.keys import (
     FAIL_REASON,
     INTERRUPTED,
     PRIOR,
+    PRUNED,
     STOP,
     WORKER,
 )
@@ -375,6 +376,7 @@ def run_trial(
     n_jobs: int,
 ) -> None:
     reason: str | None = None
+    started = time.perf_counter()
     try:
         if sig.stop:
             raise Interrupted()
@@ -390,9 +392,11 @@ def run_trial(
     except OutOfTime:
         sig.in_trial = False
         INTERRUPTED.set(trial, True)
-        reason = (
-            "Stopped by the time budget in the middle of a fold; retried if the search resumes."
-        )
+        # cut by time, as one stopped between folds is: counted so, never as a failure
+        scores = [float(v) for _, v in sorted(trial.storage.get_trial(
+            trial._trial_id).intermediate_values.items())]  # fmt: skip
+        PRUNED.set(trial, time_cut_record(scores, time.perf_counter() - started))
+        reason = "Stopped by the time budget in the middle of a fold; a resumed search runs it again."
     except Interrupted:
         sig.in_trial = False
         INTERRUPTED.set(trial, True)
