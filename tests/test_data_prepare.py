@@ -550,3 +550,32 @@ def test_a_split_by_time_refuses_a_class_only_the_latest_rows_hold():
     with pytest.raises(DataError, match=r"the training rows \(the earlier ones\) hold no row of "
                                         r"class `new`"):
         split_rows(ds, 0.2, seed=0, time_column="day")
+
+
+def test_many_columns_of_many_categories_are_said_in_one_notice():
+    """A 300-column table printed sixteen near-identical "Column `cat_XX` has N categories"
+    lines; from three such columns on, one notice names them all."""
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame({f"cat_{i}": rng.choice([f"v{j}" for j in range(40)], 2000)
+                         for i in range(5)})  # fmt: skip
+    wide["y"] = rng.normal(size=2000)
+    said = [n for n in prepare(wide, "y").notices if "categories" in n]
+    assert said == [
+        "5 columns have more than 20 categories (`cat_0` (40), `cat_1` (40), `cat_2` (40), "
+        "`cat_3` (40), `cat_4` (40)): tree models read them target-encoded; linear and distance "
+        "models too, or one-hot encoded where a category has too few rows for target encoding."
+    ]
+    two = wide[["cat_0", "cat_1", "y"]]
+    assert len([n for n in prepare(two, "y").notices if "categories" in n]) == 2
+
+
+def test_a_regression_target_written_as_amounts_is_said():
+    """`rent` values like `$3,227.59` became numbers with no word, though every other column's
+    such reading is said; numbers written plainly say nothing."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(500, 4000, 100).round(2)
+    dressed = pd.DataFrame({"x": x, "rent": [f"${v:,.2f}" for v in x]})
+    said = [n for n in prepare(dressed, "rent").notices if n.startswith("Target `rent` is written")]
+    assert len(said) == 1 and "read as numbers (`$" in said[0] and "predictions are plain" in said[0]
+    plain = dressed.assign(rent=x.astype(str))
+    assert not [n for n in prepare(plain, "rent").notices if "is written as text" in n]

@@ -246,7 +246,7 @@ def test_search_page_warns_when_no_trial_fits_the_time_limit(monkeypatch) -> Non
     at.number_input(key=state.W_TRIALS).set_value(0).run()
     at.number_input(key=state.W_MINUTES).set_value(0.5).run()
     assert not at.exception
-    assert "No trial fits in this time limit: one takes about" in texts(at.warning)
+    assert "No trial may fit in this time limit: one takes about" in texts(at.warning)
 
 
 def test_search_form_offers_task_metrics_and_an_estimate() -> None:

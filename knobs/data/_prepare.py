@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -98,6 +99,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
         info = analyse_target(frame[target], target)
     chosen = _check_task(info, target, task)
     y, classes = _encode_target(info, chosen, target)
+    notices.extend(_target_numbers_from_text(frame[target], info, chosen, target))
     if task is None:
         notices.extend(_numbers_as_classes(info, chosen, target))
     notices.extend(_rare_classes(y, classes))
@@ -118,8 +120,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     features = [a for a in analyses if a.used]
     if not features:
         raise DataError(_nothing_to_learn(analyses, target))
-    for a in analyses:
-        notices.extend(a.notices)
+    notices.extend(_grouped_category_notices([n for a in analyses for n in a.notices]))
     if not by_time:
         notices.extend(_time_ordered(analyses, y, chosen, target, own_test=own_test))
 
@@ -222,6 +223,31 @@ def _merged_spellings(raw: pd.Series, info: TargetInfo, target: str) -> list[str
             f"(case and spaces aside): {shown}."]
 
 
+_MANY_CATEGORIES = re.compile(
+    r"Column `(?P<name>.+)` has (?P<n>\d+) categories \(more than (?P<most>\d+)\): .*"
+)
+#: From this many columns of many categories on, they are said in one notice.
+GROUP_CATEGORY_NOTICES = 3
+
+
+def _grouped_category_notices(notices: list[str]) -> list[str]:
+    """The columns' notices, those of many categories said once when there are several: a
+    300-column table printed sixteen near-identical lines, one per column."""
+    found = [m for n in notices if (m := _MANY_CATEGORIES.fullmatch(n))]
+    if len(found) < GROUP_CATEGORY_NOTICES:
+        return notices
+    shown = ", ".join(f"`{m['name']}` ({m['n']})" for m in found[:8])
+    grouped = (
+        f"{len(found)} columns have more than {found[0]['most']} categories ({shown}"
+        f"{', …' if len(found) > 8 else ''}): tree models read them target-encoded; linear and "
+        "distance models too, or one-hot encoded where a category has too few rows for target "
+        "encoding."
+    )
+    rest = [n for n in notices if not _MANY_CATEGORIES.fullmatch(n)]
+    first = sum(1 for n in notices[: notices.index(found[0].string)] if n in rest)
+    return [*rest[:first], grouped, *rest[first:]]
+
+
 #: Share of consecutive dated rows in date order above which a file is "sorted by" that date.
 SORTED_SHARE = 0.95
 #: |Spearman correlation| between a date column and a numeric target said to be a trend.
@@ -278,6 +304,26 @@ def _time_ordered(
             f"predict later dates, its scores here flatter it. {SPLIT_BY_TIME_ADVICE.format(a.name)}"
         ]
     return []
+
+
+_PLAIN_NUMBER = re.compile(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?")
+
+
+def _target_numbers_from_text(values: pd.Series, info: TargetInfo, task: Task,
+                              target: str) -> list[str]:
+    """A regression target read from text such as `$3,227.59` is said, with the number it became:
+    it was read silently, and predictions came back as plain numbers."""
+    if task != "regression" or info.numbers is None or pd.api.types.is_numeric_dtype(values):
+        return []
+    present = values[info.present]
+    written = present.astype(str).str.strip()
+    dressed = ~written.str.fullmatch(_PLAIN_NUMBER)
+    if not dressed.any():
+        return []
+    example = written[dressed].iloc[0]
+    number = info.numbers[info.present][dressed].iloc[0]
+    return [f"Target `{target}` is written as text such as `{example}`: read as numbers "
+            f"(`{example}` is {number:g}); predictions are plain numbers."]
 
 
 def _numbers_as_classes(info: TargetInfo, task: Task, target: str) -> list[str]:

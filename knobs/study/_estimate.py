@@ -61,8 +61,9 @@ class Estimate:
         "about 0 trials fit, at ~305.0 s each", and its search ended with no model."""
         if self.fitting is None or self.fitting >= 1:
             return None
-        return (f"No trial fits in this time limit: one takes about {self.per_trial_s:.0f} s "
-                "here, so the search would end with no model. Give it at least "
+        return (f"No trial may fit in this time limit: one takes about {self.per_trial_s:.0f} s "
+                "by a quick timing of each model (a busy machine makes it longer), and a search "
+                "with no finished trial ends with no model. Give it at least "
                 f"{fmt_duration(2 * self.per_trial_s)}, fewer folds, or a sample of the rows.")
 
 
