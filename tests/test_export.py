@@ -727,3 +727,23 @@ def test_a_study_split_by_time_scores_the_latest_rows_and_train_py_splits_the_sa
     exported = export_study("by-time", "skops", bundle)
     assert "'time_column': 'day'" in (bundle / "train.py").read_text()
     assert_train_py_reproduces(bundle, csv, exported.card["data"]["n_fit"], tmp_path)
+
+
+def test_train_py_predictions_keep_the_id_column_with_its_zeros(tmp_path: Path) -> None:
+    """`train.py --predict` wrote predictions with no key, where `knobs predict` keys them by the
+    ID column: rows could not be joined back. It keeps the first ID column, as text."""
+    import knobs
+    from knobs.export import export_study
+
+    frame = make_table("binary", n=160)
+    frame.insert(0, "customer", [f"{i:06d}" for i in range(160)])
+    csv = tmp_path / "customers.csv"
+    frame.to_csv(csv, index=False)
+    knobs.tune(csv, "label", models="logistic", n_trials=2, cv=2, workers=1, ensemble=False,
+               study="keyed")  # fmt: skip
+    bundle = tmp_path / "bundle"
+    exported = export_study("keyed", "skops", bundle)
+    assert_train_py_reproduces(bundle, csv, exported.card["data"]["n_fit"], tmp_path)
+    written = pd.read_csv(tmp_path / "pred.csv", dtype=str)
+    assert list(written.columns[:2]) == ["customer", "prediction"]
+    assert written["customer"].iloc[7] == "000007"

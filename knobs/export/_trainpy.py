@@ -252,7 +252,8 @@ def read_from(path: str, skip_lines: int) -> pd.DataFrame:
     if text is not None:
         source = io.StringIO(text)
     frame = pd.read_csv(source, sep=sep, index_col=False, skip_blank_lines=True,
-                        low_memory=False, **options)
+                        low_memory=False, dtype=dict.fromkeys(SETTINGS.get("id_columns", []), str),
+                        **options)
     names = column_names(header)
     frame.columns = names if len(names) == frame.shape[1] else [str(c) for c in frame.columns]
     return frame
@@ -324,7 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = fit_model(X, y)
     print(f"fitted on {{len(y)}} rows")
     if args.predict:
-        predictions(model, features(read_table(args.predict))).to_csv(args.out, index=False)
+        new = read_table(args.predict)
+        out = predictions(model, features(new))
+        key = next((c for c in SETTINGS.get("id_columns", []) if c in new.columns), None)
+        if key is not None:  # the rows keyed by their ID, as `knobs predict` keys them
+            out.insert(0, key, new[key].to_numpy())
+        out.to_csv(args.out, index=False)
         print(f"wrote {{args.out}}")
     if args.save:
         import skops.io as sio

@@ -96,6 +96,8 @@ def _write_train_py(
         # train.py reads one CSV: with a test table of the user's own, all of it was training.
         "fit_on": "all" if plan.test_source else source.fit_on,
         "n_fit": source.fit_rows or plan.n_train,
+        # ID-like columns: --predict keeps the first one present, as `knobs predict` does
+        "id_columns": [c.name for c in plan.columns if "id_like" in c.flags],
         **reading,
     }
     if plan.config.time_column:  # the test split is the latest rows by this date column
