@@ -13,6 +13,7 @@ from knobs.data import (
     joined_with_test,
     read_table,
     sample_path,
+    size_words,
     upload_limit_words,
 )
 from knobs.errors import KnobsError
@@ -246,7 +247,7 @@ with errors.boundary("loading your table"):
             else "your upload, found again after the page reload" if state.restored()
             else "your upload"
         )  # fmt: skip
-        st.caption(f"Working on **{choice.name}** ({origin}, {len(choice.content) / 1e6:.2f} MB).")
+        st.caption(f"Working on **{choice.name}** ({origin}, {size_words(len(choice.content))}).")
         raw = errors.attempt(state.table)
         if raw is not None:
             chosen = choose_target(raw)

@@ -60,6 +60,9 @@ def test_a_table_over_the_limit_is_refused_in_words_naming_the_limit(
     assert "Working on **big.csv** (your upload" in texts(at.caption)
     error = texts(at.error)
     assert "`big.csv` is " in error and "more than the 512.0 KB limit" in error
+    # one size, in the caption and the refusal alike (they read 10.38 MB and 9.9 MB)
+    size = error.split("`big.csv` is ", 1)[1].split(",", 1)[0]
+    assert f"(your upload, {size})" in texts(at.caption)
     assert "KNOBS_MAX_UPLOAD_MB" in error
     assert not at.success  # no "Ready" under the refusal
 

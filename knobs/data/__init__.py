@@ -8,7 +8,13 @@ the fix.
 
 from __future__ import annotations
 
-from knobs.data._ingest import TABLE_FILE_TYPES, RawTable, read_table, upload_limit_words
+from knobs.data._ingest import (
+    TABLE_FILE_TYPES,
+    RawTable,
+    read_table,
+    size_words,
+    upload_limit_words,
+)
 from knobs.data._kept import keep_upload, kept_upload, upload_token
 from knobs.data._prepare import (
     Dataset,
@@ -30,6 +36,7 @@ __all__ = [
     "LEAK_NOTICE",
     "TABLE_FILE_TYPES",
     "upload_limit_words",
+    "size_words",
     "keep_upload",
     "kept_upload",
     "upload_token",

@@ -211,18 +211,21 @@ def upload_limit_words() -> str | None:
     """The largest file Knobs reads, as its refusals word it ("200.0 MB"), for an upload box to
     state; None when ``KNOBS_MAX_UPLOAD_MB`` is malformed (reading a table then says so)."""
     try:
-        return _shown(_max_bytes())
+        return size_words(_max_bytes())
     except ConfigError:
         return None
 
 
-def _shown(n: int) -> str:
+def size_words(n: int) -> str:
+    """A file size as every Knobs message gives it (MB of 1024 KB, as the upload limit)."""
     return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB"
+
+
 
 
 def _too_big(name: str, size: int, limit: int) -> DataError:
     return DataError(
-        f"`{name}` is {_shown(size)}, more than the {_shown(limit)} limit. Use a sample of the "
+        f"`{name}` is {size_words(size)}, more than the {size_words(limit)} limit. Use a sample of the "
         "rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB setting."
     )
 
@@ -327,8 +330,8 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
         convert = _workbook_as_text if _is_workbook(data) else _columnar_as_text
         text, notices, source = convert(data, name)
         if len(text) > limit:  # a compressed sheet or Parquet file can be 10x its file's size
-            raise DataError(f"`{name}` holds a table of {_shown(len(text))} as CSV text, more "
-                            f"than the {_shown(limit)} limit. Use a sample of the rows, or "
+            raise DataError(f"`{name}` holds a table of {size_words(len(text))} as CSV text, more "
+                            f"than the {size_words(limit)} limit. Use a sample of the rows, or "
                             "raise the limit with the KNOBS_MAX_UPLOAD_MB setting.")
         return text, notices, source
     if data.startswith(b"\x1f\x8b"):
@@ -339,7 +342,7 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
             raise DataError(f"`{name}` is a gzip file that cannot be decompressed (it is damaged "
                             "or cut short). Download it again, or upload the CSV itself.") from None
         if len(out) > limit:
-            raise DataError(f"`{name}` decompresses to more than the {_shown(limit)} limit. Use "
+            raise DataError(f"`{name}` decompresses to more than the {size_words(limit)} limit. Use "
                             "a sample of the rows, or raise the limit with the KNOBS_MAX_UPLOAD_MB "
                             "setting.")
         return out, [f"Decompressed `{name}` (gzip)."], {}
