@@ -123,6 +123,7 @@ def setup() -> None:
         "of the gap from the defaults to the best, when the defaults are already that close). "
         "It only changes how the results read: it can be changed on them later.",
     )
+    time_column = forms.time_split(ds, key=state.W_RACE_TIME_SPLIT)
     with st.expander("Workers and boosting"):
         more = st.columns(2)
         threads = more[0].number_input(
@@ -155,6 +156,7 @@ def setup() -> None:
                 seed=int(seed),
                 exclude=state.exclude(),
                 early_stopping=bool(early_stopping),
+                time_column=time_column,
             )
             spec = R.RaceSpec(
                 config=config,

@@ -55,7 +55,7 @@ def guess_target(columns: Sequence[str]) -> str | None:
 RANDOM_SPLIT = "random"
 
 
-def time_split(ds: Dataset, *, disabled: bool = False) -> str | None:
+def time_split(ds: Dataset, *, key: str = state.W_TIME_SPLIT, disabled: bool = False) -> str | None:
     """The Test split box, offered when the table has a date column: random (stratified), or the
     latest rows by a date column (``SearchConfig.time_column``); its date column or None."""
     dated = [c.name for c in ds.columns if c.kind == "datetime" and c.used]
@@ -65,7 +65,7 @@ def time_split(ds: Dataset, *, disabled: bool = False) -> str | None:
         "Test split",
         [RANDOM_SPLIT, *dated],
         format_func=lambda v: "Random, stratified" if v == RANDOM_SPLIT else f"Latest rows by `{v}`",
-        key=state.W_TIME_SPLIT,
+        key=key,
         disabled=disabled,
         help="By a date column: the latest rows are the test split and the folds are "
         "consecutive periods, so a model that will predict later dates is scored as it will be "

@@ -317,6 +317,29 @@ def test_create_race_shares_split_and_folds(dataset) -> None:
     assert again.spec == race.spec and again.runs == race.runs
 
 
+def test_a_race_split_by_time_gives_every_run_the_latest_rows_as_test(tmp_path) -> None:
+    """`knobs race --time-column` was accepted (the race shares tune's options) and ignored: the
+    runs split at random. Every run now holds out the latest rows, by the race's config."""
+    from knobs.cli import main
+
+    rng = np.random.default_rng(2)
+    days = pd.date_range("2023-01-01", periods=160, freq="D")
+    frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "x": rng.normal(size=160),
+                          "y": np.arange(160) * 0.2 + rng.normal(size=160)})  # fmt: skip
+    data = tmp_path / "daily.csv"
+    frame.to_csv(data, index=False)
+    report = tmp_path / "race.json"
+    code = main(["race", str(data), "--target", "y", "--models", "linear", "--trials", "2",
+                 "--cv", "2", "--seeds", "1", "--strategies", "random,qmc", "--time-column", "day",
+                 "--workers", "1", "--json", str(report), "--quiet"])  # fmt: skip
+    assert code == 0
+    strategies = json.loads(report.read_text())["strategies"]
+    for contestant in strategies.values():
+        plan = R._race.Search.open(contestant["runs"][0]["study"]).plan
+        assert plan.config.time_column == "day"
+        assert plan.load_split("test")[0]["day"].min() == pd.Timestamp("2023-05-09")
+
+
 @pytest.mark.slow
 def test_race_cli_end_to_end(tmp_path) -> None:
     from knobs.cli import main

@@ -61,6 +61,16 @@ def test_race_with_an_unknown_id_in_the_url_explains() -> None:
     assert at.button(key=state.W_RACE_START)  # the form is offered instead
 
 
+def test_race_form_offers_the_split_by_time_of_a_dated_table() -> None:
+    """The race takes `--time-column` as a search does; the page offered only a random split."""
+    at = app().run()
+    at.switch_page("app_pages/race.py").run()
+    assert not at.exception
+    split = at.selectbox(key=state.W_RACE_TIME_SPLIT)  # the churn sample has a date column
+    assert split.options[0] == "Random, stratified"
+    assert any(o.startswith("Latest rows by `") for o in split.options[1:])
+
+
 def test_race_form_refuses_a_single_contestant() -> None:
     at = app().run()
     at.switch_page("app_pages/race.py").run()

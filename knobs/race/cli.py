@@ -99,6 +99,7 @@ def cmd_race(args: argparse.Namespace) -> int:
         early_stopping=args.early_stopping,
         search_pipeline=args.search_pipeline,
         warm_start=tuple(s.strip() for s in args.warm_start.split(",") if s.strip()),
+        time_column=args.time_column,
     )
     spec = R.RaceSpec(
         config=config,
@@ -109,7 +110,8 @@ def cmd_race(args: argparse.Namespace) -> int:
         source=Path(args.data).name,
     )
     dataset = prepare(
-        read_table(args.data), config.target, task=config.task, exclude=config.exclude
+        read_table(args.data), config.target, task=config.task, exclude=config.exclude,
+        by_time=config.time_column,
     )
     race = R.create_race(dataset, spec, storage=args.storage)
     if not args.quiet:
