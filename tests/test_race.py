@@ -319,7 +319,8 @@ def test_create_race_shares_split_and_folds(dataset) -> None:
 
 def test_a_race_split_by_time_gives_every_run_the_latest_rows_as_test(tmp_path) -> None:
     """`knobs race --time-column` was accepted (the race shares tune's options) and ignored: the
-    runs split at random. Every run now holds out the latest rows, by the race's config."""
+    runs split at random. Every run now holds out the latest rows, by the race's config; so were
+    `--no-ensemble` and `--target-transform`."""
     from knobs.cli import main
 
     rng = np.random.default_rng(2)
@@ -331,6 +332,7 @@ def test_a_race_split_by_time_gives_every_run_the_latest_rows_as_test(tmp_path) 
     report = tmp_path / "race.json"
     code = main(["race", str(data), "--target", "y", "--models", "linear", "--trials", "2",
                  "--cv", "2", "--seeds", "1", "--strategies", "random,qmc", "--time-column", "day",
+                 "--no-ensemble", "--target-transform", "none",
                  "--workers", "1", "--json", str(report), "--quiet"])  # fmt: skip
     assert code == 0
     strategies = json.loads(report.read_text())["strategies"]
@@ -338,6 +340,8 @@ def test_a_race_split_by_time_gives_every_run_the_latest_rows_as_test(tmp_path) 
         plan = R._race.Search.open(contestant["runs"][0]["study"]).plan
         assert plan.config.time_column == "day"
         assert plan.load_split("test")[0]["day"].min() == pd.Timestamp("2023-05-09")
+        # two more of tune's options the race took and ignored
+        assert not plan.config.ensemble and plan.config.target_transform == "none"
 
 
 @pytest.mark.slow
