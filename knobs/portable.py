@@ -75,8 +75,12 @@ __all__ = [
     "analyse_target",
     "as_strings",
     "bool_pair",
+    "CSV_DATES",
     "canonical_str",
     "column_names",
+    "fullest_sheet",
+    "records_frame",
+    "sheet_as_csv",
     "guess_date_formats",
     "meta_features",
     "parse_dates",
@@ -462,6 +466,38 @@ def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> p
 
 
 # --- the train/test split ---------------------------------------------------------------------
+
+
+# --- tables that are not CSV, as CSV text: the one way Knobs and train.py read them -----------
+
+#: How a workbook's or a columnar file's dates are written into the CSV text read after.
+CSV_DATES = "%Y-%m-%d %H:%M:%S"
+
+
+def fullest_sheet(sheets: dict[Any, pd.DataFrame]) -> Any:
+    """The title of the workbook sheet with the most filled cells: the table, beside notes."""
+    return max(sheets, key=lambda t: int(sheets[t].notna().to_numpy().sum()))
+
+
+def sheet_as_csv(sheet: pd.DataFrame) -> str:
+    """A sheet read without a header, empty rows and columns dropped, as CSV text."""
+    sheet = sheet.dropna(how="all").dropna(axis=1, how="all")
+    return sheet.to_csv(index=False, header=False, date_format=CSV_DATES)
+
+
+def records_frame(records: list[Any]) -> tuple[pd.DataFrame, list[str]]:
+    """JSON records as a table: nested objects as `parent.field` columns (pandas'
+    ``json_normalize``), a list in a cell as its JSON text; and the columns that held lists."""
+    import json
+
+    frame = pd.json_normalize(records)
+    listed = [c for c in frame.columns
+              if frame[c].map(lambda v: isinstance(v, list | dict)).any()]  # fmt: skip
+    for column in listed:
+        frame[column] = frame[column].map(
+            lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+        )
+    return frame, listed
 
 
 def time_order(dates: pd.Series) -> np.ndarray:

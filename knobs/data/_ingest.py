@@ -27,7 +27,13 @@ import pandas as pd
 
 from knobs.errors import ConfigError, DataError
 from knobs.formatting import plural
-from knobs.portable import column_names
+from knobs.portable import (
+    CSV_DATES,
+    column_names,
+    fullest_sheet,
+    records_frame,
+    sheet_as_csv,
+)
 
 MIN_ROWS = 20
 DEFAULT_MAX_UPLOAD_MB = 200.0
@@ -291,13 +297,11 @@ def _workbook_as_text(data: bytes, name: str) -> tuple[bytes, list[str], dict[st
         raise DataError(f"`{name}` looks like a spreadsheet workbook but cannot be read "
                         f"({type(exc).__name__}: {str(exc)[:120]}). Open it in Excel and use "
                         "File > Save As > 'CSV UTF-8', then upload the .csv file.") from None
-    filled = {title: int(sheet.notna().to_numpy().sum()) for title, sheet in sheets.items()}
-    if not filled or max(filled.values()) == 0:
+    title = fullest_sheet(sheets) if sheets else None
+    if title is None or not sheets[title].notna().to_numpy().any():
         raise DataError(f"`{name}` is a workbook with no filled cells. Put the table in its first "
                         "sheet, with the column names in the first row.")
-    title = max(filled, key=lambda t: filled[t])
-    sheet = sheets[title].dropna(how="all").dropna(axis=1, how="all")
-    text = sheet.to_csv(index=False, header=False, date_format="%Y-%m-%d %H:%M:%S")
+    text = sheet_as_csv(sheets[title])
     others = [f"`{t}`" for t in sheets if t != title]
     why = f" (the one with the most filled cells; also there: {', '.join(others)})" if others else ""
     notices = [f"Read sheet `{title}` of the workbook `{name}`{why}."]
@@ -315,7 +319,7 @@ def _columnar_as_text(data: bytes, name: str) -> tuple[bytes, list[str], dict[st
         raise DataError(f"`{name}` looks like a {kind} file but cannot be read "
                         f"({type(exc).__name__}: {str(exc)[:120]}). Write it again, or save the "
                         "table as CSV.") from None
-    text = frame.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
+    text = frame.to_csv(index=False, date_format=CSV_DATES)
     form = "parquet" if kind == "Parquet" else "feather"
     return text.encode("utf-8"), [f"Read `{name}` as a {kind} file."], {"form": form}
 
@@ -326,8 +330,9 @@ def _unpack(data: bytes, name: str) -> tuple[bytes, list[str], dict[str, str]]:
     other bytes as they are. The unpacked size keeps the upload limit, so a small archive cannot
     fill the memory."""
     limit = _max_bytes()
-    if _is_workbook(data) or data.startswith((b"PAR1", b"ARROW1")):
-        convert = _workbook_as_text if _is_workbook(data) else _columnar_as_text
+    convert = (_workbook_as_text if _is_workbook(data)
+               else _columnar_as_text if data.startswith((b"PAR1", b"ARROW1")) else None)  # fmt: skip
+    if convert is not None:
         text, notices, source = convert(data, name)
         if len(text) > limit:  # a compressed sheet or Parquet file can be 10x its file's size
             raise DataError(f"`{name}` holds a table of {size_words(len(text))} as CSV text, more "
@@ -587,19 +592,13 @@ def _json_as_text(text: str, name: str) -> tuple[str, list[str], str]:
         raise DataError(f"`{name}` is {kind}, but {where} is {_json_kind(records[bad])}, "
                         "not an object of column values. Write every row as an object, such as "
                         '{"age": 41, "city": "Oslo"}.')
-    frame = pd.json_normalize(records)  # type: ignore[arg-type]
+    frame, listed = records_frame(records)
     notices = [f"Read `{name}` as {kind}: {plural(len(frame), 'record')}, "
                f"{plural(frame.shape[1], 'column')}."]
     if any("." in str(c) for c in frame.columns) and any(
         isinstance(v, dict) for r in records[:1000] for v in r.values()  # type: ignore[union-attr]
     ):
         notices.append("Nested objects became one column per field, named `parent.field`.")
-    listed = [c for c in frame.columns
-              if frame[c].map(lambda v: isinstance(v, list | dict)).any()]  # fmt: skip
-    for column in listed:
-        frame[column] = frame[column].map(
-            lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
-        )
     if listed:
         notices.append(f"Column{'s' * (len(listed) > 1)} {', '.join(f'`{c}`' for c in listed)} "
                        f"hold{'s' * (len(listed) == 1)} lists; each list was kept as its JSON text (one category per "

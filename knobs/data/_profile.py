@@ -331,21 +331,20 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
     parsed = ~np.isnan(numbers)
     ratio = counts[parsed].sum() / present
     others = uniques[~parsed]
-    if ratio >= MIXED_PARSE_RATIO and _only_markers(others):
+    placeholders = ratio >= MIXED_PARSE_RATIO and _only_markers(others)
+    # 87% numbers beside `unknown` and `approx 5` became 103 target-encoded categories
+    few_words = ratio >= MOSTLY_NUMBERS and 0 < len(others) <= MAX_MARKERS
+    if placeholders or few_words:
         bad = int(counts[~parsed].sum())
         flags.append("mixed_types")
-        markers = ", ".join(f"`{v}`" for v in others)
-        notices.append(f"Column `{name}` is numeric; read its {bad} {markers} as missing "
-                       "(placeholders, not numbers; models still see which rows were missing).")
-        return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
-    if ratio >= MOSTLY_NUMBERS and 0 < len(others) <= MAX_MARKERS:
-        # 87% numbers beside `unknown` and `approx 5` became 103 target-encoded categories
-        bad = int(counts[~parsed].sum())
-        flags.append("mixed_types")
-        words = ", ".join(f"`{v}`" for v in others)
-        notices.append(f"Column `{name}` is numeric ({ratio:.0%} of its values are numbers); "
-                       f"read its {bad} {words} as missing (models still see which rows were "
-                       "missing). If they mean something, write them as numbers in the table.")
+        shown = ", ".join(f"`{v}`" for v in others)
+        notices.append(
+            f"Column `{name}` is numeric; read its {bad} {shown} as missing (placeholders, not "
+            "numbers; models still see which rows were missing)." if placeholders else
+            f"Column `{name}` is numeric ({ratio:.0%} of its values are numbers); read its {bad} "
+            f"{shown} as missing (models still see which rows were missing). If they mean "
+            "something, write them as numbers in the table."
+        )  # fmt: skip
         return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
     if ratio >= NUMERIC_PARSE_RATIO:
         bad = int(counts[~parsed].sum())

@@ -198,13 +198,10 @@ def as_csv_text(path: str) -> str | None:
     if ending in ("xlsx", "xlsm", "xls", "ods"):  # needs python-calamine
         sheets = pd.read_excel(path, sheet_name=None, header=None, engine="calamine")
         title = SETTINGS.get("sheet")
-        if title not in sheets:  # Knobs read the sheet with the most filled cells
-            title = max(sheets, key=lambda t: int(sheets[t].notna().to_numpy().sum()))
-        sheet = sheets[title].dropna(how="all").dropna(axis=1, how="all")
-        return sheet.to_csv(index=False, header=False, date_format="%Y-%m-%d %H:%M:%S")
+        return sheet_as_csv(sheets[title if title in sheets else fullest_sheet(sheets)])
     if ending in ("parquet", "feather", "arrow"):  # needs pyarrow
         reader = pd.read_parquet if ending == "parquet" else pd.read_feather
-        return reader(path).to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
+        return reader(path).to_csv(index=False, date_format=CSV_DATES)
     if ending in ("json", "jsonl", "ndjson"):
         import json
 
@@ -216,11 +213,7 @@ def as_csv_text(path: str) -> str | None:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
         if isinstance(records, dict):  # an object of columns
             records = pd.DataFrame(records).to_dict("records")
-        frame = pd.json_normalize(records)
-        for c in frame.columns:  # lists stay as their JSON text
-            frame[c] = frame[c].map(lambda v: json.dumps(v, ensure_ascii=False)
-                                    if isinstance(v, (list, dict)) else v)
-        return frame.to_csv(index=False)
+        return records_frame(records)[0].to_csv(index=False)
     return None
 
 
