@@ -96,7 +96,9 @@ def panel(handle: Search) -> None:
         verdict = results.tuning_verdict(trials, handle.plan.direction)
         live_charts.status_header(status, handle.plan, interrupted=interrupted, verdict=verdict)
         live_charts.no_trial_notice(status, handle.plan, trials)
-        live_charts.final_model(FINAL.get(handle.study), TEST_SCORE.get(handle.study), handle.plan)
+        live_charts.final_model(
+            FINAL.get(handle.study), TEST_SCORE.get(handle.study), handle.plan, trials
+        )
         best_summary(handle, trials)
         perfect = handle.perfect_words(trials)
         if perfect:

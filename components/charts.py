@@ -28,9 +28,9 @@ from knobs.metrics import metric_label
 from knobs.study import (
     StudyPlan,
     cut_by_time,
-    few_test_rows_caveat,
     no_model_words,
     storage_url,
+    test_caveat,
 )
 from knobs.study import list_studies as knobs_studies
 from knobs.study.keys import INTERRUPTED
@@ -278,25 +278,46 @@ def no_trial_notice(status: SearchStatus, plan: StudyPlan, trials: Sequence[Froz
         st.warning(words, icon=":material/warning:")
 
 
-def final_model(final: dict | None, test: dict | None, plan: StudyPlan) -> None:
+def final_model_words(
+    final: dict | None, test: dict | None, plan: StudyPlan, trials: Sequence[FrozenTrial]
+) -> str | None:
     """Which model the search ended with (the best trial or a greedy ensemble), why, and its
-    score on the held-out test rows (``keys.FINAL``, ``keys.TEST_SCORE``)."""
+    score on the held-out test rows (``keys.FINAL``, ``keys.TEST_SCORE``), with what that score
+    is worth in the words `knobs tune` prints as its note (``knobs.study.test_caveat``): a test
+    score of -2.28 under a CV R² of 0.99 sat in this box without a word on the gap. None before
+    the search chose a model."""
     if not final and not test:
-        return
+        return None
     why = (final or {}).get("why") or f"The best trial, trial {(test or {}).get('trial')}."
     score = (test or {}).get("value")
-    rows = f"the test table `{plan.test_source}`" if plan.test_source else (
-        f"{plan.n_test:,} held-out rows")
+    rows = (
+        f"the test table `{plan.test_source}`"
+        if plan.test_source
+        else f"{plan.n_test:,} held-out rows"
+    )
     tail = (f" **Test score:** {fmt_score(score)} {metric_label(plan.metric)} on {rows}, which "
             "no trial saw." if score is not None else "")  # fmt: skip
     chosen = (test or {}).get("chosen")
     if chosen and chosen.get("why"):  # a linear model delivered instead of the best trial
         tail += f" **Delivered:** {chosen['why']}"
-    caveat = few_test_rows_caveat(plan) if score is not None else None
+    caveat = test_caveat(plan, trials, score)
     if caveat:
         tail += f" {caveat}"
-    icon = ":material/join:" if (final or {}).get("kind") == "ensemble" else ":material/emoji_events:"
-    st.success(f"**Final model.** {why}{tail}", icon=icon)
+    return f"**Final model.** {why}{tail}"
+
+
+def final_model(
+    final: dict | None, test: dict | None, plan: StudyPlan, trials: Sequence[FrozenTrial]
+) -> None:
+    """The box of :func:`final_model_words`, once the search chose a model."""
+    words = final_model_words(final, test, plan, trials)
+    if words:
+        icon = (
+            ":material/join:"
+            if (final or {}).get("kind") == "ensemble"
+            else ":material/emoji_events:"
+        )
+        st.success(words, icon=icon)
 
 
 def budget_chart(trials: Sequence[FrozenTrial], key: tuple[Any, ...]) -> None:

@@ -30,6 +30,7 @@ from knobs.data import (
     read_table,
     upload_token,
 )
+from knobs.errors import KnobsError
 from knobs.models import Param
 
 # Shared, non-widget keys.
@@ -68,6 +69,7 @@ W_STRATEGY = "search.strategy"
 W_TRIALS = "search.trials"
 W_MINUTES = "search.minutes"
 W_FOLDS = "search.folds"
+W_SEARCH_ROWS = "search.search_rows"
 W_METRIC = "search.metric"
 W_SEED = "search.seed"
 W_WORKERS = "search.workers"
@@ -184,7 +186,8 @@ def data() -> DataChoice | None:
 
 def set_data(choice: DataChoice, *, restored: bool = False) -> None:
     """Switch to another table: whatever was derived from the previous one goes. An upload is
-    kept on disk and named in the URL (``knobs.data.keep_upload``), so a reload finds it."""
+    kept on disk and named in the URL (``knobs.data.keep_upload``), so a reload finds it; one
+    over the upload limit never is (reading the table then says why it is refused)."""
     ss = _ss()
     ss[_DATA] = choice
     ss[_RESTORED] = restored
@@ -195,7 +198,7 @@ def set_data(choice: DataChoice, *, restored: bool = False) -> None:
         return
     try:
         keep_upload(choice.name, choice.content)
-    except OSError:  # a full or read-only disk: the session still has the table
+    except (OSError, KnobsError):  # a full disk, or over the limit: never kept; reading says why
         return
     st.query_params[QUERY_TABLE] = choice.token
 

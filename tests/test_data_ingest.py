@@ -627,3 +627,22 @@ def test_comment_lines_are_skipped_and_a_cut_file_and_many_ragged_lines_are_said
                        r"its last one empty \(the header ends with a separator\).*It is one of 3 "
                        r"such lines \(lines 7, 11, 14\)\."):  # fmt: skip
         read_table(ragged.encode(), name="r.csv")
+
+
+def test_an_upload_over_the_limit_is_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 219 MB upload was written under ~/.knobs/uploads, and only then refused by the reader.
+    ``keep_upload`` refuses it first, in the reader's words, and writes nothing."""
+    from knobs.data import keep_upload, read_table
+    from knobs.data._kept import _uploads_dir
+
+    monkeypatch.setenv("KNOBS_MAX_UPLOAD_MB", "0.001")  # 1,048 bytes
+    big = ("a,b\n" + "1,2\n" * 300).encode()
+    with pytest.raises(DataError) as kept:
+        keep_upload("big.csv", big)
+    assert str(kept.value).startswith("`big.csv` is 1.2 KB, more than the 1.0 KB limit.")
+    with pytest.raises(DataError) as read:
+        read_table(big, name="big.csv")
+    assert str(kept.value) == str(read.value)
+    assert not _uploads_dir().exists() or not any(_uploads_dir().iterdir())
+    assert keep_upload("small.csv", b"a,b\n1,2\n")  # under the limit: kept as before
+    assert len(list(_uploads_dir().iterdir())) == 1

@@ -579,3 +579,19 @@ def test_a_regression_target_written_as_amounts_is_said():
     assert len(said) == 1 and "read as numbers (`$" in said[0] and "predictions are plain" in said[0]
     plain = dressed.assign(rent=x.astype(str))
     assert not [n for n in prepare(plain, "rent").notices if "is written as text" in n]
+
+
+def test_columns_of_many_categories_are_found_by_their_flag_not_their_words():
+    """The grouped notice found its columns by parsing their words, so a header with a line
+    break (`cat\\n4`, a quoted CSV header) was left out and said on its own line, and any change
+    of wording would have undone the grouping. The columns flagged ``high_cardinality`` are the
+    ones grouped, whatever their names; an excluded one is not said at all."""
+    rng = np.random.default_rng(0)
+    names = ["cat_0", "cat `1`", "cat_2", "cat\n4"]
+    wide = pd.DataFrame({n: rng.choice([f"v{j}" for j in range(40)], 2000) for n in names})
+    wide["y"] = rng.normal(size=2000)
+    said = [n for n in prepare(wide, "y").notices if "categories" in n]
+    assert len(said) == 1 and said[0].startswith("4 columns have more than 20 categories")
+    assert all(f"`{n}` (40)" in said[0] for n in names)
+    kept = [n for n in prepare(wide, "y", exclude=["cat_0", "cat\n4"]).notices if "categor" in n]
+    assert len(kept) == 2 and not any("cat_0" in n or "cat\n4" in n for n in kept)

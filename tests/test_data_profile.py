@@ -454,3 +454,48 @@ def test_times_with_utc_offsets_are_said_to_be_read_as_utc():
                     "local ones."]  # fmt: skip
     naive = frame.assign(ts=[z[:19] for z in zoned])
     assert not [n for n in prepare(naive, "y").notices if "UTC offsets" in n]
+
+
+@pytest.mark.parametrize(
+    ("scale", "unit"), [(1, "seconds"), (1000, "milliseconds")], ids=["seconds", "milliseconds"]
+)
+def test_whole_numbers_that_look_like_unix_times_are_said(scale: int, unit: str):
+    """An event log's `created` column (1,612,345,678 and so on) was used as plain numbers
+    without a word: no model saw its year, month or hour. It is said, with the span it reads as
+    and what to do; it stays a number (a Unix time is the user's to convert)."""
+    from knobs.data import prepare
+
+    rng = np.random.default_rng(0)
+    seconds = rng.integers(1_609_459_200, 1_640_995_200, 300)  # during 2021, unsorted
+    seconds[1:3] = 1_640_995_199, 1_609_459_200  # its last second and its first
+    frame = pd.DataFrame({"created": seconds * scale, "y": rng.normal(size=300)})
+    frame.loc[::10, "created"] = np.nan  # missing values leave floats of whole numbers
+    ds = prepare(frame, "y")
+    said = [n for n in ds.notices if "Unix times" in n]
+    assert said == [
+        f"Column `created` looks like Unix times ({unit} since 1970, from 2021-01-01 to "
+        "2021-12-31): it is used as plain numbers, so models see no year, month, weekday or hour "
+        "in it. For those, convert it to dates (such as `2024-12-31 13:45`) in the file before "
+        "Knobs reads it."
+    ]
+    column = next(c for c in ds.columns if c.name == "created")
+    assert column.kind == "numeric" and column.used
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.arange(1_600_000_000, 1_600_000_019),  # 19 distinct values: too few for a clock
+        np.linspace(1.6e9, 1.9e9, 50),  # not whole numbers
+        np.r_[np.arange(1_600_000_000, 1_600_000_040), 5],  # one value out of range
+        np.arange(40) * 1_000_000 + 2_100_000_000,  # past 2033 in seconds, before 1970 in ms
+    ],
+    ids=["few", "fractions", "out_of_range", "beyond"],
+)
+def test_numbers_that_only_resemble_unix_times_say_nothing(values: np.ndarray):
+    from knobs.data import prepare
+
+    rng = np.random.default_rng(1)
+    values = rng.permutation(np.tile(values, 2))  # each twice: no identifier
+    frame = pd.DataFrame({"amount": values, "y": rng.normal(size=len(values))})
+    assert not [n for n in prepare(frame, "y").notices if "Unix" in n]

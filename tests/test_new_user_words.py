@@ -288,3 +288,76 @@ def test_no_trial_words_are_the_clis_once_the_search_finished() -> None:
     )
     running = dataclasses.replace(status, state="running")
     assert no_trial_words(running, handle.plan, trials) is None
+
+
+# --- the live view's final model: what its test score is worth ------------------------------------
+
+
+def _far_below_test(test_value: float) -> tuple[str, optuna.trial.FrozenTrial]:
+    """A study whose one completed trial scored a CV AUC of 0.85 (folds 0.84 to 0.86) and whose
+    final model scored ``test_value`` on its 80 held-out rows, stored as the search stores it."""
+    from knobs.study.keys import CV, TEST_SCORE
+
+    frame = pd.read_csv(sample_path("churn")).head(400)
+    config = knobs.SearchConfig(target="churn", models=("logistic",), strategy="random",
+                                n_trials=1, cv=3, workers=1)  # fmt: skip
+    search = knobs.Search.create(frame, config, source="churn.csv")
+    dist = {
+        "model": optuna.distributions.CategoricalDistribution(["logistic"]),
+        "logistic.C": optuna.distributions.FloatDistribution(1e-3, 1e3, log=True),
+    }
+    trial = optuna.trial.create_trial(
+        value=0.85, params={"model": "logistic", "logistic.C": 1.0}, distributions=dist,
+        user_attrs=CV.attr({"fold_scores": [0.84, 0.85, 0.86]}),
+    )  # fmt: skip
+    search.study.add_trial(trial)
+    TEST_SCORE.set(search.study, {"trial": 0, "value": test_value, "final": None, "fit": None,
+                                  "chosen": None})  # fmt: skip
+    return search.name, trial
+
+
+def test_live_final_model_says_a_test_score_far_below_the_cv() -> None:
+    """`knobs tune` printed "note: The test score (0.6000) is far below the cross-validated
+    0.8500 ..." while the live view's final-model box showed the same 0.6000 without a word:
+    the box says the core's own caveat (``knobs.study.test_caveat``), not a second wording."""
+    from knobs.study import test_caveat
+
+    name, _ = _far_below_test(0.6)
+    at = opened("live", name)
+    assert not at.exception and not at.error
+    box = texts(at.success)
+    assert "**Test score:** 0.6000" in box
+    handle = knobs.Search.open(name)
+    caveat = test_caveat(handle.plan, handle.trials(), 0.6)
+    assert caveat is not None and caveat.startswith(
+        "The test score (0.6000) is far below the cross-validated 0.8500"
+    )
+    assert caveat in box
+    # a test score within the folds' noise gets no caveat (80 test rows: not "a rough figure")
+    from components.charts import final_model_words
+
+    close = {"trial": 0, "value": 0.84}
+    words = final_model_words(None, close, handle.plan, handle.trials())
+    assert words is not None and "0.8400" in words and "far below" not in words
+    assert "rough figure" not in words
+
+
+def test_a_table_over_the_limit_is_refused_before_it_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The refused 10 MB upload sat under KNOBS_HOME/uploads all the same (kept for a reload
+    before the reader refused it). It is refused as before, and nothing of it is written."""
+    from knobs.study import knobs_home
+
+    monkeypatch.setenv("KNOBS_MAX_UPLOAD_MB", "0.5")
+    at = app().run()
+    content = pd.concat([pd.read_csv(sample_path("churn"))] * 3).to_csv(index=False).encode()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("big.csv", content, "text/csv")).run()
+    assert not at.exception
+    assert "`big.csv` is " in texts(at.error) and "more than the 512.0 KB limit" in texts(at.error)
+    uploads = knobs_home() / "uploads"
+    assert not uploads.exists() or not [p.name for p in uploads.rglob("*")]
+    small = pd.read_csv(sample_path("churn")).head(200).to_csv(index=False).encode()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("small.csv", small, "text/csv")).run()
+    assert not at.exception and not at.error
+    assert [p.name for p in uploads.rglob("*.csv")] == ["small.csv"]  # one within it is kept

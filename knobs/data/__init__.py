@@ -11,6 +11,7 @@ from __future__ import annotations
 from knobs.data._ingest import (
     TABLE_FILE_TYPES,
     RawTable,
+    check_upload_size,
     read_table,
     size_words,
     upload_limit_words,
@@ -37,6 +38,7 @@ __all__ = [
     "TABLE_FILE_TYPES",
     "upload_limit_words",
     "size_words",
+    "check_upload_size",
     "keep_upload",
     "kept_upload",
     "upload_token",

@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+from knobs.data._ingest import check_upload_size
+
 #: Uploads kept at most; older ones are removed when a new one is kept.
 KEEP_UPLOADS = 20
 _TOKEN = re.compile(r"[0-9a-f]{24}")
@@ -31,7 +33,10 @@ def _uploads_dir() -> Path:
 
 
 def keep_upload(name: str, content: bytes) -> str:
-    """Keep an uploaded table under its hash (once) and return the hash."""
+    """Keep an uploaded table under its hash (once) and return the hash. An upload over the
+    limit is refused (DataError, :func:`~knobs.data.check_upload_size`) before a byte of it is
+    written: the reader would refuse it anyway, and the disk is no place for what Knobs refused."""
+    check_upload_size(name, len(content))
     token = upload_token(content)
     folder = _uploads_dir() / token
     safe = Path(name).name or "upload.csv"

@@ -20,10 +20,12 @@ import pandas as pd
 
 from knobs.data._ingest import RawTable
 from knobs.data._profile import (
+    MAX_ONEHOT,
     Analysis,
     ColumnProfile,
     analyse_table,
     check_target_name,
+    many_categories_notice,
     user_names,
 )
 from knobs.data._target import TASKS, TargetInfo, Task, analyse_target
@@ -120,7 +122,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     features = [a for a in analyses if a.used]
     if not features:
         raise DataError(_nothing_to_learn(analyses, target))
-    notices.extend(_grouped_category_notices([n for a in analyses for n in a.notices]))
+    notices.extend(_grouped_category_notices(analyses))
     if not by_time:
         notices.extend(_time_ordered(analyses, y, chosen, target, own_test=own_test))
 
@@ -223,29 +225,35 @@ def _merged_spellings(raw: pd.Series, info: TargetInfo, target: str) -> list[str
             f"(case and spaces aside): {shown}."]
 
 
-_MANY_CATEGORIES = re.compile(
-    r"Column `(?P<name>.+)` has (?P<n>\d+) categories \(more than (?P<most>\d+)\): .*"
-)
 #: From this many columns of many categories on, they are said in one notice.
 GROUP_CATEGORY_NOTICES = 3
 
 
-def _grouped_category_notices(notices: list[str]) -> list[str]:
+def _grouped_category_notices(analyses: Sequence[Analysis]) -> list[str]:
     """The columns' notices, those of many categories said once when there are several: a
-    300-column table printed sixteen near-identical lines, one per column."""
-    found = [m for n in notices if (m := _MANY_CATEGORIES.fullmatch(n))]
-    if len(found) < GROUP_CATEGORY_NOTICES:
-        return notices
-    shown = ", ".join(f"`{m['name']}` ({m['n']})" for m in found[:8])
+    300-column table printed sixteen near-identical lines, one per column. The columns are
+    those flagged ``high_cardinality`` that still say :func:`many_categories_notice` (an
+    excluded column says nothing), found by the flag, not by reading the words."""
+    many = {id(a): said for a in analyses
+            if "high_cardinality" in a.flags and (said := many_categories_notice(a)) in a.notices}  # fmt: skip
+    if len(many) < GROUP_CATEGORY_NOTICES:
+        return [n for a in analyses for n in a.notices]
+    found = [a for a in analyses if id(a) in many]
+    shown = ", ".join(f"`{a.name}` ({a.n_unique})" for a in found[:8])
     grouped = (
-        f"{len(found)} columns have more than {found[0]['most']} categories ({shown}"
+        f"{len(found)} columns have more than {MAX_ONEHOT} categories ({shown}"
         f"{', …' if len(found) > 8 else ''}): tree models read them target-encoded; linear and "
         "distance models too, or one-hot encoded where a category has too few rows for target "
         "encoding."
     )
-    rest = [n for n in notices if not _MANY_CATEGORIES.fullmatch(n)]
-    first = sum(1 for n in notices[: notices.index(found[0].string)] if n in rest)
-    return [*rest[:first], grouped, *rest[first:]]
+    out: list[str] = []
+    for a in analyses:
+        for notice in a.notices:
+            if notice != many.get(id(a)):
+                out.append(notice)
+            elif grouped not in out:  # where the first of them was said
+                out.append(grouped)
+    return out
 
 
 #: Share of consecutive dated rows in date order above which a file is "sorted by" that date.

@@ -241,22 +241,64 @@ def analyse_column(s: pd.Series, name: str, safe_name: str, decimal: str = ".", 
             "it is filled in may itself tell something (models see which rows are missing); "
             "exclude it if it should not."
         )
+    unix = _unix_time_notice(analysis)
+    if unix:
+        analysis.notices.append(unix)
     if analysis.kind == "categorical" and n_unique > MAX_ONEHOT:
         analysis.flags.append("high_cardinality")
         if too_few_rows_per_category(n_unique, present):
             analysis.flags.append("few_rows_per_category")
-            analysis.notices.append(
-                f"Column `{name}` has {n_unique} categories (more than {MAX_ONEHOT}): tree models "
-                "read it target-encoded; linear and distance models one-hot encoded, as "
-                f"{present // n_unique} rows per category on average are too few for target "
-                "encoding."
-            )
-        else:
-            analysis.notices.append(
-                f"Column `{name}` has {n_unique} categories (more than {MAX_ONEHOT}): it is "
-                "target-encoded instead of one-hot encoded."
-            )
+        analysis.notices.append(many_categories_notice(analysis))
     return analysis
+
+
+def many_categories_notice(analysis: Analysis) -> str:
+    """What a column flagged ``high_cardinality`` says of its encoding. One function writes it,
+    so ``knobs.data.prepare`` finds it by the flag and these words, never by parsing them."""
+    name, n_unique = analysis.name, analysis.n_unique
+    if "few_rows_per_category" in analysis.flags:
+        present = int(analysis.values.notna().sum())
+        return (
+            f"Column `{name}` has {n_unique} categories (more than {MAX_ONEHOT}): tree models "
+            "read it target-encoded; linear and distance models one-hot encoded, as "
+            f"{present // n_unique} rows per category on average are too few for target "
+            "encoding."
+        )
+    return (
+        f"Column `{name}` has {n_unique} categories (more than {MAX_ONEHOT}): it is "
+        "target-encoded instead of one-hot encoded."
+    )
+
+
+#: Whole numbers all between these read as Unix times in seconds since 1970 (2001-09-09 to
+#: 2033-05-18), or, all 1,000 times these, in milliseconds...
+UNIX_SECONDS = (1e9, 2e9)
+#: ... when the column has at least this many distinct values (a few round numbers are no clock).
+UNIX_MIN_DISTINCT = 20
+
+
+def _unix_time_notice(analysis: Analysis) -> str | None:
+    """What a feature of whole numbers that look like Unix times says: an event log's
+    `created` column (1,612,345,678 and so on) was used as plain numbers without a word, so no
+    model saw its year, month, weekday or hour. Said only: a number in range may be no time,
+    and converting it is the user's call."""
+    if analysis.kind != "numeric" or not analysis.used or analysis.n_unique < UNIX_MIN_DISTINCT:
+        return None
+    v = analysis.values.dropna().to_numpy()
+    if not np.array_equal(v, np.round(v)):
+        return None
+    low, high = UNIX_SECONDS
+    for unit, scale in (("s", 1), ("ms", 1000)):
+        if low * scale <= v.min() and v.max() <= high * scale:
+            first, last = (pd.Timestamp(int(x), unit=unit) for x in (v.min(), v.max()))
+            return (
+                f"Column `{analysis.name}` looks like Unix times "
+                f"({'seconds' if unit == 's' else 'milliseconds'} since 1970, from "
+                f"{first:%Y-%m-%d} to {last:%Y-%m-%d}): it is used as plain numbers, so models "
+                "see no year, month, weekday or hour in it. For those, convert it to dates "
+                "(such as `2024-12-31 13:45`) in the file before Knobs reads it."
+            )
+    return None
 
 
 def too_few_rows_per_category(n_unique: int, rows: int) -> bool:

@@ -22,6 +22,7 @@ from knobs.formatting import fmt_duration, fmt_gain, fmt_score, plural
 from knobs.metrics import Metric, call, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
 from knobs.pipelines import PREFIX as PREP_PREFIX
+from knobs.predict import DETECTED
 from knobs.study._budget import cut_by_time, is_scored
 from knobs.study._pipeline import pipeline_for
 from knobs.study._plan import StudyPlan
@@ -482,7 +483,7 @@ class TuneResult:
     #: What the test score is worth, when it needs saying (:func:`test_caveat`).
     test_caveat: str | None = None
 
-    def predict(self, data: Any, *, id_column: str | None = "detected") -> pd.DataFrame:
+    def predict(self, data: Any, *, id_column: str | None = DETECTED) -> pd.DataFrame:
         """Predictions for new rows (a path, bytes or a DataFrame with the table's own column
         names), as ``knobs predict`` writes them: class labels, not the class codes
         ``best_pipeline.predict`` returns (a 1-5 rating came back as 0-4), one probability
