@@ -11,7 +11,7 @@ from components.charts import STATE_WORDS
 from knobs import pipelines, strategies
 from knobs import study as estimate
 from knobs.api import Search
-from knobs.config import SearchConfig, default_workers
+from knobs.config import MIN_SEARCH_ROWS, SearchConfig, default_workers
 from knobs.data import Dataset
 from knobs.errors import KnobsError
 from knobs.formatting import plural
@@ -353,6 +353,17 @@ def form(ds: Dataset) -> None:
             "the model instead.",
         )
         time_column = forms.time_split(ds, disabled=state.test_data() is not None)
+        search_rows = st.number_input(
+            "Rows searched",
+            min_value=0,
+            value=0,
+            step=10_000,
+            key=state.W_SEARCH_ROWS,
+            help="Training rows each trial is scored on. 0 = every row, unless the time limit "
+            "leaves time for too few trials on them: then a sample, said in the plan. A number "
+            f"(at least {MIN_SEARCH_ROWS:,}) searches at most that many rows; the model "
+            "delivered is refitted on every row when time is left.",
+        )
         r1, r2 = st.columns(2)
         reproducible = r1.toggle(
             "Reproducible",
@@ -450,6 +461,7 @@ def form(ds: Dataset) -> None:
         search_pipeline=search_pipeline,
         target_transform=target_transform,
         time_column=time_column,
+        search_rows=int(search_rows) or None,
         space=space,
     )
     if config is None:

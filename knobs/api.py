@@ -65,6 +65,7 @@ def tune(
     search_pipeline: bool = False,
     target_transform: str = "auto",
     time_column: str | None = None,
+    search_rows: int | None = None,
     test_data: DataSource | None = None,
     dask: str | None = None,
     study: str | None = None,
@@ -90,6 +91,8 @@ def tune(
     ``search_pipeline`` searches the preprocessing too (``knobs.pipelines``).
     ``target_transform`` (regression): ``auto`` also tries learning the target's log where every
     value is above 0, and the folds choose; ``log`` always, ``none`` never.
+    ``search_rows``: the training rows trials are scored on; None sizes it to ``timeout`` (every
+    row unless too few trials would fit on them), 0 every row, N at most N (at least 5,000).
     ``dask`` is a Dask scheduler's address (default ``$KNOBS_DASK``): the trials then run as
     tasks on that cluster's workers, one per worker (or ``workers``), each with its threads.
     """
@@ -122,9 +125,11 @@ def tune(
             cv=cv, metric=metric, test_size=test_size, seed=seed, workers=workers,
             exclude=exclude, space=space, warm_start=warm_start,
             search_pipeline=search_pipeline, target_transform=target_transform,
-            time_column=time_column,
+            time_column=time_column, search_rows=search_rows,
         )  # fmt: skip
-        search = Search.create(data, config, name=study, storage=storage, test_data=test_data)
+        search = Search.create(
+            data, config, name=study, storage=storage, test_data=test_data, deadline=deadline
+        )
         search.start(workers=workers, timeout=timeout, deadline=deadline, dask=dask)
     if on_start is not None:
         on_start(search)

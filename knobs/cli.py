@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from knobs.config import FINAL_FITS, TASKS
+from knobs.config import FINAL_FITS, MIN_SEARCH_ROWS, TASKS
 from knobs.devices import DEFAULT_DEVICE, DEVICES
 from knobs.errors import KnobsError
 from knobs.formatting import fmt_duration, fmt_score, plural
@@ -42,6 +42,24 @@ class Progress:
             f"{st.failed} failed | {fmt_duration(st.elapsed_s)} elapsed, ETA {fmt_duration(st.eta_s)}\n"
         )
         self.stream.flush()
+
+
+def _search_rows(value: str) -> int | None:
+    """``--search-rows``: ``all`` is 0 (every training row), ``auto`` None (sized to the time
+    budget), else a row count."""
+    if value.strip().lower() in ("all", "auto"):
+        return 0 if value.strip().lower() == "all" else None
+    try:
+        rows = int(value.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"give a row count, `all` or `auto`, not {value!r}"
+        ) from None
+    if rows < MIN_SEARCH_ROWS:
+        raise argparse.ArgumentTypeError(
+            f"at least {MIN_SEARCH_ROWS:,} rows (or `all`), not {rows:,}"
+        )
+    return rows
 
 
 def _add_search_options(p: argparse.ArgumentParser) -> None:
@@ -85,6 +103,12 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--trials", type=int, default=None, help="trial budget (default 50)")
     p.add_argument("--timeout", type=float, default=None, help="time budget in seconds")
+    p.add_argument(
+        "--search-rows", type=_search_rows, default=None, metavar="N|all|auto",
+        help="training rows trials are scored on (default: every row, unless the --timeout "
+        "leaves time for too few trials on them: then a sample, said in the plan; the model "
+        f"delivered is refitted on every row when time is left). At least {MIN_SEARCH_ROWS:,}",
+    )  # fmt: skip
     p.add_argument(
         "--cv", type=int, default=None,
         help="cross-validation folds (default: 5, or 3 above 20,000 training rows)",
@@ -232,6 +256,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         search_pipeline=args.search_pipeline,
         target_transform=args.target_transform,
         time_column=args.time_column,
+        search_rows=args.search_rows,
     )
     if args.space:
         from knobs.spaces import read_space_file
@@ -373,8 +398,12 @@ def _plan_line(head: str, plan: Any, budget: int | None, workers: int) -> str:
     models = "auto (" + ", ".join(plan.models) + ")" if plan.auto_models else ", ".join(plan.models)
     pruning = "no pruning" if cfg.pruner == "none" else f"{cfg.pruner} pruner"
     stopping = "early stopping" if cfg.early_stopping else "no early stopping"
+    training = (
+        f"{plan.n_train:,} searched of {plan.n_train + plan.n_extra:,} training"
+        if plan.n_extra else f"{plan.n_train} training"
+    )  # fmt: skip
     return (
-        f"{head}: {plan.task} task, target `{plan.target}`, {plan.n_train} training / "
+        f"{head}: {plan.task} task, target `{plan.target}`, {training} / "
         f"{plan.n_test} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
         f"models {models}, {strategy}, {pruning}, {stopping}, "
         f"budget {'unbounded' if budget is None else f'{budget} trials'}"

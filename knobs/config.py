@@ -25,6 +25,9 @@ FINAL_FITS: Mapping[str, str] = {
     "all": "every labelled row (the training and test splits)",
     "train": "the training split only",
 }
+#: The smallest sample of training rows a search is scored on (``search_rows``): below it the
+#: fold scores of a binary target with a rare class are too few to rank settings by.
+MIN_SEARCH_ROWS = 5_000
 
 
 def default_workers() -> int:
@@ -97,6 +100,10 @@ class SearchConfig:
     #: A date column to split by time: the latest rows are the test split, and the folds are
     #: consecutive periods of the training rows (a target that drifts in time). None: random.
     time_column: str | None = None
+    #: How many training rows trials are scored on (``knobs.study.search_sample``): None sizes
+    #: it to the time budget (every row unless too few trials would fit), 0 means every row, N
+    #: at most N. The rows left out still go into the model delivered when time allows.
+    search_rows: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.models, str):
@@ -146,6 +153,14 @@ class SearchConfig:
         if self.final_fit not in FINAL_FITS:
             raise ConfigError(
                 f"`final_fit` must be one of {list(FINAL_FITS)}, but got {self.final_fit!r}."
+            )
+        if self.search_rows is not None and (
+            isinstance(self.search_rows, bool) or not isinstance(self.search_rows, int)
+            or self.search_rows < 0 or 0 < self.search_rows < MIN_SEARCH_ROWS
+        ):
+            raise ConfigError(
+                f"`search_rows` must be 0 (every training row) or at least {MIN_SEARCH_ROWS:,}, "
+                f"but got {self.search_rows!r}."
             )
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"`workers` must be >= 1, but got {self.workers}.")

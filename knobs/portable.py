@@ -86,6 +86,7 @@ __all__ = [
     "parse_dates",
     "parse_dates_as",
     "parse_numbers",
+    "sample_indices",
     "set_greedy_selection",
     "split_indices",
     "stratified_split",
@@ -565,6 +566,28 @@ def stratified_split(
         test_parts.append(members[: take[code]])
         train_parts.append(members[take[code] :])
     return np.concatenate(test_parts), np.concatenate(train_parts)
+
+
+def sample_indices(
+    y: np.ndarray, task: str, n_keep: int, seed: int, classes: Sequence[str] = ()
+) -> np.ndarray:
+    """Sorted row numbers of a seeded sample of about ``n_keep`` of ``y``'s rows: the rows a
+    search scores its trials on when the table is too large for its time budget
+    (``SearchConfig.search_rows``). For classes, each class keeps its share, and a rare class
+    its rows up to 3, so every fold still holds it."""
+    n = len(y)
+    if n_keep >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if task == "regression" or not len(classes):
+        return np.sort(rng.choice(n, size=n_keep, replace=False))
+    y = np.asarray(y)
+    parts = []
+    for code in range(len(classes)):
+        members = np.flatnonzero(y == code)
+        take = max(min(len(members), 3), round(len(members) * n_keep / n))
+        parts.append(rng.permutation(members)[:take])
+    return np.sort(np.concatenate(parts))
 
 
 # --- preprocessing transformers ------------------------------------------------------------------

@@ -737,3 +737,17 @@ def test_a_reload_finds_the_uploaded_table_again() -> None:
     stale.query_params["table"] = "0" * 24
     stale.run()
     assert not stale.exception and "(bundled sample" in texts(stale.caption)
+
+
+def test_search_takes_the_rows_searched_and_refuses_too_few_in_words() -> None:
+    """`--search-rows` on the page: 0 sizes it to the time limit; under 5,000 is refused by the
+    configuration's own words, not a traceback."""
+    at = app().run()
+    at.switch_page("app_pages/search.py").run()
+    rows = at.number_input(key=state.W_SEARCH_ROWS)
+    assert rows.value == 0 and not at.exception
+    rows.set_value(100).run()
+    assert not at.exception
+    assert any("at least 5,000" in e.value for e in at.error)
+    rows.set_value(5_000).run()
+    assert not at.exception and not any("search_rows" in e.value for e in at.error)

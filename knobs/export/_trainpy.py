@@ -287,6 +287,12 @@ def training_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         y.to_numpy(), SETTINGS["task"], SETTINGS["test_size"], SETTINGS["seed"],
         SETTINGS["classes"], order,
     )
+    if SETTINGS.get("sample"):  # Knobs searched, and fitted, a sample of the training part
+        kept = sample_indices(
+            y.to_numpy()[train_idx], SETTINGS["task"], SETTINGS["sample"], SETTINGS["seed"],
+            SETTINGS["classes"],
+        )
+        train_idx = train_idx[kept]
     return X.iloc[train_idx].reset_index(drop=True), y.iloc[train_idx].reset_index(drop=True)
 
 

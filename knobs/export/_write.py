@@ -100,6 +100,8 @@ def _write_train_py(
         "id_columns": [c.name for c in plan.columns if "id_like" in c.flags],
         **reading,
     }
+    if plan.sample:  # the search's training rows were a sample of the training split
+        settings["sample"] = plan.sample
     if plan.config.time_column:  # the test split is the latest rows by this date column
         dated = next(c for c in plan.columns if c.name == plan.config.time_column)
         settings.update(time_column=dated.name, time_formats=list(dated.formats))

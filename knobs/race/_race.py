@@ -307,9 +307,12 @@ def create_race(
     plans = []
     for contestant, index in schedule(spec.contestants, spec.seeds):
         name = f"race-{race_id}-{stem}-{contestant}-s{index + 1}"
-        search = Search.create(
-            dataset, spec.run_config(contestant, index), name=name, storage=url, source=spec.source
-        )
+        config = spec.run_config(contestant, index)
+        if plans and config.search_rows is None:
+            # Every run searches the rows the first chose (its ``sample``, 0 for every row): the
+            # quick timing that sizes a sample to the time budget could differ run to run.
+            config = config.with_updates(search_rows=plans[0].sample)
+        search = Search.create(dataset, config, name=name, storage=url, source=spec.source)
         plans.append(search.plan)
         runs.append(RunInfo(contestant, index, spec.sampler_seed(index), name))
     first = plans[0]

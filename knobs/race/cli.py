@@ -100,6 +100,7 @@ def cmd_race(args: argparse.Namespace) -> int:
         search_pipeline=args.search_pipeline,
         warm_start=tuple(s.strip() for s in args.warm_start.split(",") if s.strip()),
         time_column=args.time_column,
+        search_rows=args.search_rows,
         # taken with tune's other options, and ignored until now
         ensemble=args.ensemble,
         target_transform=args.target_transform,

@@ -35,6 +35,8 @@ from knobs.study.keys import PLAN
 TARGET_COLUMN = "__knobs_target__"
 #: The split's row numbers in the prepared table (train, test), beside the Parquet parts.
 ROWS_FILE = "rows.npz"
+#: The part of the training split a sampled search left out (``StudyPlan.n_extra``).
+EXTRA = "extra"
 _VERSIONED = ("knobs", "optuna", "scikit-learn", "xgboost-cpu", "xgboost", "pandas", "numpy")
 
 
@@ -79,6 +81,12 @@ class StudyPlan:
     #: How the training file was read (delimiter, decimal mark, encoding: ``RawTable.reading``),
     #: so an export's train.py reads it the same way; empty for a DataFrame or an older study.
     reading: Mapping[str, str] = field(default_factory=dict)
+    #: A search scored on a sample of the training split (``knobs.study._sample``): the rows it
+    #: left out, which only the delivered model's refit on every row learns from, and the rows
+    #: the sample was asked for (``portable.sample_indices``, which train.py calls too); 0, 0:
+    #: every training row was searched.
+    n_extra: int = 0
+    sample: int = 0
 
     # --- derived -------------------------------------------------------------------------
     def metric_obj(self) -> Metric:
@@ -140,7 +148,8 @@ class StudyPlan:
 
     def load_split(self, part: str = "train") -> tuple[pd.DataFrame, pd.Series]:
         """``"train"`` or ``"test"``; ``"all"``: both, in the table's own row order (the rows
-        train.py reads), for a study that kept its split's row numbers."""
+        train.py reads), for a study that kept its split's row numbers, with the training rows
+        a sampled search left out (``n_extra``)."""
         if part == "all":
             return self._load_all()
         frame = pd.read_parquet(Path(self.data_dir) / f"{part}.parquet")
@@ -148,9 +157,10 @@ class StudyPlan:
         return frame, y
 
     def _load_all(self) -> tuple[pd.DataFrame, pd.Series]:
+        names = ("train", "test", EXTRA) if self.n_extra else ("train", "test")
         with np.load(Path(self.data_dir) / ROWS_FILE, allow_pickle=False) as rows:
-            order = np.argsort(np.concatenate([rows["train"], rows["test"]]), kind="stable")
-        parts = [self.load_split(p) for p in ("train", "test")]
+            order = np.argsort(np.concatenate([rows[p] for p in names]), kind="stable")
+        parts = [self.load_split(p) for p in names]
         X = pd.concat([p[0] for p in parts], ignore_index=True).iloc[order]
         y = pd.concat([p[1] for p in parts], ignore_index=True).iloc[order]
         return X.reset_index(drop=True), y.reset_index(drop=True)
@@ -170,7 +180,15 @@ class StudyPlan:
     @property
     def n_final(self) -> int:
         """The rows the delivered model is fitted on."""
-        return self.n_train + self.n_test if self.fits_all_rows else self.n_train
+        if not self.fits_all_rows:
+            return self.n_train
+        return self.n_train + self.n_test + self.n_extra
+
+    def searched_words(self) -> str:
+        """The rows trials are scored on, as the delivery's words name them."""
+        if self.n_extra:
+            return f"the {self.n_train:,} training rows searched"
+        return "the training split"
 
     def time_safe_name(self) -> str | None:
         """The feature name of the date column the study splits by (``config.time_column``)."""
@@ -259,14 +277,21 @@ def make_folds(
 
 
 def save_split(
-    directory: Path, train: Dataset, test: Dataset, rows: tuple[np.ndarray, np.ndarray]
+    directory: Path,
+    train: Dataset,
+    test: Dataset,
+    rows: tuple[np.ndarray, np.ndarray],
+    extra: tuple[Dataset, np.ndarray] | None = None,
 ) -> None:
-    """The two parts as Parquet, and their row numbers in the table (``rows``: train, test)."""
-    for part, ds in (("train", train), ("test", test)):
+    """The parts as Parquet, and their row numbers in the table (``rows``: train, test; with
+    ``extra``, the training rows a sampled search left out, and theirs)."""
+    parts = [("train", train), ("test", test)] + ([(EXTRA, extra[0])] if extra else [])
+    for part, ds in parts:
         frame = ds.X.copy()
         frame[TARGET_COLUMN] = ds.y.to_numpy()
         frame.to_parquet(directory / f"{part}.parquet", index=False)
-    np.savez(directory / ROWS_FILE, train=rows[0], test=rows[1])
+    kept = {"train": rows[0], "test": rows[1]} | ({EXTRA: extra[1]} if extra else {})
+    np.savez(directory / ROWS_FILE, **kept)
 
 
 def build_plan(
@@ -280,6 +305,8 @@ def build_plan(
     n_train: int,
     n_test: int,
     test_source: str = "",
+    n_extra: int = 0,
+    sample: int = 0,
 ) -> StudyPlan:
     specs = resolve_models(
         list(config.models), dataset.task, wide=is_wide(len(dataset.y), dataset.X.shape[1])
@@ -316,6 +343,8 @@ def build_plan(
         test_source=test_source,
         target_transforms=transforms,
         reading=dict(dataset.reading),
+        n_extra=n_extra,
+        sample=sample,
     )
 
 

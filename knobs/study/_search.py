@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
@@ -36,6 +37,7 @@ from knobs.data import (
 )
 from knobs.devices import resolve_device
 from knobs.errors import ConfigError, DataError, StudyError
+from knobs.models import is_wide, resolve_models
 from knobs.pipelines import TARGET_KEY
 from knobs.strategies import get_strategy
 from knobs.study import _reader as results
@@ -64,6 +66,7 @@ from knobs.study._plan import (
     save_split,
 )
 from knobs.study._reader import SearchStatus, TuneResult
+from knobs.study._sample import sample_rows, search_rows
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
 from knobs.study._timing import MARGIN_S
 from knobs.study.keys import (
@@ -192,14 +195,18 @@ class Search:
         source: str | None = None,
         test_data: DataSource | None = None,
         test_source: str | None = None,
+        deadline: float | None = None,
     ) -> Search:
         """Validate the table, split it, and write a new study with its plan and baselines.
 
         ``test_data`` is a test table of the user's own: the search then learns from all of
-        ``data`` and the final model is scored on it (``config.test_size`` is not used)."""
+        ``data`` and the final model is scored on it (``config.test_size`` is not used).
+        ``deadline`` (a ``time.time()``): when the whole job must end, which sizes the rows
+        searched (``config.search_rows``); without it, ``config.timeout`` from now."""
         source = source or _name_of(data, "upload.csv")
         split = _split(
-            data, config, source, test_data, test_source or _name_of(test_data, "test.csv")
+            data, config, source, test_data, test_source or _name_of(test_data, "test.csv"),
+            deadline=deadline,
         )
         url = storage_url(storage)
         name = check_study_name(name or new_study_name(source, config.strategy))
@@ -210,7 +217,7 @@ class Search:
             )
         directory = study_dir(name)
         plan = split.plan(config, directory, source)
-        save_split(directory, split.train, split.test, split.rows)
+        save_split(directory, split.train, split.test, split.rows, split.extra)
         study = optuna.create_study(study_name=name, storage=storage_obj, direction=plan.direction)
         PLAN.set(study, plan.to_attr())
         BUDGET.set(study, planned_budget(plan))
@@ -240,15 +247,15 @@ class Search:
         )
         plan = split.plan(config, Path(""), source)
         budget = planned_budget(plan)
+        # A sampled search is timed on its sample, which holds no test share.
+        probed, share = (split.train, 0.0) if split.extra else (split.dataset, config.test_size)
         fits = [
-            probe_fit_seconds(
-                split.dataset, s, seed=config.seed, search_pipeline=config.search_pipeline
-            )
+            probe_fit_seconds(probed, s, seed=config.seed, search_pipeline=config.search_pipeline)
             for s in plan.specs().values()
         ]
         guess = estimate(
             fits, trials=budget, minutes=config.timeout / 60 if config.timeout else None,
-            folds=plan.folds, test_size=config.test_size, workers=config.n_workers,
+            folds=plan.folds, test_size=share, workers=config.n_workers,
         )  # fmt: skip
         return Preview(plan=plan, budget=budget, workers=config.n_workers, estimate=guess)
 
@@ -605,7 +612,8 @@ class Search:
         every labelled row (``config.final_fit == "all"``) unless that refit, estimated from
         the training-split fit just made, would overrun the time budget."""
         plan = self.plan
-        n_all = plan.n_train + plan.n_test
+        n_all = plan.n_train + plan.n_test + plan.n_extra
+        searched = plan.searched_words()
         if plan.test_source:
             why = (
                 f"fitted on every row of the training table ({plan.n_train:,}); the test table "
@@ -623,7 +631,7 @@ class Search:
         left = _left(deadline)
         if left is not None and needed > left:
             why = (
-                f"fitted on the training split only: refitting on all {n_all:,} rows (about "
+                f"fitted on {searched} only: refitting on all {n_all:,} rows (about "
                 f"{needed:.0f} s) would overrun the time budget ({max(0.0, left):.0f} s left)"
             )
             return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
@@ -633,8 +641,11 @@ class Search:
             return delivered, {"rows": rows, "on": "train", "why": why}
         why = (
             f"refitted on all {rows:,} labelled rows after the test split scored it (fitted on "
+            f"{searched})"
+            if plan.n_extra else
+            f"refitted on all {rows:,} labelled rows after the test split scored it (fitted on "
             f"the {plan.n_train:,} training rows)"
-        )
+        )  # fmt: skip
         return delivered, {"rows": rows, "on": "all", "why": why}
 
     def delete(self) -> None:
@@ -655,12 +666,17 @@ class _Split:
     folds: int
     notices: tuple[str, ...]
     test_source: str = ""
+    #: The training rows a sampled search leaves out (``knobs.study._sample``), and how many rows
+    #: the sample was asked for: the delivered model is refitted on them too.
+    extra: tuple[Dataset, Any] | None = None
+    sample: int = 0
 
     def plan(self, config: SearchConfig, directory: Path, source: str) -> StudyPlan:
         return build_plan(
             self.dataset, config, data_dir=directory, source=Path(source).name,
             folds=self.folds, notices=self.notices, n_train=len(self.train.y),
             n_test=len(self.test.y), test_source=Path(self.test_source).name,
+            n_extra=len(self.extra[0].y) if self.extra else 0, sample=self.sample,
         )  # fmt: skip
 
 
@@ -670,9 +686,12 @@ def _split(
     source: str,
     test_data: DataSource | None = None,
     test_source: str = "",
+    *,
+    deadline: float | None = None,
 ) -> _Split:
     """Read, prepare and split the table; with ``test_data`` (a test table of the user's own)
-    the training table is all for the search and the test table scores the final model."""
+    the training table is all for the search and the test table scores the final model. A
+    training split too large for the time budget is searched on a sample (``_sample``)."""
     rows = None
     if isinstance(data, Dataset):
         if test_data is not None:
@@ -697,12 +716,27 @@ def _split(
         _check_test_classes(dataset, rows, test_source)
     train, test = train_test(dataset, config.test_size, config.seed, rows)
     wanted, size_notice = auto_folds(len(train.y), config.cv)
+    seconds = deadline - time.time() if deadline is not None else config.timeout
+    specs = resolve_models(
+        list(config.models), dataset.task, wide=is_wide(len(dataset.y), dataset.X.shape[1])
+    )
+    keep, sample_notice = search_rows(train, config, specs, wanted, seconds)
+    extra = None
+    if keep < len(train.y):
+        picked = sample_rows(train, keep, config.seed)
+        left = np.setdiff1d(np.arange(len(train.y)), picked)
+        extra_rows = np.asarray(rows[0])[left]
+        extra = (train_test(dataset, config.test_size, config.seed, (extra_rows, rows[1]))[0],
+                 extra_rows)  # fmt: skip
+        rows = (np.asarray(rows[0])[picked], rows[1])
+        train = train_test(dataset, config.test_size, config.seed, rows)[0]
     folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
     # Fewer folds for a rare class overrides the table's size: one notice, not two that disagree.
-    notices = tuple(n for n in (fold_notice or size_notice, _time_split_notice(
+    notices = tuple(n for n in (fold_notice or size_notice, sample_notice, _time_split_notice(
         dataset, rows, folds, config.time_column)) if n)  # fmt: skip
     given = test_source if test_data is not None else ""
-    return _Split(dataset, train, test, rows, folds, notices, given)
+    return _Split(dataset, train, test, rows, folds, notices, given, extra,
+                  keep if extra else 0)  # fmt: skip
 
 
 def _time_split_notice(
