@@ -17,7 +17,6 @@ from knobs.errors import ConfigError
 from knobs.portable import sample_indices
 from knobs.study import Search
 from knobs.study._timing import END_S, MARGIN_S, refit_reserve
-from tests.conftest import make_table
 from tests.test_export import assert_train_py_reproduces
 from tests.test_timing import _trial
 
