@@ -245,6 +245,7 @@ def final_choice(
     top: int = FINAL_TOP,
     budget_s: float | None = None,
     early: FinalChoice | None = None,
+    choose_s: float | None = None,
 ) -> tuple[FinalChoice, Any]:
     """Choose the search's final model; returns the choice and, for an ensemble, the fitted
     estimator (trained on the whole training split).
@@ -254,7 +255,8 @@ def final_choice(
     left, as for a single model) would not fit in it (estimated from their own fold fits) gives
     way to the best single trial. ``early``: this run's early verdict (:func:`early_verdict`);
     an "ensemble" one is built as learned when its candidates are still the best trials, even
-    with less than a choice's time left.
+    with less than a choice's time left. ``choose_s``: the choice's seconds on this study's
+    predictions (``knobs.study._timing.choose_seconds``; default ``CHOOSE_S``).
     """
     from knobs.study._timing import CHOOSE_S
 
@@ -262,7 +264,8 @@ def final_choice(
 
     started = time.perf_counter()
     learned = early.learned if early is not None else None
-    short = budget_s is not None and budget_s < CHOOSE_S
+    choose_s = CHOOSE_S if choose_s is None else choose_s
+    short = budget_s is not None and budget_s < choose_s
     # Choosing alone would eat the time the single model's refits need.
     judged = None if short and not learned else _judge(study, storage, top, learned=learned,
                                                         judge=not short)  # fmt: skip
@@ -270,7 +273,7 @@ def final_choice(
         return FinalChoice(
             "single",
             f"The best single trial: {max(0.0, budget_s or 0.0):.0f} s of the time budget were "
-            f"left, too little to choose an ensemble (about {CHOOSE_S:.0f} s) and refit it.",
+            f"left, too little to choose an ensemble (about {choose_s:.0f} s) and refit it.",
         ), None
     if isinstance(judged, FinalChoice):
         return judged, None

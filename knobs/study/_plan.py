@@ -201,14 +201,20 @@ class StudyPlan:
         order = time_order(X[column]) if column else None
         return make_folds(y, self.task, self.folds, self.config.seed, order)
 
+    @property
+    def oof_values(self) -> int:
+        """How many values one trial's out-of-fold predictions hold: a row's class probabilities
+        (two for a binary target) or its prediction, for every training row."""
+        outputs = (
+            max(1, len(self.classes)) if self.task == "multiclass" else 2 if self.classes else 1
+        )
+        return self.n_train * outputs
+
     def keeps_oof(self) -> bool:
         """Out-of-fold predictions are kept when asked, or by default when they are small."""
         if self.config.keep_oof is not None:
             return self.config.keep_oof
-        outputs = (
-            max(1, len(self.classes)) if self.task == "multiclass" else 2 if self.classes else 1
-        )
-        return self.n_train * outputs <= OOF_MAX_VALUES
+        return self.oof_values <= OOF_MAX_VALUES
 
     def oof_dir(self) -> Path:
         return Path(self.data_dir) / "oof"

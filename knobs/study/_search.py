@@ -68,7 +68,12 @@ from knobs.study._plan import (
 from knobs.study._reader import SearchStatus, TuneResult
 from knobs.study._sample import sample_rows, search_rows
 from knobs.study._storage import check_study_name, load_study, open_storage, storage_url, study_dir
-from knobs.study._timing import MARGIN_S
+from knobs.study._timing import (
+    MARGIN_S,
+    choose_seconds,
+    ensemble_fits,
+    ensemble_skipped_words,
+)
 from knobs.study.keys import (
     BASELINE,
     BUDGET,
@@ -538,19 +543,22 @@ class Search:
         if best is not None and refit:
             started = time.perf_counter()
             if self.plan.config.ensemble:
-                from knobs.ensembles import early_verdict, final_choice
+                from knobs.ensembles import FinalChoice, early_verdict, final_choice
 
                 # The ensemble must fit on the training split in time to be scored; its refit
                 # on every row follows when time allows (``_deliver``), as a single model's
                 # does: a likely ensemble gain (+0.014 R² on houses) was worth more than the
                 # fifth of the rows that refit adds, and was sent back for want of that time.
                 early = early_verdict(self._study, RUN.get(self._study))
-                if early is not None and early.kind == "single":
+                if self.plan.keeps_oof() and not ensemble_fits(self.plan):
+                    choice = FinalChoice("single", ensemble_skipped_words(self.plan))
+                elif early is not None and early.kind == "single":
                     choice = early  # the workers ran on past its time
                 else:
                     choice, pipeline = final_choice(
-                        self.name, storage=self.storage, budget_s=_left(deadline), early=early
-                    )
+                        self.name, storage=self.storage, budget_s=_left(deadline), early=early,
+                        choose_s=choose_seconds(self.plan),
+                    )  # fmt: skip
                 final = choice.to_dict()
                 FINAL.set(self._study, final)
             if pipeline is None:

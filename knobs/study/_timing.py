@@ -53,6 +53,33 @@ ALL_ROWS_SHARE = 0.25
 #: were taken out of the greedy loop), twice that on a busy machine; up to 1.1 s (churn, fair)
 #: when the choice reads a long search's trials.
 CHOOSE_S = 1.0
+#: Past the benchmark's tables greedy selection's time grows with the out-of-fold values it reads:
+#: 11.6 s for the 239,358-row (478,716 values) sample of a 1.2-million-row binary table, judged
+#: early in a worker at a 40 s budget, which ended the command 7 s late.
+CHOOSE_S_PER_VALUE = 2.4e-5
+
+
+def choose_seconds(plan: StudyPlan) -> float:
+    """Seconds to choose a final ensemble on ``plan``'s kept out-of-fold predictions."""
+    return max(CHOOSE_S, plan.oof_values * CHOOSE_S_PER_VALUE)
+
+
+def ensemble_fits(plan: StudyPlan) -> bool:
+    """Whether a final ensemble can be chosen at all: asked for, out-of-fold predictions kept,
+    and its choice within ``ENSEMBLE_SHARE`` of the time budget (none without one). The workers
+    then keep no time back for it, and the end of the search says why it did not look."""
+    if not (plan.config.ensemble and plan.keeps_oof()):
+        return False
+    budget = plan.config.timeout
+    return budget is None or choose_seconds(plan) <= ENSEMBLE_SHARE * budget
+
+
+def ensemble_skipped_words(plan: StudyPlan) -> str:
+    """Why a search with a final ensemble asked for ends with its best single trial unjudged."""
+    return (f"The best single trial: choosing an ensemble over {plan.n_train:,} rows' out-of-fold "
+            f"predictions takes about {choose_seconds(plan):.0f} s, more than "
+            f"{ENSEMBLE_SHARE:.0%} of the time budget ({plan.config.timeout:.0f} s); a longer "
+            "one, or `knobs ensemble` after the search, can build one.")
 
 
 def refit_seconds(trial: FrozenTrial, n_folds: int) -> float:
@@ -83,6 +110,7 @@ def refit_reserve(
     refits: float = 1.0,
     budget_s: float | None = None,
     members: Sequence[FrozenTrial] | None = None,
+    choose_s: float = CHOOSE_S,
 ) -> float:
     """Seconds to keep for the end of a search: ``refits`` refits (see :func:`final_refits`) of
     the best trial (the one on every row only while within ``ALL_ROWS_SHARE`` of ``budget_s``)
@@ -91,7 +119,7 @@ def refit_reserve(
     of the ``ENSEMBLE_REFITS`` best families: a linear leader refits in 0.05 s, the trees it is
     blended with in a second; ``members``: the ones an early verdict chose), capped at
     ``ENSEMBLE_SHARE`` of ``budget_s`` (the whole time budget) but never below the single
-    model's end and the choice."""
+    model's end and the choice (``choose_s``: :func:`choose_seconds`)."""
     from knobs.study._reader import best_trial, complete
 
     best = best_trial(trials, direction)
@@ -110,12 +138,12 @@ def refit_reserve(
         for t in as_direction(direction).ranked(complete(trials), key=lambda t: t.value):
             leaders.setdefault(t.params.get("model"), t)
         members = list(leaders.values())[:ENSEMBLE_REFITS]
-    whole = MARGIN_S + END_S + CHOOSE_S + sum(refit_seconds(t, n_folds) for t in members)
+    whole = MARGIN_S + END_S + choose_s + sum(refit_seconds(t, n_folds) for t in members)
     if budget_s is not None and whole > ENSEMBLE_SHARE * budget_s:
         # Chosen members that cannot refit within the share will not be refitted at the end
         # either (churn: a 5-member blend, about 5 s against 4.4 s kept, 2.6 s left unused).
         whole = 0.0 if chosen else ENSEMBLE_SHARE * budget_s
-    return max(single + CHOOSE_S, whole)
+    return max(single + choose_s, whole)
 
 
 def expected_trial_s(

@@ -38,6 +38,8 @@ from knobs.study._runner import sweep_interrupted, worker_identity
 from knobs.study._storage import claim_lock, deferred_while_locked, load_study
 from knobs.study._timing import (
     CHOOSE_S,
+    choose_seconds,
+    ensemble_fits,
     expected_trial_s,
     final_refits,
     pace_trials,
@@ -236,7 +238,7 @@ def _reserve(
 ) -> float:
     return refit_reserve(
         trials, plan.folds, plan.direction, ensemble=ensemble, refits=final_refits(plan),
-        budget_s=plan.config.timeout, members=members,
+        budget_s=plan.config.timeout, members=members, choose_s=choose_seconds(plan),
     )  # fmt: skip
 
 
@@ -275,6 +277,8 @@ def _cut(
         return single_cut  # judged early and final: nothing left to choose
     if not plan.keeps_oof():
         return single_cut - CHOOSE_S  # the end finds no ensemble to build, after looking
+    if not ensemble_fits(plan):
+        return single_cut  # its choice alone would take more than its share: the end does not look
     # Judged early for an ensemble: its own members' refits are kept back, not the four best
     # families' (houses: 2.5 s of a 16.3 s budget were left when the 2-member blend refitted
     # in 0.26 s; the end keeps a choice's time in case a later trial changes the candidates).
@@ -300,7 +304,7 @@ def _judged_early(
     """
     from knobs.ensembles import early_choice, early_verdict
 
-    if not (plan.config.ensemble and plan.keeps_oof()) or storage is None:
+    if not ensemble_fits(plan) or storage is None:
         return False
     if early_verdict(study, run) is not None:
         return False  # judged already: its cut is the one in force
