@@ -218,8 +218,17 @@ def summary(target: str) -> None:
             f"{LEAK_NOTICE} {', '.join(f'`{n}`' for n in leaks)} "
             f"{'predicts' if len(leaks) == 1 else 'each predict'} the target almost perfectly on "
             f"{'its' if len(leaks) == 1 else 'their'} own. If that information is not available "
-            "when you predict, exclude it above.",
+            "when you predict, exclude it.",
             icon=":material/warning:",
+        )
+        st.button(
+            f"Exclude {'it' if len(leaks) == 1 else f'these {len(leaks)} columns'}",
+            key=state.W_EXCLUDE_LEAKS,
+            icon=":material/block:",
+            on_click=state.exclude_too,
+            args=(leaks,),
+            help="Adds the flagged column(s) to Exclude columns above; remove them there to "
+            "use them again.",
         )
     tables.show_profile(profiles)
 

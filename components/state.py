@@ -69,6 +69,7 @@ W_STRATEGY = "search.strategy"
 W_TRIALS = "search.trials"
 W_MINUTES = "search.minutes"
 W_FOLDS = "search.folds"
+W_EXCLUDE_LEAKS = "data.exclude_leaks"
 W_SEARCH_ROWS = "search.search_rows"
 W_METRIC = "search.metric"
 W_SEED = "search.seed"
@@ -320,6 +321,16 @@ def exclude() -> tuple[str, ...]:
 
 def set_exclude(values: Sequence[str]) -> None:
     _ss()[_EXCLUDE] = tuple(values)
+
+
+def exclude_too(names: Sequence[str]) -> None:
+    """Add ``names`` to the Data page's excluded columns, box included: a button's callback,
+    run before the page draws the box again (a box keeps its own value otherwise)."""
+    key = table_widget(W_EXCLUDE, data())
+    current = list(_ss().get(key, exclude()))
+    merged = current + [n for n in names if n not in current]
+    _ss()[key] = merged
+    set_exclude(merged)
 
 
 def dataset() -> Dataset | None:

@@ -751,3 +751,22 @@ def test_search_takes_the_rows_searched_and_refuses_too_few_in_words() -> None:
     assert any("at least 5,000" in e.value for e in at.error)
     rows.set_value(5_000).run()
     assert not at.exception and not any("search_rows" in e.value for e in at.error)
+
+
+def test_a_flagged_leak_is_excluded_in_one_click() -> None:
+    """The leak warning said "exclude it above": the user had to find the box and type the
+    column. One button adds every flagged column to Exclude columns, box included."""
+    frame = pd.read_csv(io.BytesIO(csv_bytes(120)))
+    frame["status"] = np.where(frame.outcome == "late", "closed late", "closed")  # a copy of it
+    frame["outcome_code"] = np.where(frame.outcome == "late", 1, 0)
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(
+        ("tickets.csv", frame.to_csv(index=False).encode(), "text/csv")
+    ).run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("outcome").run()
+    assert "each predict the target almost perfectly" in texts(at.warning)
+    at.button(key=state.W_EXCLUDE_LEAKS).click().run()
+    assert not at.exception and not at.error
+    assert set(at.multiselect(key=box(at, state.W_EXCLUDE)).value) == {"status", "outcome_code"}
+    assert "Possible leak" not in texts(at.warning)
+    assert not any(b.key == state.W_EXCLUDE_LEAKS for b in at.button)
