@@ -864,7 +864,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/peers.py", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--tables",
-        default=",".join(bench_tables.TABLES),
+        default=",".join(n for n, t in bench_tables.TABLES.items() if t.default),
         help=f"comma-separated, from: {', '.join(bench_tables.TABLES)}",
     )
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
