@@ -131,6 +131,7 @@ def duration_estimate(
     test_size: float,
     workers: int,
     search_pipeline: bool = False,
+    search_rows: int | None = None,
 ) -> None:
     cache = state.probe_cache()
     missing = [s for s in specs if (ds.fingerprint, s.name) not in cache]
@@ -138,17 +139,29 @@ def duration_estimate(
         with st.spinner("Timing one quick fit of each model to estimate the duration…"):
             for spec in missing:
                 cache[(ds.fingerprint, spec.name)] = estimate.probe_fit_seconds(ds, spec)
+    fits = [
+        fit + estimate.probe_prep_extra_seconds(ds, s)
+        if search_pipeline and (fit := cache[(ds.fingerprint, s.name)]) is not None
+        else cache[(ds.fingerprint, s.name)]
+        for s in specs
+    ]
+    # The rows the search will score trials on: a sample when the time limit is short for them.
+    n_train = int(len(ds.y) * (1 - test_size))
+    to_train = (1 - test_size) ** estimate.ROWS_EXPONENT
+    keep, sample_notice = estimate.sample_size(
+        n_train, search_rows, minutes * 60 if minutes else None, folds=folds, workers=workers,
+        fits=lambda: [f * to_train if f is not None else None for f in fits],
+    )  # fmt: skip
+    if sample_notice:
+        st.info(sample_notice, icon=":material/filter_alt:")
+        to_sample = (keep / len(ds.y)) ** estimate.ROWS_EXPONENT
+        fits = [f * to_sample if f is not None else None for f in fits]
     est = estimate.estimate(
-        [
-            fit + estimate.probe_prep_extra_seconds(ds, s)
-            if search_pipeline and (fit := cache[(ds.fingerprint, s.name)]) is not None
-            else cache[(ds.fingerprint, s.name)]
-            for s in specs
-        ],
+        fits,
         trials=trials,
         minutes=minutes,
         folds=folds,
-        test_size=test_size,
+        test_size=0.0 if sample_notice else test_size,
         workers=workers,
     )
     if est is None:
@@ -436,6 +449,7 @@ def form(ds: Dataset) -> None:
         test_size=float(test_size),
         workers=int(workers),
         search_pipeline=search_pipeline,
+        search_rows=int(search_rows) or None,
     )
     space = {s.name: p for s in specs if (p := state.space(s.name)) is not None}
     config = errors.attempt(

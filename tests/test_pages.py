@@ -751,6 +751,26 @@ def test_search_takes_the_rows_searched_and_refuses_too_few_in_words() -> None:
     assert any("at least 5,000" in e.value for e in at.error)
     rows.set_value(5_000).run()
     assert not at.exception and not any("search_rows" in e.value for e in at.error)
+    assert not any("Trials are scored on a sample" in i.value for i in at.info)  # 2,400 rows
+
+
+def test_search_says_before_start_which_rows_a_sampled_search_scores() -> None:
+    """The dry run said "5,000 searched of 7,200 training rows"; the page's "Before you start"
+    said nothing of it, and estimated the trials on every row."""
+    rng = np.random.default_rng(0)
+    n = 9_000
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "label": rng.choice(["yes", "no"], size=n)})  # fmt: skip
+    at = app().run()
+    at.file_uploader(key=state.W_UPLOAD).set_value(
+        ("big.csv", frame.to_csv(index=False).encode(), "text/csv")
+    ).run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("label").run()
+    at.switch_page("app_pages/search.py").run()
+    at.number_input(key=state.W_SEARCH_ROWS).set_value(5_000).run()
+    assert not at.exception and not at.error
+    said = " ".join(i.value for i in at.info)
+    assert "Trials are scored on a sample of 5,000 of the 7,200 training rows, as asked" in said
 
 
 def test_a_flagged_leak_is_excluded_in_one_click() -> None:

@@ -11,7 +11,7 @@ the time left allows, and ``knobs export`` always refits on them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -49,8 +49,31 @@ def search_rows(
 ) -> tuple[int, str | None]:
     """The training rows the search scores trials on, and the plan's notice when that is a
     sample; ``seconds``: the time budget left for the search (None: no time budget)."""
-    n = len(train.y)
-    asked = config.search_rows
+
+    def fits() -> list[float | None]:
+        return [
+            probe_fit_seconds(train, s, seed=config.seed, search_pipeline=config.search_pipeline)
+            for s in specs
+        ]
+
+    return sample_size(
+        len(train.y), config.search_rows, seconds, folds=folds, workers=config.n_workers,
+        fits=fits,
+    )  # fmt: skip
+
+
+def sample_size(
+    n: int,
+    asked: int | None,
+    seconds: float | None,
+    *,
+    folds: int,
+    workers: int,
+    fits: Callable[[], Sequence[float | None]],
+) -> tuple[int, str | None]:
+    """:func:`search_rows` for ``n`` training rows, ``asked`` (``config.search_rows``), and the
+    models' full-table fit times that ``fits`` gives (called only when the rule needs them: the
+    quick fits cost a second or two). The Search page calls it with the fits it timed already."""
     if asked == 0 or n <= MIN_SEARCH_ROWS:
         return n, None
     if asked is not None:
@@ -59,14 +82,9 @@ def search_rows(
         return asked, _notice(asked, n, "as asked (`search_rows`)")
     if seconds is None or n <= AUTO_ABOVE:
         return n, None
-    fits = [
-        probe_fit_seconds(train, s, seed=config.seed, search_pipeline=config.search_pipeline)
-        for s in specs
-    ]
-    known = [f for f in fits if f is not None]
+    known = [f for f in fits() if f is not None]
     if not known:
         return n, None
-    workers = config.n_workers
 
     def on_every_row(fit_s: float) -> Estimate | None:
         return estimate([fit_s], trials=None, minutes=seconds / 60, folds=folds, test_size=0.0,
