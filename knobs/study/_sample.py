@@ -79,7 +79,7 @@ def sample_size(
     if asked is not None:
         if asked >= n:
             return n, None
-        return asked, _notice(asked, n, "as asked (`search_rows`)")
+        return asked, _notice(asked, n, "as asked (`search_rows`)", asked=True)
     if seconds is None or n <= AUTO_ABOVE:
         return n, None
     known = [f for f in fits() if f is not None]
@@ -116,12 +116,15 @@ def _rows_for(fit_s: float, n: int, folds: int, seconds: float, workers: int) ->
     return int(min(n, max(MIN_SEARCH_ROWS, n * min(1.0, scale) ** (1 / ROWS_EXPONENT))))
 
 
-def _notice(keep: int, n: int, why: str) -> str:
+def _notice(keep: int, n: int, why: str, *, asked: bool = False) -> str:
+    more = "" if asked else (
+        " Give more time to search more rows, or ask for every row (`--search-rows all`, or "
+        "Rows searched on the Search page)."
+    )  # fmt: skip
     return (
         f"Trials are scored on a sample of {keep:,} of the {n:,} training rows, {why}. The "
         "model delivered is refitted on every labelled row when the time left allows (`knobs "
-        "export` always does). Give more time to search more rows, or ask for every row "
-        "(`--search-rows all`, or Rows searched on the Search page)."
+        f"export` always does).{more}"
     )
 
 
