@@ -33,7 +33,7 @@ def choose_source() -> None:
     limit = upload_limit_words()
     with left:
         upload = st.file_uploader(
-            "Upload a CSV table",
+            "Upload a table (CSV, Excel, Parquet or JSON)",
             type=list(TABLE_FILE_TYPES),
             key=state.W_UPLOAD,
             help=(f"Up to {limit} (the KNOBS_MAX_UPLOAD_MB setting). " if limit else "")

@@ -132,7 +132,9 @@ def duration_estimate(
     workers: int,
     search_pipeline: bool = False,
     search_rows: int | None = None,
-) -> None:
+) -> int | None:
+    """Shows the duration estimate; returns the rows a sampled search will score trials on (the
+    page passes them on, so the search samples what this said), None for every row."""
     cache = state.probe_cache()
     missing = [s for s in specs if (ds.fingerprint, s.name) not in cache]
     if missing:
@@ -166,7 +168,7 @@ def duration_estimate(
     )
     if est is None:
         st.caption("No duration estimate: the quick probe fit failed; trials will say why.")
-        return
+        return keep if sample_notice else None
     st.markdown(f"Estimated duration: {est.words()}.")
     if est.too_short():
         st.warning(est.too_short(), icon=":material/timer_off:")
@@ -174,6 +176,7 @@ def duration_estimate(
         "From one fit of each model with default settings; tuned settings can be slower or "
         "faster. The live view refines the estimate from the first finished trials."
     )
+    return keep if sample_notice else None
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -440,7 +443,12 @@ def form(ds: Dataset) -> None:
         budget = f"{n_trials} trials" if n_trials else "no trial limit"
         limit = f", at most {minutes:g} min" if timeout else ""
         st.markdown(f"Budget: **{budget}**{limit}, including one defaults trial per model.")
-    duration_estimate(
+    rows = int(search_rows) or None
+    if rows is not None and rows < MIN_SEARCH_ROWS:
+        st.error(f"Rows searched: 0 (every row, or a sample when the time limit is short) or at "
+                 f"least {MIN_SEARCH_ROWS:,}, not {rows:,}.", icon=":material/error:")  # fmt: skip
+        return
+    sampled = duration_estimate(
         ds,
         specs,
         trials=n_trials,
@@ -449,7 +457,7 @@ def form(ds: Dataset) -> None:
         test_size=float(test_size),
         workers=int(workers),
         search_pipeline=search_pipeline,
-        search_rows=int(search_rows) or None,
+        search_rows=rows,
     )
     space = {s.name: p for s in specs if (p := state.space(s.name)) is not None}
     config = errors.attempt(
@@ -475,7 +483,7 @@ def form(ds: Dataset) -> None:
         search_pipeline=search_pipeline,
         target_transform=target_transform,
         time_column=time_column,
-        search_rows=int(search_rows) or None,
+        search_rows=rows if rows is not None else sampled,
         space=space,
     )
     if config is None:

@@ -163,14 +163,23 @@ def new_config(
 
 
 def preview(
-    data: DataSource, target: str, *, test_data: DataSource | None = None, **options: object
+    data: DataSource,
+    target: str,
+    *,
+    test_data: DataSource | None = None,
+    started_at: float | None = None,
+    **options: object,
 ) -> Preview:
     """What ``tune(data, target, **options)`` would plan, without running or writing anything:
-    the split, folds, models, budget, grid size and a duration estimate (``--dry-run``)."""
+    the split, folds, models, budget, grid size and a duration estimate (``--dry-run``).
+    ``started_at``: as for ``tune``, where its time budget counts from; the rows a short budget
+    samples are sized to what is left after reading the table, as the run's are."""
     if data is None or not target:
         raise ConfigError("`preview` needs a table (path, bytes or DataFrame) and a `target`.")
     config = new_config(target, **options)  # type: ignore[arg-type]
-    return Search.preview(data, config, test_data=test_data)
+    started_at = time.time() if started_at is None else started_at
+    deadline = started_at + config.timeout if config.timeout else None
+    return Search.preview(data, config, test_data=test_data, deadline=deadline)
 
 
 def _check_same_table(plan: StudyPlan, data: DataSource) -> None:

@@ -355,7 +355,11 @@ def _dry_run(
 
     if args.resume or data is None:
         raise _usage("--dry-run plans a new search: give the table and --target, not --resume.")
-    seen = preview(data, args.target, test_data=test_data, **options)
+    from knobs.study import process_started_at
+
+    seen = preview(
+        data, args.target, test_data=test_data, started_at=process_started_at(), **options
+    )
     print(_plan_line("dry run", seen.plan, seen.budget, seen.workers))
     if seen.plan.config.strategy == "grid":
         print(f"grid: {seen.plan.grid_size()} points + {len(seen.plan.models)} defaults trial(s)")
@@ -400,11 +404,11 @@ def _plan_line(head: str, plan: Any, budget: int | None, workers: int) -> str:
     stopping = "early stopping" if cfg.early_stopping else "no early stopping"
     training = (
         f"{plan.n_train:,} searched of {plan.n_train + plan.n_extra:,} training"
-        if plan.n_extra else f"{plan.n_train} training"
+        if plan.n_extra else f"{plan.n_train:,} training"
     )  # fmt: skip
     return (
         f"{head}: {plan.task} task, target `{plan.target}`, {training} / "
-        f"{plan.n_test} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
+        f"{plan.n_test:,} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
         f"models {models}, {strategy}, {pruning}, {stopping}, "
         f"budget {'unbounded' if budget is None else f'{budget} trials'}"
         f"{f', timeout {cfg.timeout:g} s' if cfg.timeout else ''}, {workers} worker(s)"

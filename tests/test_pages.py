@@ -748,7 +748,10 @@ def test_search_takes_the_rows_searched_and_refuses_too_few_in_words() -> None:
     assert rows.value == 0 and not at.exception
     rows.set_value(100).run()
     assert not at.exception
-    assert any("at least 5,000" in e.value for e in at.error)
+    errors = [e.value for e in at.error]  # one error, in the page's words, and nothing else
+    assert len(errors) == 1 and errors[0].startswith("Rows searched: 0") and "not 100" in errors[0]
+    assert not any("Trials are scored on a sample" in i.value for i in at.info)
+    assert not any(b.key == state.W_START for b in at.button)
     rows.set_value(5_000).run()
     assert not at.exception and not any("search_rows" in e.value for e in at.error)
     assert not any("Trials are scored on a sample" in i.value for i in at.info)  # 2,400 rows
@@ -770,7 +773,7 @@ def test_search_says_before_start_which_rows_a_sampled_search_scores() -> None:
     at.number_input(key=state.W_SEARCH_ROWS).set_value(5_000).run()
     assert not at.exception and not at.error
     said = " ".join(i.value for i in at.info)
-    assert "Trials are scored on a sample of 5,000 of the 7,200 training rows, as asked" in said
+    assert "Trials are scored on a sample of 5,000 of the 7,200 training rows, as set" in said
 
 
 def test_a_flagged_leak_is_excluded_in_one_click() -> None:
@@ -790,3 +793,27 @@ def test_a_flagged_leak_is_excluded_in_one_click() -> None:
     assert set(at.multiselect(key=box(at, state.W_EXCLUDE)).value) == {"status", "outcome_code"}
     assert "Possible leak" not in texts(at.warning)
     assert not any(b.key == state.W_EXCLUDE_LEAKS for b in at.button)
+
+
+def test_search_samples_a_large_table_for_a_short_time_limit_before_start() -> None:
+    """The page's estimate said a sample would be searched, and the search it started searched
+    every row: the run timed the models again and decided otherwise. The page now says why
+    before Start and hands its decision to the search."""
+    rng = np.random.default_rng(1)
+    n = 70_000
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "c": rng.choice(list("pqrs"), size=n),
+                          "label": rng.choice(["yes", "no"], size=n)})  # fmt: skip
+    at = app().run(timeout=60)
+    at.file_uploader(key=state.W_UPLOAD).set_value(
+        ("big.csv", frame.to_csv(index=False).encode(), "text/csv")
+    ).run(timeout=60)
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("label").run(timeout=60)
+    at.switch_page("app_pages/search.py").run(timeout=60)
+    at.number_input(key=state.W_TRIALS).set_value(0).run(timeout=60)
+    at.number_input(key=state.W_MINUTES).set_value(0.05).run(timeout=60)  # 3 s
+    assert not at.exception and not at.error
+    said = " ".join(i.value for i in at.info)
+    assert "Trials are scored on a sample of" in said and "of the 56,000 training rows, because" in (
+        said
+    )

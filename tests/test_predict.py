@@ -209,3 +209,23 @@ def test_a_search_result_predicts_in_the_tables_own_labels(tmp_path: Path) -> No
         result.predict(new.drop(columns="score"))
     from_file = result.predict(data)  # read from the file, `00007` stays `00007`
     assert from_file.shape[0] == n and from_file["customer"].iloc[7] == "00007"
+
+
+def test_a_wide_table_is_checked_without_a_flood_of_pandas_warnings() -> None:
+    """`knobs predict` on an 800-column model printed pandas' "DataFrame is highly fragmented"
+    warning 700 times (235 KB of stderr for 8 rows)."""
+    import warnings as py_warnings
+
+    from knobs.predict import check_schema
+
+    n_cols = 300
+    frame = pd.DataFrame(np.ones((4, n_cols)), columns=[f"c{i}" for i in range(n_cols)])
+    card = {
+        "target": "y",
+        "schema": [{"name": f"c{i}", "safe_name": f"c{i}", "kind": "numeric"}
+                   for i in range(n_cols)],
+    }  # fmt: skip
+    with py_warnings.catch_warnings():
+        py_warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        X, said = check_schema(frame, card)
+    assert X.shape == (4, n_cols) and list(X.columns[:2]) == ["c0", "c1"] and not said

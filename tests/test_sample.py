@@ -71,7 +71,7 @@ def test_a_search_asked_for_fewer_rows_scores_trials_on_them_and_delivers_on_all
     assert plan.n_test == 1_800
     assert plan.n_train == pytest.approx(5_000, abs=2) and plan.sample == 5_000
     assert plan.n_train + plan.n_extra == 7_200
-    assert "Trials are scored on a sample of 5,000 of the 7,200 training rows, as asked" in " ".join(
+    assert "Trials are scored on a sample of 5,000 of the 7,200 training rows, as set" in " ".join(
         plan.notices
     )
     X, y = plan.load_split("train")
@@ -97,6 +97,10 @@ def test_train_py_fits_the_searched_sample_when_the_model_was_fitted_on_it(
     exported = export_study("sampled-train", "skops", bundle)
     assert exported.card["data"]["n_fit"] == pytest.approx(5_000, abs=2)
     assert "'sample': 5000" in (bundle / "train.py").read_text()
+    card = (bundle / "card.md").read_text()
+    n = exported.card["data"]["n_train"]
+    assert f"- Training rows: 5,600, of which {n:,} searched" in card
+    assert f"- Fitted on: the {n:,} training rows searched (a sample of 5,600)" in card
     assert_train_py_reproduces(bundle, csv, exported.card["data"]["n_fit"], tmp_path)
 
 
@@ -152,7 +156,7 @@ def test_the_dry_run_says_how_many_rows_are_searched(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "searched of 7,200 training / 1800 test rows" in done.stdout
+    assert "searched of 7,200 training / 1,800 test rows" in done.stdout
 
 
 def test_an_ensemble_whose_choice_outgrows_its_share_of_the_budget_is_not_waited_for() -> None:
@@ -174,3 +178,11 @@ def test_an_ensemble_whose_choice_outgrows_its_share_of_the_budget_is_not_waited
     )
     roomy = plan.config.with_updates(timeout=600)
     assert ensemble_fits(type(plan)(**{**plan.__dict__, "config": roomy}))
+
+
+def test_a_refit_on_every_row_that_takes_no_time_is_made_with_no_time_left() -> None:
+    from knobs.study._timing import refit_in_time
+
+    assert refit_in_time(0.07, -0.1)  # "about 0 s" against "0 s left": made
+    assert refit_in_time(3.0, 5.0) and refit_in_time(30.0, None)
+    assert not refit_in_time(3.0, 1.0)

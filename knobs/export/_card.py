@@ -84,15 +84,21 @@ def _fitted_on(card: Mapping[str, Any]) -> str:
     d = card["data"]
     if d.get("test_source"):
         return (
-            f"every row of the training table ({d['n_fit']}); the test table "
-            f"`{d['test_source']}` ({d['n_test']} rows) only scored it"
+            f"every row of the training table ({d['n_fit']:,}); the test table "
+            f"`{d['test_source']}` ({d['n_test']:,} rows) only scored it"
         )
+    searched = (
+        f"the {d['n_train']:,} training rows searched (a sample of {d['n_train'] + d['n_extra']:,})"
+        if d.get("n_extra") else "the training split alone"
+    )  # fmt: skip
     if d.get("fit_on") == "all":
         return (
-            f"all {d['n_fit']} labelled rows (the training and test splits), refitted after the "
-            "test split scored the same model fitted on the training split alone"
+            f"all {d['n_fit']:,} labelled rows (the training and test splits), refitted after the "
+            f"test split scored the same model fitted on {searched}"
         )
-    return f"the training split ({d.get('n_fit', d['n_train'])} rows)"
+    if d.get("n_extra"):
+        return searched
+    return f"the training split ({d.get('n_fit', d['n_train']):,} rows)"
 
 
 def _test_model(card: Mapping[str, Any]) -> str:
@@ -147,7 +153,7 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         f"| {s['metric']} ({s['direction']}) | value |",
         "|---|---|",
         f"| cross-validation ({card['data']['folds']} folds, the trial's value) | {fmt_score(s['cv'])} |",
-        f"| held-out test split ({card['data']['n_test']} rows; {_test_model(card)}) | "
+        f"| held-out test split ({card['data']['n_test']:,} rows; {_test_model(card)}) | "
         f"{fmt_score(s['test'])} |",
         f"| {s.get('baseline_label', 'baseline (default parameters, CV)')} | "
         f"{fmt_score(s['baseline'])} |",
@@ -176,7 +182,9 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         "a column where none can be read is refused.",
         "",
         "## Training",
-        f"- Training rows: {d['n_train']} (source `{d['source']}`, {_read_as(d['reading'])})",
+        f"- Training rows: {d['n_train'] + d.get('n_extra', 0):,}"
+        + (f", of which {d['n_train']:,} searched" if d.get("n_extra") else "")
+        + f" (source `{d['source']}`, {_read_as(d['reading'])})",
         f"- Data fingerprint (sha256 of the cleaned table): `{d['fingerprint']}`",
         f"- Seed {d['seed']}, test share {d['test_size']}, {d['folds']}-fold CV",
         f"- Fitted on: {_fitted_on(card)}",
@@ -300,6 +308,7 @@ def build_card(
             "source": plan.source,
             "n_train": plan.n_train,
             "n_test": plan.n_test,
+            "n_extra": plan.n_extra,
             "fingerprint": plan.fingerprint,
             "seed": plan.config.seed,
             "test_size": plan.config.test_size,

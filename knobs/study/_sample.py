@@ -79,7 +79,10 @@ def sample_size(
     if asked is not None:
         if asked >= n:
             return n, None
-        return asked, _notice(asked, n, "as asked (`search_rows`)", asked=True)
+        return asked, _notice(
+            asked, n, "as set (`search_rows`; the Search page sets it when its time limit is "
+            "short for every row, as its estimate said)", asked=True,
+        )  # fmt: skip
     if seconds is None or n <= AUTO_ABOVE:
         return n, None
     known = [f for f in fits() if f is not None]
@@ -100,7 +103,7 @@ def sample_size(
     why = (
         f"because {'no trial' if not full.fitting else 'one trial'} of a typical model on every "
         f"row (~{full.per_trial_s:.0f} s) would end in the {fmt_duration(seconds)} left; the "
-        f"sample leaves time for about {MIN_TRIALS}"
+        "sample leaves time for a few"
     )
     return keep, _notice(keep, n, why)
 

@@ -73,6 +73,7 @@ from knobs.study._timing import (
     choose_seconds,
     ensemble_fits,
     ensemble_skipped_words,
+    refit_in_time,
 )
 from knobs.study.keys import (
     BASELINE,
@@ -240,15 +241,18 @@ class Search:
         source: str | None = None,
         test_data: DataSource | None = None,
         test_source: str | None = None,
+        deadline: float | None = None,
     ) -> Preview:
         """What :meth:`create` would plan, without writing anything: the plan (its split, folds,
         models, notices), the trial budget, the grid size and a duration estimate from one quick
-        fit per model (``knobs tune --dry-run``, the Search page's "Before you start")."""
+        fit per model (``knobs tune --dry-run``, the Search page's "Before you start");
+        ``deadline`` as for :meth:`create`."""
         from knobs.study._estimate import estimate, probe_fit_seconds
 
         source = source or _name_of(data, "upload.csv")
         split = _split(
-            data, config, source, test_data, test_source or _name_of(test_data, "test.csv")
+            data, config, source, test_data, test_source or _name_of(test_data, "test.csv"),
+            deadline=deadline,
         )
         plan = split.plan(config, Path(""), source)
         budget = planned_budget(plan)
@@ -637,7 +641,7 @@ class Search:
             return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
         needed = fit_s * n_all / max(1, plan.n_train) * 1.2
         left = _left(deadline)
-        if left is not None and needed > left:
+        if not refit_in_time(needed, left):
             why = (
                 f"fitted on {searched} only: refitting on all {n_all:,} rows (about "
                 f"{needed:.0f} s) would overrun the time budget ({max(0.0, left):.0f} s left)"

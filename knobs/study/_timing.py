@@ -94,6 +94,18 @@ def refit_seconds(trial: FrozenTrial, n_folds: int) -> float:
     return 1.5 * per_fold * n_folds / (n_folds - 1)
 
 
+#: A refit on every row estimated at most this long is made whatever time is left: "refitting on
+#: all 3,000 rows (about 0 s) would overrun the time budget (0 s left)" sent out a model fitted on
+#: 80% of the rows to save 0.07 s (the time ``knobs export`` then took to refit it).
+QUICK_REFIT_S = 0.5
+
+
+def refit_in_time(needed_s: float, left_s: float | None) -> bool:
+    """Whether the refit on every row, estimated at ``needed_s``, is made with ``left_s`` of the
+    time budget left (None: no budget)."""
+    return left_s is None or needed_s <= max(left_s, QUICK_REFIT_S)
+
+
 def final_refits(plan: StudyPlan) -> float:
     """The refits the end of a search makes, counted in training-split refits: one on the
     training split to score the test split, then one on every labelled row when the plan

@@ -88,7 +88,7 @@ def test_journey(server: str, tmp_path: Path) -> None:
         try:
             # Data: the app opens on something useful (the sample), then takes our upload.
             page.goto(server)
-            expect(page.get_by_text("Upload a CSV table")).to_be_visible()
+            expect(page.get_by_text("Upload a table (CSV")).to_be_visible()
             expect(page.get_by_text("Working on churn.csv")).to_be_visible()
             upload_table(page, csv)
             _select(page, "Target column", "decision")
