@@ -674,3 +674,29 @@ def test_random_split_noise_is_not_called_a_far_below_test_score() -> None:
     )  # fmt: skip
     assert test_caveat(search.plan, [trial], 0.8018) is None
     assert test_caveat(search.plan, [trial], 0.70) is not None
+
+
+def test_a_regression_worse_than_the_mean_is_said() -> None:
+    """A target with a few values 1,000 times its median: best CV R² -1.64, test -5.07, and the
+    report said only "Tuning is within the noise"; the fold spread hid the gap."""
+    import optuna
+
+    from knobs.api import Search
+    from knobs.config import SearchConfig
+    from knobs.study import test_caveat
+    from knobs.study.keys import CV
+    from tests.conftest import make_table
+
+    search = Search.create(make_table("regression", n=400),
+                           SearchConfig(target="label", models=("linear",), n_trials=1))  # fmt: skip
+    folds = [-0.1, 0.05, -7.8, 0.02, -0.4]
+    trial = optuna.trial.create_trial(
+        value=float(np.mean(folds)), params={}, distributions={},
+        user_attrs=CV.attr({"fold_scores": folds}),
+    )  # fmt: skip
+    said = test_caveat(search.plan, [trial], -5.07)
+    assert said is not None and "Every model scored below 0 R² in cross-validation" in said
+    assert "`--metric mae`" in said
+    fine = optuna.trial.create_trial(value=0.4, params={}, distributions={},
+                                     user_attrs=CV.attr({"fold_scores": [0.4] * 5}))  # fmt: skip
+    assert test_caveat(search.plan, [fine], 0.41) is None

@@ -251,6 +251,13 @@ def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | N
                 "time, from another source or group, or a leak the folds share, the "
                 "cross-validated score flatters the model; trust the test score."
             )
+    if best is not None and plan.metric == "r2" and best.value is not None and best.value < 0:
+        said.append(
+            f"Every model scored below 0 R² in cross-validation (best {fmt_score(best.value)}): "
+            "each predicts worse than the training rows' mean would. A few extreme target "
+            "values often do this (see the notices): leave those rows out, or rank the models "
+            "by a measure they sway less (`--metric mae`, or Metric on the Search page)."
+        )
     return " ".join(s for s in said if s) or None
 
 
