@@ -595,3 +595,16 @@ def test_columns_of_many_categories_are_found_by_their_flag_not_their_words():
     assert all(f"`{n}` (40)" in said[0] for n in names)
     kept = [n for n in prepare(wide, "y", exclude=["cat_0", "cat\n4"]).notices if "categor" in n]
     assert len(kept) == 2 and not any("cat_0" in n or "cat\n4" in n for n in kept)
+
+
+def test_far_out_targets_are_each_named_once_with_their_count() -> None:
+    """Five rows at -40,570 and one at +40,570 read "-40,570, -40,570, -40,570": the positive
+    one was hidden behind copies of the negative."""
+    from knobs.data import prepare
+
+    profit = rng.normal(0, 50, 300)
+    profit[:5] = -40_570
+    profit[5] = 40_570
+    ds = prepare(pd.DataFrame({"x": rng.normal(size=300), "profit": profit}), "profit")
+    said = [n for n in ds.notices if "far from the rest" in n]
+    assert said and "-40,570 (5 rows), 40,570)" in said[0]

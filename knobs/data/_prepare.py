@@ -395,7 +395,9 @@ def _far_out_targets(y: pd.Series, task: str, target: str) -> list[str]:
     def number(v: float) -> str:
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
-    shown = ", ".join(number(v) for v in far.sort_values(key=abs, ascending=False).head(3))
+    # Each distinct value once, with its count: "-40,570, -40,570, -40,570" hid the +40,570.
+    counts = far.value_counts().sort_index(key=abs, ascending=False).head(4)
+    shown = ", ".join(number(v) + (f" ({n} rows)" if n > 1 else "") for v, n in counts.items())
     tamed = " (trials also learn its log, which tames a long tail)" if values.min() > 0 else ""
     return [
         f"Target `{target}` has {plural(len(far), 'value')} far from the rest (more than "
