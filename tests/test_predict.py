@@ -229,3 +229,14 @@ def test_a_wide_table_is_checked_without_a_flood_of_pandas_warnings() -> None:
         py_warnings.simplefilter("error", pd.errors.PerformanceWarning)
         X, said = check_schema(frame, card)
     assert X.shape == (4, n_cols) and list(X.columns[:2]) == ["c0", "c1"] and not said
+
+
+def test_a_one_column_file_to_predict_is_told_which_columns_it_lacks(
+    model: LoadedModel, tmp_path: Path
+) -> None:
+    """A file holding only `color` was refused as "a table to learn from needs a column to
+    predict and at least one other", which is no help when predicting."""
+    path = tmp_path / "one.csv"
+    new_rows(3)[["color"]].to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"lacks column\(s\) `x1`, `x2 \[cm\]`"):
+        predict_table(model, path)

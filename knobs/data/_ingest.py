@@ -159,7 +159,9 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
                 + (f" ({', '.join(titled)})" if titled else "")
                 + ": a title, not part of the table."
             )
-        delimiter = _sniff_delimiter(text, name)
+        # rows to predict (min_rows 1) may hold the one column a model uses, or too few: the
+        # schema check then names what is missing, not "a table to learn from needs two"
+        delimiter = _sniff_delimiter(text, name, one_column=min_rows == 1)
         if delimiter != ",":
             notices.append(f"Columns are separated by {_DELIMITER_NAMES[delimiter]}.")
 
@@ -701,7 +703,7 @@ def _title_lines(text: str) -> list[str]:
     return []
 
 
-def _sniff_delimiter(text: str, name: str) -> str:
+def _sniff_delimiter(text: str, name: str, *, one_column: bool = False) -> str:
     """Pick the delimiter whose first records agree on a column count greater than one.
 
     csv.Sniffer guesses from character frequencies and is easily fooled by decimal commas or
@@ -720,6 +722,8 @@ def _sniff_delimiter(text: str, name: str) -> str:
         key = (agreement, width, -rank)
         if best is None or key > best:
             best, chosen = key, delimiter
+    if not chosen and one_column:
+        return ","
     if not chosen:
         first = sample.splitlines()[0] if sample.splitlines() else ""
         raise DataError(
