@@ -411,8 +411,9 @@ def test_exact_duplicate_rows_are_said() -> None:
     said = [n for n in prepare(doubled, "y").notices if "exact cop" in n]
     assert said == [
         "3 rows are exact copies of another row, target included. A copy may land in the test "
-        "split while its twin trains, which flatters the test score; remove the copies if they "
-        "are not real repeats."
+        "split, or in the fold scored, while its twin trains: that flatters the test score, and "
+        "the cross-validation favours models that memorise rows (deep trees, tiny leaves). "
+        "Remove the copies if they are not real repeats."
     ]
 
 

@@ -440,8 +440,10 @@ def _duplicate_rows(frame: pd.DataFrame) -> list[str]:
         return []
     return [
         f"{copies:,} row{'s' * (copies > 1)} {'are exact copies' if copies > 1 else 'is an exact copy'}"
-        " of another row, target included. A copy may land in the test split while its twin "
-        "trains, which flatters the test score; remove the copies if they are not real repeats."
+        " of another row, target included. A copy may land in the test split, or in the fold "
+        "scored, while its twin trains: that flatters the test score, and the cross-validation "
+        "favours models that memorise rows (deep trees, tiny leaves). Remove the copies if they "
+        "are not real repeats."
     ]
 
 
