@@ -206,7 +206,9 @@ def _judge(
     return _Judged(pool, opts, folds, cv, best_cv, numbers, chosen, how, weights)
 
 
-def early_choice(study: str, *, storage: str | None = None, top: int = FINAL_TOP) -> FinalChoice:
+def early_choice(
+    study: str, *, storage: str | None = None, top: int = FINAL_TOP, done: int | None = None
+) -> FinalChoice:
     """The final choice as the trials stand now, without building anything: a worker asks when
     no trial can end before the time kept back for an ensemble's refits.
 
@@ -218,7 +220,8 @@ def early_choice(study: str, *, storage: str | None = None, top: int = FINAL_TOP
     what was learned here when its candidates are still the best trials; else it judges again,
     on every trial (judging twice took the time kept back for the members' refits: fair, 0.75 s
     early and 0.97 s at the end of a 2.6 s reserve, and an ensemble that beat the margin went
-    back "for want of time")."""
+    back "for want of time"). ``done``: the trials finished when judged, for the words (the
+    best single score they quote is that of those trials, not of the search's end)."""
     started = time.perf_counter()
     judged = _judge(study, storage, top)
     if isinstance(judged, FinalChoice):
@@ -229,10 +232,12 @@ def early_choice(study: str, *, storage: str | None = None, top: int = FINAL_TOP
             cv_score=judged.cv, best_single_cv_score=judged.best_cv,
             seconds=time.perf_counter() - started, learned=judged.learned(),
         )  # fmt: skip
+    when = f"on the first {done} trials, " if done else ""
     return FinalChoice(
         "single",
-        f"The best single trial: the {judged.numbers} {judged.how} (judged when the search "
-        "reached the time kept back for an ensemble's refits; the search then ran on)",
+        f"The best single trial: the {judged.numbers} {judged.how} (judged {when}when the "
+        "search reached the time kept back for an ensemble's refits; the search then ran on, "
+        "and its best trial may score higher)",
         cv_score=judged.cv, best_single_cv_score=judged.best_cv,
         seconds=time.perf_counter() - started,
     )  # fmt: skip

@@ -309,8 +309,8 @@ def _judged_early(
     if early_verdict(study, run) is not None:
         return False  # judged already: its cut is the one in force
 
-    choice = early_choice(study.study_name, storage=storage)
     done = sum(t.state == TrialState.COMPLETE for t in trials)
+    choice = early_choice(study.study_name, storage=storage, done=done)
     EARLY_CHOICE.set(study, choice.to_dict() | {"run": run, "trials": done})
     log.info("final ensemble judged early (%d trials): %s", done, choice.why)
     return True
