@@ -502,7 +502,7 @@ def test_kept_uploads_are_found_by_hash_only_the_newest_kept_and_a_changed_file_
     ("top", "said"),
     [
         ("\ufeffSales report\r\ngenerated 2026-11-30\r\n", "(`Sales report`, `generated 2026-11-30`)"),
-        ("Sales report,,,\n\n", "(`Sales report,,,`)"),  # Excel pads a title with separators
+        ("Sales report,,,\n\n", "(`Sales report`)"),  # Excel pads a title: not quoted
         ("\n\n", "Skipped 2 lines above the header: a title"),
     ],
 )

@@ -153,7 +153,8 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
         if skipped:
             lines = text.split("\n", len(skipped))
             text, offset = lines[len(skipped)] if len(lines) > len(skipped) else "", len(skipped)
-            titled = [_preview(t) for t in skipped if t.strip(" ,;\t|\"")]
+            # a workbook's title row comes through its CSV text with the empty cells' separators
+            titled = [_preview(t.rstrip(" ,;\t|")) for t in skipped if t.strip(" ,;\t|\"")]
             notices.append(
                 f"Skipped {plural(len(skipped), 'line')} above the header"
                 + (f" ({', '.join(titled)})" if titled else "")
