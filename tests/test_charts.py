@@ -371,6 +371,19 @@ def test_a_queued_trial_reads_as_its_model_and_settings() -> None:
     assert table["state"].tolist() == ["queued", "queued"]
     assert table["model"].tolist() == ["random_forest", "xgboost"]
     assert table["parameters"].tolist() == ["n_estimators=300", "(library defaults)"]
+    assert table["note"].tolist() == ["", ""]
+
+
+def test_a_queued_retry_says_which_trial_it_retries_and_when_it_runs() -> None:
+    """A finished study listed two "queued" trials beside "6 trials done": retries of trials the
+    time cut interrupted, re-queued for a resume, with nothing saying so."""
+    from knobs.study.keys import RETRY_OF
+
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"model": "xgboost"}, user_attrs=RETRY_OF.attr(4))
+    note = V.trials_table(study.get_trials())["note"].tolist()
+    assert note == ["retry of trial 4, which was interrupted: it runs when a worker is free, or "
+                    "when the search is resumed"]  # fmt: skip
 
 
 def test_a_best_score_within_the_noise_is_not_shown_as_a_gain() -> None:

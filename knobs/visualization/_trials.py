@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 from knobs.errors import ConfigError
 from knobs.metrics import direction as as_direction
 from knobs.study import cut_by_time, is_scored, model_params
-from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, PRUNED
+from knobs.study.keys import BASELINE, FAIL_REASON, INTERRUPTED, PRUNED, RETRY_OF
 
 DEFAULTS_TEXT = "(library defaults)"
 #: How a state reads in the table where Optuna's name says little ("waiting": queued, not run).
@@ -59,6 +59,15 @@ def state_word(t: FrozenTrial) -> str:
     return _STATE_WORDS.get(t.state, t.state.name.lower())
 
 
+def retry_note(t: FrozenTrial) -> str:
+    """Why a queued trial is there when it is a retry: a finished study listed two "queued"
+    trials beside "6 trials done", re-queued for a resume after the time cut interrupted them."""
+    if t.state != TrialState.WAITING or RETRY_OF.get(t) is None:
+        return ""
+    return (f"retry of trial {RETRY_OF.get(t)}, which was interrupted: it runs when a worker is "
+            "free, or when the search is resumed")
+
+
 def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
     """One row per trial, every state, ready to show: the scores numeric so columns sort."""
     rows = []
@@ -74,7 +83,7 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
                 "parameters": DEFAULTS_TEXT if baseline else params_text(params),
                 "duration_s": t.duration.total_seconds() if t.duration is not None else None,
                 "defaults": baseline,
-                "note": FAIL_REASON.get(t) or pruned_note(t),
+                "note": FAIL_REASON.get(t) or pruned_note(t) or retry_note(t),
             }
         )
     frame = pd.DataFrame(rows, columns=list(TRIAL_TABLE_COLUMNS))
