@@ -186,3 +186,29 @@ def test_a_refit_on_every_row_that_takes_no_time_is_made_with_no_time_left() -> 
     assert refit_in_time(0.07, -0.1)  # "about 0 s" against "0 s left": made
     assert refit_in_time(3.0, 5.0) and refit_in_time(30.0, None)
     assert not refit_in_time(3.0, 1.0)
+
+
+def test_the_api_does_not_print_optunas_study_created_line() -> None:
+    """`knobs.tune()` printed Optuna's "[I ...] A new study created in Journal with name: ..."
+    under a user's default (INFO) Optuna logging; the CLI silences Optuna, the API did not."""
+    import logging
+
+    import optuna
+
+    heard: list[str] = []
+
+    class Ear(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            heard.append(record.getMessage())
+
+    ear = Ear(level=0)
+    logging.getLogger("optuna").addHandler(ear)
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # a user's default
+    try:
+        Search.create(_large(6_000), SearchConfig(target="label", models=("logistic",), n_trials=1))
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO  # the caller's, kept
+    finally:
+        optuna.logging.set_verbosity(before)
+        logging.getLogger("optuna").removeHandler(ear)
+    assert not [m for m in heard if "A new study created" in m]

@@ -224,7 +224,14 @@ class Search:
         directory = study_dir(name)
         plan = split.plan(config, directory, source)
         save_split(directory, split.train, split.test, split.rows, split.extra)
-        study = optuna.create_study(study_name=name, storage=storage_obj, direction=plan.direction)
+        level = optuna.logging.get_verbosity()  # Optuna's "A new study created" line: Knobs says
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # what it made, in its own words
+        try:
+            study = optuna.create_study(
+                study_name=name, storage=storage_obj, direction=plan.direction
+            )
+        finally:
+            optuna.logging.set_verbosity(level)
         PLAN.set(study, plan.to_attr())
         BUDGET.set(study, planned_budget(plan))
         from knobs.transfer import apply_warm_start  # imported here: transfer reads knobs.study
