@@ -389,7 +389,7 @@ def form(ds: Dataset) -> None:
             "budget give the same trials and scores. A time limit still cuts at a time.",
         )
         fit_all = r2.toggle(
-            "Refit the final model on every row",
+            "Refit on every row",
             value=True,
             key=state.W_FINAL_FIT_ALL,
             help="After the held-out rows have scored the final model, refit it on the "

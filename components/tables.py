@@ -60,6 +60,8 @@ def show_profile(profiles: Sequence[ColumnProfile]) -> None:
                 "missing %", min_value=0, max_value=100, format="%.1f%%"
             ),
             "used": st.column_config.CheckboxColumn("used as feature"),
+            # the reason is a sentence: cut to the default width it read "which cannot ge"
+            "why not used": st.column_config.TextColumn("why not used", width="large"),
         },
     )
 
