@@ -120,11 +120,15 @@ def choose_target(raw: RawTable) -> str | None:
         )
     state.set_task_override(None if task == AUTO else task)
     with right:
+        key = state.table_widget(state.W_EXCLUDE, choice)
         excluded = st.multiselect(
             "Exclude columns",
             [c for c in columns if c != target],
-            default=[c for c in state.exclude() if c in columns and c != target],
-            key=state.table_widget(state.W_EXCLUDE, choice),
+            # a box the one-click exclusion filled has its value already: a default beside it
+            # makes Streamlit warn in the server log
+            default=None if key in st.session_state
+            else [c for c in state.exclude() if c in columns and c != target],
+            key=key,
             placeholder="None: every usable column is a feature",
             help="Leave out columns that would not be known at prediction time, or that leak "
             "the answer.",

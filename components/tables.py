@@ -112,7 +112,7 @@ def show_trials(
             "duration_s": st.column_config.NumberColumn("seconds", format="%.1f"),
             "defaults": st.column_config.CheckboxColumn("defaults", width="small"),
             "parameters": st.column_config.TextColumn("parameters", width="large"),
-            "note": st.column_config.TextColumn("note", width="medium"),
+            "note": st.column_config.TextColumn("note", width="large"),  # a sentence
         },
     )
 

@@ -20,7 +20,7 @@ on the card) when the new table has it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -53,6 +53,12 @@ def _examples(values: pd.Series, limit: int = 3) -> str:
     return ", ".join(f"`{v}`" for v in pd.unique(values.astype(str))[:limit])
 
 
+def _named(names: Sequence[str], limit: int = 12) -> str:
+    """Column names for an error line: an 800-column model's names made one line of 800."""
+    shown = ", ".join(f"`{n}`" for n in names[:limit])
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
+
+
 def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """The table under the model's safe column names, and the warnings; DataError when unusable."""
     schema = card["schema"]
@@ -60,9 +66,9 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
     missing = [c["name"] for c in schema if c["name"] not in names]
     if missing:
         raise DataError(
-            f"The table lacks column(s) {', '.join(f'`{m}`' for m in missing)} that the model "
-            f"uses (it was trained on {', '.join('`' + c['name'] + '`' for c in schema)}). Add them; "
-            "a column may be empty, but it must be there."
+            f"The table lacks column(s) {_named(missing)} that the model uses (it was trained on "
+            f"{_named([c['name'] for c in schema])}). Add them; a column may be empty, but it "
+            "must be there."
         )
     warnings: list[str] = []
     # the ID column is kept as the rows' key, not "ignored" (both were said of `column_1`)

@@ -240,3 +240,16 @@ def test_a_one_column_file_to_predict_is_told_which_columns_it_lacks(
     new_rows(3)[["color"]].to_csv(path, index=False)
     with pytest.raises(DataError, match=r"lacks column\(s\) `x1`, `x2 \[cm\]`"):
         predict_table(model, path)
+
+
+def test_a_wide_models_missing_columns_are_named_in_a_line_of_reasonable_length() -> None:
+    """A one-column file against an 800-column model named all 800 in one error line."""
+    from knobs.predict import check_schema
+
+    card = {"target": "y", "schema": [{"name": f"g{i}", "safe_name": f"g{i}", "kind": "numeric"}
+                                      for i in range(800)]}  # fmt: skip
+    with pytest.raises(DataError) as caught:
+        check_schema(pd.DataFrame({"g0": [1.0]}), card)
+    said = str(caught.value)
+    assert "`g1`, `g2`" in said and "and 787 more" in said and "and 788 more" in said
+    assert len(said) < 600

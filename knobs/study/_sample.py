@@ -80,8 +80,7 @@ def sample_size(
         if asked >= n:
             return n, None
         return asked, _notice(
-            asked, n, "as set (`search_rows`; the Search page sets it when its time limit is "
-            "short for every row, as its estimate said)", asked=True,
+            asked, n, "as set (`search_rows`, or Rows searched on the Search page)", asked=True,
         )  # fmt: skip
     if seconds is None or n <= AUTO_ABOVE:
         return n, None
@@ -103,7 +102,7 @@ def sample_size(
     why = (
         f"because {'no trial' if not full.fitting else 'one trial'} of a typical model on every "
         f"row (~{full.per_trial_s:.0f} s) would end in the {fmt_duration(seconds)} left; the "
-        "sample leaves time for a few"
+        "sample leaves time for more trials"
     )
     return keep, _notice(keep, n, why)
 
@@ -121,8 +120,8 @@ def _rows_for(fit_s: float, n: int, folds: int, seconds: float, workers: int) ->
 
 def _notice(keep: int, n: int, why: str, *, asked: bool = False) -> str:
     more = "" if asked else (
-        " Give more time to search more rows, or ask for every row (`--search-rows all`, or "
-        "Rows searched on the Search page)."
+        " Give more time to search more rows, or ask for every row (`--search-rows all`; on the "
+        "Search page, Rows searched at the training row count or more)."
     )  # fmt: skip
     return (
         f"Trials are scored on a sample of {keep:,} of the {n:,} training rows, {why}. The "
