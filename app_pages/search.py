@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -241,17 +242,20 @@ def dask_toggle() -> bool:
 
 def start(ds: Dataset, config: SearchConfig, source: str, on_dask: bool = False) -> None:
     test = state.test_data()
+    # The time limit counts from the click, as `knobs tune --timeout` counts from the command's
+    # start: splitting 400,000 rows and writing them took seconds that a 30 s limit ran past.
+    deadline = time.time() + config.timeout if config.timeout else None
     with st.spinner("Splitting the data and creating the study…"):
         if test is None:
-            handle = Search.create(ds, config, source=source)
+            handle = Search.create(ds, config, source=source, deadline=deadline)
         else:  # the raw tables: the test table is cleaned with the training table
             handle = Search.create(
                 state.table(), config, source=source, test_data=test.content,
-                test_source=test.name,
+                test_source=test.name, deadline=deadline,
             )  # fmt: skip
         try:
             # "": local, even with KNOBS_DASK set; the finisher chooses the final model at the end
-            handle.start(dask=None if on_dask else "", finish=True)
+            handle.start(dask=None if on_dask else "", finish=True, deadline=deadline)
         except KnobsError:
             handle.delete()  # a study that could not start (an unreachable cluster) is not kept
             raise
@@ -326,7 +330,8 @@ def form(ds: Dataset) -> None:
             value=0.0,
             step=1.0,
             key=state.W_MINUTES,
-            help="Stop after this long. 0 = no time limit.",
+            help="Stop after this long, counted from Start (splitting the table included), "
+            "with the final model chosen and scored. 0 = no time limit.",
         )
         f1, f2, f3 = st.columns(3)
         folds = f1.number_input(
