@@ -21,7 +21,7 @@ from knobs import visualization as V
 from knobs.api import Search
 from knobs.errors import StudyError
 from knobs.metrics import metric_label
-from knobs.study import StudyPlan
+from knobs.study import StudyPlan, is_scored
 
 #: The page's tabs. Only the open one is computed and sent: a browser draws every chart it
 #: receives before it shows the first, and a 10,000-trial study's parameter charts cost seconds.
@@ -75,8 +75,11 @@ def panel(name: str) -> None:
             return thinned[cap]
 
         ran = sum(t.state != TrialState.WAITING for t in trials)  # queued ones never ran
+        # "6 of 8 trials shown" above 4 points: failed and time-cut trials have no score to plot
+        plotted = sum(is_scored(t) for t in chosen)
+        scored = f" ({plotted} with a score)" if plotted < len(chosen) else ""
         st.caption(
-            f"{len(chosen)} of {ran} trials shown · {metric} ({plan.direction}) · "
+            f"{len(chosen)} of {ran} trials shown{scored} · {metric} ({plan.direction}) · "
             f"{plan.source} → {plan.target}"
         )
         rev = f"{name}:{failed}:{pruned}:{baseline}:{model}"

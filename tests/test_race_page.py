@@ -171,6 +171,13 @@ def test_analytics_draws_every_chart_with_filters() -> None:
     at.toggle(key=state.W_AN_BASELINE).set_value(False).run()
     assert not at.exception and not at.error
     assert "7 of 8 trials shown" in texts(at.caption)
+    # failed and pruned trials are listed but have no score to plot: the caption says how many do
+    from knobs.study import is_scored
+    from knobs.study.keys import BASELINE
+
+    tuned = [t for t in knobs.Search.open(name).trials() if not BASELINE.get(t)]
+    plotted = sum(is_scored(t) for t in tuned)
+    assert plotted < 7 and f"7 of 8 trials shown ({plotted} with a score)" in texts(at.caption)
 
 
 # --- the Studies page groups race runs under their race (issue 14, item 2.5) ----------------------
