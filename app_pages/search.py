@@ -150,15 +150,13 @@ def duration_estimate(
     ]
     # The rows the search will score trials on: a sample when the time limit is short for them.
     n_train = int(len(ds.y) * (1 - test_size))
-    to_train = (1 - test_size) ** estimate.ROWS_EXPONENT
     keep, sample_notice = estimate.sample_size(
         n_train, search_rows, minutes * 60 if minutes else None, folds=folds, workers=workers,
-        fits=lambda: [f * to_train if f is not None else None for f in fits],
+        fits=lambda: estimate.scaled_fits(fits, 1 - test_size),
     )  # fmt: skip
     if sample_notice:
         st.info(sample_notice, icon=":material/filter_alt:")
-        to_sample = (keep / len(ds.y)) ** estimate.ROWS_EXPONENT
-        fits = [f * to_sample if f is not None else None for f in fits]
+        fits = estimate.scaled_fits(fits, keep / len(ds.y))
     est = estimate.estimate(
         fits,
         trials=trials,

@@ -47,8 +47,9 @@ class Progress:
 def _search_rows(value: str) -> int | None:
     """``--search-rows``: ``all`` is 0 (every training row), ``auto`` None (sized to the time
     budget), else a row count."""
-    if value.strip().lower() in ("all", "auto"):
-        return 0 if value.strip().lower() == "all" else None
+    word = value.strip().lower()
+    if word in ("all", "auto"):
+        return 0 if word == "all" else None
     try:
         rows = int(value.replace(",", "").replace("_", ""))
     except ValueError:

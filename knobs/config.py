@@ -100,7 +100,7 @@ class SearchConfig:
     #: A date column to split by time: the latest rows are the test split, and the folds are
     #: consecutive periods of the training rows (a target that drifts in time). None: random.
     time_column: str | None = None
-    #: How many training rows trials are scored on (``knobs.study.search_sample``): None sizes
+    #: How many training rows trials are scored on (``knobs.study._sample``): None sizes
     #: it to the time budget (every row unless too few trials would fit), 0 means every row, N
     #: at most N. The rows left out still go into the model delivered when time allows.
     search_rows: int | None = None

@@ -47,7 +47,7 @@ _LAZY = {
     "Search": "_search", "Preview": "_search", "list_studies": "_search", "enqueue_openers": "_search", "new_study_name": "_search",
     "DataSource": "_search",
     # estimate
-    "Estimate": "_estimate", "estimate": "_estimate", "probe_fit_seconds": "_estimate", "sample_size": "_sample", "ROWS_EXPONENT": "_estimate",
+    "Estimate": "_estimate", "estimate": "_estimate", "probe_fit_seconds": "_estimate", "sample_size": "_sample", "scaled_fits": "_estimate",
     "probe_prep_extra_seconds": "_estimate",
 }  # fmt: skip
 

@@ -95,7 +95,13 @@ def probe_fit_seconds(
         return None
     elapsed = time.perf_counter() - started
     extra = probe_prep_extra_seconds(ds, spec, seed=seed) if search_pipeline else 0.0
-    return elapsed * (n / len(rows)) ** ROWS_EXPONENT + extra
+    return scaled_fits([elapsed], n / len(rows))[0] + extra
+
+
+def scaled_fits(fits: Sequence[float | None], share: float) -> list[float | None]:
+    """Fit times for ``share`` times the rows they were timed on (rows ** ``ROWS_EXPONENT``):
+    a full-table probe for the training split, or for the sample a search scores trials on."""
+    return [f * share**ROWS_EXPONENT if f is not None else None for f in fits]
 
 
 #: (dataset fingerprint, scaled?, seed) -> extra seconds; the probe of a table is the same for

@@ -631,8 +631,6 @@ class Search:
         every labelled row (``config.final_fit == "all"``) unless that refit, estimated from
         the training-split fit just made, would overrun the time budget."""
         plan = self.plan
-        n_all = plan.n_train + plan.n_test + plan.n_extra
-        searched = plan.searched_words()
         if plan.test_source:
             why = (
                 f"fitted on every row of the training table ({plan.n_train:,}); the test table "
@@ -646,11 +644,12 @@ class Search:
                 else "fitted on the training split: this study predates refitting on every row"
             )
             return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
+        n_all = plan.n_final
         needed = fit_s * n_all / max(1, plan.n_train) * 1.2
         left = _left(deadline)
         if not refit_in_time(needed, left):
             why = (
-                f"fitted on {searched} only: refitting on all {n_all:,} rows (about "
+                f"fitted on {plan.searched_words()} only: refitting on all {n_all:,} rows (about "
                 f"{needed:.0f} s) would overrun the time budget ({max(0.0, left):.0f} s left)"
             )
             return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
@@ -658,13 +657,9 @@ class Search:
         if rows == plan.n_train:
             why = "fitted on the training split: a stacking ensemble's meta-learner needs it"
             return delivered, {"rows": rows, "on": "train", "why": why}
-        why = (
-            f"refitted on all {rows:,} labelled rows after the test split scored it (fitted on "
-            f"{searched})"
-            if plan.n_extra else
-            f"refitted on all {rows:,} labelled rows after the test split scored it (fitted on "
-            f"the {plan.n_train:,} training rows)"
-        )  # fmt: skip
+        fitted = plan.searched_words() if plan.n_extra else f"the {plan.n_train:,} training rows"
+        why = (f"refitted on all {rows:,} labelled rows after the test split scored it (fitted on "
+               f"{fitted})")  # fmt: skip
         return delivered, {"rows": rows, "on": "all", "why": why}
 
     def delete(self) -> None:
@@ -744,11 +739,10 @@ def _split(
     if keep < len(train.y):
         picked = sample_rows(train, keep, config.seed)
         left = np.setdiff1d(np.arange(len(train.y)), picked)
-        extra_rows = np.asarray(rows[0])[left]
-        extra = (train_test(dataset, config.test_size, config.seed, (extra_rows, rows[1]))[0],
-                 extra_rows)  # fmt: skip
+        # both parts from the training split itself: the test rows are not copied again
+        train, left_out = train_test(train, config.test_size, config.seed, (picked, left))
+        extra = (left_out, np.asarray(rows[0])[left])
         rows = (np.asarray(rows[0])[picked], rows[1])
-        train = train_test(dataset, config.test_size, config.seed, rows)[0]
     folds, fold_notice = choose_folds(train.y, dataset.task, wanted)
     # Fewer folds for a rare class overrides the table's size: one notice, not two that disagree.
     notices = tuple(n for n in (fold_notice or size_notice, sample_notice, _time_split_notice(
