@@ -43,7 +43,9 @@ def study_budget(study: Any, plan: StudyPlan) -> int | None:
 
 
 def counts_toward_budget(t: FrozenTrial) -> bool:
-    if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+    if t.state == TrialState.PRUNED:
+        return not never_ran(t)
+    if t.state in (TrialState.COMPLETE, TrialState.RUNNING):
         return True
     return t.state == TrialState.FAIL and not INTERRUPTED.get(t)
 
@@ -62,6 +64,16 @@ def finished(trials: Iterable[FrozenTrial]) -> int:
 #: PRUNED, but only the pruner judged the trial; the time budget cut one whose folds were wanted.
 BY_PRUNER = "pruner"
 BY_TIME = "time budget"
+
+
+def never_ran(t: FrozenTrial) -> bool:
+    """Stopped by the time budget before its first fold: its sampled settings (a 500-tree forest)
+    could not end by the cut. It ran nothing, so it takes no place in the trial budget: 20 of a
+    50-trial search's trials once went that way in 0.02 s each, and the search ended at 14 s of
+    its 18 with "50 of 50 trials done"."""
+    record = PRUNED.get(t) or {}
+    return (t.state == TrialState.PRUNED and record.get("reason") == BY_TIME
+            and not record.get("after_fold"))  # fmt: skip
 
 
 def time_cut_record(fold_scores: list[float], fit_s: float) -> dict[str, Any]:
