@@ -747,3 +747,26 @@ def test_train_py_predictions_keep_the_id_column_with_its_zeros(tmp_path: Path) 
     written = pd.read_csv(tmp_path / "pred.csv", dtype=str)
     assert list(written.columns[:2]) == ["customer", "prediction"]
     assert written["customer"].iloc[7] == "000007"
+
+
+def test_a_model_fitted_on_every_row_knows_every_rows_categories(tmp_path: Path) -> None:
+    """A model refitted on all 2,000 rows carried a card whose categories came from its 1,600
+    training-split rows, so predicting rows copied from its own table warned "categories the
+    model never saw" for values the test split had held. The card, and the API's predict, now
+    take them from the rows the model learned from."""
+    import warnings
+
+    import knobs
+    from knobs.export import export_study
+
+    frame = make_table("binary", n=300)
+    frame["code"] = [f"c{i}" for i in range(60)] + [f"c{i % 20}" for i in range(240)]
+    result = knobs.tune(frame, "label", models="logistic", n_trials=1, cv=2, workers=1,
+                        ensemble=False, study="every-cat")  # fmt: skip
+    assert result.fit is not None and result.fit["on"] == "all"
+    exported = export_study("every-cat", "skops", tmp_path / "bundle")
+    schema = {c["name"]: c for c in exported.card["schema"]}
+    assert set(schema["code"]["categories"]) == set(frame["code"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any "never saw" warning fails the test
+        result.predict(frame.drop(columns=["label"]))

@@ -703,3 +703,86 @@ def test_a_regression_worse_than_the_mean_is_said() -> None:
     fine = optuna.trial.create_trial(value=0.4, params={}, distributions={},
                                      user_attrs=CV.attr({"fold_scores": [0.4] * 5}))  # fmt: skip
     assert test_caveat(search.plan, [fine], 0.41) is None
+
+
+def _stopped_before_its_first_fold(model: str) -> optuna.trial.FrozenTrial:
+    """A trial the time budget stopped before its first fold, as the objective records it."""
+    from knobs.study._budget import BY_TIME
+    from knobs.study.keys import PRUNED
+
+    return optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED,
+        params={"model": model},
+        distributions={"model": optuna.distributions.CategoricalDistribution([model])},
+        user_attrs=PRUNED.attr({"after_fold": 0, "folds": 5, "fit_s": 0.0, "saved_s": 0.0,
+                                "fold_scores": [], "reason": BY_TIME}),
+    )  # fmt: skip
+
+
+def test_trials_stopped_before_their_first_fold_take_no_place_in_the_trial_budget() -> None:
+    """A 50-trial search with an 18 s limit (the Search page's defaults) read "Finished: 50 of
+    50 trials done" at 14 s: 20 of its trials were random forests sampled too big for the time
+    left, each stopped before its first fold in 0.02 s, and each took a place in the budget.
+    They ran nothing: they take none, and a trial cut mid-fold or pruned still does."""
+    from knobs.study._budget import counts_toward_budget, finished, spent
+    from knobs.study.keys import PRUNED
+
+    never = _stopped_before_its_first_fold("random_forest")
+    pruned = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED, params={}, distributions={},
+        user_attrs=PRUNED.attr({"after_fold": 1, "fold_scores": [0.7], "reason": "pruner"}),
+    )  # fmt: skip
+    cut_after_a_fold = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED, params={}, distributions={},
+        user_attrs=PRUNED.attr({"after_fold": 2, "fold_scores": [0.7, 0.7],
+                                "reason": "time budget"}),
+    )  # fmt: skip
+    assert not counts_toward_budget(never)
+    assert counts_toward_budget(pruned) and counts_toward_budget(cut_after_a_fold)
+    assert spent([never, pruned, cut_after_a_fold]) == 2
+    assert finished([never, pruned, cut_after_a_fold]) == 2
+
+
+def test_a_family_whose_samples_keep_missing_the_cut_is_not_asked_for_again_this_run() -> None:
+    """The claim judges a family by its pace and the objective a trial by its sampled size:
+    near the cut the sampler was asked for one too-big forest after another. After
+    ``TOO_BIG_STOPS`` of them in a run the family no longer fits; another family's, or an
+    earlier run's, stops do not count."""
+    from knobs.study.worker import TOO_BIG_STOPS, _too_big_now
+
+    start = dt.datetime.now()
+    since = start.timestamp() - 1.0
+    forests = [_stopped_before_its_first_fold("random_forest")
+               for _ in range(TOO_BIG_STOPS)]  # fmt: skip
+    for t in forests:
+        t.datetime_start = start
+    assert _too_big_now(forests, "random_forest", since)
+    assert _too_big_now(forests, None, since)
+    assert not _too_big_now(forests[:-1], "random_forest", since)
+    assert not _too_big_now(forests, "xgboost", since)
+    assert not _too_big_now(forests, "random_forest", start.timestamp() + 1.0)  # a later run
+
+
+def test_a_best_roc_auc_near_chance_is_said() -> None:
+    """A table whose label hung on a time of day, read as 1,079 categories, delivered a model
+    at CV ROC AUC 0.4850 and test 0.5031 with no word beyond "within the noise". A best CV AUC
+    at or below ``CHANCE_AUC`` is now said, with where to look; a real model's is not."""
+    from knobs.api import Search
+    from knobs.config import SearchConfig
+    from knobs.study import test_caveat
+    from knobs.study._reader import CHANCE_AUC
+    from knobs.study.keys import CV
+
+    search = Search.create(make_table("binary", n=400),
+                           SearchConfig(target="label", models=("logistic",), n_trials=1))  # fmt: skip
+    assert search.plan.metric == "roc_auc"
+
+    def best(value: float) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(
+            value=value, params={}, distributions={},
+            user_attrs=CV.attr({"fold_scores": [value - 0.01, value, value + 0.01]}),
+        )  # fmt: skip
+
+    said = test_caveat(search.plan, [best(0.485)], 0.5031)
+    assert said is not None and "little better than chance" in said and "0.4850" in said
+    assert test_caveat(search.plan, [best(CHANCE_AUC + 0.1)], CHANCE_AUC + 0.1) is None

@@ -140,8 +140,11 @@ def write_bundle(
     knobs_version = plan.versions.get("knobs") or _versions().get("knobs", "?")
     reading = _reading(plan, data)
     train_py = _write_train_py(plan, source, directory, (X_train, y_train), reading, knobs_version)
+    # The card's categories are those of the rows the model learned from: a model refitted on
+    # every row warned of "categories it never saw" for values of the rows the test split held.
+    X_fit = plan.load_split("all")[0] if source.fit_on == "all" else X_train
     card = _card.build_card(
-        plan, source, row, written, X_train=X_train, study=study, baseline_score=baseline_score,
+        plan, source, row, written, X_train=X_fit, study=study, baseline_score=baseline_score,
         reading=reading, train_py=train_py, knobs_version=knobs_version, versions=_versions(),
     )  # fmt: skip
     files = [p for p in sorted(directory.iterdir()) if p.name in BUNDLE_FILES]

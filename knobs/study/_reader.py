@@ -230,6 +230,12 @@ FAR_BELOW_FOLD_SDS = 4.0
 FAR_BELOW_SHARE = 0.1
 
 
+#: A best cross-validated ROC AUC at or below this is said to be near chance (0.5): a table
+#: whose label hung on a time of day read as 1,079 categories scored 0.4850, with no word said.
+CHANCE_AUC = 0.55
+CHANCE_AUC_METRICS = ("roc_auc", "roc_auc_ovr")
+
+
 def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | None) -> str | None:
     """What the test score is worth, when it needs saying: few test rows
     (:func:`few_test_rows_caveat`), or a score far below the cross-validated one. Daily sales
@@ -257,6 +263,14 @@ def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | N
             "each predicts worse than the training rows' mean would. A few extreme target "
             "values often do this (see the notices): leave those rows out, or rank the models "
             "by a measure they sway less (`--metric mae`, or Metric on the Search page)."
+        )
+    if (best is not None and plan.metric in CHANCE_AUC_METRICS and best.value is not None
+            and best.value <= CHANCE_AUC):  # fmt: skip
+        said.append(
+            f"The best model ranks the rows little better than chance (cross-validated "
+            f"{fmt_score(best.value)} ROC AUC; 0.5 is a coin toss): the columns, as read, do not "
+            "predict the target. Check the notices for columns read as categories that hold "
+            "numbers, times or codes, and that the target is the column you meant."
         )
     return " ".join(s for s in said if s) or None
 
@@ -510,7 +524,8 @@ class TuneResult:
             from knobs.data import read_table
 
             frame = read_table(data, min_rows=1).frame
-        card = predict_card(self.plan, self.plan.load_split("train")[0])
+        fitted_on = "all" if (self.fit or {}).get("on") == "all" else "train"
+        card = predict_card(self.plan, self.plan.load_split(fitted_on)[0])
         prediction = predict_frame(LoadedModel(card=card, estimator=self.best_pipeline), frame,
                                    id_column=id_column)  # fmt: skip
         for said in prediction.warnings:
