@@ -20,6 +20,8 @@ from knobs.errors import KnobsError
 
 SAMPLE = "churn"
 AUTO = "auto"  # the task select's "infer it" choice
+#: Class labels the "Ready" line names before "and N more" (a 10-class rating read 1 to 8).
+SHOWN_CLASSES = 8
 
 
 def _load_sample() -> None:
@@ -143,7 +145,9 @@ def readiness() -> None:
     if ds is None:
         return
     n_features = ds.X.shape[1]
-    classes = f" with classes {', '.join(ds.classes[:8])}" if ds.classes else ""
+    shown, more = ds.classes[:SHOWN_CLASSES], len(ds.classes) - SHOWN_CLASSES
+    rest = f" and {more} more" if more > 0 else ""
+    classes = f" with {len(ds.classes)} classes ({', '.join(shown)}{rest})" if ds.classes else ""
     st.success(
         f"Ready: {forms.TASK_LABELS[ds.task]} of **{ds.target}**{classes}, on {len(ds.y):,} rows "
         f"and {n_features} feature{'s' if n_features != 1 else ''}.",

@@ -482,12 +482,29 @@ COMMANDS = {
 }
 
 
+def _check_report_path(path: str | None) -> None:
+    """Refuse a ``--json`` path that cannot be written before the work, not after it: a search
+    whose report went to a folder that did not exist ended, after its whole budget, in
+    "internal error: FileNotFoundError" with no result printed."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise _usage(f"--json {path} is a folder; name a file to write the report to.")
+    if not os.path.isdir(folder):
+        raise _usage(f"--json {path}: there is no folder {folder}. Create it first, or name "
+                     "another path.")  # fmt: skip
+    if not os.access(folder, os.W_OK):
+        raise _usage(f"--json {path}: the folder {folder} cannot be written to; name another path.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        _check_report_path(getattr(args, "json_path", None))
         return COMMANDS[args.command](args)
     except KnobsError as exc:
         print(f"knobs: error: {exc}", file=sys.stderr)

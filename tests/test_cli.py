@@ -64,12 +64,16 @@ def test_tune_writes_the_report_and_resume_continues(csv_path, tmp_path):
         (["tune", "{csv}", "--target", "label", "--resume"], "--resume needs --study"),
         (["tune", "{csv}", "--target", "label", "--study", "ghost", "--resume"], "No study named"),
         (["tune", "{empty}", "--target", "label"], ""),
+        # checked before the search, not after it (it ended in "internal error" past the budget)
+        (["tune", "{csv}", "--target", "label", "--json", "{tmp}/no/such/r.json"],
+         "there is no folder"),
+        (["tune", "{csv}", "--target", "label", "--json", "{tmp}"], "is a folder"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message(args, message, csv_path, tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    args = [a.format(csv=csv_path, empty=empty) for a in args]
+    args = [a.format(csv=csv_path, empty=empty, tmp=tmp_path) for a in args]
     run = knobs_cli(*args)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr

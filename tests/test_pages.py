@@ -844,3 +844,15 @@ def test_the_search_pages_time_limit_counts_from_the_click() -> None:
         assert clock["deadline"] - clock["started"] < 30.0 - 1e-3
     finally:
         search.stop()
+
+
+def test_the_ready_line_counts_the_classes_it_does_not_name() -> None:
+    """A 10-class rating read "Ready: multiclass classification of rating with classes 1, 2,
+    3, 4, 5, 6, 7, 8", the last two cut off without a sign. The line counts them all and says
+    how many it leaves out."""
+    at = app().run()
+    at.selectbox(key=box(at, state.W_TARGET)).set_value("region").run()
+    assert not at.exception
+    ready = texts(at.success)
+    assert "Ready: multiclass classification of **region** with 30 classes (" in ready
+    assert " and 22 more)" in ready
