@@ -64,3 +64,26 @@ def test_a_time_limit_no_trial_fits_in_is_warned_of():
     assert quick.too_short() is None
     assert estimate([100.0], trials=5, minutes=None, folds=3, test_size=0.2,
                     workers=2).too_short() is None  # fmt: skip
+
+
+def test_the_probe_fits_on_one_thread_as_each_worker_does(monkeypatch):
+    """A dry run on a busy 2-core machine timed HistGradientBoosting's probe at 19.6 s (its
+    OpenMP threads fighting the load; one thread fits it in 0.8 s) and said no trial would fit
+    in a 15 s budget that then ran 28. The probe now fits as the workers do, on one thread."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import knobs.study._estimate as est
+
+    seen: list[int] = []
+
+    class Recorder:
+        def fit(self, X, y):  # noqa: ANN001, ANN202
+            seen.extend(p["num_threads"] for p in threadpool_info()
+                        if p["user_api"] == "openmp")  # fmt: skip
+            return self
+
+    monkeypatch.setattr(est, "pipeline_for", lambda *a, **k: Recorder())
+    ds = prepare(make_table("binary", n=300), "label")
+    with threadpool_limits(limits=2):  # the suite runs on one thread; a user's process does not
+        assert probe_fit_seconds(ds, REGISTRY["hist_gb"]) is not None
+    assert seen and set(seen) == {1}
