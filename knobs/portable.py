@@ -72,11 +72,13 @@ __all__ = [
     "TargetInfo",
     "Task",
     "TextTfidf",
+    "ZERO_LED",
     "analyse_target",
     "as_strings",
     "bool_pair",
     "CSV_DATES",
     "canonical_str",
+    "clock_hours",
     "column_names",
     "fullest_sheet",
     "records_frame",
@@ -149,6 +151,15 @@ _THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+")
 # One currency sign before the number (after its sign) or after it, or a percent sign after it.
 _UNIT_SIGNS = "$€£¥₹"
 _UNIT = re.compile(rf"[-+]?[{_UNIT_SIGNS}][^{_UNIT_SIGNS}%]+|[^{_UNIT_SIGNS}%]+[{_UNIT_SIGNS}%]")
+#: Thousands, millions and billions written short ("5.7k", "1.2M", "3bn"). A lower-case "m" is
+#: none of them: in a table it is as often metres or minutes.
+_SHORT_SCALES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "bn": 1e9}
+_SHORT_SCALED = re.compile(r"([-+]?(?:\d[\d.,]*|[.,]\d+))(k|K|M|B|bn)")
+#: A time of day: `9:05`, `14:35`, `14:35:10` (hours 0-23, minutes and seconds 0-59).
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+#: A whole number written with leading zeros (`007`, `02134`): a code (a ZIP code, a customer
+#: number) whose zeros are part of it, so a label and not a quantity.
+ZERO_LED = re.compile(r"0\d+")
 _DATE_HINT = re.compile(r"\d{1,4}[-/.]\d{1,2}(?:[-/.]\d{1,4})?|[A-Za-z]{3,9}[ .-]\d|\d{8}")
 _NS_MIN = pd.Timestamp.min.as_unit("ns")
 _NS_MAX = pd.Timestamp.max.as_unit("ns")
@@ -183,12 +194,15 @@ def canonical_str(value: object) -> object:
 
 def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
     """Read numbers written as text: " 42 ", "1,234", "1.234,5", "1,5" (decimal comma), "inf",
-    "$1,234.50", "12 €", "45%" (read as 0.45), "(1,234.00)" (accounting's -1234).
+    "$1,234.50", "12 €", "45%" (read as 0.45), "(1,234.00)" (accounting's -1234), "5.7k" and
+    "1.2M" (5,700 and 1,200,000; see :data:`_SHORT_SCALES`), "14:35" (a time of day, read as
+    hours since midnight by :func:`clock_hours`).
 
     A comma alone is a thousands mark only when every such value is grouped by three digits and the
     file does not use decimal commas; otherwise it is the decimal mark. Unreadable values are NaN.
     """
     t = values.astype("str").str.replace(_SPACES, "", regex=True)
+    hours = clock_hours(t)
     # Accounting's negatives: "(1,234.00)" is -1,234.00.
     t = t.str.replace(_PARENTHESISED, r"-\1", regex=True)
     # Amounts and shares as spreadsheets write them ("$1,234.50", "12 €", "45%"): the sign goes,
@@ -197,10 +211,30 @@ def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
     percent = unit & t.str.endswith("%").fillna(False).astype(bool)
     if unit.any():
         t = t.where(~unit, t.str.replace(rf"[{_UNIT_SIGNS}%]", "", regex=True))
-    out = pd.to_numeric(t, errors="coerce").astype("float64")
+    scale = pd.Series(np.where(percent, 0.01, 1.0), index=t.index)
+    t = _without_short_scale(t, scale)
+    out = _read_commas(pd.to_numeric(t, errors="coerce").astype("float64"), t, decimal_hint)
+    return (out * scale).fillna(hours)
+
+
+def _without_short_scale(t: pd.Series, scale: pd.Series) -> pd.Series:
+    """``t`` with "k", "M", "B" or "bn" taken off its numbers ("5.7k" -> "5.7"), their factor
+    (1,000 and so on) multiplied into ``scale`` in place."""
+    if not t.str.contains(r"\d[kKMB]", regex=True).fillna(False).any():
+        return t
+    parts = t.str.fullmatch(_SHORT_SCALED).fillna(False).astype(bool)
+    if not parts.any():
+        return t
+    found = t[parts].str.extract(_SHORT_SCALED)
+    scale[parts] *= found[1].map(_SHORT_SCALES).to_numpy(dtype="float64")
+    return t.where(~parts, found[0])
+
+
+def _read_commas(out: pd.Series, t: pd.Series, decimal_hint: str) -> pd.Series:
+    """``out`` (the numbers of ``t`` read as is) with the values written with commas read too."""
     need = out.isna() & t.notna() & t.str.contains(",", regex=False).fillna(False).astype(bool)
     if not need.any():
-        return _shares(out, percent)
+        return out
     u = t[need]
     last_comma = u.str.rfind(",")
     last_dot = u.str.rfind(".")
@@ -218,14 +252,23 @@ def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
         fixed[only_comma] = u[only_comma].str.replace(",", "", regex=False)
     else:
         fixed[only_comma] = u[only_comma].str.replace(",", ".", regex=False)
+    out = out.copy()
     out[need] = pd.to_numeric(fixed, errors="coerce").astype("float64")
-    return _shares(out, percent)
+    return out
 
 
-def _shares(numbers: pd.Series, percent: pd.Series) -> pd.Series:
-    if percent.any():
-        numbers = numbers.where(~percent, numbers / 100.0)
-    return numbers
+def clock_hours(values: pd.Series) -> pd.Series:
+    """Times of day ("9:05", "14:35", "14:35:10") as hours since midnight (14:35 is 14.5833),
+    NaN for anything else. A clock time is a quantity: 14:35 comes after 9:05 and next to 14:40,
+    which a model that saw each time as a category of its own (1,079 of them) could not know."""
+    strings = values.astype("str").str.strip()
+    out = pd.Series(np.nan, index=values.index, dtype="float64")
+    maybe = strings.str.contains(":", regex=False).fillna(False).astype(bool)
+    if not maybe.any():
+        return out
+    parts = strings[maybe].str.extract(_CLOCK).astype("float64")
+    out[maybe] = (parts[0] + parts[1] / 60 + parts[2].fillna(0.0) / 3600).to_numpy()
+    return out
 
 
 def bool_pair(lowered: set[str]) -> bool:

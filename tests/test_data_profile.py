@@ -499,3 +499,94 @@ def test_numbers_that_only_resemble_unix_times_say_nothing(values: np.ndarray):
     values = rng.permutation(np.tile(values, 2))  # each twice: no identifier
     frame = pd.DataFrame({"amount": values, "y": rng.normal(size=len(values))})
     assert not [n for n in prepare(frame, "y").notices if "Unix" in n]
+
+
+def test_a_column_of_times_of_day_is_read_as_hours_since_midnight():
+    """A `time` column of `14:35`-like values was read as 1,079 target-encoded categories, so a
+    label that depends on the hour scored at chance. A whole column of clock times is numeric
+    (hours since midnight) and says so; times here and there among words or numbers are not."""
+    from knobs.data import prepare
+    from knobs.portable import to_float
+
+    written = ["14:35", "9:05", "00:00", "23:59:59", "07:30:00", None, "12:00"]
+    times = cycle(written, 210)
+    ds = prepare(pd.DataFrame({"time": times, "y": rng.normal(size=210)}), "y")
+    column = next(c for c in ds.columns if c.name == "time")
+    assert column.kind == "numeric" and column.used
+    expected = [14 + 35 / 60, 9 + 5 / 60, 0.0, 23 + 59 / 60 + 59 / 3600, 7.5, np.nan, 12.0]
+    np.testing.assert_allclose(ds.X["time"].iloc[:7], expected)
+    np.testing.assert_allclose(to_float(pd.Series(written)), expected)  # predict reads the same
+    assert ("Column `time` holds times of day (like 14:35): read as hours since midnight (14:35 "
+            "is 14.58).") in ds.notices
+    # times beside a placeholder are still times; beside words or numbers, not
+    assert one(cycle(["14:35", "9:05", "-"])).kind == "numeric"
+    assert one(cycle(["14:35", "9:05", "lunch", "evening", "night", "dawn"])).kind == "categorical"
+    mixed = prepare(pd.DataFrame({"t": cycle([str(i) for i in range(49)] + ["14:35"], 200),
+                                  "y": rng.normal(size=200)}), "y")  # fmt: skip
+    assert mixed.X["t"].isna().sum() == 4  # the times read as missing, as before
+    # not a time of day: hours past 23, minutes past 59; dates with times stay dates
+    assert one(cycle(["24:00", "9:60", "14:35"])).kind == "categorical"
+    assert one(cycle(["2024-01-02 14:35", "2024-03-05 09:05"])).kind == "datetime"
+
+
+@pytest.mark.parametrize(("name", "values", "kind", "used"), [
+    ("zip", [f"{v:05d}" for v in rng.integers(1000, 1060, N)], "categorical", True),
+    ("region", cycle(["007", "012", "120", "345"]), "categorical", True),
+    ("customer", [f"{i:06d}" for i in range(N)], "id", False),
+])  # fmt: skip
+def test_codes_written_with_leading_zeros_are_categories(name, values, kind, used):
+    """A ZIP code column (`02134`), kept as text at ingest so its zeros stay, was then read as
+    numbers by profiling without a word: codes are labels, not quantities. A unique one is
+    still an identifier."""
+    profile = one(values, name)
+    assert (profile.kind, profile.used) == (kind, used)
+    notices = [n for a in _analyses(values, name) for n in a.notices]
+    if used:
+        example = next(v for v in values if v.startswith("0"))
+        assert (f"Column `{name}` is read as categories, not numbers: its values are codes "
+                f"written with leading zeros (like {example}).") in notices
+    else:
+        assert notices == [f"Not using column `{name}`: it looks like an identifier (100% of its "
+                           "values are unique), which cannot generalise to new rows."]
+
+
+def test_a_stray_leading_zero_among_amounts_leaves_them_numbers():
+    """One `007` among 2,000 amounts, or zero-led values beside decimals, are not codes: the
+    column stays numbers (only a share of whole numbers written that way reads as codes)."""
+    amounts = [str(v) for v in rng.integers(10, 5000, 2000)]
+    assert one(["007", *amounts[1:]], "amount").kind == "numeric"
+    assert one(cycle(["0123", "12.5", "7.25", "300"]), "price").kind == "numeric"
+
+
+def _analyses(values: list, name: str) -> list:
+    from knobs.data._profile import analyse_table
+
+    return analyse_table(pd.DataFrame({name: values}))
+
+
+def test_numbers_with_thousand_and_million_suffixes_are_numbers():
+    """A `views` column written `5.7k`, `1.2M` was read as categories. k/K, M, B and bn scale
+    the number; a lower-case `m` does not (metres, minutes)."""
+    from knobs.portable import parse_numbers, to_float
+
+    written = pd.Series(["5.7k", "3K", "1.2M", "2B", "0.5bn", "$1.5M", "(2k)", "12", "2.5m", "k"])
+    expected = [5700, 3000, 1.2e6, 2e9, 5e8, 1.5e6, -2000, 12, np.nan, np.nan]
+    np.testing.assert_allclose(parse_numbers(written), expected)
+    np.testing.assert_allclose(to_float(written), expected)
+    values = cycle(["12", "5.7k", "800", "1.2M", "3K"])
+    profile = one(values, "views")
+    assert profile.kind == "numeric"
+    notices = [n for a in _analyses(values, "views") for n in a.notices]
+    assert notices == ["Column `views`: read numbers written as text (such as `5.7k`)."]
+    assert one(cycle(["2.5m", "3m", "12m"])).kind == "categorical"
+
+
+def test_a_share_of_numbers_short_of_all_is_never_said_as_100_percent():
+    """`Column `weight` is numeric (100% of its values are numbers); read its 9 ...` rounded
+    99.6% up: a shortfall is said as `over 99%`."""
+    values = [str(v) for v in rng.normal(60, 15, 2000).round(1)]
+    for i, word in zip(range(0, 2000, 250), ["twelve", "unknown", "12 kg"] * 3, strict=False):
+        values[i] = word
+    notices = [n for a in _analyses(values, "weight") for n in a.notices]
+    assert notices[0].startswith("Column `weight` is numeric (over 99% of its values are "
+                                 "numbers); read its 8 `twelve`, `unknown`, `12 kg` as missing")

@@ -282,3 +282,36 @@ def test_columns_held_as_numbers_are_coerced_as_one_block(monkeypatch):
     coerced = KindCoercer("numeric").fit(frame).transform(frame)
     np.testing.assert_array_equal(coerced, expected)
     assert calls == ["text", "objects"]
+
+
+def test_times_codes_and_short_numbers_of_a_new_batch_are_read_as_in_training():
+    """Clock times (`14:35`), ZIP codes with leading zeros (`02134`) and numbers like `5.7k`:
+    the profile reads them as hours, categories and numbers, and a fitted pipeline reads a new
+    batch from a CSV file (as `knobs predict` gets it) the very same way: a label that depends
+    on the hour is learned, where as 1,079 categories it scored at chance."""
+    from knobs.predict import check_schema
+
+    n = 600
+    hours, minutes = rng.integers(0, 24, n), rng.integers(0, 60, n)
+    frame = pd.DataFrame({
+        "time": [f"{h}:{m:02d}" for h, m in zip(hours, minutes, strict=True)],
+        "zip": [f"{v:05d}" for v in rng.integers(2100, 2140, n)],
+        "views": [f"{v:.1f}k" for v in rng.uniform(0.5, 50, n)],
+        "label": np.where(hours >= 12, "pm", "am"),
+    })  # fmt: skip
+    csv = frame.to_csv(index=False).encode()
+    ds = prepare(read_table(csv), "label")
+    kinds = {c.name: c.kind for c in ds.columns}
+    assert (kinds["time"], kinds["zip"], kinds["views"]) == ("numeric", "categorical", "numeric")
+    pipe = model(ds, LogisticRegression(max_iter=1000)).fit(ds.X, ds.y)
+    assert pipe.score(ds.X, ds.y) > 0.95
+
+    batch = read_table(csv).frame.drop(columns="label").iloc[:30]
+    card = {"target": "label", "schema": [
+        {"name": c.name, "safe_name": c.safe_name, "kind": c.kind} for c in ds.columns
+        if c.used and "target" not in c.flags]}  # fmt: skip
+    checked, warned = check_schema(batch, card)
+    assert warned == []
+    prep = pipe.named_steps["prep"]
+    np.testing.assert_allclose(prep.transform(checked), prep.transform(ds.X.iloc[:30]))
+    np.testing.assert_array_equal(pipe.predict(checked), pipe.predict(ds.X.iloc[:30]))

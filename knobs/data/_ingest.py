@@ -29,6 +29,7 @@ from knobs.errors import ConfigError, DataError
 from knobs.formatting import plural
 from knobs.portable import (
     CSV_DATES,
+    ZERO_LED,
     column_names,
     fullest_sheet,
     records_frame,
@@ -894,16 +895,14 @@ def _column_names(header: list[str], name: str) -> tuple[list[str], list[str]]:
 # --- pandas ----------------------------------------------------------------------------------
 
 
-_ZERO_LED = re.compile(r"0\d+")
-
-
 def _zero_led_columns(text: str, delimiter: str, names: list[str]) -> list[str]:
     """Columns whose first records hold a whole number written with leading zeros (`007`, a
     customer number, a ZIP code): read as text, so `007` stays `007`. Read as numbers they lost
-    their zeros, and predictions keyed by such an ID no longer joined back to the source."""
+    their zeros, and predictions keyed by such an ID no longer joined back to the source.
+    Profiling then keeps them as categories (codes are labels, not quantities)."""
     found: set[int] = set()
     for record in _first_records(_sample(text), delimiter, 200)[1:]:
-        found.update(i for i, v in enumerate(record[: len(names)]) if _ZERO_LED.fullmatch(v.strip()))
+        found.update(i for i, v in enumerate(record[: len(names)]) if ZERO_LED.fullmatch(v.strip()))
     return [names[i] for i in sorted(found)]
 
 

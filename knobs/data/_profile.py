@@ -20,6 +20,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from knobs.data import _clean
 from knobs.data._target import TargetInfo, analyse_target
 from knobs.errors import DataError
+from knobs.portable import ZERO_LED, clock_hours
 
 Kind = Literal["numeric", "boolean", "categorical", "datetime", "text", "id"]
 FLAGS = ("target", "constant", "all_missing", "id_like", "high_cardinality", "possible_leak",
@@ -32,6 +33,9 @@ ID_UNIQUE_RATIO = 0.95
 NAMED_ID_UNIQUE_RATIO = 0.5
 NUMERIC_PARSE_RATIO = 0.95
 MIXED_PARSE_RATIO = 0.5
+#: Share of a column's values written with leading zeros (`02134`) from which its whole numbers
+#: are read as codes, not quantities: US ZIP codes of one region, a customer number.
+ZERO_LED_SHARE = 0.01
 #: Share of numbers above which a column with at most ``MAX_MARKERS`` distinct other values,
 #: whatever they are (`unknown`, `approx 5`), is numeric with those values missing.
 MOSTLY_NUMBERS = 0.8
@@ -351,6 +355,43 @@ def _only_markers(texts: pd.Series) -> bool:
     )
 
 
+def _whole_clock_column(uniques: pd.Series, clock: np.ndarray) -> bool:
+    """Whether a column's values are times of day (`14:35`), beside at most a few placeholders
+    (`-`, `unknown`): only then are they read as hours, so a column of words that holds a time
+    here and there stays categories."""
+    if not clock.any():
+        return False
+    return bool(clock.all()) or _only_markers(uniques[~clock])
+
+
+def _clock_notice(name: str, times: pd.Series) -> str:
+    """What a column of times of day says, with one of its times and the number it became."""
+    example = str(times.iloc[0])
+    hours = float(clock_hours(times.head(1)).iloc[0])
+    return (f"Column `{name}` holds times of day (like {example}): read as hours since midnight "
+            f"({example} is {hours:.2f}).")
+
+
+def _zero_led_example(written: pd.Series, counts: np.ndarray, present: int) -> str | None:
+    """A value written with leading zeros (`02134`) among the whole numbers a column holds, when
+    at least ``ZERO_LED_SHARE`` of its values are: such a column holds codes (ZIP codes,
+    customer numbers), which ingest keeps as text on purpose (`_zero_led_columns`) and which,
+    read as quantities, would order and average labels. A column with decimals, or one stray
+    `007` among thousands of amounts, stays numbers."""
+    if not len(written) or not written.str.fullmatch(r"\d+").fillna(False).all():
+        return None
+    led = written.str.fullmatch(ZERO_LED).fillna(False).to_numpy(dtype=bool)
+    if counts[led].sum() < ZERO_LED_SHARE * present:
+        return None
+    return str(written[led].iloc[0])
+
+
+def _share(ratio: float) -> str:
+    """A share of values as a percentage that never rounds a shortfall up to 100%: "100% of
+    its values are numbers" beside 9 that were not read as a contradiction."""
+    return "over 99%" if 0.99 < ratio < 1 else f"{ratio:.0%}"
+
+
 def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
                      notices: list[str]) -> tuple[Kind, pd.Series, tuple[str, ...]]:
     strings = _clean.as_strings(s)
@@ -369,10 +410,19 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
         per = np.where(lowered.isin(_clean.TRUE_WORDS), 1.0, 0.0)
         return "boolean", pd.Series(expand(per, np.nan), index=s.index, dtype="float64"), ()
 
-    numbers = _clean.parse_numbers(uniques, decimal).to_numpy()
+    numbers = _clean.parse_numbers(uniques, decimal).to_numpy(copy=True)
+    clock = clock_hours(uniques).notna().to_numpy()
+    times = _whole_clock_column(uniques, clock)
+    if not times:  # a few times among numbers or words are not hours: the column stays as it was
+        numbers[clock] = np.nan
     parsed = ~np.isnan(numbers)
     ratio = counts[parsed].sum() / present
     others = uniques[~parsed]
+    code = _zero_led_example(uniques[parsed], counts[parsed], present)
+    if code is not None and ratio >= MIXED_PARSE_RATIO:
+        notices.append(f"Column `{name}` is read as categories, not numbers: its values are codes "
+                       f"written with leading zeros (like {code}).")
+        return "categorical", strings.astype(object).where(strings.notna(), np.nan), ()
     placeholders = ratio >= MIXED_PARSE_RATIO and _only_markers(others)
     # 87% numbers beside `unknown` and `approx 5` became 103 target-encoded categories
     few_words = ratio >= MOSTLY_NUMBERS and 0 < len(others) <= MAX_MARKERS
@@ -383,10 +433,12 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
         notices.append(
             f"Column `{name}` is numeric; read its {bad} {shown} as missing (placeholders, not "
             "numbers; models still see which rows were missing)." if placeholders else
-            f"Column `{name}` is numeric ({ratio:.0%} of its values are numbers); read its {bad} "
-            f"{shown} as missing (models still see which rows were missing). If they mean "
+            f"Column `{name}` is numeric ({_share(ratio)} of its values are numbers); read its "
+            f"{bad} {shown} as missing (models still see which rows were missing). If they mean "
             "something, write them as numbers in the table."
         )  # fmt: skip
+        if times:
+            notices.append(_clock_notice(name, uniques[clock]))
         return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
     if ratio >= NUMERIC_PARSE_RATIO:
         bad = int(counts[~parsed].sum())
@@ -396,10 +448,13 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
             notices.append(f"Column `{name}` is numeric but {bad} value{'s' * (bad > 1)} "
                            f"{'are' if bad > 1 else 'is'} not a number ({examples}): read as "
                            "missing.")
-        if not (uniques[parsed].str.fullmatch(r"[-+]?\d*\.?\d+(e[-+]?\d+)?|[-+]?inf(inity)?",
-                                               case=False).all()):
+        written = uniques[parsed]
+        plain = written.str.fullmatch(r"[-+]?\d*\.?\d+(e[-+]?\d+)?|[-+]?inf(inity)?", case=False)
+        if times:
+            notices.append(_clock_notice(name, uniques[clock]))
+        elif not plain.all():
             notices.append(f"Column `{name}`: read numbers written as text (such as "
-                           f"`{uniques[parsed].iloc[0]}`).")
+                           f"`{written[~plain].iloc[0]}`).")
         return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
     if ratio >= MIXED_PARSE_RATIO:
         flags.append("mixed_types")
