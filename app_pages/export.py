@@ -25,7 +25,7 @@ from knobs.data import TABLE_FILE_TYPES
 from knobs.export import FORMATS, load_bundle_bytes, render_markdown
 from knobs.metrics import metric_label
 from knobs.predict import predict_table
-from knobs.transfer import FINETUNE_FAMILIES, finetune_bytes
+from knobs.transfer import CONTENDERS, FINETUNE_FAMILIES, finetune_bytes
 
 
 def pick_study() -> str | None:
@@ -168,13 +168,13 @@ def finetune_section() -> None:
                    help=f"{result.seconds['finetuned']:.1f} s")  # fmt: skip
     cols[2].metric(f"From scratch ({metric})", fmt_score(result.scores["scratch"]),
                    help=f"{result.seconds['scratch']:.1f} s")  # fmt: skip
-    words = {"old": "the old model as is", "finetuned": "the fine-tuned model",
-             "scratch": "the model trained from scratch"}  # fmt: skip
     st.markdown(
-        f"On {result.rows['held_out']} held-out new rows, **{words[result.winner]}** scores "
+        f"On {result.rows['held_out']} held-out new rows, **{CONTENDERS[result.winner]}** scores "
         f"best. Fine-tuning {result.family} {result.meaning}; tuned on "
         f"{result.rows['tuned_on']} rows."
     )
+    if result.advice:
+        st.info(result.advice, icon=":material/info:")
     st.download_button(
         "Download the fine-tuned bundle (.zip)", data=zipped, file_name="finetuned.zip",
         mime="application/zip", key=state.W_FT_DOWNLOAD, icon=":material/download:",

@@ -207,3 +207,29 @@ def test_the_cli_fine_tunes_and_writes_the_report(tuned, tmp_path):
          str(tmp_path / "x")], capture_output=True, text=True, timeout=120, env=dict(os.environ),
     )  # fmt: skip
     assert bad.returncode == 2 and "knobs: error:" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("scores", "said"),
+    [
+        ({"old": 0.9410, "finetuned": 0.9283, "scratch": 0.90}, "keep using the old model"),
+        ({"old": 0.80, "finetuned": 0.85, "scratch": 0.90}, "train a model on the new rows"),
+        ({"old": 0.80, "finetuned": 0.95, "scratch": 0.90}, None),
+    ],
+)
+def test_a_fine_tuned_model_that_is_not_the_best_says_which_to_use(scores, said):
+    """`knobs finetune` printed "best: old (0.9410 vs fine-tuned 0.9283)" and then "wrote the
+    fine-tuned model", with no word on which model to use; the report says it, and the CLI
+    and the Export page show it."""
+    from knobs.transfer import FinetuneResult
+
+    result = FinetuneResult(
+        family="xgboost", metric="roc_auc", direction="maximize", scores=scores,
+        seconds={"finetuned": 1.0, "scratch": 1.0}, rows={"tuned_on": 80, "held_out": 20},
+        details={}, meaning="", warnings=(), out=None,
+    )  # fmt: skip
+    if said is None:
+        assert result.advice is None and result.to_dict()["advice"] is None
+    else:
+        assert said in result.advice and "holds the fine-tuned model" in result.advice
+        assert result.to_dict()["advice"] == result.advice

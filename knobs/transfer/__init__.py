@@ -25,6 +25,7 @@ _LAZY = {
     "warm_summary": "_warm", "study_warm_report": "_warm",
     "warm_notice": "_warm",
     "FINETUNE_FAMILIES": "_finetune", "FinetuneResult": "_finetune", "finetune": "_finetune",
+    "CONTENDERS": "_finetune",
     "finetune_bytes": "_finetune", "how_finetuned": "_finetune",
 }  # fmt: skip
 

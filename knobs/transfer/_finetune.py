@@ -190,6 +190,11 @@ def how_finetuned(family: str) -> str:
     return tuner.meaning or f"refused: {tuner.refusal}"
 
 
+#: The three models a fine-tuning compares, as the report names them.
+CONTENDERS = {"old": "the old model as is", "finetuned": "the fine-tuned model",
+              "scratch": "the model trained from scratch"}  # fmt: skip
+
+
 @dataclass
 class FinetuneResult:
     """The three models on the held-out new rows, and where the fine-tuned bundle went."""
@@ -213,6 +218,20 @@ class FinetuneResult:
         goal = Direction(self.direction)
         return goal.ranked(list(self.scores), key=lambda k: self.scores[k])[0]
 
+    @property
+    def advice(self) -> str | None:
+        """What to do when the fine-tuned model is not the best of the three: the bundle holds
+        it all the same, and "best: old" followed by "wrote the fine-tuned model" left the user
+        to guess which model to use."""
+        if self.winner == "finetuned":
+            return None
+        instead = ("keep using the old model (its bundle is unchanged)" if self.winner == "old"
+                   else "train a model on the new rows with `knobs tune`, or Search in the app, "
+                        "warm-started from the old study")  # fmt: skip
+        return (f"The fine-tuned model scores below {CONTENDERS[self.winner]} on these held-out "
+                f"rows; the bundle written holds the fine-tuned model all the same. Better: "
+                f"{instead}.")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family,
@@ -224,6 +243,7 @@ class FinetuneResult:
             "details": self.details,
             "meaning": self.meaning,
             "winner": self.winner,
+            "advice": self.advice,
             "warnings": list(self.warnings),
             "out": str(self.out) if self.out else None,
             "parent": (self.card.get("model", {}).get("extra") or {}).get("parent"),

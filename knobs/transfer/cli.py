@@ -57,6 +57,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         f"{fmt_score(s['finetuned'])} ({result.seconds['finetuned']:.1f} s), from scratch "
         f"{fmt_score(s['scratch'])} ({result.seconds['scratch']:.1f} s); best: {result.winner}"
     )
+    if result.advice:
+        print(f"note: {result.advice}")
     print(f"how: {result.meaning}")
     if result.details:
         print("details: " + ", ".join(f"{k} {v}" for k, v in result.details.items()))
