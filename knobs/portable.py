@@ -109,10 +109,17 @@ def column_names(header: Sequence[str]) -> list[str]:
     """A header's column names as Knobs gives them: stripped; a repeated name gets `_2`, `_3`
     (two `value` columns from a join); an empty one is `column_N`, N its position. One rule for
     the file a model was trained on and every file it reads later (knobs predict, train.py)."""
-    names = [str(h).strip() for h in header]
+    raw = [str(h) for h in header]
+    names = [h.strip() for h in raw]
     taken = set(names)
+    # Which of the columns sharing a name keeps it, and which get `_2`, `_3`: the one written
+    # exactly so first, then by how the header writes them (`Note` before `Note `), then by
+    # place. Columns told apart only by spaces then keep their names in any column order: by
+    # place alone, a file with `Note` before `Note ` swapped them and changed predictions.
+    order = sorted(range(len(raw)), key=lambda i: (raw[i] != names[i], raw[i], i))
     seen: set[str] = set()
-    for i, n in enumerate(names):
+    for i in order:
+        n = names[i]
         if not n or n not in seen:
             seen.add(n)
             continue

@@ -481,6 +481,21 @@ def test_a_repeated_column_name_gets_a_suffix_and_a_notice() -> None:
     assert list(again.frame.columns) == list(table.frame.columns)
 
 
+def test_names_told_apart_only_by_spaces_keep_their_columns_in_any_order() -> None:
+    """`Note ` (notes) and `Note` (p/q) were renamed by place: a file to predict with the two
+    columns the other way round swapped them, and the predictions changed with one warning on
+    unseen categories. The column written exactly so keeps the name, whatever the order."""
+    rows = "".join(f"note {i},p,{i}\n" for i in range(N))
+    first = read_table(("Note ,Note,x\n" + rows).encode(), name="train")
+    flipped_rows = "".join(f"p,note {i},{i}\n" for i in range(N))
+    flipped = read_table(("Note,Note ,x\n" + flipped_rows).encode(), name="new", min_rows=1)
+    assert list(first.frame.columns) == ["Note_2", "Note", "x"]
+    assert list(flipped.frame.columns) == ["Note", "Note_2", "x"]
+    assert (first.frame["Note"] == "p").all() and (flipped.frame["Note"] == "p").all()
+    assert "Columns 1 and 2 are both named `Note` in the header; called column 1 `Note_2`." in (
+        first.notices)  # fmt: skip
+
+
 def test_kept_uploads_are_found_by_hash_only_the_newest_kept_and_a_changed_file_refused() -> None:
     import os
 

@@ -884,8 +884,9 @@ def _column_names(header: list[str], name: str) -> tuple[list[str], list[str]]:
         notices.append("Removed spaces around column names.")
     for i, (old, new) in enumerate(zip(stripped, names, strict=True)):
         if old and new != old:
-            first = stripped.index(old)
-            notices.append(f"Columns {first + 1} and {i + 1} are both named `{old}` in the "
+            kept = names.index(old)  # the column that kept the name (not always the first)
+            pair = sorted((kept + 1, i + 1))
+            notices.append(f"Columns {pair[0]} and {pair[1]} are both named `{old}` in the "
                            f"header; called column {i + 1} `{new}`.")
     notices += [f"Column {i + 1} has no name in the header; called it `{new}`."
                 for i, (old, new) in enumerate(zip(stripped, names, strict=True)) if not old]
