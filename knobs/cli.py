@@ -411,7 +411,7 @@ def _plan_line(head: str, plan: Any, budget: int | None, workers: int) -> str:
         f"{head}: {plan.task} task, target `{plan.target}`, {training} / "
         f"{plan.n_test:,} test rows, {plan.folds}-fold CV on {plan.metric} ({plan.direction}), "
         f"models {models}, {strategy}, {pruning}, {stopping}, "
-        f"budget {'unbounded' if budget is None else f'{budget} trials'}"
+        f"{'no trial limit' if budget is None else f'budget {budget} trials'}"
         f"{f', timeout {cfg.timeout:g} s' if cfg.timeout else ''}, {workers} worker(s)"
     )
 

@@ -105,3 +105,16 @@ def test_a_search_that_delivers_no_model_exits_3_and_says_why(csv_path, tmp_path
     words = json.loads(report.read_text())["no_model"]
     assert words.startswith("No trial finished within the time budget (0.05 s")
     assert "`--timeout`" in words
+
+
+def test_the_plan_line_of_a_timed_search_says_no_trial_limit() -> None:
+    """`--timeout 15` alone printed "budget unbounded, timeout 15 s", which reads as if nothing
+    bounded the search. It says there is no trial limit, and the timeout."""
+    from knobs.api import Search
+    from knobs.cli import _plan_line
+    from knobs.config import SearchConfig
+
+    plan = Search.create(make_table("binary"), SearchConfig(target="label", timeout=15)).plan
+    line = _plan_line("study s", plan, None, 2)
+    assert "no trial limit, timeout 15 s" in line and "unbounded" not in line
+    assert "budget 30 trials, timeout 15 s" in _plan_line("study s", plan, 30, 2)

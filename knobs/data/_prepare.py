@@ -303,12 +303,12 @@ def _time_ordered(
         if own_test:
             return [
                 f"Column `{a.name}` holds dates, {why}. The folds are drawn at random, so the "
-                "cross-validated score comes from days between days the model learned from; "
+                "cross-validated score comes from dates between the dates the model learned from; "
                 "your test table scores it as it will be used if it holds later dates."
             ]
         return [
             f"Column `{a.name}` holds dates, {why}. The test split and the folds are drawn at "
-            "random, so the model is scored on days between days it learned from: if it will "
+            "random, so the model is scored on dates between the dates it learned from: if it will "
             f"predict later dates, its scores here flatter it. {SPLIT_BY_TIME_ADVICE.format(a.name)}"
         ]
     return []

@@ -650,7 +650,7 @@ class Search:
         if not refit_in_time(needed, left):
             why = (
                 f"fitted on {plan.searched_words()} only: refitting on all {n_all:,} rows (about "
-                f"{needed:.0f} s) would overrun the time budget ({max(0.0, left):.0f} s left)"
+                f"{needed:.1f} s) would overrun the time budget ({max(0.0, left):.1f} s left)"
             )
             return pipeline, {"rows": plan.n_train, "on": "train", "why": why}
         delivered, rows = results.fit_final(plan, pipeline)
