@@ -470,7 +470,8 @@ def test_whole_numbers_read_as_classes_are_said_with_the_way_to_regression():
     assert said == [
         "Target `visits` holds whole numbers (8 distinct values, 0 to 7) and is read as 8 "
         "classes: a prediction one off counts as wrong as one far off. If they are counts, a "
-        "scale or amounts, choose regression (`--task regression`, or Task on the Search page)."
+        "scale or amounts, choose regression (`--task regression`, or Task under What to predict on "
+        "the Data page)."
     ]
     assert not [n for n in prepare(counts, "visits", task="multiclass").notices
                 if "whole numbers" in n]  # fmt: skip

@@ -784,5 +784,7 @@ def test_a_best_roc_auc_near_chance_is_said() -> None:
         )  # fmt: skip
 
     said = test_caveat(search.plan, [best(0.485)], 0.5031)
-    assert said is not None and "little better than chance" in said and "0.4850" in said
+    assert said is not None and "no better than chance" in said and "0.4850" in said
+    little = test_caveat(search.plan, [best(0.53)], 0.52)
+    assert little is not None and "ranks the rows little better than chance" in little
     assert test_caveat(search.plan, [best(CHANCE_AUC + 0.1)], CHANCE_AUC + 0.1) is None

@@ -345,8 +345,8 @@ def _numbers_as_classes(info: TargetInfo, task: Task, target: str) -> list[str]:
         f"Target `{target}` holds whole numbers ({len(info.classes)} distinct values, "
         f"{values.min():g} to {values.max():g}) and is read as "
         f"{len(info.classes)} classes: a prediction one off counts as wrong as one far off. If "
-        "they are counts, a scale or amounts, choose regression (`--task regression`, or Task on "
-        "the Search page)."
+        "they are counts, a scale or amounts, choose regression (`--task regression`, or Task under "
+        "What to predict on the Data page)."
     ]
 
 

@@ -267,7 +267,8 @@ def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | N
     if (best is not None and plan.metric in CHANCE_AUC_METRICS and best.value is not None
             and best.value <= CHANCE_AUC):  # fmt: skip
         said.append(
-            f"The best model ranks the rows little better than chance (cross-validated "
+            f"The best model ranks the rows {'no' if best.value <= 0.5 else 'little'} better "
+            f"than chance (cross-validated "
             f"{fmt_score(best.value)} ROC AUC; 0.5 is a coin toss): the columns, as read, do not "
             "predict the target. Check the notices for columns read as categories that hold "
             "numbers, times or codes, and that the target is the column you meant."
