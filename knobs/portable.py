@@ -208,8 +208,7 @@ def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
     A comma alone is a thousands mark only when every such value is grouped by three digits and the
     file does not use decimal commas; otherwise it is the decimal mark. Unreadable values are NaN.
     """
-    t = values.astype("str").str.replace(_SPACES, "", regex=True)
-    hours = clock_hours(t)
+    written = t = values.astype("str").str.replace(_SPACES, "", regex=True)
     # Accounting's negatives: "(1,234.00)" is -1,234.00.
     t = t.str.replace(_PARENTHESISED, r"-\1", regex=True)
     # Amounts and shares as spreadsheets write them ("$1,234.50", "12 €", "45%"): the sign goes,
@@ -221,7 +220,11 @@ def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
     scale = pd.Series(np.where(percent, 0.01, 1.0), index=t.index)
     t = _without_short_scale(t, scale)
     out = _read_commas(pd.to_numeric(t, errors="coerce").astype("float64"), t, decimal_hint)
-    return (out * scale).fillna(hours)
+    out = out * scale
+    unread = out.isna().to_numpy()  # only what no number reading took can be a time of day
+    if unread.any():  # by position: a batch's index may repeat labels
+        out.iloc[np.flatnonzero(unread)] = clock_hours(written[unread]).to_numpy()
+    return out
 
 
 def _without_short_scale(t: pd.Series, scale: pd.Series) -> pd.Series:

@@ -70,6 +70,16 @@ def opened(page: str, study: str) -> AppTest:
     return at.switch_page(f"app_pages/{page}.py").run()
 
 
+def search_page_with(models: list[str]) -> AppTest:
+    """A fresh session on the Search page with ``--models auto`` off and ``models`` picked: the
+    set-up of every test that starts a small search from the page."""
+    at = app().run()
+    at.switch_page("app_pages/search.py").run()
+    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
+    at.multiselect(key=state.W_MODELS).set_value(models).run()
+    return at
+
+
 def texts(elements) -> str:  # noqa: ANN001 - an AppTest ElementList
     return "\n".join(str(e.value) for e in elements)
 
@@ -275,10 +285,7 @@ def test_search_form_offers_task_metrics_and_an_estimate() -> None:
 
 
 def test_search_space_editor_shows_invalid_edits() -> None:
-    at = app().run()
-    at.switch_page("app_pages/search.py").run()
-    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
-    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at = search_page_with(["logistic"])
     at.session_state[state.W_SPACE_PREFIX + "logistic"] = {
         "edited_rows": {0: {"low": 50.0, "high": 5.0}},
         "added_rows": [],
@@ -372,10 +379,7 @@ def test_search_budget_must_exist() -> None:
 
 
 def test_search_starts_a_study_and_the_live_view_follows_it() -> None:
-    at = app().run()
-    at.switch_page("app_pages/search.py").run()
-    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
-    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at = search_page_with(["logistic"])
     at.number_input(key=state.W_TRIALS).set_value(8).run()
     at.number_input(key=state.W_FOLDS).set_value(3).run()
     at.number_input(key=state.W_WORKERS).set_value(1).run()
@@ -827,10 +831,7 @@ def test_the_search_pages_time_limit_counts_from_the_click() -> None:
 
     from knobs.study.keys import CLOCK
 
-    at = app().run()
-    at.switch_page("app_pages/search.py").run()
-    at.toggle(key=state.W_AUTO_MODELS).set_value(False).run()
-    at.multiselect(key=state.W_MODELS).set_value(["logistic"]).run()
+    at = search_page_with(["logistic"])
     at.number_input(key=state.W_TRIALS).set_value(0).run()
     at.number_input(key=state.W_MINUTES).set_value(0.5).run()
     clicked = clock_time.time()
