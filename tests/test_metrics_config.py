@@ -94,3 +94,36 @@ def test_binary_roc_auc_is_scikit_learns_number_ties_included(seed) -> None:
             np.array(["no"] * 5), np.arange(5.0), "proba", ["no", "yes"]
         )
     assert np.isnan(alone)
+
+
+@pytest.mark.parametrize(
+    "name, task",
+    [("mae", "regression"), ("rmse", "regression"), ("r2", "regression"),
+     ("median_ae", "regression"), ("accuracy", "multiclass"), ("log_loss", "multiclass"),
+     ("roc_auc", "binary"), ("f1", "binary"), ("balanced_accuracy", "binary")],
+)  # fmt: skip
+def test_the_constant_score_is_scikit_learns_dummy_model_cross_validated(name, task) -> None:
+    """``constant_cv`` is the score of scikit-learn's dummy model (median for absolute errors,
+    mean otherwise, class shares for classes) on the same folds, as a trial is scored."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.model_selection import KFold, cross_val_score
+
+    from knobs.metrics import constant_cv, constant_is_median
+
+    rng = np.random.default_rng(4)
+    if task == "regression":
+        y = rng.lognormal(3, 1, 300)
+        y[:4] = 1e5
+        dummy = DummyRegressor(strategy="median" if name in ("mae", "median_ae") else "mean")
+    else:
+        # scikit-learn's binary scorers take 1 as the positive class, as Knobs the last one
+        y = rng.choice([0, 1], 300, p=[0.3, 0.7]) if task == "binary" else rng.choice(
+            ["a", "b", "c"], 300, p=[0.5, 0.3, 0.2])
+        dummy = DummyClassifier(strategy="prior")
+    metric = get_metric(name, task)
+    assert constant_is_median(metric) == (name in ("mae", "median_ae"))
+    folds = list(KFold(5, shuffle=True, random_state=0).split(y))
+    expected = metric.sign * cross_val_score(
+        dummy, np.zeros((len(y), 1)), y, cv=folds, scoring=metric.scorer
+    ).mean()
+    assert constant_cv(metric, y, folds) == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -788,3 +788,35 @@ def test_a_best_roc_auc_near_chance_is_said() -> None:
     little = test_caveat(search.plan, [best(0.53)], 0.52)
     assert little is not None and "ranks the rows little better than chance" in little
     assert test_caveat(search.plan, [best(CHANCE_AUC + 0.1)], CHANCE_AUC + 0.1) is None
+
+
+def test_a_best_model_no_better_than_a_constant_is_said() -> None:
+    """Ranked by MAE on a target with a few huge values, a search delivered a model at MAE 347
+    where predicting the median scores 177, and nothing said so. The plan now keeps the
+    constant's cross-validated score on the study's own folds, and the caveat compares."""
+    from knobs.api import Search
+    from knobs.config import SearchConfig
+    from knobs.metrics import constant_cv
+    from knobs.study import test_caveat
+    from knobs.study._plan import read_plan
+    from knobs.study.keys import CV
+
+    table = make_table("regression", n=300)
+    table.loc[:5, "label"] = -1e5
+    search = Search.create(table, SearchConfig(target="label", models=("ridge",), n_trials=1,
+                                               metric="mae"))  # fmt: skip
+    plan = search.plan
+    X, y = plan.load_split("train")
+    assert plan.constant == constant_cv(plan.metric_obj(), y.to_numpy(), plan.study_folds(X, y))
+    assert read_plan(search.study).constant == plan.constant  # stored with the study
+
+    def best(value: float) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(
+            value=value, params={}, distributions={},
+            user_attrs=CV.attr({"fold_scores": [value - 1, value, value + 1]}),
+        )  # fmt: skip
+
+    said = test_caveat(plan, [best(plan.constant * 1.5)], plan.constant * 1.5)
+    assert said is not None and "no better than predicting the training rows' median" in said
+    assert "MAE (" in said and "lower is better" not in said
+    assert test_caveat(plan, [best(plan.constant * 0.5)], plan.constant * 0.5) is None

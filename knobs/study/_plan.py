@@ -87,6 +87,10 @@ class StudyPlan:
     #: every training row was searched.
     n_extra: int = 0
     sample: int = 0
+    #: The metric's cross-validated score of predicting a constant on the study's folds
+    #: (``knobs.metrics.constant_cv``): what a model must beat to have learned anything from the
+    #: columns. None for an older study, or where it cannot be scored.
+    constant: float | None = None
 
     # --- derived -------------------------------------------------------------------------
     def metric_obj(self) -> Metric:

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from knobs.errors import StudyError
 from knobs.formatting import fmt_duration, fmt_gain, fmt_score, plural
-from knobs.metrics import Metric, call, fold_noise, margin_words, noise_floor
+from knobs.metrics import Metric, call, constant_is_median, fold_noise, margin_words, noise_floor
 from knobs.metrics import direction as as_direction
 from knobs.pipelines import PREFIX as PREP_PREFIX
 from knobs.predict import DETECTED
@@ -273,7 +273,44 @@ def test_caveat(plan: StudyPlan, trials: Sequence[FrozenTrial], score: float | N
             "predict the target. Check the notices for columns read as categories that hold "
             "numbers, times or codes, and that the target is the column you meant."
         )
+    said.append(constant_caveat(plan, best))
     return " ".join(s for s in said if s) or None
+
+
+#: Metrics whose no-better-than-a-constant case has words of its own above (R² below 0, ROC AUC
+#: near chance).
+_OWN_CONSTANT_WORDS = ("r2", *CHANCE_AUC_METRICS)
+
+
+def constant_caveat(plan: StudyPlan, best: FrozenTrial | None) -> str | None:
+    """Words for a best trial no better than predicting a constant (``plan.constant``)."""
+    if (best is None or best.value is None or plan.constant is None
+            or plan.metric in _OWN_CONSTANT_WORDS):  # fmt: skip
+        return None
+    if plan.goal.gain(best.value, plan.constant) > 0:
+        return None
+    metric = plan.metric_obj()
+    if plan.task == "regression":
+        what = "the training rows' median" if constant_is_median(metric) else "their mean"
+        why = (
+            "Models here fit squared error, which a few extreme target values pull far from most "
+            "rows: leave those rows out (see the notices), or rank by R² or RMSE."
+            if constant_is_median(metric) else
+            "The columns, as read, do not predict the target: check the notices."
+        )  # fmt: skip
+    else:
+        what = (
+            "the most common class" if metric.reads == "labels"
+            else "each class's share of the training rows"
+        )  # fmt: skip
+        why = (
+            "The columns, as read, do not predict the target: check the notices, and for a rare "
+            "class rank by a measure made for it (balanced accuracy, F1 or ROC AUC)."
+        )
+    return (
+        f"The best model's cross-validated {metric.in_words} ({fmt_score(best.value)}) is no better "
+        f"than predicting {what} for every row ({fmt_score(plan.constant)}). {why}"
+    )
 
 
 def perfect_trial(trials: Sequence[FrozenTrial], metric: Metric) -> FrozenTrial | None:
@@ -290,7 +327,7 @@ def perfect_trial(trials: Sequence[FrozenTrial], metric: Metric) -> FrozenTrial 
 def perfect_words(trial: FrozenTrial, metric: Metric) -> str:
     """Why a search ended before its budget on a perfect score, and what that usually means."""
     return (
-        f"Trial {trial.number} scored a perfect {metric.label} ({fmt_score(metric.perfect)}) on "
+        f"Trial {trial.number} scored a perfect {metric.in_words} ({fmt_score(metric.perfect)}) on "
         "every fold, so the search stopped there: no trial can beat it. A perfect score usually "
         "means a column gives the target away (recorded after the fact, or a copy of it): "
         "Knobs flags such columns as a possible leak when it reads the table; exclude them and "

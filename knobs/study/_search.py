@@ -37,6 +37,7 @@ from knobs.data import (
 )
 from knobs.devices import resolve_device
 from knobs.errors import ConfigError, DataError, StudyError
+from knobs.metrics import constant_cv
 from knobs.models import is_wide, resolve_models
 from knobs.pipelines import TARGET_KEY
 from knobs.strategies import get_strategy
@@ -686,12 +687,15 @@ class _Split:
     sample: int = 0
 
     def plan(self, config: SearchConfig, directory: Path, source: str) -> StudyPlan:
-        return build_plan(
+        plan = build_plan(
             self.dataset, config, data_dir=directory, source=Path(source).name,
             folds=self.folds, notices=self.notices, n_train=len(self.train.y),
             n_test=len(self.test.y), test_source=Path(self.test_source).name,
             n_extra=len(self.extra[0].y) if self.extra else 0, sample=self.sample,
         )  # fmt: skip
+        X, y = self.train.X, self.train.y
+        constant = constant_cv(plan.metric_obj(), y.to_numpy(), plan.study_folds(X, y))
+        return replace(plan, constant=constant)
 
 
 def _split(
