@@ -770,3 +770,31 @@ def test_a_model_fitted_on_every_row_knows_every_rows_categories(tmp_path: Path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any "never saw" warning fails the test
         result.predict(frame.drop(columns=["label"]))
+
+
+def test_a_column_of_many_categories_is_checked_at_predict_and_its_card_rows_hold(
+    tmp_path: Path,
+) -> None:
+    """A zip-code column of 1,807 values was cut at 1,000 on the card, so `knobs predict` did
+    not check it: rows of an all-`99999` zip passed without a word. And a category holding a
+    line break or a `|` broke the card's Markdown table. Both from the new-user sweep."""
+    import knobs
+    from knobs.export import export_study, load_bundle
+    from knobs.predict import predict_frame
+
+    frame = make_table("binary", n=1600)
+    frame["zip"] = [f"{i:05d}" for i in range(1500)] + [f"{i:05d}" for i in range(100)]
+    frame["note"] = np.where(np.arange(1600) % 2 == 0, "first line\nsecond | part", "plain")
+    knobs.tune(frame, "label", models="logistic", n_trials=1, cv=2, workers=1, ensemble=False,
+               study="many-cats")  # fmt: skip
+    exported = export_study("many-cats", "skops", tmp_path / "bundle")
+    schema = {c["name"]: c for c in exported.card["schema"]}
+    assert schema["zip"]["kind"] == "categorical" and not schema["zip"]["categories_truncated"]
+    new = frame.drop(columns=["label"]).head(5).assign(zip="99999")
+    prediction = predict_frame(load_bundle(tmp_path / "bundle"), new)
+    assert any("`zip`: 5 row(s) have categories the model never saw" in w
+               for w in prediction.warnings)  # fmt: skip
+    card_md = next(p for p in (tmp_path / "bundle").glob("*.md")).read_text()
+    table = card_md.split("## Input schema")[1].split("\n\n")[0].strip().splitlines()
+    assert all(line.startswith("|") and line.endswith("|") for line in table), table
+    assert "`first line second \\| part`" in card_md

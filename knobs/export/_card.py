@@ -24,8 +24,12 @@ if TYPE_CHECKING:
 
 CARD_VERSION = 1
 
-#: Categories listed per column in the card; beyond this the list is cut (and says so).
-MAX_CATEGORIES = 1000
+#: Categories listed per column in card.json, which ``knobs predict`` checks new rows against;
+#: beyond this the list is cut (and says so) and unseen values go unchecked. At 1,000 a zip code
+#: column of 1,807 values took all-`99999` rows without a word; 20,000 short codes are ~0.3 MB.
+MAX_CATEGORIES = 20_000
+#: Categories shown per column in the card's Markdown table (card.json holds them all).
+SHOWN_CATEGORIES = 20
 
 #: How train.py rebuilds each ensemble kind: what it refits, and what it carries as learned.
 _TRAIN_PY_ENSEMBLE = {
@@ -45,6 +49,13 @@ _TRAIN_PY_ENSEMBLE = {
         "`knobs.portable`, which the script carries whole."
     ),
 }
+
+
+def _cell(text: object) -> str:
+    """``text`` as code inside one Markdown table cell: a line break or a `|` in a category
+    ("line one\\nline two") ended the row mid-cell and broke the rest of the table."""
+    flat = " ".join(str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return "`" + flat.replace("|", "\\|").replace("`", "'") + "`"
 
 
 def input_schema(plan: StudyPlan, X_train: pd.DataFrame) -> list[dict[str, Any]]:
@@ -169,10 +180,10 @@ def render_markdown(card: Mapping[str, Any]) -> str:
     ]
     for col in card["schema"]:
         cats = col.get("categories")
-        shown = "" if cats is None else ", ".join(f"`{c}`" for c in cats[:20])
-        if cats is not None and (len(cats) > 20 or col.get("categories_truncated")):
+        shown = "" if cats is None else ", ".join(_cell(c) for c in cats[:SHOWN_CATEGORIES])
+        if cats is not None and (len(cats) > SHOWN_CATEGORIES or col.get("categories_truncated")):
             shown += ", … (all in card.json)"
-        lines.append(f"| `{col['name']}` | {col['kind']} | {shown} |")
+        lines.append(f"| {_cell(col['name'])} | {col['kind']} | {shown} |")
     d = card["data"]
     lines += [
         "",
