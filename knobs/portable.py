@@ -162,8 +162,11 @@ _UNIT = re.compile(rf"[-+]?[{_UNIT_SIGNS}][^{_UNIT_SIGNS}%]+|[^{_UNIT_SIGNS}%]+[
 #: none of them: in a table it is as often metres or minutes.
 _SHORT_SCALES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "bn": 1e9}
 _SHORT_SCALED = re.compile(r"([-+]?(?:\d[\d.,]*|[.,]\d+))(k|K|M|B|bn)")
-#: A time of day: `9:05`, `14:35`, `14:35:10` (hours 0-23, minutes and seconds 0-59).
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+#: A time of day: `9:05`, `14:35`, `14:35:10` (hours 0-23, minutes and seconds 0-59), or on a
+#: 12-hour clock, `2:35 PM`, `2:35pm`, `11:05:10 a.m.` (hours 1-12).
+_CLOCK = re.compile(
+    r"^(\d{1,2}):([0-5]\d)(?::([0-5]\d))?(?:\s*([AaPp])\.?\s*[Mm]\.?)?$"
+)
 #: A whole number written with leading zeros (`007`, `02134`): a code (a ZIP code, a customer
 #: number) whose zeros are part of it, so a label and not a quantity.
 ZERO_LED = re.compile(r"0\d+")
@@ -276,8 +279,14 @@ def clock_hours(values: pd.Series) -> pd.Series:
     maybe = strings.str.contains(":", regex=False).fillna(False).astype(bool)
     if not maybe.any():
         return out
-    parts = strings[maybe].str.extract(_CLOCK).astype("float64")
-    out[maybe] = (parts[0] + parts[1] / 60 + parts[2].fillna(0.0) / 3600).to_numpy()
+    parts = strings[maybe].str.extract(_CLOCK)
+    hours = parts[0].astype("float64")
+    half = parts[3].str.lower()  # "a", "p", or NaN on a 24-hour clock
+    twelve = half.notna()
+    hours = hours.where(twelve, hours.where(hours <= 23))
+    hours = hours.where(~twelve, (hours % 12 + 12 * (half == "p")).where(hours.between(1, 12)))
+    seconds = parts[2].astype("float64").fillna(0.0)
+    out[maybe] = (hours + parts[1].astype("float64") / 60 + seconds / 3600).to_numpy()
     return out
 
 

@@ -125,6 +125,9 @@ def _check_unreadable(
     if not n_bad:
         return
     what = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}[kind]
+    if (kind == "numeric" and not pd.api.types.is_numeric_dtype(s.dtype)
+            and portable.clock_hours(s[present]).notna().any()):  # fmt: skip
+        what = "times of day"  # a column of times read as hours: `25:70` is no time, not "no number"
     if n_bad == int(present.sum()):
         raise DataError(
             f"Column `{name}` should hold {what} (it was {kind} in training), but none of its "

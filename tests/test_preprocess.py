@@ -315,3 +315,31 @@ def test_times_codes_and_short_numbers_of_a_new_batch_are_read_as_in_training():
     prep = pipe.named_steps["prep"]
     np.testing.assert_allclose(prep.transform(checked), prep.transform(ds.X.iloc[:30]))
     np.testing.assert_array_equal(pipe.predict(checked), pipe.predict(ds.X.iloc[:30]))
+
+
+def test_times_on_a_twelve_hour_clock_are_hours_and_a_bad_time_is_named_as_one():
+    """`2:35 PM` was "cannot be read as numbers" at predict, and a column of such times stayed
+    categories in training; `25:70` in a column of times was called "not a number". Times on a
+    12-hour clock now read as hours, and an unreadable one is said to be no time of day."""
+    from knobs.portable import clock_hours
+    from knobs.predict import check_schema
+
+    written = pd.Series(["2:35 PM", "2:35pm", "12:00 AM", "12:30 p.m.", "11:05:10 a.m.",
+                         "13:00 PM", "0:30 AM", "14:35", "24:00"])  # fmt: skip
+    expected = [14 + 35 / 60, 14 + 35 / 60, 0.0, 12.5, 11 + 5 / 60 + 10 / 3600,
+                np.nan, np.nan, 14 + 35 / 60, np.nan]  # fmt: skip
+    np.testing.assert_allclose(clock_hours(written).to_numpy(), expected)
+
+    n = 300
+    hours, minutes = rng.integers(1, 13, n), rng.integers(0, 60, n)
+    half = rng.choice(["AM", "PM"], n)
+    frame = pd.DataFrame({
+        "time": [f"{h}:{m:02d} {x}" for h, m, x in zip(hours, minutes, half, strict=True)],
+        "label": half,
+    })  # fmt: skip
+    ds = prepare(read_table(frame.to_csv(index=False).encode()), "label")
+    assert {c.name: c.kind for c in ds.columns}["time"] == "numeric"
+    card = {"target": "label", "schema": [{"name": "time", "safe_name": "time", "kind": "numeric"}]}
+    _, warned = check_schema(pd.DataFrame({"time": ["2:35 PM", "25:70", "9:15"]}), card)
+    assert warned == ["Column `time`: 1 value(s) cannot be read as times of day (`25:70`) and "
+                      "are treated as missing."]  # fmt: skip
