@@ -492,6 +492,12 @@ def _check_report_path(path: str | None) -> None:
     if os.path.isdir(path):
         raise _usage(f"--json {path} is a folder; name a file to write the report to.")
     if not os.path.isdir(folder):
+        found = folder
+        while not os.path.exists(found) and os.path.dirname(found) != found:
+            found = os.path.dirname(found)
+        if os.path.exists(found) and not os.path.isdir(found):
+            raise _usage(f"--json {path}: {found} is a file, not a folder; name a path in a "
+                         "folder.")  # fmt: skip
         raise _usage(f"--json {path}: there is no folder {folder}. Create it first, or name "
                      "another path.")  # fmt: skip
     if not os.access(folder, os.W_OK):

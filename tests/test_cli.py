@@ -68,6 +68,9 @@ def test_tune_writes_the_report_and_resume_continues(csv_path, tmp_path):
         (["tune", "{csv}", "--target", "label", "--json", "{tmp}/no/such/r.json"],
          "there is no folder"),
         (["tune", "{csv}", "--target", "label", "--json", "{tmp}"], "is a folder"),
+        # under a file: "there is no folder" sent the user looking for a folder that is a file
+        (["tune", "{csv}", "--target", "label", "--json", "{empty}/r.json"],
+         "empty.csv is a file, not a folder"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message(args, message, csv_path, tmp_path):
