@@ -55,3 +55,15 @@ def test_when_the_defaults_win_it_says_so_and_before_a_baseline_nothing() -> Non
     worse = _trial(1, [0.7, 0.7, 0.7])
     assert "The defaults trial is the best" in tuning_verdict([base, worse], "maximize")["words"]
     assert tuning_verdict([worse], "maximize") is None
+
+
+def test_when_the_defaults_win_the_trials_not_scored_are_counted() -> None:
+    """"12 trials" in the summary beside "nothing better in 5 scored trials" left 7 unexplained."""
+    base = _trial(0, [0.9, 0.9, 0.91], baseline=True)
+    worse = _trial(1, [0.7, 0.7, 0.7])
+    pruned = optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, params={"x": 0.1},
+                                       distributions={"x": FloatDistribution(0, 1)})  # fmt: skip
+    words = tuning_verdict([base, worse, pruned, pruned], "maximize")["words"]
+    assert words.endswith("in 2 scored trials (the other 2 of 4 were pruned, failed or stopped "
+                          "before their last fold).")  # fmt: skip
+    assert tuning_verdict([base, worse], "maximize")["words"].endswith("in 2 scored trials.")

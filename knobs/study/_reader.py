@@ -351,11 +351,16 @@ def tuning_verdict(trials: Sequence[FrozenTrial], direction: str) -> dict[str, A
     cv_noise = fold_noise(best_folds)
     gain = way.gain(best.value, base.value)
     if best.number == base.number:
+        scored = len(complete(trials))
+        ended = sum(1 for t in trials if t.state.is_finished())
+        # "12 trials" beside "in 5 scored trials" left the other 7 unexplained
+        others = (f" (the other {ended - scored} of {ended} were pruned, failed or stopped "
+                  "before their last fold)") if ended > scored else ""  # fmt: skip
         return {
             "call": "tie", "gain": 0.0, "margin": None, "cv_noise": cv_noise,
             "folds": len(best_folds),
             "words": f"The defaults trial is the best: tuning found nothing better in "
-            f"{len(complete(trials))} scored trials.",
+            f"{scored} scored trials{others}.",
         }  # fmt: skip
     gains = [way.gain(a, b) for a, b in zip(best_folds, base_folds, strict=False)]
     floor = noise_floor(gains) if len(gains) == len(best_folds) else math.inf
