@@ -798,3 +798,28 @@ def test_a_column_of_many_categories_is_checked_at_predict_and_its_card_rows_hol
     table = card_md.split("## Input schema")[1].split("\n\n")[0].strip().splitlines()
     assert all(line.startswith("|") and line.endswith("|") for line in table), table
     assert "`first line second \\| part`" in card_md
+
+
+def test_train_py_reads_codes_written_with_leading_zeros_as_knobs_did(tmp_path: Path) -> None:
+    """Knobs reads `0123` as a category of its own; train.py read the column as numbers, so
+    `0123` and `123` became one category and its model differed from the export."""
+    import knobs
+    from knobs.export import export_study
+
+    rng = np.random.default_rng(5)
+    n = 400
+    codes = rng.choice(["0123", "123", "0456", "456"], n)
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n),
+        "code": codes,
+        "label": np.where(np.isin(codes, ["0123", "456"]) ^ (rng.random(n) < 0.1), "yes", "no"),
+    })  # fmt: skip
+    csv = tmp_path / "codes.csv"
+    frame.to_csv(csv, index=False)
+    result = knobs.tune(csv, "label", models="logistic", n_trials=1, cv=2, workers=1,
+                        ensemble=False, study="zero-codes")  # fmt: skip
+    exported = export_study("zero-codes", "skops", tmp_path / "bundle")
+    schema = {c["name"]: c for c in exported.card["schema"]}
+    assert set(schema["code"]["categories"]) == {"0123", "123", "0456", "456"}
+    script = assert_train_py_reproduces(tmp_path / "bundle", csv, result.fit["rows"], tmp_path)
+    assert "'text_columns': ['code']" in script

@@ -244,9 +244,10 @@ def read_from(path: str, skip_lines: int) -> pd.DataFrame:
                          keep_default_na=False, **options).iloc[0].tolist()
     if text is not None:
         source = io.StringIO(text)
+    # IDs and codes written with leading zeros (`02134`) stay text, as Knobs read them
+    as_text = SETTINGS.get("id_columns", []) + SETTINGS.get("text_columns", [])
     frame = pd.read_csv(source, sep=sep, index_col=False, skip_blank_lines=True,
-                        low_memory=False, dtype=dict.fromkeys(SETTINGS.get("id_columns", []), str),
-                        **options)
+                        low_memory=False, dtype=dict.fromkeys(as_text, str), **options)
     names = column_names(header)
     frame.columns = names if len(names) == frame.shape[1] else [str(c) for c in frame.columns]
     return frame

@@ -15,8 +15,9 @@ import zipfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from knobs import portable
 from knobs.errors import ExportError
 from knobs.export import _card, _trainpy
 from knobs.export._formats import (
@@ -30,6 +31,9 @@ from knobs.export._formats import (
 )
 from knobs.export._source import ModelSource, source_from_ensemble, source_from_study
 from knobs.study import StudyPlan, library_versions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _EXPORT_LIBS = (
     "skops", "onnx", "onnxruntime", "skl2onnx", "onnxmltools", "scipy", "joblib", "pyarrow",
@@ -98,6 +102,7 @@ def _write_train_py(
         "n_fit": source.fit_rows or plan.n_train,
         # ID-like columns: --predict keeps the first one present, as `knobs predict` does
         "id_columns": [c.name for c in plan.columns if "id_like" in c.flags],
+        "text_columns": _codes_with_zeros(plan, train[0]),
         **reading,
     }
     if plan.sample:  # the search's training rows were a sample of the training split
@@ -120,6 +125,19 @@ def _write_train_py(
         return {"available": False, "reason": str(exc)}
     note = source.extra.get("train_py_note")  # what train.py does not reproduce (fine-tuning)
     return {"available": True, "reason": "", **({"note": str(note)} if note else {})}
+
+
+def _codes_with_zeros(plan: StudyPlan, X: pd.DataFrame) -> list[str]:
+    """The category columns holding codes written with leading zeros (`02134`), which Knobs'
+    ingest read as text: train.py reads them as text too. Read as numbers, `0123` and `123`
+    became one category in train.py's model and two in Knobs'."""
+    found = []
+    for c in plan.columns:
+        if c.used and c.kind == "categorical" and c.safe_name in X:
+            written = portable.as_strings(X[c.safe_name]).dropna()
+            if written.str.fullmatch(portable.ZERO_LED).any():
+                found.append(c.name)
+    return found
 
 
 def write_bundle(
