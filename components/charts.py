@@ -351,7 +351,7 @@ def _progress_figures(
             V.best_so_far_figure(h, metric, x="number"),
             V.best_so_far_figure(h, metric, x="elapsed"),
             V.scores_figure(h, metric),
-            V.history_note(full, h),
+            " ".join(w for w in (V.history_note(full, h), V.noise_band_words(h)) if w),
         )
 
     return shared("live.progress", (*key, metric), make, revision=key[0])

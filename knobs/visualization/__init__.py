@@ -36,7 +36,14 @@ from ._analytics import (
     worker_timeline_figure,
 )
 from ._ensemble import correlation_figure, ensemble_comparison_data, ensemble_comparison_figure
-from ._history import History, TrialPoint, best_so_far_figure, history, scores_figure
+from ._history import (
+    History,
+    TrialPoint,
+    best_so_far_figure,
+    history,
+    noise_band_words,
+    scores_figure,
+)
 from ._importance import (
     FANOVA_MAX_TRIALS,
     IMPORTANCE_METHODS,
@@ -99,6 +106,7 @@ __all__ = [
     "Thinned",
     "TrialsPage",
     "history_note",
+    "noise_band_words",
     "importance_method",
     "importance_sample",
     "thin",
