@@ -372,6 +372,21 @@ def _clock_notice(name: str, times: pd.Series) -> str:
             f"({example} is {hours:.2f}).")
 
 
+def _clock_words(name: str, times: pd.Series, counts: np.ndarray, whole: bool) -> list[str]:
+    """The notice of a numeric column holding times of day: a column of them, or a few among
+    numbers (read as hours too, so that training, predict and train.py read them alike)."""
+    if not len(times):
+        return []
+    if whole:
+        return [_clock_notice(name, times)]
+    example = str(times.iloc[0])
+    hours = float(clock_hours(times.head(1)).iloc[0])
+    n = int(counts.sum())
+    return [f"Column `{name}`: read its {n} value{'s' * (n > 1)} written as times of day (like "
+            f"{example}) as hours ({example} is {hours:.2f}), beside its numbers. If they mean "
+            "something else, write them as numbers in the table."]
+
+
 def _zero_led_example(written: pd.Series, counts: np.ndarray, present: int) -> str | None:
     """A value written with leading zeros (`02134`) among the whole numbers a column holds, when
     at least ``ZERO_LED_SHARE`` of its values are: such a column holds codes (ZIP codes,
@@ -410,11 +425,11 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
         per = np.where(lowered.isin(_clean.TRUE_WORDS), 1.0, 0.0)
         return "boolean", pd.Series(expand(per, np.nan), index=s.index, dtype="float64"), ()
 
+    # Times of day read as hours (`parse_numbers`), here as in every later reading of the column:
+    # read as missing here, a few times among numbers became hours at predict and in train.py.
     numbers = _clean.parse_numbers(uniques, decimal).to_numpy(copy=True)
     clock = clock_hours(uniques).notna().to_numpy()
     times = _whole_clock_column(uniques, clock)
-    if not times:  # a few times among numbers or words are not hours: the column stays as it was
-        numbers[clock] = np.nan
     parsed = ~np.isnan(numbers)
     ratio = counts[parsed].sum() / present
     others = uniques[~parsed]
@@ -437,8 +452,7 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
             f"{bad} {shown} as missing (models still see which rows were missing). If they mean "
             "something, write them as numbers in the table."
         )  # fmt: skip
-        if times:
-            notices.append(_clock_notice(name, uniques[clock]))
+        notices.extend(_clock_words(name, uniques[clock], counts[clock], times))
         return "numeric", pd.Series(expand(numbers, np.nan), index=s.index, dtype="float64"), ()
     if ratio >= NUMERIC_PARSE_RATIO:
         bad = int(counts[~parsed].sum())
@@ -450,8 +464,8 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
                            "missing.")
         written = uniques[parsed]
         plain = written.str.fullmatch(r"[-+]?\d*\.?\d+(e[-+]?\d+)?|[-+]?inf(inity)?", case=False)
-        if times:
-            notices.append(_clock_notice(name, uniques[clock]))
+        if clock.any():
+            notices.extend(_clock_words(name, uniques[clock], counts[clock], times))
         elif not plain.all():
             notices.append(f"Column `{name}`: read numbers written as text (such as "
                            f"`{written[~plain].iloc[0]}`).")
