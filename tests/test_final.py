@@ -58,6 +58,8 @@ def test_an_ensemble_that_cannot_refit_in_the_time_left_gives_way(study) -> None
         # a lower score inside the margin is said as one, not as "does not beat the fold noise"
         ([0.004, -0.006, 0.001, -0.004, 0.0], False, "scores lower: no better (a loss within the 95%"),
         ([0.01], False, "cannot be told"),
+        # "+0.0000 ... does not beat the fold noise of its gain (±0.0000)": the blend is the best
+        ([0.0, 0.0, 0.0, 0.0, 0.0], False, "adds nothing: greedy selection kept the best single"),
     ],
 )
 def test_an_ensemble_is_delivered_when_its_gain_beats_one_standard_error(gains, chosen,
@@ -171,3 +173,21 @@ def test_the_refit_on_every_row_gives_way_to_the_time_budget(study) -> None:
         assert "would overrun the time budget" in fit["why"]
         _refitted, fit = search._deliver(result.best_pipeline, 0.01, time.time() + 60.0)
         assert fit["on"] == "all"
+
+
+def test_a_search_of_one_finished_trial_says_so_not_that_predictions_were_not_kept() -> None:
+    """A tiny table stopped on a perfect first trial, and the final model's words blamed large
+    tables and Dask for the missing out-of-fold predictions."""
+    import numpy as np
+    import pandas as pd
+
+    import knobs
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=40)
+    frame = pd.DataFrame({"x": x, "y": np.where(x > 0, "yes", "no")})
+    result = knobs.tune(frame, "y", models="logistic", n_trials=5, cv=2, workers=1,
+                        study="one-done")  # fmt: skip
+    assert result.n_trials == 1 and result.perfect
+    assert result.final["why"] == "No ensemble: 1 trial finished, and a blend needs two."
+    assert result.verdict["words"].endswith("in 1 scored trial.")

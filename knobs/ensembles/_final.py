@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from knobs.errors import ConfigError, StudyError
-from knobs.formatting import fmt_gain, fmt_score
+from knobs.formatting import fmt_gain, fmt_score, plural
 from knobs.metrics import MIN_GAIN, call, fold_noise, margin_words, noise_floor
 
 from ._nested import learn_weights, nested_cv_scores
@@ -59,6 +59,9 @@ def earns_its_place(gain: float, fold_gains: list[float]) -> tuple[bool, str]:
     a margin of 0.0142. One standard error of the paired per-fold gains (the fold noise) guards
     against a lucky fold; between it and the 95% margin the words call the gain likely, not sure.
     """
+    if fold_gains and all(abs(g) < 1e-12 for g in fold_gains):
+        # "+0.0000 ... does not beat the fold noise of its gain (±0.0000)" said it in numbers
+        return False, "adds nothing: greedy selection kept the best single trial alone."
     floor = noise_floor(fold_gains)
     if call(gain, floor) == "loss":
         return False, "is a loss."
@@ -181,6 +184,14 @@ def _judge(
     except (ConfigError, StudyError) as exc:
         return FinalChoice("single", f"No ensemble: {exc}")
     if len(pool.candidates) < 2:
+        from knobs.study import load_study
+        from knobs.study._budget import is_scored
+
+        done = sum(1 for t in load_study(study, storage).trials if is_scored(t))
+        if done < 2:  # a search stopped on a perfect first trial was told of Dask and big tables
+            return FinalChoice(
+                "single", f"No ensemble: {plural(done, 'trial')} finished, and a blend needs two."
+            )
         return FinalChoice(
             "single",
             "No ensemble: fewer than two trials kept their out-of-fold predictions "

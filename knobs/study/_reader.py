@@ -360,7 +360,7 @@ def tuning_verdict(trials: Sequence[FrozenTrial], direction: str) -> dict[str, A
             "call": "tie", "gain": 0.0, "margin": None, "cv_noise": cv_noise,
             "folds": len(best_folds),
             "words": f"The defaults trial is the best: tuning found nothing better in "
-            f"{scored} scored trials{others}.",
+            f"{plural(scored, 'scored trial')}{others}.",
         }  # fmt: skip
     gains = [way.gain(a, b) for a, b in zip(best_folds, base_folds, strict=False)]
     floor = noise_floor(gains) if len(gains) == len(best_folds) else math.inf
