@@ -661,3 +661,20 @@ def test_an_upload_over_the_limit_is_never_kept(monkeypatch: pytest.MonkeyPatch)
     assert not _uploads_dir().exists() or not any(_uploads_dir().iterdir())
     assert keep_upload("small.csv", b"a,b\n1,2\n")  # under the limit: kept as before
     assert len(list(_uploads_dir().iterdir())) == 1
+
+
+def test_header_lines_repeated_in_the_rows_are_dropped_and_the_numbers_stay_numbers():
+    """Two exports joined end to end (`cat jan.csv feb.csv`) carried the second header into the
+    rows: every number column became text and `y` a class of one row, and the search was
+    refused for it. The repeated header is dropped, said, and the columns are numbers again;
+    codes written with leading zeros stay text. Rows to predict keep every line."""
+    rows = [f"{i / 10},0{i % 7}{i % 5},{'yes' if i % 2 else 'no'}" for i in range(40)]
+    text = "x,code,y\n" + "\n".join(rows[:20]) + "\nx,code,y\n" + "\n".join(rows[20:]) + "\n"
+    table = read_table(text.encode())
+    frame = table.frame
+    assert len(frame) == 40 and "y" not in set(frame["y"])
+    assert frame["x"].dtype == "float64" and frame["x"].iloc[20] == 2.0
+    assert frame["code"].iloc[0] == "000"  # still text
+    assert ("Dropped 1 row repeating the header line (data row 21): files joined end to end, "
+            "each with its own header.") in table.notices
+    assert len(read_table(text.encode(), min_rows=1).frame) == 41

@@ -195,6 +195,7 @@ def read_table(source: str | os.PathLike[str] | bytes | BinaryIO, *,
         notices.append("Read `,` as the decimal mark (values such as `1,5`).")
     frame = _parse(text, delimiter, decimal, names, trailing, name, offset)
     if min_rows > 1:  # a table to learn from; rows to predict are all kept, one per input row
+        frame = _drop_repeated_headers(frame, header, notices)
         frame = _drop_summary_rows(frame, notices)
     return RawTable(frame=frame, encoding=encoding, delimiter=delimiter, decimal=decimal,
                     notices=tuple(notices), skip_lines=offset, **source)
@@ -949,6 +950,41 @@ def _adds_up(frame: pd.DataFrame, pos: int, *, average: bool) -> bool:
         if (low <= own <= high) if average else own >= high:
             return True
     return False
+
+
+def _drop_repeated_headers(frame: pd.DataFrame, header: list[str],
+                           notices: list[str]) -> pd.DataFrame:
+    """Without the rows that repeat the header line, said in a notice.
+
+    Files joined end to end (`cat jan.csv feb.csv`) carry each one's header into the rows: there
+    it made every number column text and the target's name a class of one row, and the search
+    was refused for that class. The columns it turned into text are numbers again after it goes
+    (codes written with leading zeros stay text, as :func:`_zero_led_columns` read them).
+    """
+    wanted = np.array([str(h).strip() for h in header[: frame.shape[1]]], dtype=object)
+    if len(frame) < 2 or len(wanted) != frame.shape[1]:
+        return frame
+    cells = frame.astype(object).where(frame.notna(), "").astype("str")
+    repeats = np.flatnonzero((cells.apply(lambda c: c.str.strip()).to_numpy() == wanted).all(axis=1))
+    if not len(repeats):
+        return frame
+    notices.append(
+        f"Dropped {plural(len(repeats), 'row')} repeating the header line (data row "
+        f"{', '.join(str(i + 1) for i in repeats[:3])}{' …' if len(repeats) > 3 else ''}): files "
+        "joined end to end, each with its own header."
+    )
+    frame = frame.drop(index=frame.index[repeats]).reset_index(drop=True)
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            continue
+        written = values.dropna().astype("str").str.strip()
+        if written.str.fullmatch(ZERO_LED).any():
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().sum() == values.notna().sum():
+            frame[column] = numbers
+    return frame
 
 
 def _drop_summary_rows(frame: pd.DataFrame, notices: list[str]) -> pd.DataFrame:
