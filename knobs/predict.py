@@ -62,6 +62,7 @@ def _named(names: Sequence[str], limit: int = 12) -> str:
 def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     """The table under the model's safe column names, and the warnings; DataError when unusable."""
     schema = card["schema"]
+    frame, warnings = _matched_loosely(frame, [c["name"] for c in schema])
     names = [str(c) for c in frame.columns]
     missing = [c["name"] for c in schema if c["name"] not in names]
     if missing:
@@ -70,7 +71,6 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
             f"{_named([c['name'] for c in schema])}). Add them; a column may be empty, but it "
             "must be there."
         )
-    warnings: list[str] = []
     # the ID column is kept as the rows' key, not "ignored" (both were said of `column_1`)
     keys = set(card.get("id_columns", ()))
     extra = [n for n in names
@@ -116,6 +116,32 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
                 )
         X[col["safe_name"]] = s
     return pd.DataFrame(X, index=frame.index).reset_index(drop=True), warnings
+
+
+def _loose(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _matched_loosely(frame: pd.DataFrame, needed: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` with a needed column it spells in another case or spacing (`X` for `x`,
+    `Unit price` for `unit  price`) under the model's name, said; only where exactly one of its
+    columns matches and that column is not itself a name the model uses. A file exported by
+    another tool was refused for lacking `x` beside its `X`."""
+    names = [str(c) for c in frame.columns]
+    taken = set(names) & set(needed)
+    renames: dict[str, str] = {}
+    for want in needed:
+        if want in names:
+            continue
+        found = [n for n in names if _loose(n) == _loose(want) and n not in taken | set(needed)]
+        if len(found) == 1 and found[0] not in renames:
+            renames[found[0]] = want
+    if not renames:
+        return frame, []
+    pairs = ", ".join(f"`{have}` as `{want}`" for have, want in renames.items())
+    return frame.rename(columns=renames), [
+        f"Read column(s) {pairs}: the names differ from the model's only in case or spaces."
+    ]
 
 
 def _check_unreadable(

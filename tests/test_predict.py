@@ -253,3 +253,22 @@ def test_a_wide_models_missing_columns_are_named_in_a_line_of_reasonable_length(
     said = str(caught.value)
     assert "`g1`, `g2`" in said and "and 787 more" in said and "and 788 more" in said
     assert len(said) < 600
+
+
+def test_a_column_spelled_in_another_case_or_spacing_is_read_as_the_models_and_said() -> None:
+    """A file from another tool with `X` for the model's `x` was refused for lacking `x`. One
+    column that differs only in case or spaces now stands in, with a warning; two candidates,
+    or a candidate the model uses itself, are not guessed between."""
+    from knobs.predict import check_schema
+
+    card = {"target": "y", "schema": [
+        {"name": "x", "safe_name": "x", "kind": "numeric"},
+        {"name": "unit price", "safe_name": "unit_price", "kind": "numeric"},
+    ]}  # fmt: skip
+    frame = pd.DataFrame({"X": [1.0, 2.0], "Unit  Price ": [3.0, 4.0]})
+    X, said = check_schema(frame, card)
+    assert list(X["x"]) == [1.0, 2.0] and list(X["unit_price"]) == [3.0, 4.0]
+    assert said == ["Read column(s) `X` as `x`, `Unit  Price ` as `unit price`: the names differ "
+                    "from the model's only in case or spaces."]  # fmt: skip
+    with pytest.raises(DataError, match="lacks column"):
+        check_schema(pd.DataFrame({"X": [1.0], " x ": [2.0], "unit price": [3.0]}), card)
