@@ -170,7 +170,7 @@ def finetune_section() -> None:
                    help=f"{result.seconds['scratch']:.1f} s")  # fmt: skip
     st.markdown(
         f"On {result.rows['held_out']} held-out new rows, **{CONTENDERS[result.winner]}** scores "
-        f"best. Fine-tuning {result.family} {result.meaning}; tuned on "
+        f"best{result.tied_words()}. Fine-tuning {result.family} {result.meaning}; tuned on "
         f"{result.rows['tuned_on']} rows."
     )
     if result.advice:

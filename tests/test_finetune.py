@@ -233,3 +233,30 @@ def test_a_fine_tuned_model_that_is_not_the_best_says_which_to_use(scores, said)
     else:
         assert said in result.advice and "holds the fine-tuned model" in result.advice
         assert result.to_dict()["advice"] == result.advice
+
+
+@pytest.mark.parametrize(
+    ("scores", "winner", "best", "tied"),
+    [
+        ({"old": 1.0, "finetuned": 1.0, "scratch": 1.0}, "finetuned",
+         "finetuned, old, scratch (tied)",
+         " (tied with the old model as is and the model trained from scratch)"),
+        ({"old": 0.9, "finetuned": 0.8, "scratch": 0.9}, "old", "old, scratch (tied)",
+         " (tied with the model trained from scratch)"),
+        ({"old": 0.7, "finetuned": 0.8, "scratch": 0.9}, "scratch", "scratch", ""),
+    ],
+)  # fmt: skip
+def test_tied_fine_tuning_scores_are_said_as_a_tie(scores, winner, best, tied):
+    """Three scores of 1.0000 read "best: old" and "the fine-tuned model scores below the old
+    model as is". A tie is said as one, and the fine-tuned model (the one written) is not
+    advised against when it ties for best."""
+    from knobs.transfer import FinetuneResult
+
+    result = FinetuneResult(
+        family="logistic", metric="roc_auc", direction="maximize", scores=scores,
+        seconds={"finetuned": 0.1, "scratch": 0.1}, rows={"tuned_on": 80, "held_out": 20},
+        details={}, meaning="", warnings=(), out=None,
+    )  # fmt: skip
+    assert result.winner == winner and result.best_words() == best
+    assert result.tied_words() == tied
+    assert (result.advice is None) == (winner == "finetuned")

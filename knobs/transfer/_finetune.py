@@ -214,9 +214,29 @@ class FinetuneResult:
     estimator: Any = field(default=None, repr=False)
 
     @property
-    def winner(self) -> str:
+    def winners(self) -> list[str]:
+        """The contenders tied at the best score, best first (one unless they tie)."""
         goal = Direction(self.direction)
-        return goal.ranked(list(self.scores), key=lambda k: self.scores[k])[0]
+        ranked = goal.ranked(list(self.scores), key=lambda k: self.scores[k])
+        top = self.scores[ranked[0]]
+        return [k for k in ranked if abs(self.scores[k] - top) <= 1e-12]
+
+    @property
+    def winner(self) -> str:
+        """The best contender; the fine-tuned model when it ties for best (it is the one written:
+        "best: old" and "scores below the old model" were said of three scores of 1.0000)."""
+        tied = self.winners
+        return "finetuned" if "finetuned" in tied else tied[0]
+
+    def tied_words(self) -> str:
+        """`` (tied with the old model as is)`` after the winner's name, or "" without a tie."""
+        others = [CONTENDERS[k] for k in self.winners if k != self.winner]
+        return f" (tied with {' and '.join(others)})" if others else ""
+
+    def best_words(self) -> str:
+        """``old`` or, on a tie, ``finetuned, old, scratch (tied)`` (the winner first)."""
+        tied = [self.winner] + [k for k in self.winners if k != self.winner]
+        return ", ".join(tied) + (" (tied)" if len(tied) > 1 else "")
 
     @property
     def advice(self) -> str | None:

@@ -55,7 +55,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         f"fine-tuned {result.family} on {rows['tuned_on']} new rows; {result.metric} on "
         f"{rows['held_out']} held-out new rows: old as is {fmt_score(s['old'])}, fine-tuned "
         f"{fmt_score(s['finetuned'])} ({result.seconds['finetuned']:.1f} s), from scratch "
-        f"{fmt_score(s['scratch'])} ({result.seconds['scratch']:.1f} s); best: {result.winner}"
+        f"{fmt_score(s['scratch'])} ({result.seconds['scratch']:.1f} s); best: {result.best_words()}"
     )
     if result.advice:
         print(f"note: {result.advice}")
