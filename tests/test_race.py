@@ -210,6 +210,20 @@ def test_verdict_says_when_tuning_is_within_noise() -> None:
     assert "TPE found the same best score on every seed: a tie." in s.verdict
 
 
+def test_a_tie_on_the_best_score_is_led_by_the_contestant_that_reached_it_first() -> None:
+    """Three strategies tied at 1.0000 on every seed: the verdict led with Grid "in 8 trials",
+    beside Random's 6, because the tie kept the listing's order."""
+    slow = [_curve("grid", i, [0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 1.0], test=1.0)
+            for i in range(3)]  # fmt: skip
+    fast = [_curve("random", i, [0.9, 0.95, 0.95, 0.95, 0.95, 1.0, 1.0, 1.0], test=1.0)
+            for i in range(3)]  # fmt: skip
+    s = R.summarize(slow + fast, "maximize", ("grid", "random"))
+    assert s.aggregate("grid").rank == s.aggregate("random").rank == 1
+    assert s.winner == "random"
+    assert s.verdict.startswith("Random reached 0.99 in 6 trials (median), Grid needed 8.")
+    assert [r["contestant"] for r in R.results_rows(s)] == ["Random", "Grid"]
+
+
 def test_charts_draw_baseline_noise_and_both_contestants() -> None:
     s = R.summarize(synthetic_race(), "maximize", ("random", "tpe"), metric="roc_auc")
     figs = V.race_figures(s)
