@@ -820,3 +820,23 @@ def test_a_best_model_no_better_than_a_constant_is_said() -> None:
     assert said is not None and "no better than predicting the training rows' median" in said
     assert "MAE (" in said and "lower is better" not in said
     assert test_caveat(plan, [best(plan.constant * 0.5)], plan.constant * 0.5) is None
+
+
+def test_a_commands_start_is_read_to_the_hundredth_not_the_whole_second() -> None:
+    """The budget's clock started at the boot time `/proc/stat` cuts to whole seconds plus the
+    process's start ticks: up to a second before the real start (1.2 s on this machine's boot),
+    so every time budget lost that much. Read from the uptime, the start falls between the
+    interpreter's launch and its first line."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import time; t0 = time.time()\n"
+            "from knobs.study._runner import process_started_at\n"
+            "print(t0, process_started_at())")  # fmt: skip
+    for _ in range(3):
+        launched = time.time()
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, check=True).stdout.split()  # fmt: skip
+        first_line, start = float(out[0]), float(out[1])
+        assert launched - 0.05 <= start <= first_line + 0.02, (launched, start, first_line)
