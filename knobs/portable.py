@@ -76,6 +76,9 @@ __all__ = [
     "analyse_target",
     "as_strings",
     "bool_pair",
+    "is_true_word",
+    "placeholder_mask",
+    "MARKER_WORDS",
     "CSV_DATES",
     "canonical_str",
     "clock_hours",
@@ -290,9 +293,53 @@ def clock_hours(values: pd.Series) -> pd.Series:
     return out
 
 
+#: 1 and 0 beside yes/no words: one more spelling of each side (`True`, `yes`, `1`, `Y`).
+_BOOL_DIGITS = {"1": True, "1.0": True, "0": False, "0.0": False}
+
+
 def bool_pair(lowered: set[str]) -> bool:
-    """True when exactly two distinct words form a yes/no pair (yes/no, true/false, y/n, t/f)."""
-    return len(lowered) == 2 and frozenset(lowered) in _BOOL_PAIRS
+    """True when a column's distinct lowered values are yes/no words: one pair (yes/no,
+    true/false, y/n, t/f), or several spellings of the two sides, 1 and 0 among them, with at
+    least one word of each side (`True`, `yes`, `1`, `False`, `no`, `0`: an export that mixed
+    spellings was read as 10 classes, and a column as 10 categories)."""
+    if len(lowered) == 2 and frozenset(lowered) in _BOOL_PAIRS:
+        return True
+    words = lowered - set(_BOOL_DIGITS)
+    return (len(lowered) > 2 and lowered <= TRUE_WORDS | FALSE_WORDS | set(_BOOL_DIGITS)
+            and bool(words & TRUE_WORDS) and bool(words & FALSE_WORDS))  # fmt: skip
+
+
+#: The other side of each yes/no spelling, so that a target's two classes read as a pair.
+_COUNTERPART = {"yes": "no", "true": "false", "y": "n", "t": "f", "1": "0", "1.0": "0.0"}
+
+
+def _case_style(word: str) -> str:
+    return "upper" if word.isupper() else "title" if word[:1].isupper() else "lower"
+
+
+def is_true_word(lowered: str) -> bool:
+    """The side of a yes/no spelling :func:`bool_pair` accepted: yes/true/y/t/1."""
+    return lowered in TRUE_WORDS or _BOOL_DIGITS.get(lowered, False)
+
+
+#: Placeholders for "no value" as spreadsheets and exports write them; with any 1 to 3
+#: punctuation marks (`-`, `?`, `--`, `#`), see :func:`placeholder_mask`.
+MARKER_WORDS = frozenset({
+    "na", "n/a", "n.a.", "nan", "none", "null", "nil", "missing", "unknown", "unk", "undefined",
+    "empty", "blank", "not available", "not applicable", "tbd", "#value!", "#div/0!", "#ref!",
+    "#n/a",
+})  # fmt: skip
+#: Placeholders that may also name a class of a target ("damage: none, minor, major").
+CLASS_LIKE_MARKERS = frozenset({"none", "empty", "blank"})
+
+
+def placeholder_mask(texts: pd.Series, *, target: bool = False) -> np.ndarray:
+    """Which values are placeholders for "no value" (:data:`MARKER_WORDS`, or 1 to 3
+    punctuation marks); for a target, not those that may be a class (:data:`CLASS_LIKE_MARKERS`)."""
+    words = texts.astype("str").str.strip().str.lower()
+    markers = MARKER_WORDS - CLASS_LIKE_MARKERS if target else MARKER_WORDS
+    found = words.isin(markers) | words.str.fullmatch(r"[^\w\s]{1,3}").fillna(False)
+    return found.to_numpy(dtype=bool)
 
 
 def words_to_float(s: pd.Series) -> pd.Series:
@@ -468,12 +515,14 @@ class TargetInfo:
     labels: pd.Series  # canonical label strings, NaN where missing
     numbers: pd.Series | None  # float values when every present value is a number
     classes: tuple[str, ...]  # sorted distinct labels (numerically when they are numbers)
+    markers: tuple[str, ...] = ()  # placeholders read as a missing target (`-`, `?`, `N/A`)
 
 
 def analyse_target(y: pd.Series, name: str | None = None) -> TargetInfo:
     """Normalise a target and infer its task; TableError when every value is missing."""
     name = str(name if name is not None else y.name)
     numbers: pd.Series | None
+    markers: tuple[str, ...] = ()
     if is_bool_dtype(y.dtype):
         labels = y.astype(object).map(str, na_action="ignore")
         labels = labels.where(y.notna())
@@ -485,6 +534,7 @@ def analyse_target(y: pd.Series, name: str | None = None) -> TargetInfo:
         strings = as_strings(y)
         codes, uniques = pd.factorize(strings)
         uniques = pd.Series(uniques, dtype="str")
+        strings, codes, uniques, markers = _without_placeholders(strings, codes, uniques)
         parsed = parse_numbers(uniques).to_numpy()
         unparsed = np.isnan(parsed) & ~uniques.str.lower().isin(["nan"]).to_numpy()
         if len(uniques) and not unparsed.any():
@@ -505,24 +555,59 @@ def analyse_target(y: pd.Series, name: str | None = None) -> TargetInfo:
         integral = bool(np.isfinite(finite).all() and (finite == np.round(finite)).all())
         distinct = finite.nunique()
         if not (integral and distinct <= MAX_CLASSES_FOR_NUMBERS):
-            return TargetInfo("regression", present, labels, numbers, ())
+            return TargetInfo("regression", present, labels, numbers, (), markers)
         classes = tuple(canonical_str(v) for v in np.sort(finite.unique()))
     else:
         classes = tuple(sorted(labels[present].unique()))
     task: Task = "binary" if len(classes) <= 2 else "multiclass"
-    return TargetInfo(task, present, labels, numbers, tuple(str(c) for c in classes))
+    return TargetInfo(task, present, labels, numbers, tuple(str(c) for c in classes), markers)
+
+
+#: Placeholders in a target are read as missing while together they are at most this share of
+#: its filled rows: beyond it they are too many to be stray, and stay classes.
+MAX_TARGET_PLACEHOLDERS = 0.2
+
+
+def _without_placeholders(
+    strings: pd.Series, codes: np.ndarray, uniques: pd.Series
+) -> tuple[pd.Series, np.ndarray, pd.Series, tuple[str, ...]]:
+    """A target's values with its placeholders (`-`, `?`, `unknown`, `N/A`) read as missing, and
+    the placeholders found: a yes/no target holding them was read as 5 classes, two of them then
+    "too rare" to search. Kept as they are when they are all the values, or too many to be stray."""
+    marker = placeholder_mask(uniques, target=True)
+    if not marker.any() or marker.all():
+        return strings, codes, uniques, ()
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    if counts[marker].sum() > MAX_TARGET_PLACEHOLDERS * counts.sum():
+        return strings, codes, uniques, ()
+    kept = strings.where(~pd.Series(marker[np.maximum(codes, 0)] & (codes >= 0), index=strings.index))
+    codes, found = pd.factorize(kept)
+    return kept, codes, pd.Series(found, dtype="str"), tuple(str(v) for v in uniques[marker])
 
 
 def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> pd.Series:
-    """Yes/yes/YES are one class, spelled as its most frequent spelling in the file."""
-    lowered = uniques.str.lower()
-    if not bool_pair(set(lowered)):
+    """Yes/yes/YES are one class, as are `Churned` and `churned`, spelled as its most frequent
+    spelling in the file; `True`, `yes` and `1` beside `False`, `no` and `0` are two classes."""
+    lowered = uniques.str.casefold()
+    if bool_pair(set(lowered)):
+        lowered = pd.Series(np.where([is_true_word(v) for v in lowered], "yes", "no"))
+    elif lowered.nunique() == len(lowered):
         return strings
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     spelling: dict[str, str] = {}
-    for low in set(lowered):
+    for low in sorted(set(lowered), reverse=True):  # "yes" before "no"
         members = np.flatnonzero((lowered == low).to_numpy())
+        # a word names the class before a digit does (`Yes`, not `1`), then the most frequent
+        worded = [m for m in members if str(uniques.iloc[m]).casefold() not in _BOOL_DIGITS]
+        members = np.asarray(worded or members)
         spelling[low] = str(uniques.iloc[members[np.argmax(counts[members])]])
+        if low == "no" and "yes" in spelling:  # `True` beside `False`, not beside `no`
+            pair = _COUNTERPART.get(spelling["yes"].casefold())
+            same = [m for m in members if str(uniques.iloc[m]).casefold() == pair]
+            if same:
+                style = _case_style(spelling["yes"])
+                spelling[low] = str(uniques.iloc[max(
+                    same, key=lambda m: (counts[m], _case_style(str(uniques.iloc[m])) == style))])
     mapped = np.array([spelling[v] for v in lowered], dtype=object)
     out = np.where(codes >= 0, mapped[np.maximum(codes, 0)], np.nan)
     return pd.Series(out, index=strings.index, dtype=object)

@@ -610,3 +610,46 @@ def test_far_out_targets_are_each_named_once_with_their_count() -> None:
     ds = prepare(pd.DataFrame({"x": rng.normal(size=300), "profit": profit}), "profit")
     said = [n for n in ds.notices if "far from the rest" in n]
     assert said and "-40,570 (5 rows), 40,570)" in said[0]
+
+
+def test_a_target_written_several_ways_or_with_placeholders_is_read_as_its_classes():
+    """From the new-user sweep: `True`/`yes`/`1`/`False`/`no`/`0` was read as 10 classes (at
+    accuracy 0.156, unsaid); yes/no with `-`, `?`, `unknown` and `N/A` as 5 classes, two of
+    them "too rare"; `churned`/`Churned`/`stayed` as 3. Spellings of one class are one class,
+    and stray placeholders a missing target, each said; a class named `none` stays a class."""
+    x = rng.normal(size=N)
+    mixed = np.array(["True", "False", "yes", "no", "1", "0", "Yes", "No"])[rng.integers(0, 8, N)]
+    ds = prepare(pd.DataFrame({"x": x, "t": mixed}), "t")
+    assert ds.task == "binary"
+    assert {c.casefold() for c in ds.classes} in ({"no", "yes"}, {"false", "true"})  # one pair
+    assert any("writes its classes several ways" in n for n in ds.notices)
+
+    marked = np.where(x > 0, "yes", "no").astype(object)
+    marked[:12] = ["-", "?", "unknown", "N/A"] * 3
+    ds = prepare(pd.DataFrame({"x": x, "t": marked}), "t")
+    assert ds.task == "binary" and ds.classes == ("no", "yes") and len(ds.y) == N - 12
+    assert ("Dropped 12 rows whose target `t` is missing or a placeholder (`-`, `?`, `unknown`, "
+            "`N/A`: read as no value, not as classes).") in ds.notices
+
+    cased = prepare(pd.DataFrame({"x": x, "t": cycle(["churned", "Churned", "stayed"])}), "t")
+    assert cased.task == "binary" and cased.classes == ("churned", "stayed")
+    damage = prepare(pd.DataFrame({"x": x, "t": cycle(["none", "minor", "major"])}), "t")
+    assert damage.classes == ("major", "minor", "none")
+    # numbers beside a stray `-`: a regression target, not 300 classes
+    amounts = np.round(rng.uniform(1, 100, N), 2).astype(str).astype(object)
+    amounts[:5] = "-"
+    assert prepare(pd.DataFrame({"x": x, "t": amounts}), "t").task == "regression"
+
+
+def test_yes_no_columns_written_several_ways_are_booleans():
+    """`member` holding True/False/yes/no/1/0 and blanks was read as 10 categories, and a `Y`
+    at predict was "a category the model never saw"."""
+    from knobs.portable import to_float
+
+    written = ["True", "False", "yes", "no", "1", "0", "Yes", "No", None, "Y", "n"]
+    ds = prepare(pd.DataFrame({"member": cycle(written), "t": rng.normal(size=N)}), "t")
+    column = next(c for c in ds.columns if c.name == "member")
+    assert column.kind == "boolean"
+    expected = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, np.nan, 1.0, 0.0]
+    np.testing.assert_array_equal(ds.X["member"].iloc[:11].to_numpy(), expected)
+    np.testing.assert_array_equal(to_float(pd.Series(written), "boolean").to_numpy(), expected)

@@ -96,8 +96,12 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
     n_dropped = int((~info.present).sum())
     if n_dropped:
         frame = frame.loc[info.present]
-        notices.append(f"Dropped {n_dropped} row{'s' * (n_dropped != 1)} whose target "
-                       f"`{target}` is missing.")
+        marks = ", ".join(f"`{m}`" for m in info.markers)
+        notices.append(
+            f"Dropped {n_dropped} row{'s' * (n_dropped != 1)} whose target `{target}` is "
+            + (f"missing or a placeholder ({marks}: read as no value, not as classes)."
+               if marks else "missing.")
+        )  # fmt: skip
         info = analyse_target(frame[target], target)
     chosen = _check_task(info, target, task)
     y, classes = _encode_target(info, chosen, target)

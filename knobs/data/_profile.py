@@ -20,7 +20,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from knobs.data import _clean
 from knobs.data._target import TargetInfo, analyse_target
 from knobs.errors import DataError
-from knobs.portable import ZERO_LED, clock_hours
+from knobs.portable import ZERO_LED, clock_hours, is_true_word, placeholder_mask
 
 Kind = Literal["numeric", "boolean", "categorical", "datetime", "text", "id"]
 FLAGS = ("target", "constant", "all_missing", "id_like", "high_cardinality", "possible_leak",
@@ -336,23 +336,16 @@ def _written_as(formats: tuple[str, ...]) -> str:
 _UTC_OFFSET = r"(?<=\d)([+-]\d{2}:?\d{2})$"
 
 
-#: At most this many distinct placeholders among a numeric column's values...
+#: At most this many distinct placeholders among a numeric column's values, each one of
+#: ``knobs.portable.MARKER_WORDS`` or punctuation alone (``-``, ``?``, ``--``, ``.``).
 MAX_MARKERS = 3
-#: ... each punctuation alone (``-``, ``?``, ``--``, ``.``) or one of these words (any case).
-MARKER_WORDS = frozenset({
-    "na", "n/a", "n.a.", "nan", "none", "null", "nil", "missing", "unknown", "unk", "undefined",
-    "empty", "blank", "not available", "not applicable", "tbd", "#value!", "#div/0!", "#ref!",
-})  # fmt: skip
 
 
 def _only_markers(texts: pd.Series) -> bool:
     """Whether a column's values that are not numbers are a few placeholders for "no value":
     a rating column with `-`, `?` and `--` in 8% of its cells was read as 303 categories. A
     word that could be a category (`small`, `male`) is not one: that column stays mixed."""
-    words = texts.str.strip().str.lower()
-    return 0 < len(texts) <= MAX_MARKERS and bool(
-        (words.isin(MARKER_WORDS) | words.str.fullmatch(r"[^\w\s]{1,3}")).all()
-    )
+    return 0 < len(texts) <= MAX_MARKERS and bool(placeholder_mask(texts).all())
 
 
 def _whole_clock_column(uniques: pd.Series, clock: np.ndarray) -> bool:
@@ -422,7 +415,7 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
 
     lowered = uniques.str.lower()
     if _clean.bool_pair(set(lowered)):
-        per = np.where(lowered.isin(_clean.TRUE_WORDS), 1.0, 0.0)
+        per = np.array([1.0 if is_true_word(v) else 0.0 for v in lowered])
         return "boolean", pd.Series(expand(per, np.nan), index=s.index, dtype="float64"), ()
 
     # Times of day read as hours (`parse_numbers`), here as in every later reading of the column:
