@@ -115,6 +115,27 @@ def test_the_expected_time_is_the_next_trials_familys_own() -> None:
     assert expected_trial_s(trials) == 4.5
 
 
+def test_a_family_whose_only_trials_the_time_cut_is_paced_by_how_long_they_ran() -> None:
+    """On a 400-column table the boosting defaults were cut after 2.6 s and 1.8 s, then, judged
+    at the logistic model's 0.2 s, started again and cut again. A family with no finished trial
+    is expected to take at least as long as its cut ones ran."""
+    from knobs.study.keys import INTERRUPTED, PRUNED
+
+    logistic = _trial(0.2)
+    logistic.params = {"model": "logistic"}
+    cut = _trial(2.6)
+    cut.params, cut.state = {"model": "xgboost"}, optuna.trial.TrialState.PRUNED
+    cut.user_attrs = PRUNED.attr({"after_fold": 1, "fold_scores": [0.7], "reason": "time budget"})
+    killed = _trial(1.8)
+    killed.params, killed.state = {"model": "hist_gb"}, optuna.trial.TrialState.FAIL
+    killed.user_attrs = {**INTERRUPTED.attr(True), **PRUNED.attr({"reason": "time budget"})}
+    trials = [logistic, cut, killed]
+    assert expected_trial_s(trials, model="xgboost") == 2.6
+    assert expected_trial_s(trials, model="hist_gb") == 1.8
+    assert expected_trial_s(trials, model="logistic") == 0.2
+    assert expected_trial_s(trials, model="random_forest") == 0.2  # nothing of its own, nothing cut
+
+
 def test_a_slow_familys_pace_does_not_stop_a_quick_familys_queued_trial() -> None:
     """A random forest's tuned trials took 4.6 s; 2 s before the cut, the queued XGBoost trial
     (0.7 s by its defaults trial) still starts. It did not when every family was judged by the
@@ -741,6 +762,12 @@ def test_trials_stopped_before_their_first_fold_take_no_place_in_the_trial_budge
     assert counts_toward_budget(pruned) and counts_toward_budget(cut_after_a_fold)
     assert spent([never, pruned, cut_after_a_fold]) == 2
     assert finished([never, pruned, cut_after_a_fold]) == 2
+    # the report's counts add up to the trial count: "13 trials" sat beside 9 complete + 6 cut
+    from knobs.study import counts
+
+    c = counts([never, pruned, cut_after_a_fold])
+    assert (c["COMPLETE"], c["PRUNED"], c["FAIL"], c["TIME_CUT"], c["NOT_COUNTED"]) == (0, 1, 0, 2, 1)
+    assert c["COMPLETE"] + c["PRUNED"] + c["FAIL"] + c["TIME_CUT"] - c["NOT_COUNTED"] == 2
 
 
 def test_a_family_whose_samples_keep_missing_the_cut_is_not_asked_for_again_this_run() -> None:

@@ -23,7 +23,7 @@ from knobs.metrics import Metric, call, constant_is_median, fold_noise, margin_w
 from knobs.metrics import direction as as_direction
 from knobs.pipelines import PREFIX as PREP_PREFIX
 from knobs.predict import DETECTED
-from knobs.study._budget import cut_by_time, is_scored
+from knobs.study._budget import cut_by_time, finished, is_scored
 from knobs.study._pipeline import pipeline_for
 from knobs.study._plan import StudyPlan
 from knobs.study.keys import BASELINE, CV, FAIL_REASON, INTERRUPTED, PRUNED, START, WORKER
@@ -404,6 +404,11 @@ def counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     out["PRUNED"] -= sum(1 for t in cut if t.state == TrialState.PRUNED)
     out["FAIL"] -= sum(1 for t in cut if t.state == TrialState.FAIL)
     out["INTERRUPTED"] = sum(1 for t in trials if INTERRUPTED.get(t))
+    # Ended but not in the trial count (stopped by the time before their first fold, or killed
+    # and retried): COMPLETE + PRUNED + FAIL + TIME_CUT = the trial count + NOT_COUNTED. A
+    # report read "13 trials" beside 9 complete and 6 cut, and the counts did not add up.
+    ended = sum(1 for t in trials if t.state.is_finished())
+    out["NOT_COUNTED"] = ended - finished(trials)
     return out
 
 
