@@ -147,23 +147,37 @@ def _matched_loosely(frame: pd.DataFrame, needed: Sequence[str]) -> tuple[pd.Dat
 def _check_unreadable(
     name: str, kind: str, s: pd.Series, bad: pd.Series, present: pd.Series, warnings: list[str]
 ) -> None:
-    n_bad = int(bad.sum())
-    if not n_bad:
+    """Warn of the values of ``s`` that cannot be read as ``kind`` (``bad``), or refuse a column
+    none of whose values can. Placeholders (`-`, `?`, `N/A`) are missing values, as training read
+    them, and said nowhere: every batch warned "cannot be read as numbers (`-`, `?`, `none`)"
+    for a column whose training had read them as missing. Infinite values have words of their
+    own ("`inf` cannot be read as numbers" read as a parsing failure)."""
+    if not bad.any():
         return
+    text = s.astype("str").str.strip()
+    quiet = bad & pd.Series(portable.placeholder_mask(text), index=s.index)
+    infinite = bad & text.str.fullmatch(r"[-+]?(inf|infinity)", case=False).fillna(False)
+    rest = bad & ~quiet & ~infinite
     what = {"numeric": "numbers", "boolean": "yes/no values", "datetime": "dates"}[kind]
     if (kind == "numeric" and not pd.api.types.is_numeric_dtype(s.dtype)
             and portable.clock_hours(s[present]).notna().any()):  # fmt: skip
         what = "times of day"  # a column of times read as hours: `25:70` is no time, not "no number"
-    if n_bad == int(present.sum()):
+    if rest.any() and int(rest.sum()) == int((present & ~quiet & ~infinite).sum()):
         raise DataError(
             f"Column `{name}` should hold {what} (it was {kind} in training), but none of its "
-            f"values can be read as such ({_examples(s[bad])}). Fix the column or check that "
+            f"values can be read as such ({_examples(s[rest])}). Fix the column or check that "
             "this is the right file."
         )
-    warnings.append(
-        f"Column `{name}`: {n_bad} value(s) cannot be read as {what} ({_examples(s[bad])}) and "
-        "are treated as missing."
-    )
+    if infinite.any():
+        warnings.append(
+            f"Column `{name}`: {int(infinite.sum())} value(s) are infinite "
+            f"({_examples(s[infinite])}) and are treated as missing, as in training."
+        )
+    if rest.any():
+        warnings.append(
+            f"Column `{name}`: {int(rest.sum())} value(s) cannot be read as {what} "
+            f"({_examples(s[rest])}) and are treated as missing."
+        )
 
 
 #: ``id_column`` value: the ID-like column recorded at training, if the table has it.

@@ -272,3 +272,20 @@ def test_a_column_spelled_in_another_case_or_spacing_is_read_as_the_models_and_s
                     "from the model's only in case or spaces."]  # fmt: skip
     with pytest.raises(DataError, match="lacks column"):
         check_schema(pd.DataFrame({"X": [1.0], " x ": [2.0], "unit price": [3.0]}), card)
+
+
+def test_placeholders_are_quiet_and_infinite_values_are_said_as_such_at_predict() -> None:
+    """Every batch warned "cannot be read as numbers (`-`, `?`, `none`)" for placeholders that
+    training had read as missing, and `inf` read as a parsing failure."""
+    from knobs.predict import check_schema
+
+    card = {"target": "y", "schema": [{"name": "a", "safe_name": "a", "kind": "numeric"}]}
+    rows = pd.DataFrame({"a": ["1.5", "-", "?", "none", "N/A", "inf", "-Infinity", "abc", "2"]})
+    X, said = check_schema(rows, card)
+    assert said == [
+        "Column `a`: 2 value(s) are infinite (`inf`, `-Infinity`) and are treated as missing, "
+        "as in training.",
+        "Column `a`: 1 value(s) cannot be read as numbers (`abc`) and are treated as missing.",
+    ]
+    with pytest.raises(DataError, match="none of its values can be read"):
+        check_schema(pd.DataFrame({"a": ["abc", "-", "x"]}), card)
