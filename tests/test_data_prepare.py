@@ -653,3 +653,22 @@ def test_yes_no_columns_written_several_ways_are_booleans():
     expected = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, np.nan, 1.0, 0.0]
     np.testing.assert_array_equal(ds.X["member"].iloc[:11].to_numpy(), expected)
     np.testing.assert_array_equal(to_float(pd.Series(written), "boolean").to_numpy(), expected)
+
+
+def test_a_target_of_dates_is_refused_with_what_to_predict_or_said_when_few():
+    """`ship_date` as target was "classes with too few rows, merge them", and with regression
+    asked "not numbers: choose a classification task"; a numeric target forced to binary was
+    told to choose multiclass."""
+    x = rng.normal(size=N)
+    days = pd.date_range("2023-01-01", periods=N, freq="D").strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"x": x, "ship_date": days})
+    for task in (None, "regression"):
+        with pytest.raises(DataError, match="holds dates .*not dates. Add a column made from them"):
+            prepare(frame, "ship_date", task=task)
+    few = pd.DataFrame({"x": x, "due": cycle(["2024-01-31", "2024-02-29", "2024-03-31"])})
+    ds = prepare(few, "due")
+    assert ds.task == "multiclass"
+    assert any(n.startswith("Target `due` holds dates (like `2024-01-31`): each of its 3 dates")
+               for n in ds.notices)  # fmt: skip
+    with pytest.raises(DataError, match="cannot be binary. Choose regression"):
+        prepare(pd.DataFrame({"x": x, "t": rng.normal(size=N)}), "t", task="binary")

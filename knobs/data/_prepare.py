@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from knobs import portable
 from knobs.data._ingest import RawTable
 from knobs.data._profile import (
     MAX_ONEHOT,
@@ -103,6 +104,7 @@ def prepare(table: RawTable | pd.DataFrame, target: str, *, task: Task | None = 
                if marks else "missing.")
         )  # fmt: skip
         info = analyse_target(frame[target], target)
+    notices.extend(_target_dates(info, target))
     chosen = _check_task(info, target, task)
     y, classes = _encode_target(info, chosen, target)
     notices.extend(_target_numbers_from_text(frame[target], info, chosen, target))
@@ -151,6 +153,35 @@ def check_column(name: str, names: Sequence[str]) -> None:
     raise DataError(f"There is no column `{name}` to exclude.{hint}")
 
 
+#: A target of dates with more distinct ones than this is refused (a class per date teaches
+#: nothing); with fewer, its dates are classes, and said.
+MAX_DATE_CLASSES = 20
+
+
+def _target_dates(info: TargetInfo, target: str) -> list[str]:
+    """A target holding dates: refused with what to predict instead when it has many distinct
+    ones, said when few (each then a class). `ship_date` was "classes with too few rows, merge
+    them", and with `--task regression` "not numbers: choose a classification task"."""
+    if info.numbers is not None:
+        return []
+    uniques = pd.Series(pd.unique(info.labels[info.present]), dtype="str")
+    sample = uniques.head(200)
+    formats = portable.guess_date_formats(sample)
+    if not formats or portable.parse_dates_as(sample, formats).notna().mean() < 0.9:
+        return []
+    example = uniques.iloc[0]
+    if len(uniques) > MAX_DATE_CLASSES:
+        raise DataError(
+            f"Target `{target}` holds dates (like `{example}`; {len(uniques):,} distinct): Knobs "
+            "predicts classes or numbers, not dates. Add a column made from them, such as the "
+            "days from a start date or between two dates (a number), or the month (a class), and "
+            "pick that as the target."
+        )
+    return [f"Target `{target}` holds dates (like `{example}`): each of its {len(uniques)} dates "
+            "is read as a class. To predict when, use a number made from them (days from a "
+            "start date) as the target instead."]
+
+
 def _check_task(info: TargetInfo, target: str, task: Task | None) -> Task:
     if task is None or task == info.task:
         chosen = info.task
@@ -182,8 +213,9 @@ def _check_task(info: TargetInfo, target: str, task: Task | None) -> Task:
                         "a value: there is nothing to predict. Choose another target or add rows "
                         "of other classes.")
     if chosen == "binary" and len(classes) > 2:
+        instead = "regression" if info.task == "regression" else "multiclass"
         raise DataError(f"Target `{target}` has {len(classes)} classes ({_list(classes)}), so it "
-                        "cannot be binary. Choose multiclass.")
+                        f"cannot be binary. Choose {instead}.")
     if chosen == "multiclass" and len(classes) == 2:
         raise DataError(f"Target `{target}` has only 2 classes ({_list(classes)}): choose binary "
                         "instead of multiclass.")
