@@ -157,6 +157,7 @@ _BOOL_PAIRS = (
 
 _SPACES = re.compile(r"[\s\u00a0\u202f']")  # spaces and Swiss apostrophes used as thousands marks
 _PARENTHESISED = re.compile(r"^\(([^()\-+]+)\)$")
+_MINUS_SIGNS = re.compile(r"^[\u2212\u2012\u2013\ufe63\uff0d](?=[\d.,$€£¥₹])")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+")
 # One currency sign before the number (after its sign) or after it, or a percent sign after it.
 _UNIT_SIGNS = "$€£¥₹"
@@ -215,6 +216,9 @@ def parse_numbers(values: pd.Series, decimal_hint: str = ".") -> pd.Series:
     file does not use decimal commas; otherwise it is the decimal mark. Unreadable values are NaN.
     """
     written = t = values.astype("str").str.replace(_SPACES, "", regex=True)
+    # the minus sign of typeset text (U+2212) and the dashes word processors put for it: a column
+    # of `−0.532` was 552 categories
+    t = t.str.replace(_MINUS_SIGNS, "-", regex=True)
     # Accounting's negatives: "(1,234.00)" is -1,234.00.
     t = t.str.replace(_PARENTHESISED, r"-\1", regex=True)
     # Amounts and shares as spreadsheets write them ("$1,234.50", "12 €", "45%"): the sign goes,

@@ -595,3 +595,30 @@ def test_a_share_of_numbers_short_of_all_is_never_said_as_100_percent():
     notices = [n for a in _analyses(values, "weight") for n in a.notices]
     assert notices[0].startswith("Column `weight` is numeric (over 99% of its values are "
                                  "numbers); read its 8 `twelve`, `unknown`, `12 kg` as missing")
+
+
+def test_numbers_with_a_typeset_minus_sign_are_numbers():
+    """`−0.532` (U+2212, as typeset text and some exports write it) made a temperature column
+    552 categories; predict reads it the same way."""
+    from knobs.data import prepare
+    from knobs.portable import to_float
+
+    values = [f"{'−' if v < 0 else ''}{abs(v):.3f}" for v in rng.normal(size=200)]
+    ds = prepare(pd.DataFrame({"temp": values, "y": rng.normal(size=200)}), "y")
+    assert next(c for c in ds.columns if c.name == "temp").kind == "numeric"
+    expected = [float(v.replace("−", "-")) for v in values]
+    np.testing.assert_allclose(ds.X["temp"], expected)
+    np.testing.assert_allclose(to_float(pd.Series(values)), expected)
+
+
+def test_a_column_of_json_text_is_said():
+    """`{"plan": "pro", "seats": 3}` in a column was read as 98 target-encoded categories, and
+    `[1, 2]` as 308, without a word."""
+    from knobs.data import prepare
+
+    plans = [f'{{"plan": "{p}", "seats": {k}}}' for p, k in
+             zip(rng.choice(["pro", "team", "free"], 200), rng.integers(1, 40, 200), strict=True)]  # fmt: skip
+    ds = prepare(pd.DataFrame({"meta": plans, "y": rng.normal(size=200)}), "y")
+    assert any(n.startswith('Column `meta` holds JSON text (like `{"plan": ') for n in ds.notices)
+    plain = prepare(pd.DataFrame({"c": cycle(["a", "b", "c"], 200), "y": rng.normal(size=200)}), "y")
+    assert not any("JSON" in n for n in plain.notices)

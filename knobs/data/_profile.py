@@ -496,6 +496,14 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
 
     values = strings.astype(object).where(strings.notna(), np.nan)
     n_unique = len(uniques)
+    json_like = uniques.str.fullmatch(r"\s*(\{.*\}|\[.*\])\s*", flags=re.DOTALL).fillna(False)
+    if n_unique > 1 and json_like.mean() >= 0.9:
+        # `{"plan": "pro", "seats": 3}` and `[1, 2]` were 98 and 308 categories, unsaid
+        notices.append(
+            f"Column `{name}` holds JSON text (like `{_preview_value(uniques[json_like].iloc[0])}`): "
+            "each distinct text is read as one category, so the fields inside it are not seen. "
+            "Give its fields columns of their own to use them."
+        )
     if n_unique > MAX_ONEHOT and n_unique >= 0.3 * present:
         lengths = uniques.str.len().to_numpy()
         words = uniques.str.count(" ").to_numpy() + 1
@@ -504,6 +512,10 @@ def _analyse_strings(s: pd.Series, name: str, decimal: str, flags: list[str],
         if mean_len >= 20 and mean_words >= 3:
             return "text", values, ()
     return "categorical", values, ()
+
+
+def _preview_value(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _name_tokens(name: str) -> list[str]:
