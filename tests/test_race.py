@@ -192,6 +192,8 @@ def test_summary_table_and_verdict_on_known_curves() -> None:
     assert "Random did not reach it in most seeds (1/3)" in s.verdict
     assert "Random: 1 of 18 trials failed" in s.verdict
     assert "low power" in s.verdict
+    # told apart from a search's paired verdict (±0.0604 beside ±0.0012, both "95% margin")
+    assert "from 2 folds of the best score alone, unpaired with the defaults')" in s.verdict
     rows = R.results_rows(s)
     assert [r["contestant"] for r in rows] == ["TPE", "Random"]
     csv_text = R.results_csv(s)
