@@ -20,6 +20,7 @@ from components.explain import section as explain_section
 from knobs import visualization as V
 from knobs.api import Search
 from knobs.errors import StudyError
+from knobs.formatting import plural
 from knobs.metrics import metric_label
 from knobs.study import StudyPlan, is_scored
 
@@ -63,7 +64,7 @@ def panel(name: str) -> None:
                 "Model (parameter charts)",
                 list(models),
                 key=state.W_AN_MODEL,
-                format_func=lambda m: f"{m} ({models[m]} trials)",
+                format_func=lambda m: f"{m} ({plural(models[m], 'trial')})",
             )
         chosen = V.select(trials, V.Selection(failed=failed, pruned=pruned, baseline=baseline))
         thinned: dict[int, V.Thinned] = {}

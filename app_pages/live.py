@@ -68,7 +68,7 @@ def controls(handle: Search, status_state: str) -> None:
         st.rerun()
 
 
-def best_summary(handle: Search, trials: Sequence[FrozenTrial]) -> None:
+def best_summary(handle: Search, trials: Sequence[FrozenTrial], *, finished: bool) -> None:
     best = results.best_trial(trials, handle.plan.direction)
     if best is None:
         return
@@ -77,7 +77,8 @@ def best_summary(handle: Search, trials: Sequence[FrozenTrial]) -> None:
         ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
         or "library defaults"
     )
-    st.markdown(f"**Best so far:** trial {best.number}, {model} with {shown}.")
+    label = "Best trial" if finished else "Best so far"  # "so far" read oddly once finished
+    st.markdown(f"**{label}:** trial {best.number}, {model} with {shown}.")
 
 
 def panel(handle: Search) -> None:
@@ -99,7 +100,7 @@ def panel(handle: Search) -> None:
         live_charts.final_model(
             FINAL.get(handle.study), TEST_SCORE.get(handle.study), handle.plan, trials
         )
-        best_summary(handle, trials)
+        best_summary(handle, trials, finished=status.state == "finished")
         perfect = handle.perfect_words(trials)
         if perfect:
             st.warning(perfect, icon=":material/flag:")

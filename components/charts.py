@@ -299,7 +299,7 @@ def final_model_words(
             "no trial saw." if score is not None else "")  # fmt: skip
     chosen = (test or {}).get("chosen")
     if chosen and chosen.get("why"):  # a linear model delivered instead of the best trial
-        tail += f" **Delivered:** {chosen['why']}"
+        tail += f" **Delivered:** {chosen['why']}."
     caveat = test_caveat(plan, trials, score)
     if caveat:
         tail += f" {caveat}"
@@ -408,7 +408,7 @@ def analysis_charts(trials: Sequence[FrozenTrial], plan: StudyPlan, key: tuple[A
             "Model to analyse",
             models,
             key=state.W_ANALYSIS_MODEL,
-            format_func=lambda m: f"{m} ({ready[m]} trials)",
+            format_func=lambda m: f"{m} ({plural(ready[m], 'trial')})",
         )
     metric = metric_label(plan.metric)
     name = key[0]

@@ -371,7 +371,10 @@ def test_a_queued_trial_reads_as_its_model_and_settings() -> None:
     assert table["state"].tolist() == ["queued", "queued"]
     assert table["model"].tolist() == ["random_forest", "xgboost"]
     assert table["parameters"].tolist() == ["n_estimators=300", "(library defaults)"]
-    assert table["note"].tolist() == ["", ""]
+    # "Finished: 50 of 50 trials done" beside a bare "queued" row: the note says what it is
+    assert table["note"].tolist() == [
+        "queued (a starting point, or settings asked for), not run: it runs when a worker is "
+        "free, or when the search is resumed"] * 2
 
 
 def test_a_queued_retry_says_which_trial_it_retries_and_when_it_runs() -> None:

@@ -446,6 +446,8 @@ def test_live_says_what_the_noise_band_is_beside_the_verdict() -> None:
     assert not at.exception
     assert "Shaded band: the best score ±" in texts(at.caption)
     assert "compares it with the defaults fold by fold" in texts(at.caption)
+    # finished: the best trial, no longer "so far"
+    assert "**Best trial:** trial" in texts(at.markdown) and "Best so far" not in texts(at.markdown)
 
 
 def test_live_without_a_study_says_what_to_do() -> None:

@@ -62,8 +62,11 @@ def state_word(t: FrozenTrial) -> str:
 def retry_note(t: FrozenTrial) -> str:
     """Why a queued trial is there when it is a retry: a finished study listed two "queued"
     trials beside "6 trials done", re-queued for a resume after the time cut interrupted them."""
-    if t.state != TrialState.WAITING or RETRY_OF.get(t) is None:
+    if t.state != TrialState.WAITING:
         return ""
+    if RETRY_OF.get(t) is None:  # "Finished: 50 of 50 trials done" beside a bare "queued" row
+        return ("queued (a starting point, or settings asked for), not run: it runs when a "
+                "worker is free, or when the search is resumed")
     return (f"retry of trial {RETRY_OF.get(t)}, which was interrupted: it runs when a worker is "
             "free, or when the search is resumed")
 
