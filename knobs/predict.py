@@ -97,6 +97,8 @@ def check_schema(frame: pd.DataFrame, card: Mapping[str, Any]) -> tuple[pd.DataF
             parsed = portable.to_float(s, kind)
             bad = present & parsed.isna()
             _check_unreadable(col["name"], kind, s, bad, present, warnings)
+            if col.get("range"):
+                _check_range(col["name"], s, parsed, col["range"], warnings)
         elif kind == "datetime":
             # Read with the formats of the training table (a card without them guesses): a
             # batch whose days are all 12 or less would otherwise read a day-first column
@@ -142,6 +144,30 @@ def _matched_loosely(frame: pd.DataFrame, needed: Sequence[str]) -> tuple[pd.Dat
     return frame.rename(columns=renames), [
         f"Read column(s) {pairs}: the names differ from the model's only in case or spaces."
     ]
+
+
+#: A value counts as far outside what the model saw beyond this many times the training
+#: range's width past either end: a drift stays quiet, a change of units does not.
+FAR_OUTSIDE = 1.0
+
+
+def _check_range(
+    name: str, s: pd.Series, parsed: pd.Series, seen: Sequence[float], warnings: list[str]
+) -> None:
+    """Warn of values far outside the range the model was fitted on. Training read `-17.9%` as
+    -0.179; a batch written `-17.9` was read as -17.9, and the predictions went from 2.25 to
+    -86.5 without a word (models extrapolate flat or wildly, never sensibly, that far out)."""
+    lo, hi = float(seen[0]), float(seen[1])
+    width = max(hi - lo, abs(hi), abs(lo), 1e-12)
+    far = (parsed < lo - FAR_OUTSIDE * width) | (parsed > hi + FAR_OUTSIDE * width)
+    if not far.any():
+        return
+    warnings.append(
+        f"Column `{name}`: {int(far.sum())} value(s) lie far outside the {lo:.4g} to {hi:.4g} the "
+        f"model was fitted on ({_examples(s[far])}); its predictions for those rows are guesses. "
+        "Check the units: a column written as percentages in training (45%) is read as shares "
+        "(0.45)."
+    )
 
 
 def _check_unreadable(

@@ -289,3 +289,27 @@ def test_placeholders_are_quiet_and_infinite_values_are_said_as_such_at_predict(
     ]
     with pytest.raises(DataError, match="none of its values can be read"):
         check_schema(pd.DataFrame({"a": ["abc", "-", "x"]}), card)
+
+
+def test_values_far_outside_the_range_the_model_saw_are_said() -> None:
+    """Trained on `-17.9%` (read as -0.179), a batch written `-17.9` moved the predictions from
+    2.25 to -86.5 without a word. The card keeps each numeric column's range; values beyond it
+    by more than its width are said, with the units to check. A drift stays quiet."""
+    from knobs.export._card import input_schema
+    from knobs.predict import check_schema
+
+    class Plan:
+        columns = [type("C", (), {"name": "pct", "safe_name": "pct", "kind": "numeric",
+                                  "used": True, "flags": (), "formats": ()})()]  # fmt: skip
+
+    schema = input_schema(Plan(), pd.DataFrame({"pct": [-0.52, 0.1, 0.61]}))
+    assert schema[0]["range"] == [-0.52, 0.61]
+    card = {"target": "y", "schema": schema}
+    _, quiet = check_schema(pd.DataFrame({"pct": ["-0.6", "0.7", "12%"]}), card)
+    assert quiet == []
+    _, said = check_schema(pd.DataFrame({"pct": ["-17.9", "0.2", "41.9"]}), card)
+    assert said == [
+        "Column `pct`: 2 value(s) lie far outside the -0.52 to 0.61 the model was fitted on "
+        "(`-17.9`, `41.9`); its predictions for those rows are guesses. Check the units: a column "
+        "written as percentages in training (45%) is read as shares (0.45)."
+    ]

@@ -67,6 +67,10 @@ def input_schema(plan: StudyPlan, X_train: pd.DataFrame) -> list[dict[str, Any]]
         entry: dict[str, Any] = {"name": c.name, "safe_name": c.safe_name, "kind": c.kind}
         if c.formats:
             entry["formats"] = list(c.formats)
+        if c.kind == "numeric" and c.safe_name in X_train:
+            seen = pd.to_numeric(X_train[c.safe_name], errors="coerce").dropna()
+            if len(seen):  # what predict warns beyond (`knobs.predict.FAR_OUTSIDE`)
+                entry["range"] = [float(seen.min()), float(seen.max())]
         if c.kind == "categorical" and c.safe_name in X_train:
             values = to_category(X_train[c.safe_name]).dropna().unique().tolist()
             cats = sorted(str(v) for v in values)
