@@ -592,7 +592,9 @@ def _without_placeholders(
 def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> pd.Series:
     """Yes/yes/YES are one class, as are `Churned` and `churned`, spelled as its most frequent
     spelling in the file; `True`, `yes` and `1` beside `False`, `no` and `0` are two classes."""
-    lowered = uniques.str.casefold()
+    # one class whatever its case or closing punctuation (`yes`, `Yes!`, `yes.`); `A+` and `A`
+    # stay apart
+    lowered = uniques.str.casefold().str.replace(r"[.!?]+$", "", regex=True)
     if bool_pair(set(lowered)):
         lowered = pd.Series(np.where([is_true_word(v) for v in lowered], "yes", "no"))
     elif lowered.nunique() == len(lowered):
@@ -602,7 +604,9 @@ def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> p
     for low in sorted(set(lowered), reverse=True):  # "yes" before "no"
         members = np.flatnonzero((lowered == low).to_numpy())
         # a word names the class before a digit does (`Yes`, not `1`), then the most frequent
-        worded = [m for m in members if str(uniques.iloc[m]).casefold() not in _BOOL_DIGITS]
+        worded = [m for m in members if str(uniques.iloc[m]).casefold() not in _BOOL_DIGITS
+                  and not str(uniques.iloc[m]).endswith((".", "!", "?"))] or [
+                  m for m in members if str(uniques.iloc[m]).casefold() not in _BOOL_DIGITS]
         members = np.asarray(worded or members)
         spelling[low] = str(uniques.iloc[members[np.argmax(counts[members])]])
         if low == "no" and "yes" in spelling:  # `True` beside `False`, not beside `no`
@@ -610,8 +614,8 @@ def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> p
             same = [m for m in members if str(uniques.iloc[m]).casefold() == pair]
             if same:
                 style = _case_style(spelling["yes"])
-                spelling[low] = str(uniques.iloc[max(
-                    same, key=lambda m: (counts[m], _case_style(str(uniques.iloc[m])) == style))])
+                spelling[low] = str(uniques.iloc[max(  # `True` beside `False`, not `false`
+                    same, key=lambda m: (_case_style(str(uniques.iloc[m])) == style, counts[m]))])
     mapped = np.array([spelling[v] for v in lowered], dtype=object)
     out = np.where(codes >= 0, mapped[np.maximum(codes, 0)], np.nan)
     return pd.Series(out, index=strings.index, dtype=object)

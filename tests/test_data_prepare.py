@@ -623,6 +623,8 @@ def test_a_target_written_several_ways_or_with_placeholders_is_read_as_its_class
     assert ds.task == "binary"
     assert {c.casefold() for c in ds.classes} in ({"no", "yes"}, {"false", "true"})  # one pair
     assert any("writes its classes several ways" in n for n in ds.notices)
+    # one casing for the pair (`False` and `true` were the classes, and predict's columns)
+    assert len({c[:1].isupper() for c in ds.classes}) == 1
 
     marked = np.where(x > 0, "yes", "no").astype(object)
     marked[:12] = ["-", "?", "unknown", "N/A"] * 3
@@ -631,6 +633,12 @@ def test_a_target_written_several_ways_or_with_placeholders_is_read_as_its_class
     assert ("Dropped 12 rows whose target `t` is missing or a placeholder (`-`, `?`, `unknown`, "
             "`N/A`: read as no value, not as classes).") in ds.notices
 
+    # closing punctuation: `yes.` and `No!` are yes and no (a re-check found 6 classes); A+ is A+
+    punct = prepare(pd.DataFrame({"x": x, "t": cycle(["yes", "no", "yes.", "No!", "no", "yes"])}),
+                    "t")  # fmt: skip
+    assert punct.task == "binary" and punct.classes == ("no", "yes")
+    grades = prepare(pd.DataFrame({"x": x, "t": cycle(["A+", "A", "B", "A-"])}), "t")
+    assert grades.classes == ("A", "A+", "A-", "B")
     cased = prepare(pd.DataFrame({"x": x, "t": cycle(["churned", "Churned", "stayed"])}), "t")
     assert cased.task == "binary" and cased.classes == ("churned", "stayed")
     damage = prepare(pd.DataFrame({"x": x, "t": cycle(["none", "minor", "major"])}), "t")

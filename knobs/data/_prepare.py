@@ -258,7 +258,7 @@ def _merged_spellings(raw: pd.Series, info: TargetInfo, target: str) -> list[str
         for label, ways in merged.items()
     )
     return [f"Target `{target}` writes its classes several ways, read as one class each "
-            f"(case and spaces aside): {shown}."]
+            f"(case, spaces, closing punctuation and yes/no words such as 1/0 aside): {shown}."]
 
 
 #: From this many columns of many categories on, they are said in one notice.
