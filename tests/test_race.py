@@ -478,3 +478,10 @@ def test_race_cli_refuses_bad_options(tmp_path, capsys, extra, message) -> None:
     assert main(["race", str(data), "--target", "label", *extra]) == 2
     assert message in capsys.readouterr().err
     assert main(["race", str(tmp_path / "missing.csv"), "--target", "label"]) == 2
+
+
+def test_a_target_reached_in_one_trial_is_said_in_the_singular() -> None:
+    """"reached 0.99 in 1 trials (median)" from a re-check of a race."""
+    runs = [_curve("random", i, [1.0, 1.0, 1.0], test=1.0) for i in range(3)]
+    s = R.summarize(runs, "maximize", ("random",))
+    assert "in 1 trial (median)" in s.verdict

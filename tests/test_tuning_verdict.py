@@ -63,7 +63,16 @@ def test_when_the_defaults_win_the_trials_not_scored_are_counted() -> None:
     worse = _trial(1, [0.7, 0.7, 0.7])
     pruned = optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, params={"x": 0.1},
                                        distributions={"x": FloatDistribution(0, 1)})  # fmt: skip
-    words = tuning_verdict([base, worse, pruned, pruned], "maximize")["words"]
+    # a trial stopped before its first fold is not in the trial count either ("25 trials" in
+    # the summary beside "the other 17 of 26")
+    from knobs.study.keys import PRUNED
+
+    never = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED, params={"x": 0.1},
+        distributions={"x": FloatDistribution(0, 1)},
+        user_attrs=PRUNED.attr({"after_fold": 0, "reason": "time budget"}),
+    )  # fmt: skip
+    words = tuning_verdict([base, worse, pruned, pruned, never], "maximize")["words"]
     assert words.endswith("in 2 scored trials (the other 2 of 4 were pruned, failed or stopped "
                           "before their last fold).")  # fmt: skip
     assert tuning_verdict([base, worse], "maximize")["words"].endswith("in 2 scored trials.")

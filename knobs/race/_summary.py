@@ -308,7 +308,8 @@ def verdict(s: RaceSummary) -> str:
     parts: list[str] = []
     if w.trials_to_target is not None:
         others = [_reach_words(s.aggregate(c.other)) for c in s.comparisons]
-        lead = f"{w.label} reached {s.target:.4g} in {w.trials_to_target:g} trials (median)"
+        trials = "trial" if w.trials_to_target == 1 else "trials"  # "in 1 trials"
+        lead = f"{w.label} reached {s.target:.4g} in {w.trials_to_target:g} {trials} (median)"
         parts.append(lead + (", " + ", ".join(others) if others else "") + ".")
     else:
         parts.append(f"{w.label} has the best mean CV {s.metric}, {_fmt(w.mean_best)}.")

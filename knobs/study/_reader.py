@@ -294,7 +294,7 @@ def constant_caveat(plan: StudyPlan, best: FrozenTrial | None) -> str | None:
         what = "the training rows' median" if constant_is_median(metric) else "their mean"
         why = (
             "Models here fit squared error, which a few extreme target values pull far from most "
-            "rows: leave those rows out (see the notices), or rank by R² or RMSE."
+            "rows whatever the metric ranks them by: leave those rows out (see the notices)."
             if constant_is_median(metric) else
             "The columns, as read, do not predict the target: check the notices."
         )  # fmt: skip
@@ -352,7 +352,7 @@ def tuning_verdict(trials: Sequence[FrozenTrial], direction: str) -> dict[str, A
     gain = way.gain(best.value, base.value)
     if best.number == base.number:
         scored = len(complete(trials))
-        ended = sum(1 for t in trials if t.state.is_finished())
+        ended = finished(trials)  # the trial count the summary gives ("25 trials"), not 26
         # "12 trials" beside "in 5 scored trials" left the other 7 unexplained
         others = (f" (the other {ended - scored} of {ended} were pruned, failed or stopped "
                   "before their last fold)") if ended > scored else ""  # fmt: skip
