@@ -603,12 +603,15 @@ def _bool_labels(strings: pd.Series, uniques: pd.Series, codes: np.ndarray) -> p
     spelling: dict[str, str] = {}
     for low in sorted(set(lowered), reverse=True):  # "yes" before "no"
         members = np.flatnonzero((lowered == low).to_numpy())
-        # a word names the class before a digit does (`Yes`, not `1`), then the most frequent
-        worded = [m for m in members if str(uniques.iloc[m]).casefold() not in _BOOL_DIGITS
-                  and not str(uniques.iloc[m]).endswith((".", "!", "?"))] or [
-                  m for m in members if str(uniques.iloc[m]).casefold() not in _BOOL_DIGITS]
-        members = np.asarray(worded or members)
-        spelling[low] = str(uniques.iloc[members[np.argmax(counts[members])]])
+
+        def rank(m: int) -> tuple[bool, bool, int]:
+            # a word names the class before a digit does (`Yes`, not `1`), a spelling without
+            # closing punctuation before one with it (`yes`, not `yes.`), then the most frequent
+            written = str(uniques.iloc[m])
+            return (written.casefold() not in _BOOL_DIGITS,
+                    not written.endswith((".", "!", "?")), int(counts[m]))  # fmt: skip
+
+        spelling[low] = str(uniques.iloc[max(members, key=rank)])
         if low == "no" and "yes" in spelling:  # `True` beside `False`, not beside `no`
             pair = _COUNTERPART.get(spelling["yes"].casefold())
             same = [m for m in members if str(uniques.iloc[m]).casefold() == pair]

@@ -130,12 +130,12 @@ def _matched_loosely(frame: pd.DataFrame, needed: Sequence[str]) -> tuple[pd.Dat
     columns matches and that column is not itself a name the model uses. A file exported by
     another tool was refused for lacking `x` beside its `X`."""
     names = [str(c) for c in frame.columns]
-    taken = set(names) & set(needed)
+    used = set(needed)
     renames: dict[str, str] = {}
     for want in needed:
         if want in names:
             continue
-        found = [n for n in names if _loose(n) == _loose(want) and n not in taken | set(needed)]
+        found = [n for n in names if _loose(n) == _loose(want) and n not in used]
         if len(found) == 1 and found[0] not in renames:
             renames[found[0]] = want
     if not renames:
@@ -146,8 +146,9 @@ def _matched_loosely(frame: pd.DataFrame, needed: Sequence[str]) -> tuple[pd.Dat
     ]
 
 
-#: A value counts as far outside what the model saw beyond this many times the training
-#: range's width past either end: a drift stays quiet, a change of units does not.
+#: A value counts as far outside what the model saw beyond this many times the training range's
+#: scale past either end (its width, or its largest magnitude if larger): a drift stays quiet, a
+#: change of units does not.
 FAR_OUTSIDE = 1.0
 
 

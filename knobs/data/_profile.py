@@ -357,23 +357,17 @@ def _whole_clock_column(uniques: pd.Series, clock: np.ndarray) -> bool:
     return bool(clock.all()) or _only_markers(uniques[~clock])
 
 
-def _clock_notice(name: str, times: pd.Series) -> str:
-    """What a column of times of day says, with one of its times and the number it became."""
-    example = str(times.iloc[0])
-    hours = float(clock_hours(times.head(1)).iloc[0])
-    return (f"Column `{name}` holds times of day (like {example}): read as hours since midnight "
-            f"({example} is {hours:.2f}).")
-
-
 def _clock_words(name: str, times: pd.Series, counts: np.ndarray, whole: bool) -> list[str]:
-    """The notice of a numeric column holding times of day: a column of them, or a few among
-    numbers (read as hours too, so that training, predict and train.py read them alike)."""
+    """The notice of a numeric column holding times of day, with one of them and the number it
+    became: a column of them, or a few among numbers (read as hours too, so that training,
+    predict and train.py read them alike)."""
     if not len(times):
         return []
-    if whole:
-        return [_clock_notice(name, times)]
     example = str(times.iloc[0])
     hours = float(clock_hours(times.head(1)).iloc[0])
+    if whole:
+        return [f"Column `{name}` holds times of day (like {example}): read as hours since "
+                f"midnight ({example} is {hours:.2f})."]
     n = int(counts.sum())
     return [f"Column `{name}`: read its {n} value{'s' * (n > 1)} written as times of day (like "
             f"{example}) as hours ({example} is {hours:.2f}), beside its numbers. If they mean "

@@ -59,9 +59,10 @@ def state_word(t: FrozenTrial) -> str:
     return _STATE_WORDS.get(t.state, t.state.name.lower())
 
 
-def retry_note(t: FrozenTrial) -> str:
-    """Why a queued trial is there when it is a retry: a finished study listed two "queued"
-    trials beside "6 trials done", re-queued for a resume after the time cut interrupted them."""
+def queued_note(t: FrozenTrial) -> str:
+    """Why a queued trial is there, and when it runs: a finished study listed two "queued"
+    trials beside "6 trials done", retries re-queued for a resume after the time cut
+    interrupted them."""
     if t.state != TrialState.WAITING:
         return ""
     if RETRY_OF.get(t) is None:  # "Finished: 50 of 50 trials done" beside a bare "queued" row
@@ -86,7 +87,7 @@ def trials_table(trials: Sequence[FrozenTrial]) -> pd.DataFrame:
                 "parameters": DEFAULTS_TEXT if baseline else params_text(params),
                 "duration_s": t.duration.total_seconds() if t.duration is not None else None,
                 "defaults": baseline,
-                "note": FAIL_REASON.get(t) or pruned_note(t) or retry_note(t),
+                "note": FAIL_REASON.get(t) or pruned_note(t) or queued_note(t),
             }
         )
     frame = pd.DataFrame(rows, columns=list(TRIAL_TABLE_COLUMNS))
